@@ -1,0 +1,81 @@
+/* backend-cpu.c - the CPU backend: reference kernels plus the fast paths
+ * (OpenBLAS and our own), with flush-to-zero for denormals. */
+#include "cnn-private.h"
+#include <cblas.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+#include <pmmintrin.h>
+#endif
+
+static bool
+cpu_supports_op (cnn_backend *b, const cnn_exec *x)
+{
+  (void) b; (void) x;
+  return true;
+}
+
+static void *
+cpu_alloc_buffer (cnn_backend *b, size_t size)
+{
+  (void) b;
+  void *p = NULL;
+  if (posix_memalign (&p, 64, size) != 0)
+    return NULL;
+  return p;
+}
+
+static void
+cpu_free_buffer (cnn_backend *b, void *buf)
+{
+  (void) b;
+  free (buf);
+}
+
+static cnn_status
+cpu_graph_compute (cnn_backend *b, cnn_exec *const *execs, int n, double *times)
+{
+#if defined(__x86_64__) || defined(__i386__)
+  /* Denormals are slow and never matter for inference. */
+  unsigned csr = _mm_getcsr ();
+  _mm_setcsr (csr | 0x8040);
+#endif
+  openblas_set_num_threads (b->threads);
+  cnn_status st = CNN_OK;
+  for (int i = 0; i < n && st == CNN_OK; i++) {
+    cnn_exec *x = execs[i];
+    const cnn_op_def *def = cnn_op_defs[x->node->op];
+    gint64 t0 = times ? g_get_monotonic_time () : 0;
+    st = (!b->reference && def->compute_fast) ? def->compute_fast (x) : def->compute_ref (x);
+    if (times)
+      times[i] = (g_get_monotonic_time () - t0) * 1e-6;
+  }
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_setcsr (csr);
+#endif
+  return st;
+}
+
+static void
+cpu_free (cnn_backend *b)
+{
+  g_free (b);
+}
+
+static const cnn_backend_i cpu_backend_i = {
+  /* .name          = */ "cpu",
+  /* .supports_op   = */ cpu_supports_op,
+  /* .alloc_buffer  = */ cpu_alloc_buffer,
+  /* .free_buffer   = */ cpu_free_buffer,
+  /* .graph_compute = */ cpu_graph_compute,
+  /* .free          = */ cpu_free,
+};
+
+cnn_backend *
+cnn_backend_cpu_new (int threads, bool reference)
+{
+  cnn_backend *b = g_new0 (cnn_backend, 1);
+  b->iface = &cpu_backend_i;
+  b->threads = threads;
+  b->reference = reference;
+  return b;
+}

@@ -1,0 +1,260 @@
+/* cnn-private.h - internal structures shared by the loader, the graph passes,
+ * the session and the ops.  Not installed. */
+#ifndef CNN_PRIVATE_H
+#define CNN_PRIVATE_H
+
+#include "cnn.h"
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Status codes inside the core; negative means failure.  They map onto
+ * cnn_error_code at the library boundary. */
+typedef enum {
+  CNN_OK = 0,
+  CNN_E_INVALID = -1,           /* malformed model */
+  CNN_E_UNSUPPORTED = -2,
+  CNN_E_SHAPE = -3,
+  CNN_E_NOMEM = -4,
+  CNN_E_IO = -5,
+  CNN_E_BACKEND = -6,
+  CNN_E_ARG = -7,
+} cnn_status;
+
+#define CNN_ASSERT(x) g_assert (x)
+
+/* Largest tensor we accept: 2^34 bytes.  Guards size arithmetic against
+ * overflow from hostile dims. */
+#define CNN_MAX_TENSOR_BYTES (INT64_C (1) << 34)
+
+/* ---- the op table (X-macro) ------------------------------------------- */
+
+typedef enum {
+#define CNN_OP(e, onnx_name, fn) CNN_OP_##e,
+#include "ops.def"
+#undef CNN_OP
+  CNN_OP_COUNT
+} cnn_op;
+
+/* ---- attributes as read from the file ---------------------------------- */
+
+typedef enum {
+  CNN_ATTR_UNDEFINED, CNN_ATTR_FLOAT, CNN_ATTR_INT, CNN_ATTR_STRING,
+  CNN_ATTR_TENSOR, CNN_ATTR_FLOATS, CNN_ATTR_INTS, CNN_ATTR_OTHER,
+} cnn_attr_type;
+
+typedef struct {
+  char *name;
+  cnn_attr_type type;
+  float f;
+  int64_t i;
+  char *s;
+  int n;                        /* for FLOATS / INTS */
+  float *floats;
+  int64_t *ints;
+  cnn_tensor t;                 /* for TENSOR: data owned */
+} cnn_attr;
+
+/* ---- fused activations --------------------------------------------------- */
+
+typedef enum {
+  CNN_ACT_NONE, CNN_ACT_RELU, CNN_ACT_LEAKY_RELU, CNN_ACT_CLIP,
+  CNN_ACT_SIGMOID, CNN_ACT_TANH, CNN_ACT_HARD_SWISH, CNN_ACT_SILU,
+} cnn_act_type;
+
+typedef struct {
+  cnn_act_type type;
+  float alpha, beta;            /* leaky slope; clip min/max */
+} cnn_act;
+
+/* Applies @act to n floats in place. */
+void cnn_act_apply (const cnn_act *act, float *x, int64_t n);
+
+/* ---- the graph ----------------------------------------------------------- */
+
+typedef struct {
+  char *name;
+  cnn_dtype dtype;              /* UNDEFINED until known */
+  cnn_dtype file_dtype;
+  int ndim;                     /* -1: unknown */
+  int64_t dims[CNN_MAX_DIMS];   /* -1: symbolic or unknown */
+  char *dim_names[CNN_MAX_DIMS];
+  void *const_data;             /* initializer / Constant output, owned */
+  int producer;                 /* node index, -1 for inputs and constants */
+  int n_consumers;
+  int input_index;              /* -1 unless a graph input */
+  int output_index;             /* -1 unless a graph output */
+  bool feeds_shape;             /* a graph input whose values shape the plan */
+} cnn_value;
+
+typedef struct cnn_node {
+  char *name;
+  char *op_type;
+  cnn_op op;
+  int opset;
+  int n_in, n_out;
+  int *in;                      /* value indices, -1 for an absent optional input */
+  int *out;
+  int n_attrs;
+  cnn_attr *attrs;
+  void *params;                 /* the op's own typed params, parsed at load */
+  cnn_act act;                  /* activation fused into this node */
+  bool dead;                    /* removed by a graph pass */
+} cnn_node;
+
+struct cnn_model {
+  gint ref_count;
+  GPtrArray *values;            /* cnn_value* */
+  GPtrArray *nodes;             /* cnn_node*, in topological order */
+  GHashTable *value_by_name;    /* name -> index+1 */
+  int n_inputs, n_outputs;
+  int *input_values, *output_values;
+  cnn_tensor_info *inputs, *outputs;
+  cnn_model_stats stats;
+  char *producer;
+  GHashTable *op_counts;        /* op type -> count in the file */
+  char *base_dir;
+};
+
+static inline cnn_value *
+cnn_model_value (const cnn_model *m, int i)
+{
+  return g_ptr_array_index (m->values, i);
+}
+
+static inline cnn_node *
+cnn_model_node (const cnn_model *m, int i)
+{
+  return g_ptr_array_index (m->nodes, i);
+}
+
+/* Adds a value, returns its index. */
+int cnn_model_add_value (cnn_model *m, const char *name);
+
+/* Graph passes run at load (graph.c). */
+cnn_status cnn_graph_sort (cnn_model *m, GString *err);
+void cnn_graph_optimize (cnn_model *m);
+void cnn_graph_count_consumers (cnn_model *m);
+void cnn_graph_mark_shape_inputs (cnn_model *m);
+
+/* ---- running one node ---------------------------------------------------- */
+
+/* What an op's functions see: the node, its tensors, scratch memory and a
+ * place for an error message. */
+typedef struct cnn_exec {
+  const cnn_node *node;
+  const void *params;
+  int n_in, n_out;
+  cnn_tensor **in;              /* NULL entries for absent optional inputs */
+  cnn_tensor **out;
+  bool *in_const;               /* input data known at plan time */
+  void *scratch;
+  size_t scratch_size;
+  int threads;
+  GString *err;
+} cnn_exec;
+
+typedef struct {
+  const char *onnx_name;
+  size_t params_size;
+  /* Reads the node's attributes into params.  May be NULL (no params). */
+  cnn_status (*parse) (const cnn_node *node, void *params, GString *err);
+  /* Sets output dtypes and shapes.  Input data is readable where in_const. */
+  cnn_status (*infer) (cnn_exec *x);
+  /* The plain reference kernel. */
+  cnn_status (*compute_ref) (cnn_exec *x);
+  /* The fast CPU kernel, NULL when the reference is all there is. */
+  cnn_status (*compute_fast) (cnn_exec *x);
+  /* Scratch bytes compute_fast needs, NULL for none. */
+  size_t (*scratch_size) (const cnn_exec *x);
+  /* Floating point operations, NULL for "about one per output element". */
+  int64_t (*flops) (const cnn_exec *x);
+  unsigned flags;
+  /* Bit k set: input k shapes the output (Reshape's shape, Slice's starts...)
+   * and must be known when planning. */
+  unsigned shape_inputs;
+} cnn_op_def;
+
+enum {
+  CNN_OPF_SHAPE_ONLY = 1 << 0,  /* output depends on input shapes only */
+  CNN_OPF_ALIAS = 1 << 1,       /* output 0 is a view of input 0 (reshape-like) */
+  CNN_OPF_FUSE_ACT = 1 << 2,    /* honours node->act */
+};
+
+extern const cnn_op_def *const cnn_op_defs[CNN_OP_COUNT];
+
+/* Looks an ONNX op type up (default domain); CNN_OP_COUNT if unknown. */
+cnn_op cnn_op_lookup (const char *domain, const char *op_type);
+
+/* Error helpers: the message is prefixed with the node name and op type. */
+cnn_status cnn_exec_fail (cnn_exec *x, cnn_status st, const char *fmt, ...) G_GNUC_PRINTF (3, 4);
+cnn_status cnn_node_fail (const cnn_node *n, GString *err, cnn_status st, const char *fmt, ...) G_GNUC_PRINTF (4, 5);
+/* "[1,3,224,224]" into buf. */
+const char *cnn_shape_str (const cnn_tensor *t, char *buf, size_t size);
+
+/* ---- attribute access (attrs.c) ------------------------------------------ */
+
+const cnn_attr *cnn_node_attr (const cnn_node *n, const char *name);
+int64_t cnn_attr_int (const cnn_node *n, const char *name, int64_t def);
+float cnn_attr_float (const cnn_node *n, const char *name, float def);
+const char *cnn_attr_string (const cnn_node *n, const char *name, const char *def);
+/* Copies an INTS attribute into out (at most max); returns the count, or -1
+ * if absent. */
+int cnn_attr_ints (const cnn_node *n, const char *name, int64_t *out, int max);
+int cnn_attr_floats (const cnn_node *n, const char *name, float *out, int max);
+
+/* ---- tensor helpers (tensor.c) ------------------------------------------- */
+
+/* numel with overflow checks: -1 when it would pass CNN_MAX_TENSOR_BYTES. */
+int64_t cnn_shape_numel_checked (int ndim, const int64_t *dims, size_t elem);
+bool cnn_shape_equal (const cnn_tensor *a, const cnn_tensor *b);
+void cnn_tensor_set_shape (cnn_tensor *t, cnn_dtype dtype, int ndim, const int64_t *dims);
+/* Reads element i of an integer or float tensor as int64 / double. */
+int64_t cnn_tensor_get_int (const cnn_tensor *t, int64_t i);
+double cnn_tensor_get_double (const cnn_tensor *t, int64_t i);
+/* Normalizes a possibly negative axis; -1 if out of range. */
+int cnn_axis (int64_t axis, int ndim);
+/* Broadcast shape of a and b (numpy rules) into out; false if incompatible. */
+bool cnn_broadcast_shape (const cnn_tensor *a, const cnn_tensor *b, cnn_tensor *out);
+
+/* ---- threads --------------------------------------------------------------- */
+
+/* Runs fn(i, data) for i in [0, n) on up to @threads threads. */
+void cnn_parallel_for (int threads, int64_t n, void (*fn) (int64_t i, void *data), void *data);
+
+/* ---- backends (backend.c) ------------------------------------------------------ */
+
+typedef struct cnn_backend cnn_backend;
+
+/* The vtable every backend fills; optional slots may be NULL. */
+typedef struct {
+  const char *name;
+  bool (*supports_op) (cnn_backend *b, const cnn_exec *x);
+  void *(*alloc_buffer) (cnn_backend *b, size_t size);
+  void (*free_buffer) (cnn_backend *b, void *buf);
+  cnn_status (*graph_compute) (cnn_backend *b, cnn_exec *const *execs, int n, double *times);
+  void (*free) (cnn_backend *b);
+} cnn_backend_i;
+
+struct cnn_backend {
+  const cnn_backend_i *iface;
+  int threads;
+  bool reference;
+  void *context;
+};
+
+cnn_backend *cnn_backend_cpu_new (int threads, bool reference);
+cnn_backend *cnn_backend_new (const char *name, int threads, bool reference, GError **error);
+void cnn_backend_free (cnn_backend *b);
+
+/* ---- loader (onnx-loader.c) ------------------------------------------------- */
+
+cnn_status cnn_onnx_load (cnn_model *m, const void *data, size_t size, GString *err);
+
+/* Converts FLOAT16 data (n halves) to floats. */
+void cnn_half_to_float_n (const uint16_t *src, float *dst, int64_t n);
+
+cnn_status cnn_status_from_gerror_code (int code);
+int cnn_error_code_from_status (cnn_status st);
+
+#endif /* CNN_PRIVATE_H */

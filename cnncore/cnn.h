@@ -1,0 +1,209 @@
+/* cnn.h - public API of cnncore, the CNN graph engine behind the cnn* GStreamer elements.
+ *
+ * A worked example (error handling shortened):
+ *
+ *   GError *err = NULL;
+ *   cnn_model *model = cnn_model_load ("squeezenet.onnx", &err);
+ *   if (!model) { g_printerr ("%s\n", err->message); return 1; }
+ *
+ *   cnn_session_options opts = CNN_SESSION_OPTIONS_INIT;
+ *   opts.threads = 2;
+ *   cnn_session *sess = cnn_session_new (model, &opts, &err);
+ *
+ *   cnn_tensor in = { CNN_DTYPE_FLOAT32, 4, { 1, 3, 224, 224 }, pixels };
+ *   if (!cnn_session_run (sess, &in, 1, &err)) ...
+ *   const cnn_tensor *out = cnn_session_get_output (sess, 0);
+ *   const float *probs = out->data;
+ *
+ *   cnn_session_free (sess);
+ *   cnn_model_unref (model);
+ *
+ * Threading: a cnn_model is read-only once loaded and may be shared by any
+ * number of threads (it is reference counted).  A cnn_session holds all the
+ * state of one run (shapes, folded constants, activation arena) and must be
+ * used by one thread at a time; create one session per streaming thread.
+ *
+ * Errors: every fallible call takes a GError ** in the CNN_ERROR domain.  The
+ * message names the node, its op type and the shapes at fault where there is
+ * one.
+ */
+#ifndef CNN_H
+#define CNN_H
+
+#include <glib.h>
+#include <stddef.h>
+#include <stdint.h>
+
+G_BEGIN_DECLS
+
+#define CNN_MAX_DIMS 8
+
+/* Element types.  The values are ONNX's TensorProto.DataType numbers. */
+typedef enum {
+  CNN_DTYPE_UNDEFINED = 0,
+  CNN_DTYPE_FLOAT32 = 1,
+  CNN_DTYPE_UINT8 = 2,
+  CNN_DTYPE_INT8 = 3,
+  CNN_DTYPE_INT32 = 6,
+  CNN_DTYPE_INT64 = 7,
+  CNN_DTYPE_BOOL = 9,           /* one byte per element, 0 or 1 */
+  CNN_DTYPE_FLOAT16 = 10,       /* only in files: converted to FLOAT32 on load */
+} cnn_dtype;
+
+/* Returns the ONNX name of @dtype ("float", "int64", ...). */
+const char *cnn_dtype_name (cnn_dtype dtype);
+/* Size in bytes of one element, 0 for unknown types. */
+size_t cnn_dtype_size (cnn_dtype dtype);
+
+/* A dense row-major tensor.  @data is not owned by the struct. */
+typedef struct {
+  cnn_dtype dtype;
+  int ndim;
+  int64_t dims[CNN_MAX_DIMS];
+  void *data;
+} cnn_tensor;
+
+/* Number of elements of @t (1 for a scalar). */
+int64_t cnn_tensor_numel (const cnn_tensor *t);
+
+/* A model input or output as declared in the file.  A dimension that is
+ * symbolic (a batch dimension "N", say) or unknown is -1, with its name in
+ * @dim_names[i] when the file gives one. */
+typedef struct {
+  const char *name;
+  cnn_dtype dtype;              /* FLOAT16 in the file is reported as FLOAT32 */
+  cnn_dtype file_dtype;         /* the type written in the file */
+  int ndim;
+  int64_t dims[CNN_MAX_DIMS];
+  const char *dim_names[CNN_MAX_DIMS];
+} cnn_tensor_info;
+
+#define CNN_ERROR (cnn_error_quark ())
+GQuark cnn_error_quark (void);
+
+typedef enum {
+  CNN_ERROR_IO,                 /* file missing or unreadable */
+  CNN_ERROR_INVALID_MODEL,      /* malformed protobuf, bad graph, bad tensor data */
+  CNN_ERROR_UNSUPPORTED,        /* op, attribute or type not implemented */
+  CNN_ERROR_SHAPE,              /* shapes do not fit the op */
+  CNN_ERROR_INVALID_ARGUMENT,   /* wrong inputs given to a call */
+  CNN_ERROR_NO_MEMORY,          /* an allocation failed or is absurdly large */
+  CNN_ERROR_BACKEND,            /* backend unavailable or failed */
+} cnn_error_code;
+
+typedef struct cnn_model cnn_model;
+typedef struct cnn_session cnn_session;
+
+/* ---- models ------------------------------------------------------------- */
+
+/* Loads an ONNX model (opset 7 to 17).  External data files are looked up
+ * next to @path and must stay inside its folder.  Every op the engine does not
+ * support is listed in one error.  Returns a new reference or NULL. */
+cnn_model *cnn_model_load (const char *path, GError **error);
+
+/* Same from a buffer; @base_dir is where external data live (may be NULL:
+ * then a model with external data fails to load). */
+cnn_model *cnn_model_load_from_memory (const void *data, size_t size,
+    const char *base_dir, GError **error);
+
+cnn_model *cnn_model_ref (cnn_model *model);
+void cnn_model_unref (cnn_model *model);
+
+int cnn_model_get_n_inputs (const cnn_model *model);
+int cnn_model_get_n_outputs (const cnn_model *model);
+/* Returned pointers live as long as the model. */
+const cnn_tensor_info *cnn_model_get_input (const cnn_model *model, int index);
+const cnn_tensor_info *cnn_model_get_output (const cnn_model *model, int index);
+/* Index of the input/output called @name, or -1. */
+int cnn_model_find_input (const cnn_model *model, const char *name);
+int cnn_model_find_output (const cnn_model *model, const char *name);
+
+/* Facts about the file and its graph, for tools. */
+typedef struct {
+  int64_t ir_version;
+  int64_t opset;                /* default domain opset */
+  const char *producer;         /* may be "" */
+  int n_nodes_file;             /* nodes in the file */
+  int n_nodes;                  /* nodes after load-time optimization */
+  int64_t n_params;             /* elements in initializers */
+  int n_folded_batchnorms;      /* BatchNormalization folded into Conv */
+  int n_fused_activations;      /* activations fused into Conv/Gemm/MatMul */
+} cnn_model_stats;
+
+void cnn_model_get_stats (const cnn_model *model, cnn_model_stats *stats);
+
+/* Calls @func for each op type of the file with the number of its nodes. */
+void cnn_model_foreach_op_type (const cnn_model *model,
+    void (*func) (const char *op_type, int count, gpointer user_data),
+    gpointer user_data);
+
+/* ---- sessions ----------------------------------------------------------- */
+
+typedef struct {
+  int threads;                  /* 0: all cores */
+  const char *backend;          /* "auto", "cpu" (NULL means "auto") */
+  gboolean reference;           /* run the plain reference kernels only */
+  int64_t default_dim;          /* value for symbolic dims not set by inputs (default 1) */
+} cnn_session_options;
+
+#define CNN_SESSION_OPTIONS_INIT { 0, NULL, FALSE, 1 }
+
+/* Names of the compiled-in backends, NULL-terminated, "cpu" first. */
+const char *const *cnn_backend_list (void);
+
+/* Creates a run context for @model (takes its own reference).  Plans the
+ * graph for the declared input shapes, symbolic dims set to
+ * opts->default_dim; a later run with other shapes plans again. */
+cnn_session *cnn_session_new (cnn_model *model, const cnn_session_options *opts,
+    GError **error);
+void cnn_session_free (cnn_session *session);
+
+/* Name of the backend the session runs on. */
+const char *cnn_session_get_backend (const cnn_session *session);
+
+/* Runs the model.  @inputs are in the model's input order; their dtype must
+ * be the input's dtype and their shape must fit the declared one.  Returns
+ * FALSE and sets @error on failure. */
+gboolean cnn_session_run (cnn_session *session, const cnn_tensor *inputs,
+    int n_inputs, GError **error);
+
+/* The i-th output of the last run (or of the plan, with data NULL, before
+ * any run).  Valid until the next run or cnn_session_free(). */
+const cnn_tensor *cnn_session_get_output (const cnn_session *session, int index);
+
+typedef struct {
+  int n_exec_nodes;             /* nodes run per inference (after folding) */
+  int64_t flops;                /* multiply-adds count twice */
+  size_t peak_activation_bytes; /* size of the shared activation arena */
+  size_t naive_activation_bytes;/* what one buffer per tensor would take */
+  size_t constant_bytes;        /* weights and folded constants */
+} cnn_session_stats;
+
+void cnn_session_get_stats (const cnn_session *session, cnn_session_stats *stats);
+
+/* Per-node timings of the last run, for profiling tools: calls @func for each
+ * executed node in order with its name, op type, output shape and seconds. */
+void cnn_session_foreach_node_time (const cnn_session *session,
+    void (*func) (const char *name, const char *op_type,
+        const cnn_tensor *output, double seconds, gpointer user_data),
+    gpointer user_data);
+
+/* Turns per-node timing on or off (off by default). */
+void cnn_session_set_profiling (cnn_session *session, gboolean enable);
+
+/* ---- helpers ------------------------------------------------------------ */
+
+/* Reads a serialized ONNX TensorProto (the .pb files of test_data_set_N folders) into
+ * a newly allocated tensor (free with cnn_tensor_free_data()).  FLOAT16 and
+ * DOUBLE data become FLOAT32. */
+gboolean cnn_tensor_load_pb (const char *path, cnn_tensor *tensor, char **name,
+    GError **error);
+void cnn_tensor_free_data (cnn_tensor *tensor);
+
+/* IEEE half <-> float. */
+float cnn_half_to_float (uint16_t h);
+uint16_t cnn_float_to_half (float f);
+
+G_END_DECLS
+
+#endif /* CNN_H */

@@ -1,0 +1,118 @@
+/* conv.c - Conv: the reference kernel (direct loops over any 1D/2D/3D
+ * window, groups, dilation, pads) and shape inference.  The fast CPU path is
+ * cpu/conv2d_gemm.c. */
+#include "ops.h"
+#include "conv.h"
+
+static cnn_status
+conv_parse (const cnn_node *n, void *params, GString *err)
+{
+  cnn_conv_params *p = params;
+  p->group = cnn_attr_int (n, "group", 1);
+  if (p->group < 1)
+    return cnn_node_fail (n, err, CNN_E_INVALID, "group = %" G_GINT64_FORMAT, p->group);
+  return cnn_window_parse (n, &p->win, err);
+}
+
+cnn_status
+cnn_conv_geometry (cnn_exec *x, cnn_window *w)
+{
+  const cnn_conv_params *p = x->params;
+  const cnn_tensor *X = x->in[0], *W = x->in[1];
+  if (W->ndim != X->ndim)
+    return cnn_exec_fail (x, CNN_E_SHAPE, "weight rank %d does not match input rank %d",
+        W->ndim, X->ndim);
+  int64_t kernel[3];
+  for (int i = 0; i < X->ndim - 2 && i < 3; i++) {
+    kernel[i] = W->dims[2 + i];
+    if (p->win.has_kernel && p->win.kernel[i] != kernel[i])
+      return cnn_exec_fail (x, CNN_E_SHAPE, "kernel_shape does not match the weight");
+  }
+  return cnn_window_resolve (x, &p->win, kernel, X, w);
+}
+
+static cnn_status
+conv_infer (cnn_exec *x)
+{
+  const cnn_conv_params *p = x->params;
+  cnn_status st;
+  if ((st = cnn_need_inputs (x, 2, 3)) || (st = cnn_need_dtype (x, 0, CNN_DTYPE_FLOAT32)) ||
+      (st = cnn_need_dtype (x, 1, CNN_DTYPE_FLOAT32)) || (st = cnn_need_dtype (x, 2, CNN_DTYPE_FLOAT32)))
+    return st;
+  const cnn_tensor *X = x->in[0], *W = x->in[1], *B = x->n_in > 2 ? x->in[2] : NULL;
+  cnn_window w;
+  if ((st = cnn_conv_geometry (x, &w)))
+    return st;
+  int64_t C = X->dims[1], M = W->dims[0];
+  if (C != W->dims[1] * p->group || M % p->group)
+    return cnn_exec_fail (x, CNN_E_SHAPE, "input has %" G_GINT64_FORMAT " channels, weight "
+        "expects %" G_GINT64_FORMAT " x group %" G_GINT64_FORMAT, C, W->dims[1], p->group);
+  if (B && (B->ndim != 1 || B->dims[0] != M))
+    return cnn_exec_fail (x, CNN_E_SHAPE, "bias must be [%" G_GINT64_FORMAT "]", M);
+  int64_t dims[5] = { X->dims[0], M };
+  for (int i = 0; i < w.nsp; i++)
+    dims[2 + i] = w.out[3 - w.nsp + i];
+  cnn_set_out (x, 0, CNN_DTYPE_FLOAT32, X->ndim, dims);
+  return CNN_OK;
+}
+
+static cnn_status
+conv_ref (cnn_exec *x)
+{
+  const cnn_conv_params *p = x->params;
+  const cnn_tensor *X = x->in[0], *W = x->in[1], *B = x->n_in > 2 ? x->in[2] : NULL;
+  cnn_window w;
+  cnn_status st = cnn_conv_geometry (x, &w);
+  if (st)
+    return st;
+  int64_t N = X->dims[0], C = X->dims[1], M = W->dims[0], G = p->group;
+  int64_t Cg = C / G, Mg = M / G;
+  int64_t isz = w.in[0] * w.in[1] * w.in[2], osz = w.out[0] * w.out[1] * w.out[2];
+  int64_t ksz = w.kernel[0] * w.kernel[1] * w.kernel[2];
+  const float *xd = X->data, *wd = W->data, *bd = B ? B->data : NULL;
+  float *od = x->out[0]->data;
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t m = 0; m < M; m++) {
+      int64_t g = m / Mg;
+      float *o = od + (n * M + m) * osz;
+      for (int64_t z = 0; z < w.out[0]; z++)
+        for (int64_t y = 0; y < w.out[1]; y++)
+          for (int64_t xx = 0; xx < w.out[2]; xx++) {
+            double acc = bd ? bd[m] : 0.0;
+            for (int64_t c = 0; c < Cg; c++) {
+              const float *xi = xd + (n * C + g * Cg + c) * isz;
+              const float *wk = wd + (m * Cg + c) * ksz;
+              for (int64_t kz = 0; kz < w.kernel[0]; kz++) {
+                int64_t iz = z * w.stride[0] - w.pad0[0] + kz * w.dil[0];
+                if (iz < 0 || iz >= w.in[0])
+                  continue;
+                for (int64_t ky = 0; ky < w.kernel[1]; ky++) {
+                  int64_t iy = y * w.stride[1] - w.pad0[1] + ky * w.dil[1];
+                  if (iy < 0 || iy >= w.in[1])
+                    continue;
+                  for (int64_t kx = 0; kx < w.kernel[2]; kx++) {
+                    int64_t ix = xx * w.stride[2] - w.pad0[2] + kx * w.dil[2];
+                    if (ix < 0 || ix >= w.in[2])
+                      continue;
+                    acc += (double) xi[(iz * w.in[1] + iy) * w.in[2] + ix] *
+                        wk[(kz * w.kernel[1] + ky) * w.kernel[2] + kx];
+                  }
+                }
+              }
+            }
+            o[(z * w.out[1] + y) * w.out[2] + xx] = (float) acc;
+          }
+      cnn_act_apply (&x->node->act, o, osz);
+    }
+  return CNN_OK;
+}
+
+static int64_t
+conv_flops (const cnn_exec *x)
+{
+  const cnn_tensor *W = x->in[1];
+  return 2 * cnn_tensor_numel (x->out[0]) * cnn_dims_prod (W, 1, W->ndim);
+}
+
+CNN_OP_DEF (conv) = { "Conv", sizeof (cnn_conv_params), conv_parse, conv_infer, conv_ref,
+  cnn_conv2d_gemm, cnn_conv2d_gemm_scratch, conv_flops, CNN_OPF_FUSE_ACT };

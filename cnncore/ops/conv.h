@@ -1,0 +1,17 @@
+/* conv.h - Conv params shared by the reference op and the fast CPU paths. */
+#ifndef CNN_OPS_CONV_H
+#define CNN_OPS_CONV_H
+#include "ops.h"
+
+typedef struct {
+  cnn_window_params win;
+  int64_t group;
+} cnn_conv_params;
+
+/* Window geometry for this node's input and weight. */
+cnn_status cnn_conv_geometry (cnn_exec *x, cnn_window *w);
+
+/* cpu/conv2d_gemm.c: im2col + OpenBLAS sgemm, and a direct depthwise kernel. */
+cnn_status cnn_conv2d_gemm (cnn_exec *x);
+size_t cnn_conv2d_gemm_scratch (const cnn_exec *x);
+#endif

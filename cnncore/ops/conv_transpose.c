@@ -1,0 +1,265 @@
+/* conv_transpose.c - ConvTranspose: reference scatter kernel, and a fast
+ * path (sgemm into columns, then col2im) in the same file as they share the
+ * geometry. */
+#include "ops.h"
+#include <cblas.h>
+
+typedef struct {
+  cnn_window_params win;
+  int64_t group;
+  int64_t output_padding[3], output_shape[3];
+  int n_output_shape;
+} convt_params;
+
+static cnn_status
+convt_parse (const cnn_node *n, void *params, GString *err)
+{
+  convt_params *p = params;
+  p->group = cnn_attr_int (n, "group", 1);
+  if (p->group < 1)
+    return cnn_node_fail (n, err, CNN_E_INVALID, "group = %" G_GINT64_FORMAT, p->group);
+  cnn_status st = cnn_window_parse (n, &p->win, err);
+  if (st)
+    return st;
+  int c = cnn_attr_ints (n, "output_padding", p->output_padding, 3);
+  if (c > 3)
+    return cnn_node_fail (n, err, CNN_E_INVALID, "output_padding has %d values", c);
+  p->n_output_shape = cnn_attr_ints (n, "output_shape", p->output_shape, 3);
+  if (p->n_output_shape > 3)
+    return cnn_node_fail (n, err, CNN_E_UNSUPPORTED, "output_shape must list spatial dims only");
+  return CNN_OK;
+}
+
+/* Geometry as a cnn_window where in/out are the output/input of the
+ * equivalent forward conv: w.in = our output size, w.out = our input size. */
+static cnn_status
+convt_geometry (cnn_exec *x, cnn_window *w)
+{
+  const convt_params *p = x->params;
+  const cnn_tensor *X = x->in[0], *W = x->in[1];
+  int nsp = X->ndim - 2;
+  if (nsp < 1 || nsp > 3 || W->ndim != X->ndim)
+    return cnn_exec_fail (x, CNN_E_SHAPE, "input and weight must have the same rank, 3 to 5");
+  if (p->win.nsp && p->win.nsp != nsp)
+    return cnn_exec_fail (x, CNN_E_SHAPE, "attributes do not match the spatial rank");
+  memset (w, 0, sizeof *w);
+  w->nsp = nsp;
+  int off = 3 - nsp;
+  for (int i = 0; i < 3; i++)
+    w->kernel[i] = w->stride[i] = w->dil[i] = w->in[i] = w->out[i] = 1;
+  for (int i = 0; i < nsp; i++) {
+    int j = off + i;
+    int64_t k = W->dims[2 + i], s = p->win.stride[i], d = p->win.dil[i];
+    if (p->win.has_kernel && p->win.kernel[i] != k)
+      return cnn_exec_fail (x, CNN_E_SHAPE, "kernel_shape does not match the weight");
+    int64_t in = X->dims[2 + i], eff = (k - 1) * d + 1, op = p->output_padding[i];
+    int64_t full = s * (in - 1) + op + eff, out, p0, p1;
+    if (p->n_output_shape > 0 || p->win.auto_pad == CNN_AUTO_PAD_SAME_UPPER ||
+        p->win.auto_pad == CNN_AUTO_PAD_SAME_LOWER) {
+      out = p->n_output_shape > 0 ? p->output_shape[p->n_output_shape - nsp + i] : in * s;
+      int64_t total = full - out;
+      if (total < 0)
+        total = 0;
+      if (p->win.auto_pad == CNN_AUTO_PAD_SAME_UPPER) {
+        p0 = total / 2;
+        p1 = total - p0;
+      } else {
+        p1 = total / 2;
+        p0 = total - p1;
+      }
+    } else {
+      p0 = p->win.auto_pad == CNN_AUTO_PAD_VALID ? 0 : p->win.pads[i];
+      p1 = p->win.auto_pad == CNN_AUTO_PAD_VALID ? 0 : p->win.pads[nsp + i];
+      out = full - p0 - p1;
+    }
+    if (out < 1)
+      return cnn_exec_fail (x, CNN_E_SHAPE, "output size %" G_GINT64_FORMAT " along spatial dim %d", out, i);
+    w->kernel[j] = k;
+    w->stride[j] = s;
+    w->dil[j] = d;
+    w->pad0[j] = p0;
+    w->pad1[j] = p1;
+    w->in[j] = out;
+    w->out[j] = in;
+  }
+  return CNN_OK;
+}
+
+static cnn_status
+convt_infer (cnn_exec *x)
+{
+  const convt_params *p = x->params;
+  cnn_status st;
+  if ((st = cnn_need_inputs (x, 2, 3)) || (st = cnn_need_dtype (x, 0, CNN_DTYPE_FLOAT32)) ||
+      (st = cnn_need_dtype (x, 1, CNN_DTYPE_FLOAT32)) || (st = cnn_need_dtype (x, 2, CNN_DTYPE_FLOAT32)))
+    return st;
+  const cnn_tensor *X = x->in[0], *W = x->in[1], *B = x->n_in > 2 ? x->in[2] : NULL;
+  cnn_window w;
+  if ((st = convt_geometry (x, &w)))
+    return st;
+  if (X->dims[1] != W->dims[0] || X->dims[1] % p->group)
+    return cnn_exec_fail (x, CNN_E_SHAPE, "input channels must equal the weight's first dim");
+  int64_t M = W->dims[1] * p->group;
+  if (B && (B->ndim != 1 || B->dims[0] != M))
+    return cnn_exec_fail (x, CNN_E_SHAPE, "bias must be [%" G_GINT64_FORMAT "]", M);
+  int64_t dims[5] = { X->dims[0], M };
+  for (int i = 0; i < w.nsp; i++)
+    dims[2 + i] = w.in[3 - w.nsp + i];
+  cnn_set_out (x, 0, CNN_DTYPE_FLOAT32, X->ndim, dims);
+  return CNN_OK;
+}
+
+static void
+fill_bias (cnn_exec *x, int64_t osz)
+{
+  const cnn_tensor *B = x->n_in > 2 ? x->in[2] : NULL;
+  const cnn_tensor *O = x->out[0];
+  float *o = O->data;
+  for (int64_t n = 0; n < O->dims[0]; n++)
+    for (int64_t m = 0; m < O->dims[1]; m++) {
+      float b = B ? ((const float *) B->data)[m] : 0.f;
+      float *op = o + (n * O->dims[1] + m) * osz;
+      for (int64_t i = 0; i < osz; i++)
+        op[i] = b;
+    }
+}
+
+static cnn_status
+convt_ref (cnn_exec *x)
+{
+  const convt_params *p = x->params;
+  const cnn_tensor *X = x->in[0], *W = x->in[1];
+  cnn_window w;
+  cnn_status st = convt_geometry (x, &w);
+  if (st)
+    return st;
+  int64_t N = X->dims[0], C = X->dims[1], G = p->group, Cg = C / G, Mg = W->dims[1], M = Mg * G;
+  int64_t isz = w.out[0] * w.out[1] * w.out[2], osz = w.in[0] * w.in[1] * w.in[2];
+  int64_t ksz = w.kernel[0] * w.kernel[1] * w.kernel[2];
+  const float *xd = X->data, *wd = W->data;
+  float *od = x->out[0]->data;
+  fill_bias (x, osz);
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t c = 0; c < C; c++) {
+      int64_t g = c / Cg;
+      const float *xi = xd + (n * C + c) * isz;
+      for (int64_t mg = 0; mg < Mg; mg++) {
+        const float *wk = wd + (c * Mg + mg) * ksz;
+        float *o = od + (n * M + g * Mg + mg) * osz;
+        for (int64_t z = 0; z < w.out[0]; z++)
+          for (int64_t y = 0; y < w.out[1]; y++)
+            for (int64_t xx = 0; xx < w.out[2]; xx++) {
+              float v = xi[(z * w.out[1] + y) * w.out[2] + xx];
+              for (int64_t kz = 0; kz < w.kernel[0]; kz++) {
+                int64_t oz = z * w.stride[0] - w.pad0[0] + kz * w.dil[0];
+                if (oz < 0 || oz >= w.in[0])
+                  continue;
+                for (int64_t ky = 0; ky < w.kernel[1]; ky++) {
+                  int64_t oy = y * w.stride[1] - w.pad0[1] + ky * w.dil[1];
+                  if (oy < 0 || oy >= w.in[1])
+                    continue;
+                  for (int64_t kx = 0; kx < w.kernel[2]; kx++) {
+                    int64_t ox = xx * w.stride[2] - w.pad0[2] + kx * w.dil[2];
+                    if (ox < 0 || ox >= w.in[2])
+                      continue;
+                    o[(oz * w.in[1] + oy) * w.in[2] + ox] +=
+                        v * wk[(kz * w.kernel[1] + ky) * w.kernel[2] + kx];
+                  }
+                }
+              }
+            }
+      }
+    }
+  for (int64_t i = 0; i < N * M; i++)
+    cnn_act_apply (&x->node->act, od + i * osz, osz);
+  return CNN_OK;
+}
+
+static size_t
+convt_scratch (const cnn_exec *x)
+{
+  cnn_window w;
+  if (convt_geometry ((cnn_exec *) x, &w) != CNN_OK)
+    return 0;
+  int64_t Mg = x->in[1]->dims[1];
+  return (size_t) Mg * w.kernel[0] * w.kernel[1] * w.kernel[2] * w.out[0] * w.out[1] * w.out[2] *
+      sizeof (float);
+}
+
+typedef struct {
+  const cnn_window *w;
+  const float *col;
+  float *out;
+} col2im_ctx;
+
+/* Output channel m of the group: add every kernel tap's row of columns. */
+static void
+col2im_channel (int64_t m, void *data)
+{
+  col2im_ctx *c = data;
+  const cnn_window *w = c->w;
+  int64_t isz = w->out[0] * w->out[1] * w->out[2], osz = w->in[0] * w->in[1] * w->in[2];
+  int64_t ksz = w->kernel[0] * w->kernel[1] * w->kernel[2];
+  float *o = c->out + m * osz;
+  const float *col = c->col + m * ksz * isz;
+  for (int64_t kz = 0; kz < w->kernel[0]; kz++)
+    for (int64_t ky = 0; ky < w->kernel[1]; ky++)
+      for (int64_t kx = 0; kx < w->kernel[2]; kx++, col += isz)
+        for (int64_t z = 0; z < w->out[0]; z++) {
+          int64_t oz = z * w->stride[0] - w->pad0[0] + kz * w->dil[0];
+          if (oz < 0 || oz >= w->in[0])
+            continue;
+          for (int64_t y = 0; y < w->out[1]; y++) {
+            int64_t oy = y * w->stride[1] - w->pad0[1] + ky * w->dil[1];
+            if (oy < 0 || oy >= w->in[1])
+              continue;
+            const float *src = col + (z * w->out[1] + y) * w->out[2];
+            float *dst = o + (oz * w->in[1] + oy) * w->in[2];
+            for (int64_t xx = 0; xx < w->out[2]; xx++) {
+              int64_t ox = xx * w->stride[2] - w->pad0[2] + kx * w->dil[2];
+              if (ox >= 0 && ox < w->in[2])
+                dst[ox] += src[xx];
+            }
+          }
+        }
+}
+
+static cnn_status
+convt_fast (cnn_exec *x)
+{
+  const convt_params *p = x->params;
+  const cnn_tensor *X = x->in[0], *W = x->in[1];
+  cnn_window w;
+  cnn_status st = convt_geometry (x, &w);
+  if (st)
+    return st;
+  int64_t N = X->dims[0], C = X->dims[1], G = p->group, Cg = C / G, Mg = W->dims[1], M = Mg * G;
+  int64_t isz = w.out[0] * w.out[1] * w.out[2], osz = w.in[0] * w.in[1] * w.in[2];
+  int64_t ksz = w.kernel[0] * w.kernel[1] * w.kernel[2];
+  if (x->scratch_size < (size_t) (Mg * ksz * isz) * sizeof (float))
+    return cnn_exec_fail (x, CNN_E_BACKEND, "scratch too small");
+  fill_bias (x, osz);
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t g = 0; g < G; g++) {
+      /* col[Mg*ksz, isz] = W_g^T [Cg, Mg*ksz]^T x X_g [Cg, isz] */
+      cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, (int) (Mg * ksz), (int) isz, (int) Cg,
+          1.0f, (const float *) W->data + g * Cg * Mg * ksz, (int) (Mg * ksz),
+          (const float *) X->data + (n * C + g * Cg) * isz, (int) isz, 0.0f, x->scratch, (int) isz);
+      col2im_ctx c = { &w, x->scratch, (float *) x->out[0]->data + (n * M + g * Mg) * osz };
+      cnn_parallel_for (x->threads, Mg, col2im_channel, &c);
+    }
+  float *od = x->out[0]->data;
+  for (int64_t i = 0; i < N * M; i++)
+    cnn_act_apply (&x->node->act, od + i * osz, osz);
+  return CNN_OK;
+}
+
+static int64_t
+convt_flops (const cnn_exec *x)
+{
+  const cnn_tensor *W = x->in[1];
+  return 2 * cnn_tensor_numel (x->in[0]) * cnn_dims_prod (W, 1, W->ndim);
+}
+
+CNN_OP_DEF (conv_transpose) = { "ConvTranspose", sizeof (convt_params), convt_parse, convt_infer,
+  convt_ref, convt_fast, convt_scratch, convt_flops, CNN_OPF_FUSE_ACT };

@@ -1,0 +1,92 @@
+/* norm.c - BatchNormalization (inference) and InstanceNormalization. */
+#include "ops.h"
+
+typedef struct {
+  float epsilon;
+} norm_params;
+
+static cnn_status
+norm_parse (const cnn_node *n, void *params, GString *err)
+{
+  norm_params *p = params;
+  p->epsilon = cnn_attr_float (n, "epsilon", 1e-5f);
+  if (n->op == CNN_OP_BATCH_NORM) {
+    if (cnn_attr_int (n, "training_mode", 0))
+      return cnn_node_fail (n, err, CNN_E_UNSUPPORTED, "training_mode is not supported");
+    if (n->opset < 9 && cnn_attr_int (n, "spatial", 1) == 0)
+      return cnn_node_fail (n, err, CNN_E_UNSUPPORTED, "spatial=0 is not supported");
+  }
+  return CNN_OK;
+}
+
+static cnn_status
+norm_infer (cnn_exec *x)
+{
+  bool bn = x->node->op == CNN_OP_BATCH_NORM;
+  cnn_status st;
+  if ((st = cnn_need_inputs (x, bn ? 5 : 3, bn ? 5 : 3)))
+    return st;
+  for (int k = 0; k < x->n_in; k++)
+    if ((st = cnn_need_dtype (x, k, CNN_DTYPE_FLOAT32)))
+      return st;
+  const cnn_tensor *X = x->in[0];
+  if (X->ndim < 2)
+    return cnn_exec_fail (x, CNN_E_SHAPE, "input needs a channel dim");
+  for (int k = 1; k < x->n_in; k++)
+    if (cnn_tensor_numel (x->in[k]) != X->dims[1])
+      return cnn_exec_fail (x, CNN_E_SHAPE, "input %d must hold %" G_GINT64_FORMAT " values", k, X->dims[1]);
+  cnn_set_out (x, 0, CNN_DTYPE_FLOAT32, X->ndim, X->dims);
+  return CNN_OK;
+}
+
+typedef struct {
+  cnn_exec *x;
+  int64_t C, sp;
+} norm_ctx;
+
+static void
+norm_plane (int64_t nc, void *data)
+{
+  norm_ctx *c = data;
+  cnn_exec *x = c->x;
+  const norm_params *p = x->params;
+  int64_t ch = nc % c->C, sp = c->sp;
+  const float *in = (const float *) x->in[0]->data + nc * sp;
+  float *o = (float *) x->out[0]->data + nc * sp;
+  const float *scale = x->in[1]->data, *bias = x->in[2]->data;
+  float mul, add;
+  if (x->node->op == CNN_OP_BATCH_NORM) {
+    const float *mean = x->in[3]->data, *var = x->in[4]->data;
+    mul = scale[ch] / sqrtf (var[ch] + p->epsilon);
+    add = bias[ch] - mean[ch] * mul;
+  } else {
+    double sum = 0, sq = 0;
+    for (int64_t i = 0; i < sp; i++)
+      sum += in[i];
+    double mean = sum / (double) MAX (sp, 1);
+    for (int64_t i = 0; i < sp; i++)
+      sq += (in[i] - mean) * (in[i] - mean);
+    double var = sq / (double) MAX (sp, 1);
+    mul = (float) (scale[ch] / sqrt (var + p->epsilon));
+    add = (float) (bias[ch] - mean * mul);
+  }
+  for (int64_t i = 0; i < sp; i++)
+    o[i] = in[i] * mul + add;
+}
+
+static cnn_status
+norm_run (cnn_exec *x, int threads)
+{
+  const cnn_tensor *X = x->in[0];
+  norm_ctx c = { x, X->dims[1], cnn_dims_prod (X, 2, X->ndim) };
+  cnn_parallel_for (threads, X->dims[0] * X->dims[1], norm_plane, &c);
+  return CNN_OK;
+}
+
+static cnn_status norm_ref (cnn_exec *x) { return norm_run (x, 1); }
+static cnn_status norm_fast (cnn_exec *x) { return norm_run (x, x->threads); }
+
+CNN_OP_DEF (batch_norm) = { "BatchNormalization", sizeof (norm_params), norm_parse, norm_infer,
+  norm_ref, norm_fast, NULL, NULL, 0 };
+CNN_OP_DEF (instance_norm) = { "InstanceNormalization", sizeof (norm_params), norm_parse, norm_infer,
+  norm_ref, norm_fast, NULL, NULL, 0 };

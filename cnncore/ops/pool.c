@@ -1,0 +1,161 @@
+/* pool.c - MaxPool, AveragePool (1D/2D/3D, ceil_mode, count_include_pad,
+ * dilations, auto_pad), GlobalAveragePool, GlobalMaxPool. */
+#include "ops.h"
+
+typedef struct {
+  cnn_window_params win;
+  bool count_include_pad;
+} pool_params;
+
+static cnn_status
+pool_parse (const cnn_node *n, void *params, GString *err)
+{
+  pool_params *p = params;
+  if (n->op == CNN_OP_GLOBAL_AVG_POOL || n->op == CNN_OP_GLOBAL_MAX_POOL)
+    return CNN_OK;
+  cnn_status st = cnn_window_parse (n, &p->win, err);
+  if (st)
+    return st;
+  if (!p->win.has_kernel)
+    return cnn_node_fail (n, err, CNN_E_INVALID, "kernel_shape is required");
+  if (n->op == CNN_OP_MAX_POOL && n->n_out > 1 && n->out[1] >= 0)
+    return cnn_node_fail (n, err, CNN_E_UNSUPPORTED, "the Indices output is not supported");
+  if (n->op == CNN_OP_AVERAGE_POOL && (p->win.dil[0] > 1 || p->win.dil[1] > 1 || p->win.dil[2] > 1))
+    return cnn_node_fail (n, err, CNN_E_UNSUPPORTED, "dilated AveragePool is not supported");
+  p->count_include_pad = cnn_attr_int (n, "count_include_pad", 0) != 0;
+  return CNN_OK;
+}
+
+static cnn_status
+pool_geometry (cnn_exec *x, cnn_window *w)
+{
+  const pool_params *p = x->params;
+  const cnn_tensor *X = x->in[0];
+  if (x->node->op == CNN_OP_GLOBAL_AVG_POOL || x->node->op == CNN_OP_GLOBAL_MAX_POOL) {
+    if (X->ndim < 3 || X->ndim > 5)
+      return cnn_exec_fail (x, CNN_E_UNSUPPORTED, "input must have 1 to 3 spatial dims");
+    cnn_window_params gp = { 0 };
+    int64_t kernel[3];
+    for (int i = 0; i < 3; i++)
+      gp.stride[i] = gp.dil[i] = 1;
+    for (int i = 0; i < X->ndim - 2; i++)
+      kernel[i] = X->dims[2 + i];
+    return cnn_window_resolve (x, &gp, kernel, X, w);
+  }
+  return cnn_window_resolve (x, &p->win, p->win.kernel, X, w);
+}
+
+static cnn_status
+pool_infer (cnn_exec *x)
+{
+  cnn_status st;
+  if ((st = cnn_need_inputs (x, 1, 1)) || (st = cnn_need_dtype (x, 0, CNN_DTYPE_FLOAT32)))
+    return st;
+  cnn_window w;
+  if ((st = pool_geometry (x, &w)))
+    return st;
+  const cnn_tensor *X = x->in[0];
+  int64_t dims[5] = { X->dims[0], X->dims[1] };
+  for (int i = 0; i < w.nsp; i++)
+    dims[2 + i] = w.out[3 - w.nsp + i];
+  cnn_set_out (x, 0, CNN_DTYPE_FLOAT32, X->ndim, dims);
+  return CNN_OK;
+}
+
+typedef struct {
+  cnn_exec *x;
+  cnn_window w;
+} pool_ctx;
+
+static void
+pool_plane (int64_t plane, void *data)
+{
+  pool_ctx *c = data;
+  const cnn_window *w = &c->w;
+  const pool_params *p = c->x->params;
+  cnn_op op = c->x->node->op;
+  bool is_max = op == CNN_OP_MAX_POOL || op == CNN_OP_GLOBAL_MAX_POOL;
+  bool include_pad = op == CNN_OP_AVERAGE_POOL && p->count_include_pad;
+  int64_t isz = w->in[0] * w->in[1] * w->in[2], osz = w->out[0] * w->out[1] * w->out[2];
+  const float *xi = (const float *) c->x->in[0]->data + plane * isz;
+  float *o = (float *) c->x->out[0]->data + plane * osz;
+  for (int64_t z = 0; z < w->out[0]; z++)
+    for (int64_t y = 0; y < w->out[1]; y++)
+      for (int64_t xx = 0; xx < w->out[2]; xx++) {
+        double acc = is_max ? -INFINITY : 0.0;
+        int64_t count = 0, padded = 1;
+        int64_t start[3] = { z * w->stride[0] - w->pad0[0], y * w->stride[1] - w->pad0[1],
+          xx * w->stride[2] - w->pad0[2] };
+        for (int d = 0; d < 3 && include_pad; d++) {
+          int64_t lo = start[d], hi = MIN (start[d] + (w->kernel[d] - 1) * w->dil[d] + 1,
+              w->in[d] + w->pad1[d]);
+          padded *= MAX (hi - lo, 0);
+        }
+        for (int64_t kz = 0; kz < w->kernel[0]; kz++) {
+          int64_t iz = start[0] + kz * w->dil[0];
+          if (iz < 0 || iz >= w->in[0])
+            continue;
+          for (int64_t ky = 0; ky < w->kernel[1]; ky++) {
+            int64_t iy = start[1] + ky * w->dil[1];
+            if (iy < 0 || iy >= w->in[1])
+              continue;
+            for (int64_t kx = 0; kx < w->kernel[2]; kx++) {
+              int64_t ix = start[2] + kx * w->dil[2];
+              if (ix < 0 || ix >= w->in[2])
+                continue;
+              float v = xi[(iz * w->in[1] + iy) * w->in[2] + ix];
+              if (is_max)
+                acc = v > acc ? v : acc;
+              else
+                acc += v;
+              count++;
+            }
+          }
+        }
+        float r;
+        if (is_max)
+          r = (float) acc;
+        else
+          r = (float) (acc / (double) (include_pad ? padded : MAX (count, 1)));
+        o[(z * w->out[1] + y) * w->out[2] + xx] = r;
+      }
+}
+
+static cnn_status
+pool_ref (cnn_exec *x)
+{
+  pool_ctx c = { x };
+  cnn_status st = pool_geometry (x, &c.w);
+  if (st)
+    return st;
+  int64_t planes = x->in[0]->dims[0] * x->in[0]->dims[1];
+  for (int64_t i = 0; i < planes; i++)
+    pool_plane (i, &c);
+  return CNN_OK;
+}
+
+static cnn_status
+pool_fast (cnn_exec *x)
+{
+  pool_ctx c = { x };
+  cnn_status st = pool_geometry (x, &c.w);
+  if (st)
+    return st;
+  cnn_parallel_for (x->threads, x->in[0]->dims[0] * x->in[0]->dims[1], pool_plane, &c);
+  return CNN_OK;
+}
+
+static int64_t
+pool_flops (const cnn_exec *x)
+{
+  return cnn_tensor_numel (x->in[0]);
+}
+
+#define POOL(fn, name) \
+  CNN_OP_DEF (fn) = { name, sizeof (pool_params), pool_parse, pool_infer, pool_ref, pool_fast, \
+    NULL, pool_flops, 0 }
+
+POOL (max_pool, "MaxPool");
+POOL (average_pool, "AveragePool");
+POOL (global_average_pool, "GlobalAveragePool");
+POOL (global_max_pool, "GlobalMaxPool");

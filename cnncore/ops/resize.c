@@ -1,0 +1,280 @@
+/* resize.c - Resize (opset 10 to 13+) and Upsample (7, 9): nearest and
+ * (multi-)linear interpolation with every coordinate transformation mode. */
+#include "ops.h"
+
+enum { COORD_HALF_PIXEL, COORD_PYTORCH_HALF_PIXEL, COORD_ALIGN_CORNERS, COORD_ASYMMETRIC,
+  COORD_TF_HALF_PIXEL_FOR_NN, COORD_TF_CROP_AND_RESIZE };
+enum { NEAREST_ROUND_PREFER_FLOOR, NEAREST_ROUND_PREFER_CEIL, NEAREST_FLOOR, NEAREST_CEIL,
+  NEAREST_SIMPLE };
+
+typedef struct {
+  bool linear;
+  int coord, nearest;
+  float extrapolation;
+  float scales[CNN_MAX_DIMS];
+  int n_scales;                 /* Upsample-7 attribute */
+} resize_params;
+
+static cnn_status
+resize_parse (const cnn_node *n, void *params, GString *err)
+{
+  resize_params *p = params;
+  const char *mode = cnn_attr_string (n, "mode", "nearest");
+  if (strcmp (mode, "nearest") == 0)
+    p->linear = false;
+  else if (strcmp (mode, "linear") == 0 || strcmp (mode, "bilinear") == 0)
+    p->linear = true;
+  else
+    return cnn_node_fail (n, err, CNN_E_UNSUPPORTED, "mode '%s' is not supported (nearest "
+        "and linear are)", mode);
+  bool legacy = n->op == CNN_OP_UPSAMPLE || n->opset < 11;
+  /* Upsample and Resize-10 use asymmetric coordinates and truncating nearest. */
+  p->coord = COORD_ASYMMETRIC;
+  p->nearest = NEAREST_SIMPLE;
+  if (!legacy) {
+    const char *c = cnn_attr_string (n, "coordinate_transformation_mode", "half_pixel");
+    static const char *names[] = { "half_pixel", "pytorch_half_pixel", "align_corners",
+      "asymmetric", "tf_half_pixel_for_nn", "tf_crop_and_resize" };
+    p->coord = -1;
+    for (unsigned i = 0; i < G_N_ELEMENTS (names); i++)
+      if (strcmp (c, names[i]) == 0)
+        p->coord = (int) i;
+    if (p->coord < 0)
+      return cnn_node_fail (n, err, CNN_E_UNSUPPORTED, "coordinate_transformation_mode '%s'", c);
+    const char *nm = cnn_attr_string (n, "nearest_mode", "round_prefer_floor");
+    static const char *nnames[] = { "round_prefer_floor", "round_prefer_ceil", "floor", "ceil" };
+    p->nearest = -1;
+    for (unsigned i = 0; i < G_N_ELEMENTS (nnames); i++)
+      if (strcmp (nm, nnames[i]) == 0)
+        p->nearest = (int) i;
+    if (p->nearest < 0)
+      return cnn_node_fail (n, err, CNN_E_UNSUPPORTED, "nearest_mode '%s'", nm);
+    if (cnn_attr_int (n, "exclude_outside", 0))
+      return cnn_node_fail (n, err, CNN_E_UNSUPPORTED, "exclude_outside is not supported");
+    if (cnn_node_attr (n, "antialias") && cnn_attr_int (n, "antialias", 0))
+      return cnn_node_fail (n, err, CNN_E_UNSUPPORTED, "antialias is not supported");
+  }
+  p->extrapolation = cnn_attr_float (n, "extrapolation_value", 0.f);
+  p->n_scales = cnn_attr_floats (n, "scales", p->scales, CNN_MAX_DIMS);
+  if (p->n_scales > CNN_MAX_DIMS)
+    return cnn_node_fail (n, err, CNN_E_INVALID, "too many scales");
+  return CNN_OK;
+}
+
+typedef struct {
+  float scale[CNN_MAX_DIMS], roi0[CNN_MAX_DIMS], roi1[CNN_MAX_DIMS];
+  int64_t out[CNN_MAX_DIMS];
+} resize_geom;
+
+static cnn_status
+resize_geometry (cnn_exec *x, resize_geom *g)
+{
+  const resize_params *p = x->params;
+  const cnn_tensor *X = x->in[0];
+  int nd = X->ndim;
+  const cnn_tensor *scales = NULL, *sizes = NULL, *roi = NULL;
+  cnn_status st;
+  for (int k = 1; k < x->n_in; k++)
+    if ((st = cnn_need_const (x, k)))
+      return st;
+  if (x->node->op == CNN_OP_UPSAMPLE || x->node->opset < 11) {
+    if (x->node->opset >= 9 || x->node->op == CNN_OP_RESIZE)
+      scales = x->n_in > 1 ? x->in[1] : NULL;
+  } else {
+    roi = x->n_in > 1 ? x->in[1] : NULL;
+    scales = x->n_in > 2 ? x->in[2] : NULL;
+    sizes = x->n_in > 3 ? x->in[3] : NULL;
+    if (scales && cnn_tensor_numel (scales) == 0)
+      scales = NULL;
+    if (roi && cnn_tensor_numel (roi) == 0)
+      roi = NULL;
+  }
+  for (int d = 0; d < nd; d++) {
+    g->roi0[d] = 0.f;
+    g->roi1[d] = 1.f;
+  }
+  if (roi && p->coord == COORD_TF_CROP_AND_RESIZE) {
+    if (cnn_tensor_numel (roi) != 2 * nd)
+      return cnn_exec_fail (x, CNN_E_SHAPE, "roi must have 2 x rank values");
+    for (int d = 0; d < nd; d++) {
+      g->roi0[d] = (float) cnn_tensor_get_double (roi, d);
+      g->roi1[d] = (float) cnn_tensor_get_double (roi, nd + d);
+    }
+  }
+  if (sizes) {
+    if (cnn_tensor_numel (sizes) != nd)
+      return cnn_exec_fail (x, CNN_E_SHAPE, "sizes must have one value per dim");
+    for (int d = 0; d < nd; d++) {
+      g->out[d] = cnn_tensor_get_int (sizes, d);
+      if (g->out[d] < 0 || g->out[d] > (1 << 24))
+        return cnn_exec_fail (x, CNN_E_SHAPE, "sizes[%d] = %" G_GINT64_FORMAT, d, g->out[d]);
+      g->scale[d] = X->dims[d] ? (float) g->out[d] / (float) X->dims[d] : 1.f;
+    }
+    return CNN_OK;
+  }
+  float sc[CNN_MAX_DIMS];
+  if (scales) {
+    if (cnn_tensor_numel (scales) != nd || scales->dtype != CNN_DTYPE_FLOAT32)
+      return cnn_exec_fail (x, CNN_E_SHAPE, "scales must be float with one value per dim");
+    for (int d = 0; d < nd; d++)
+      sc[d] = ((const float *) scales->data)[d];
+  } else if (p->n_scales == nd) {
+    memcpy (sc, p->scales, sizeof (float) * nd);
+  } else {
+    return cnn_exec_fail (x, CNN_E_INVALID, "needs scales or sizes");
+  }
+  for (int d = 0; d < nd; d++) {
+    if (!(sc[d] > 0.f) || sc[d] * X->dims[d] > (1 << 24))
+      return cnn_exec_fail (x, CNN_E_SHAPE, "scale %g for dim %d", sc[d], d);
+    g->scale[d] = sc[d];
+    float span = p->coord == COORD_TF_CROP_AND_RESIZE ? g->roi1[d] - g->roi0[d] : 1.f;
+    g->out[d] = (int64_t) floorf (X->dims[d] * span * sc[d]);
+  }
+  return CNN_OK;
+}
+
+static cnn_status
+resize_infer (cnn_exec *x)
+{
+  cnn_status st;
+  resize_geom g;
+  if ((st = cnn_need_inputs (x, 1, 4)) || (st = resize_geometry (x, &g)))
+    return st;
+  if (x->in[0]->dtype != CNN_DTYPE_FLOAT32 && ((const resize_params *) x->params)->linear)
+    return cnn_exec_fail (x, CNN_E_UNSUPPORTED, "linear resize needs float");
+  cnn_set_out (x, 0, x->in[0]->dtype, x->in[0]->ndim, g.out);
+  return CNN_OK;
+}
+
+/* Output coordinate -> input coordinate along one dim. */
+static float
+source_coord (const resize_params *p, const resize_geom *g, int d, int64_t o, int64_t in)
+{
+  float s = g->scale[d];
+  int64_t out = g->out[d];
+  switch (p->coord) {
+    case COORD_HALF_PIXEL: return (o + 0.5f) / s - 0.5f;
+    case COORD_PYTORCH_HALF_PIXEL: return out > 1 ? (o + 0.5f) / s - 0.5f : 0.f;
+    case COORD_ALIGN_CORNERS: {
+      /* the spec divides by the unrounded resized length in * scale */
+      float len = in * s;
+      return len > 1.f ? o * (float) (in - 1) / (len - 1.f) : 0.f;
+    }
+    case COORD_TF_HALF_PIXEL_FOR_NN: return (o + 0.5f) / s;
+    case COORD_TF_CROP_AND_RESIZE:
+      return out > 1 ? g->roi0[d] * (in - 1) + o * (g->roi1[d] - g->roi0[d]) * (in - 1) / (out - 1)
+          : 0.5f * (g->roi0[d] + g->roi1[d]) * (in - 1);
+    default: return o / s;
+  }
+}
+
+static int64_t
+nearest_index (const resize_params *p, float c, float scale)
+{
+  switch (p->nearest) {
+    case NEAREST_ROUND_PREFER_FLOOR:
+      return c == floorf (c) + 0.5f ? (int64_t) floorf (c) : (int64_t) roundf (c);
+    case NEAREST_ROUND_PREFER_CEIL: return (int64_t) roundf (c);
+    case NEAREST_FLOOR: return (int64_t) floorf (c);
+    case NEAREST_CEIL: return (int64_t) ceilf (c);
+    default: return scale < 1.f ? (int64_t) ceilf (c) : (int64_t) c;
+  }
+}
+
+static cnn_status
+resize_compute (cnn_exec *x)
+{
+  const resize_params *p = x->params;
+  resize_geom g;
+  cnn_status st = resize_geometry (x, &g);
+  if (st)
+    return st;
+  const cnn_tensor *X = x->in[0], *O = x->out[0];
+  int nd = X->ndim;
+  size_t es = cnn_dtype_size (X->dtype);
+  int64_t xst[CNN_MAX_DIMS], ost[CNN_MAX_DIMS], n = cnn_tensor_numel (O);
+  cnn_strides (X, xst);
+  cnn_strides (O, ost);
+  /* per-dim tables: lower index, upper index, weight, outside flag */
+  int64_t total = 0;
+  for (int d = 0; d < nd; d++)
+    total += O->dims[d];
+  int64_t *lo = g_new (int64_t, MAX (total, 1)), *hi = g_new (int64_t, MAX (total, 1));
+  float *wt = g_new (float, MAX (total, 1));
+  bool *outside = g_new0 (bool, MAX (total, 1));
+  int64_t base[CNN_MAX_DIMS];
+  for (int d = 0, b = 0; d < nd; d++) {
+    base[d] = b;
+    int64_t in = X->dims[d];
+    for (int64_t o = 0; o < O->dims[d]; o++, b++) {
+      float c = source_coord (p, &g, d, o, in);
+      if (p->coord == COORD_TF_CROP_AND_RESIZE && (c < 0 || c > in - 1))
+        outside[b] = true;
+      if (p->linear) {
+        float cc = CLAMP (c, 0.f, (float) (in - 1));
+        int64_t i0 = (int64_t) floorf (cc);
+        lo[b] = MIN (i0, in - 1);
+        hi[b] = MIN (i0 + 1, in - 1);
+        wt[b] = cc - (float) i0;
+      } else {
+        int64_t i = nearest_index (p, c, g.scale[d]);
+        lo[b] = hi[b] = CLAMP (i, 0, in - 1);
+        wt[b] = 0.f;
+      }
+    }
+  }
+  for (int64_t i = 0; i < n; i++) {
+    int64_t r = i, idx[CNN_MAX_DIMS];
+    bool out = false;
+    for (int d = 0; d < nd; d++) {
+      idx[d] = base[d] + r / ost[d];
+      r %= ost[d];
+      out |= outside[idx[d]];
+    }
+    if (out) {
+      ((float *) O->data)[i] = p->extrapolation;
+      continue;
+    }
+    if (!p->linear) {
+      int64_t src = 0;
+      for (int d = 0; d < nd; d++)
+        src += lo[idx[d]] * xst[d];
+      memcpy ((char *) O->data + i * es, (const char *) X->data + src * es, es);
+      continue;
+    }
+    /* n-linear: sum over the corners of dims that interpolate */
+    int id[CNN_MAX_DIMS], k = 0;
+    int64_t src0 = 0;
+    for (int d = 0; d < nd; d++) {
+      if (hi[idx[d]] != lo[idx[d]] && wt[idx[d]] != 0.f)
+        id[k++] = d;
+      src0 += lo[idx[d]] * xst[d];
+    }
+    double acc = 0;
+    for (int c = 0; c < (1 << k); c++) {
+      double w = 1;
+      int64_t src = src0;
+      for (int j = 0; j < k; j++) {
+        int64_t b = idx[id[j]];
+        if (c & (1 << j)) {
+          w *= wt[b];
+          src += (hi[b] - lo[b]) * xst[id[j]];
+        } else {
+          w *= 1.0 - wt[b];
+        }
+      }
+      acc += w * ((const float *) X->data)[src];
+    }
+    ((float *) O->data)[i] = (float) acc;
+  }
+  g_free (lo);
+  g_free (hi);
+  g_free (wt);
+  g_free (outside);
+  return CNN_OK;
+}
+
+CNN_OP_DEF (resize) = { "Resize", sizeof (resize_params), resize_parse, resize_infer,
+  resize_compute, NULL, NULL, NULL, 0, 0xe };
+CNN_OP_DEF (upsample) = { "Upsample", sizeof (resize_params), resize_parse, resize_infer,
+  resize_compute, NULL, NULL, NULL, 0, 0x2 };

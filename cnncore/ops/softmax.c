@@ -1,0 +1,85 @@
+/* softmax.c - Softmax and LogSoftmax.  Before opset 13 the input is coerced
+ * to 2D at `axis` (default 1); from 13 on they work along one axis (default -1). */
+#include "ops.h"
+
+typedef struct {
+  int64_t axis;
+} softmax_params;
+
+static cnn_status
+softmax_parse (const cnn_node *n, void *params, GString *err)
+{
+  softmax_params *p = params;
+  (void) err;
+  p->axis = cnn_attr_int (n, "axis", n->opset >= 13 ? -1 : 1);
+  return CNN_OK;
+}
+
+static cnn_status
+softmax_infer (cnn_exec *x)
+{
+  const softmax_params *p = x->params;
+  cnn_status st;
+  if ((st = cnn_need_inputs (x, 1, 1)) || (st = cnn_need_dtype (x, 0, CNN_DTYPE_FLOAT32)))
+    return st;
+  if (cnn_axis (p->axis, x->in[0]->ndim) < 0 && !(x->in[0]->ndim == 0))
+    return cnn_exec_fail (x, CNN_E_SHAPE, "axis %" G_GINT64_FORMAT " is out of range", p->axis);
+  cnn_set_out (x, 0, CNN_DTYPE_FLOAT32, x->in[0]->ndim, x->in[0]->dims);
+  return CNN_OK;
+}
+
+typedef struct {
+  cnn_exec *x;
+  int64_t len, inner;
+} sm_ctx;
+
+static void
+softmax_row (int64_t r, void *data)
+{
+  sm_ctx *c = data;
+  int64_t outer = r / c->inner, in = r % c->inner, len = c->len, st = c->inner;
+  const float *a = (const float *) c->x->in[0]->data + outer * len * st + in;
+  float *o = (float *) c->x->out[0]->data + outer * len * st + in;
+  float mx = -INFINITY;
+  for (int64_t i = 0; i < len; i++)
+    mx = fmaxf (mx, a[i * st]);
+  double sum = 0;
+  for (int64_t i = 0; i < len; i++)
+    sum += expf (a[i * st] - mx);
+  if (c->x->node->op == CNN_OP_LOG_SOFTMAX) {
+    float ls = (float) log (sum);
+    for (int64_t i = 0; i < len; i++)
+      o[i * st] = a[i * st] - mx - ls;
+  } else {
+    float inv = (float) (1.0 / sum);
+    for (int64_t i = 0; i < len; i++)
+      o[i * st] = expf (a[i * st] - mx) * inv;
+  }
+}
+
+static cnn_status
+softmax_run (cnn_exec *x, int threads)
+{
+  const softmax_params *p = x->params;
+  const cnn_tensor *X = x->in[0];
+  int axis = X->ndim ? cnn_axis (p->axis, X->ndim) : 0;
+  sm_ctx c = { x, 1, 1 };
+  if (x->node->opset < 13) {
+    c.len = cnn_dims_prod (X, axis, X->ndim);
+    c.inner = 1;
+  } else if (X->ndim) {
+    c.len = X->dims[axis];
+    c.inner = cnn_dims_prod (X, axis + 1, X->ndim);
+  }
+  int64_t rows = c.len ? cnn_tensor_numel (X) / c.len : 0;
+  cnn_parallel_for (rows * c.len > 65536 ? threads : 1, rows, softmax_row, &c);
+  return CNN_OK;
+}
+
+static cnn_status softmax_ref (cnn_exec *x) { return softmax_run (x, 1); }
+static cnn_status softmax_fast (cnn_exec *x) { return softmax_run (x, x->threads); }
+
+CNN_OP_DEF (softmax) = { "Softmax", sizeof (softmax_params), softmax_parse, softmax_infer,
+  softmax_ref, softmax_fast, NULL, NULL, 0 };
+CNN_OP_DEF (log_softmax) = { "LogSoftmax", sizeof (softmax_params), softmax_parse, softmax_infer,
+  softmax_ref, softmax_fast, NULL, NULL, 0 };

@@ -1,0 +1,441 @@
+/* session.c - a run context: shape inference with constant folding, the
+ * activation memory plan, and running the planned nodes on a backend. */
+#include "cnn-private.h"
+
+#define CNN_ALIGN 64
+
+struct cnn_session {
+  cnn_model *model;
+  cnn_backend *backend;
+  cnn_session_options opts;
+  int threads;
+  /* per model value */
+  int n_values;
+  cnn_tensor *t;
+  bool *is_const;
+  void **owned;                 /* data of folded constants */
+  /* the plan */
+  cnn_exec **execs;
+  int n_execs;
+  void *arena;
+  size_t arena_size;
+  cnn_tensor *outputs;
+  cnn_session_stats stats;
+  bool profiling;
+  bool deferred;                /* the plan waits for input values or shapes */
+  double *times;
+  GString *err;
+};
+
+static void
+plan_clear (cnn_session *s)
+{
+  for (int i = 0; i < s->n_values; i++)
+    g_clear_pointer (&s->owned[i], g_free);
+  for (int i = 0; i < s->n_execs; i++) {
+    g_free (s->execs[i]->in);
+    g_free (s->execs[i]->out);
+    g_free (s->execs[i]->in_const);
+    g_free (s->execs[i]);
+  }
+  g_clear_pointer (&s->execs, g_free);
+  g_clear_pointer (&s->times, g_free);
+  s->n_execs = 0;
+  if (s->arena)
+    s->backend->iface->free_buffer (s->backend, s->arena);
+  s->arena = NULL;
+  s->arena_size = 0;
+}
+
+typedef struct {
+  int root;
+  size_t size, offset;
+  int first, last;
+} buf_info;
+
+static gint
+cmp_size_desc (gconstpointer a, gconstpointer b)
+{
+  const buf_info *x = a, *y = b;
+  if (x->size != y->size)
+    return x->size < y->size ? 1 : -1;
+  return x->first - y->first;
+}
+
+static size_t
+align_up (size_t n)
+{
+  return (n + CNN_ALIGN - 1) / CNN_ALIGN * CNN_ALIGN;
+}
+
+/* Greedy best-fit over lifetimes: the largest buffers are placed first at the
+ * lowest offset that does not overlap any placed buffer alive at the same time. */
+static size_t
+plan_offsets (buf_info *bufs, int n)
+{
+  qsort (bufs, n, sizeof *bufs, (int (*)(const void *, const void *)) cmp_size_desc);
+  size_t peak = 0;
+  buf_info **live = g_new (buf_info *, MAX (n, 1));
+  for (int i = 0; i < n; i++) {
+    int nl = 0;
+    for (int j = 0; j < i; j++)
+      if (bufs[j].first <= bufs[i].last && bufs[i].first <= bufs[j].last)
+        live[nl++] = &bufs[j];
+    /* sort overlapping by offset (insertion sort: short lists) */
+    for (int a = 1; a < nl; a++)
+      for (int b = a; b > 0 && live[b - 1]->offset > live[b]->offset; b--) {
+        buf_info *tmp = live[b];
+        live[b] = live[b - 1];
+        live[b - 1] = tmp;
+      }
+    size_t off = 0;
+    for (int j = 0; j < nl; j++) {
+      if (live[j]->offset >= off + bufs[i].size)
+        break;
+      off = MAX (off, live[j]->offset + live[j]->size);
+    }
+    bufs[i].offset = off;
+    peak = MAX (peak, off + bufs[i].size);
+  }
+  g_free (live);
+  return peak;
+}
+
+static cnn_status
+plan_input_shape (cnn_session *s, int i, const cnn_tensor *given)
+{
+  const cnn_model *m = s->model;
+  const cnn_value *v = cnn_model_value (m, m->input_values[i]);
+  cnn_tensor *t = &s->t[m->input_values[i]];
+  t->dtype = v->dtype;
+  if (given) {
+    if (given->dtype != v->dtype) {
+      g_string_append_printf (s->err, "input '%s' is %s, the model wants %s", v->name,
+          cnn_dtype_name (given->dtype), cnn_dtype_name (v->dtype));
+      return CNN_E_ARG;
+    }
+    bool ok = v->ndim < 0 || given->ndim == v->ndim;
+    for (int k = 0; ok && k < v->ndim; k++)
+      ok = v->dims[k] < 0 || v->dims[k] == given->dims[k];
+    if (!ok || cnn_shape_numel_checked (given->ndim, given->dims, cnn_dtype_size (v->dtype)) < 0) {
+      char b1[128], b2[128];
+      cnn_tensor decl = { v->dtype, MAX (v->ndim, 0), { 0 }, NULL };
+      memcpy (decl.dims, v->dims, sizeof v->dims);
+      g_string_append_printf (s->err, "input '%s' has shape %s, the model declares %s", v->name,
+          cnn_shape_str (given, b1, sizeof b1), cnn_shape_str (&decl, b2, sizeof b2));
+      return CNN_E_SHAPE;
+    }
+    cnn_tensor_set_shape (t, v->dtype, given->ndim, given->dims);
+    if (v->feeds_shape) {
+      /* its values shape the plan: keep a copy and fold with it */
+      size_t bytes = cnn_tensor_numel (given) * cnn_dtype_size (given->dtype);
+      int vi = m->input_values[i];
+      s->owned[vi] = g_memdup2 (given->data, MAX (bytes, 1));
+      t->data = s->owned[vi];
+      s->is_const[vi] = true;
+    }
+    return CNN_OK;
+  }
+  if (v->ndim < 0 || v->feeds_shape) {
+    s->deferred = true;         /* planned at the first run, from the inputs given */
+    return CNN_OK;
+  }
+  t->ndim = v->ndim;
+  for (int k = 0; k < v->ndim; k++)
+    t->dims[k] = v->dims[k] >= 0 ? v->dims[k] : s->opts.default_dim;
+  return CNN_OK;
+}
+
+static cnn_status
+plan (cnn_session *s, const cnn_tensor *inputs)
+{
+  cnn_model *m = s->model;
+  cnn_status st;
+  plan_clear (s);
+  memset (&s->stats, 0, sizeof s->stats);
+  for (int i = 0; i < s->n_values; i++) {
+    const cnn_value *v = cnn_model_value (m, i);
+    memset (&s->t[i], 0, sizeof (cnn_tensor));
+    s->is_const[i] = v->const_data != NULL;
+    if (v->const_data) {
+      cnn_tensor_set_shape (&s->t[i], v->dtype, v->ndim, v->dims);
+      s->t[i].data = v->const_data;
+      s->stats.constant_bytes += cnn_tensor_numel (&s->t[i]) * cnn_dtype_size (v->dtype);
+    }
+  }
+  s->deferred = false;
+  for (int i = 0; i < m->n_inputs; i++)
+    if ((st = plan_input_shape (s, i, inputs ? &inputs[i] : NULL)) != CNN_OK)
+      return st;
+  if (s->deferred)
+    return CNN_OK;
+
+  int nn = (int) m->nodes->len;
+  s->execs = g_new0 (cnn_exec *, MAX (nn, 1));
+  int *root = g_new (int, s->n_values);
+  for (int i = 0; i < s->n_values; i++)
+    root[i] = i;
+  size_t scratch = 0;
+  st = CNN_OK;
+  for (int ni = 0; ni < nn && st == CNN_OK; ni++) {
+    cnn_node *n = cnn_model_node (m, ni);
+    const cnn_op_def *def = cnn_op_defs[n->op];
+    cnn_exec *x = g_new0 (cnn_exec, 1);
+    x->node = n;
+    x->params = n->params;
+    x->n_in = n->n_in;
+    x->n_out = n->n_out;
+    x->in = g_new0 (cnn_tensor *, MAX (n->n_in, 1));
+    x->out = g_new0 (cnn_tensor *, MAX (n->n_out, 1));
+    x->in_const = g_new0 (bool, MAX (n->n_in, 1));
+    x->threads = s->threads;
+    x->err = s->err;
+    bool all_const = true;
+    for (int k = 0; k < n->n_in; k++) {
+      if (n->in[k] < 0)
+        continue;
+      x->in[k] = &s->t[n->in[k]];
+      x->in_const[k] = s->is_const[n->in[k]];
+      all_const &= x->in_const[k];
+      if (x->in[k]->dtype == CNN_DTYPE_UNDEFINED)
+        st = cnn_exec_fail (x, CNN_E_INVALID, "input %d ('%s') has no value", k,
+            cnn_model_value (m, n->in[k])->name);
+    }
+    for (int k = 0; k < n->n_out; k++)
+      if (n->out[k] >= 0)
+        x->out[k] = &s->t[n->out[k]];
+    if (st == CNN_OK)
+      st = def->infer (x);
+    for (int k = 0; k < n->n_out && st == CNN_OK; k++) {
+      cnn_tensor *o = x->out[k];
+      if (o && cnn_shape_numel_checked (o->ndim, o->dims, MAX (cnn_dtype_size (o->dtype), 1)) < 0) {
+        char b[128];
+        st = cnn_exec_fail (x, CNN_E_SHAPE, "output %d would be %s: too large", k,
+            cnn_shape_str (o, b, sizeof b));
+      }
+    }
+    if (st != CNN_OK) {
+      g_free (x->in); g_free (x->out); g_free (x->in_const); g_free (x);
+      break;
+    }
+    if (all_const || (def->flags & CNN_OPF_SHAPE_ONLY)) {
+      /* Constant folding: run the reference kernel once, now. */
+      for (int k = 0; k < n->n_out; k++) {
+        if (!x->out[k])
+          continue;
+        size_t bytes = cnn_tensor_numel (x->out[k]) * cnn_dtype_size (x->out[k]->dtype);
+        s->owned[n->out[k]] = g_try_malloc0 (MAX (bytes, 1));
+        if (!s->owned[n->out[k]]) {
+          st = cnn_exec_fail (x, CNN_E_NOMEM, "out of memory folding a constant");
+          break;
+        }
+        x->out[k]->data = s->owned[n->out[k]];
+        s->is_const[n->out[k]] = true;
+        s->stats.constant_bytes += bytes;
+      }
+      if (st == CNN_OK)
+        st = def->compute_ref (x);
+      g_free (x->in); g_free (x->out); g_free (x->in_const); g_free (x);
+      continue;
+    }
+    if ((def->flags & CNN_OPF_ALIAS) && n->in[0] >= 0 && n->out[0] >= 0)
+      root[n->out[0]] = root[n->in[0]];
+    if (!s->opts.reference && def->compute_fast && def->scratch_size)
+      scratch = MAX (scratch, def->scratch_size (x));
+    s->stats.flops += def->flops ? def->flops (x) : (x->out[0] ? cnn_tensor_numel (x->out[0]) : 0);
+    s->execs[s->n_execs++] = x;
+  }
+  if (st != CNN_OK) {
+    g_free (root);
+    return st;
+  }
+
+  /* Lifetimes of the arena buffers (roots of non-constant, non-input values). */
+  int nv = s->n_values;
+  int *first = g_new (int, nv), *last = g_new (int, nv);
+  for (int i = 0; i < nv; i++)
+    first[i] = last[i] = -1;
+  for (int e = 0; e < s->n_execs; e++) {
+    const cnn_node *n = s->execs[e]->node;
+    for (int k = 0; k < n->n_out; k++)
+      if (n->out[k] >= 0 && first[root[n->out[k]]] < 0)
+        first[root[n->out[k]]] = e;
+    for (int k = 0; k < n->n_in; k++)
+      if (n->in[k] >= 0)
+        last[root[n->in[k]]] = MAX (last[root[n->in[k]]], e);
+  }
+  for (int i = 0; i < m->n_outputs; i++)
+    last[root[m->output_values[i]]] = G_MAXINT;
+  GArray *bufs = g_array_new (FALSE, FALSE, sizeof (buf_info));
+  for (int i = 0; i < nv; i++) {
+    if (root[i] != i || first[i] < 0 || s->is_const[i] || cnn_model_value (m, i)->input_index >= 0)
+      continue;
+    buf_info b = { i, align_up (MAX (cnn_tensor_numel (&s->t[i]) * cnn_dtype_size (s->t[i].dtype), 1)),
+      0, first[i], MAX (last[i], first[i]) };
+    s->stats.naive_activation_bytes += b.size;
+    g_array_append_val (bufs, b);
+  }
+  size_t peak = plan_offsets ((buf_info *) bufs->data, (int) bufs->len);
+  s->stats.peak_activation_bytes = peak;
+  s->arena_size = peak + align_up (scratch);
+  s->arena = s->backend->iface->alloc_buffer (s->backend, MAX (s->arena_size, CNN_ALIGN));
+  if (!s->arena) {
+    g_string_append_printf (s->err, "cannot allocate %zu bytes of activation memory", s->arena_size);
+    st = CNN_E_NOMEM;
+  } else {
+    for (guint b = 0; b < bufs->len; b++) {
+      buf_info *bi = &g_array_index (bufs, buf_info, b);
+      s->t[bi->root].data = (char *) s->arena + bi->offset;
+    }
+    for (int i = 0; i < nv; i++)
+      if (root[i] != i && !s->is_const[i])
+        s->t[i].data = s->t[root[i]].data;
+    for (int e = 0; e < s->n_execs; e++) {
+      s->execs[e]->scratch = (char *) s->arena + peak;
+      s->execs[e]->scratch_size = scratch;
+    }
+  }
+  g_array_free (bufs, TRUE);
+  g_free (first);
+  g_free (last);
+  g_free (root);
+  s->stats.n_exec_nodes = s->n_execs;
+  s->times = g_new0 (double, MAX (s->n_execs, 1));
+  for (int i = 0; i < m->n_outputs; i++)
+    s->outputs[i] = s->t[m->output_values[i]];
+  return st;
+}
+
+static gboolean
+fail (cnn_session *s, cnn_status st, GError **error)
+{
+  g_set_error (error, CNN_ERROR, cnn_error_code_from_status (st), "%s", s->err->str);
+  g_string_truncate (s->err, 0);
+  return FALSE;
+}
+
+cnn_session *
+cnn_session_new (cnn_model *model, const cnn_session_options *opts, GError **error)
+{
+  cnn_session_options def = CNN_SESSION_OPTIONS_INIT;
+  if (!opts)
+    opts = &def;
+  if (opts->threads < 0 || opts->default_dim < 0) {
+    g_set_error (error, CNN_ERROR, CNN_ERROR_INVALID_ARGUMENT,
+        "threads and default_dim must not be negative");
+    return NULL;
+  }
+  int threads = opts->threads > 0 ? opts->threads : (int) g_get_num_processors ();
+  cnn_backend *backend = cnn_backend_new (opts->backend, threads, opts->reference, error);
+  if (!backend)
+    return NULL;
+  cnn_session *s = g_new0 (cnn_session, 1);
+  s->model = cnn_model_ref (model);
+  s->backend = backend;
+  s->opts = *opts;
+  s->opts.backend = NULL;
+  if (s->opts.default_dim == 0)
+    s->opts.default_dim = 1;
+  s->threads = threads;
+  s->n_values = (int) model->values->len;
+  s->t = g_new0 (cnn_tensor, s->n_values);
+  s->is_const = g_new0 (bool, s->n_values);
+  s->owned = g_new0 (void *, s->n_values);
+  s->outputs = g_new0 (cnn_tensor, model->n_outputs);
+  s->err = g_string_new (NULL);
+  cnn_status st = plan (s, NULL);
+  if (st != CNN_OK) {
+    fail (s, st, error);
+    cnn_session_free (s);
+    return NULL;
+  }
+  return s;
+}
+
+void
+cnn_session_free (cnn_session *s)
+{
+  if (!s)
+    return;
+  plan_clear (s);
+  cnn_backend_free (s->backend);
+  g_free (s->t);
+  g_free (s->is_const);
+  g_free (s->owned);
+  g_free (s->outputs);
+  g_string_free (s->err, TRUE);
+  cnn_model_unref (s->model);
+  g_free (s);
+}
+
+const char *
+cnn_session_get_backend (const cnn_session *s)
+{
+  return s->backend->iface->name;
+}
+
+gboolean
+cnn_session_run (cnn_session *s, const cnn_tensor *inputs, int n_inputs, GError **error)
+{
+  cnn_model *m = s->model;
+  cnn_status st;
+  if (n_inputs != m->n_inputs || (n_inputs && !inputs)) {
+    g_set_error (error, CNN_ERROR, CNN_ERROR_INVALID_ARGUMENT,
+        "the model has %d inputs, %d given", m->n_inputs, n_inputs);
+    return FALSE;
+  }
+  bool replan = s->arena == NULL;
+  for (int i = 0; i < n_inputs; i++) {
+    if (!inputs[i].data && cnn_tensor_numel (&inputs[i]) > 0) {
+      g_set_error (error, CNN_ERROR, CNN_ERROR_INVALID_ARGUMENT, "input %d has no data", i);
+      return FALSE;
+    }
+    const cnn_tensor *t = &s->t[m->input_values[i]];
+    if (!cnn_shape_equal (t, &inputs[i]) || t->dtype != inputs[i].dtype)
+      replan = true;
+    else if (!replan && cnn_model_value (m, m->input_values[i])->feeds_shape &&
+        memcmp (t->data, inputs[i].data, cnn_tensor_numel (t) * cnn_dtype_size (t->dtype)) != 0)
+      replan = true;            /* new shape values */
+  }
+  if (replan && (st = plan (s, inputs)) != CNN_OK)
+    return fail (s, st, error);
+  for (int i = 0; i < n_inputs; i++)
+    if (!s->is_const[m->input_values[i]])
+      s->t[m->input_values[i]].data = inputs[i].data;
+  st = s->backend->iface->graph_compute (s->backend, s->execs, s->n_execs,
+      s->profiling ? s->times : NULL);
+  if (st != CNN_OK)
+    return fail (s, st, error);
+  for (int i = 0; i < m->n_outputs; i++)
+    s->outputs[i] = s->t[m->output_values[i]];
+  return TRUE;
+}
+
+const cnn_tensor *
+cnn_session_get_output (const cnn_session *s, int index)
+{
+  return index >= 0 && index < s->model->n_outputs ? &s->outputs[index] : NULL;
+}
+
+void
+cnn_session_get_stats (const cnn_session *s, cnn_session_stats *stats)
+{
+  *stats = s->stats;
+}
+
+void
+cnn_session_set_profiling (cnn_session *s, gboolean enable)
+{
+  s->profiling = enable;
+}
+
+void
+cnn_session_foreach_node_time (const cnn_session *s,
+    void (*func) (const char *name, const char *op_type, const cnn_tensor *output,
+        double seconds, gpointer user_data), gpointer user_data)
+{
+  for (int e = 0; e < s->n_execs; e++) {
+    const cnn_exec *x = s->execs[e];
+    func (x->node->name, x->node->op_type, x->out[0], s->times[e], user_data);
+  }
+}
