@@ -80,11 +80,13 @@ read_external (const Onnx__TensorProto *tp, const char *base_dir, void *buf, siz
     return CNN_E_INVALID;
   }
   char *path = g_build_filename (base_dir, location, NULL);
-  char *real = realpath (path, NULL), *real_base = realpath (base_dir, NULL);
+  char *real = realpath (path, NULL);
+  int saved_errno = errno;
+  char *real_base = realpath (base_dir, NULL);
   cnn_status st = CNN_OK;
   if (!real || !real_base) {
     g_string_append_printf (err, "tensor '%s': external data file '%s': %s", tp->name,
-        path, g_strerror (errno));
+        path, g_strerror (real ? errno : saved_errno));
     st = CNN_E_IO;
   } else if (!g_str_has_prefix (real, real_base) || real[strlen (real_base)] != '/') {
     g_string_append_printf (err, "tensor '%s': external data path '%s' leaves the "

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static char *opt_input, *opt_labels, *opt_mean, *opt_std, *opt_save, *opt_backend;
+static char *opt_input, *opt_labels, *opt_mean, *opt_std, *opt_save, *opt_save_input, *opt_backend;
 static int opt_top = 5, opt_threads = 0, opt_repeat = 1;
 static double opt_scale = 0;
 static gboolean opt_bgr, opt_nhwc, opt_reference, opt_profile;
@@ -27,6 +27,7 @@ static GOptionEntry entries[] = {
   { "reference", 0, 0, G_OPTION_ARG_NONE, &opt_reference, "Use the plain reference kernels", NULL },
   { "repeat", 'n', 0, G_OPTION_ARG_INT, &opt_repeat, "Run N times and print the mean time", "N" },
   { "profile", 0, 0, G_OPTION_ARG_NONE, &opt_profile, "Print the time of every node", NULL },
+  { "save-input", 0, 0, G_OPTION_ARG_FILENAME, &opt_save_input, "Write the input tensor as fed (raw)", "FILE" },
   { "save-outputs", 'o', 0, G_OPTION_ARG_FILENAME, &opt_save, "Write output i as raw float32 to PREFIXi.bin", "PREFIX" },
   { NULL }
 };
@@ -165,6 +166,9 @@ main (int argc, char **argv)
   if (opt_labels && !(labels = load_labels (opt_labels, &n_labels, &error)))
     goto error;
   if (!load_input (model, opt_input, &in, &error))
+    goto error;
+  if (opt_save_input && !g_file_set_contents (opt_save_input, in.data,
+          cnn_tensor_numel (&in) * cnn_dtype_size (in.dtype), &error))
     goto error;
   cnn_session_options so = CNN_SESSION_OPTIONS_INIT;
   so.threads = opt_threads;

@@ -1,0 +1,284 @@
+/* test-ops - every fast CPU kernel against the reference kernel, on random
+ * shapes (odd sizes, strides, pads, dilations, groups, broadcasting).
+ * Prints the max abs / rel error per case; fails above 1e-4 (relative to
+ * the output's magnitude). */
+#include "cnn.h"
+#include "onnx-builder.h"
+#include <math.h>
+#include <stdio.h>
+
+static int n_pass, n_fail;
+static GRand *rng;
+
+static int64_t
+rnd (int64_t lo, int64_t hi)
+{
+  return g_rand_int_range (rng, (gint32) lo, (gint32) hi + 1);
+}
+
+/* Runs the model built in b on random inputs, reference vs fast. */
+static void
+check (ob_model *b, const char *what)
+{
+  size_t len;
+  uint8_t *buf = ob_pack (b, &len);
+  GError *err = NULL;
+  cnn_model *m = cnn_model_load_from_memory (buf, len, NULL, &err);
+  g_free (buf);
+  if (!m) {
+    printf ("FAIL %s: load: %s\n", what, err->message);
+    g_error_free (err);
+    n_fail++;
+    return;
+  }
+  int nin = cnn_model_get_n_inputs (m);
+  cnn_tensor in[4];
+  for (int i = 0; i < nin; i++) {
+    const cnn_tensor_info *info = cnn_model_get_input (m, i);
+    in[i].dtype = CNN_DTYPE_FLOAT32;
+    in[i].ndim = info->ndim;
+    memcpy (in[i].dims, info->dims, sizeof in[i].dims);
+    int64_t n = cnn_tensor_numel (&in[i]);
+    float *d = g_new (float, MAX (n, 1));
+    for (int64_t k = 0; k < n; k++)
+      d[k] = (float) g_rand_double_range (rng, -2, 2);
+    in[i].data = d;
+  }
+  cnn_session_options so = CNN_SESSION_OPTIONS_INIT;
+  so.threads = 2;
+  so.reference = TRUE;
+  cnn_session *ref = cnn_session_new (m, &so, &err);
+  so.reference = FALSE;
+  cnn_session *fast = ref ? cnn_session_new (m, &so, &err) : NULL;
+  if (!ref || !fast || !cnn_session_run (ref, in, nin, &err) || !cnn_session_run (fast, in, nin, &err)) {
+    printf ("FAIL %s: %s\n", what, err->message);
+    g_clear_error (&err);
+    n_fail++;
+  } else {
+    const cnn_tensor *a = cnn_session_get_output (ref, 0), *f = cnn_session_get_output (fast, 0);
+    int64_t n = cnn_tensor_numel (a);
+    double max_abs = 0, max_rel = 0, mag = 1e-6;
+    for (int64_t k = 0; k < n; k++)
+      mag = MAX (mag, fabs (((float *) a->data)[k]));
+    gboolean same_shape = cnn_tensor_numel (f) == n && a->ndim == f->ndim;
+    for (int64_t k = 0; k < n && same_shape; k++) {
+      double x = ((float *) a->data)[k], y = ((float *) f->data)[k];
+      double e = fabs (x - y);
+      max_abs = MAX (max_abs, e);
+      max_rel = MAX (max_rel, e / MAX (fabs (x), 1e-3));
+    }
+    gboolean ok = same_shape && max_abs <= 1e-4 * mag;
+    printf ("%s %s -> %" G_GINT64_FORMAT " values: max abs %.3g, max rel %.3g\n", ok ? "ok  " : "FAIL",
+        what, n, max_abs, max_rel);
+    ok ? n_pass++ : n_fail++;
+  }
+  cnn_session_free (ref);
+  cnn_session_free (fast);
+  for (int i = 0; i < nin; i++)
+    g_free (in[i].data);
+  cnn_model_unref (m);
+}
+
+static void
+test_conv (gboolean transpose)
+{
+  for (int c = 0; c < 40; c++) {
+    ob_model *b = ob_new (13);
+    int nsp = c % 10 == 9 ? 3 : c % 10 == 8 ? 1 : 2;
+    int64_t N = rnd (1, 2), C = rnd (1, 8), G = 1;
+    if (c % 4 == 1)
+      G = C;                    /* depthwise */
+    else if (c % 4 == 2 && C % 2 == 0)
+      G = 2;
+    int64_t M = G * rnd (1, 4);
+    if (c % 4 == 1 && c % 8 == 1)
+      M = C;                    /* true depthwise: multiplier 1 */
+    int64_t xd[5] = { N, C }, wd[5], k[3], s[3], d[3], p[6], op[3];
+    for (int i = 0; i < nsp; i++) {
+      xd[2 + i] = rnd (nsp == 3 ? 3 : 4, nsp == 3 ? 7 : 19);
+      k[i] = c % 5 == 0 ? 1 : rnd (1, 5);
+      s[i] = rnd (1, 3);
+      d[i] = transpose ? rnd (1, 2) : (c % 3 == 0 ? 2 : 1);
+      p[i] = rnd (0, 2);
+      p[nsp + i] = rnd (0, 2);
+      op[i] = s[i] > 1 ? rnd (0, s[i] - 1) : 0;
+      if (k[i] * d[i] > xd[2 + i] + p[i] + p[nsp + i])
+        k[i] = 1;
+    }
+    if (transpose) {
+      wd[0] = C;
+      wd[1] = M / G;
+    } else {
+      wd[0] = M;
+      wd[1] = C / G;
+    }
+    for (int i = 0; i < nsp; i++)
+      wd[2 + i] = k[i];
+    ob_input (b, "x", 2 + nsp, xd);
+    ob_init_float (b, "w", 2 + nsp, wd, NULL, rng);
+    gboolean bias = c % 3 != 1;
+    ob_init_float (b, "b", 1, &M, NULL, rng);
+    Onnx__NodeProto *n = ob_node (b, transpose ? "ConvTranspose" : "Conv", bias ? "x,w,b" : "x,w",
+        c % 6 == 5 ? "y0" : "y");
+    ob_attr_ints (b, n, "strides", nsp, s);
+    ob_attr_ints (b, n, "dilations", nsp, d);
+    ob_attr_int (b, n, "group", G);
+    if (c % 7 == 3)
+      ob_attr_string (b, n, "auto_pad", "SAME_UPPER");
+    else
+      ob_attr_ints (b, n, "pads", 2 * nsp, p);
+    if (transpose)
+      ob_attr_ints (b, n, "output_padding", nsp, op);
+    if (c % 6 == 5) {           /* a fused activation */
+      Onnx__NodeProto *a = ob_node (b, c % 12 == 5 ? "LeakyRelu" : "Relu", "y0", "y");
+      if (c % 12 == 5)
+        ob_attr_float (b, a, "alpha", 0.1f);
+    }
+    ob_output (b, "y");
+    char *what = g_strdup_printf ("%s%dd N%" G_GINT64_FORMAT " C%" G_GINT64_FORMAT " M%" G_GINT64_FORMAT
+        " g%" G_GINT64_FORMAT " in%" G_GINT64_FORMAT " k%" G_GINT64_FORMAT " s%" G_GINT64_FORMAT
+        " d%" G_GINT64_FORMAT, transpose ? "ConvTranspose" : "Conv", nsp, N, C, M, G, xd[2], k[0], s[0], d[0]);
+    check (b, what);
+    g_free (what);
+    ob_free (b);
+  }
+}
+
+static void
+test_pool (void)
+{
+  const char *ops[] = { "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool" };
+  for (int c = 0; c < 24; c++) {
+    ob_model *b = ob_new (13);
+    const char *op = ops[c % 4];
+    int64_t xd[4] = { rnd (1, 2), rnd (1, 5), rnd (3, 17), rnd (3, 17) }, k[2], s[2], p[4];
+    for (int i = 0; i < 2; i++) {
+      k[i] = rnd (1, 3);
+      s[i] = rnd (1, 3);
+      p[i] = rnd (0, k[i] - 1);
+      p[2 + i] = rnd (0, k[i] - 1);
+    }
+    ob_input (b, "x", 4, xd);
+    Onnx__NodeProto *n = ob_node (b, op, "x", "y");
+    if (c % 4 < 2) {
+      ob_attr_ints (b, n, "kernel_shape", 2, k);
+      ob_attr_ints (b, n, "strides", 2, s);
+      ob_attr_ints (b, n, "pads", 4, p);
+      ob_attr_int (b, n, "ceil_mode", c % 3 == 0);
+      if (c % 4 == 1)
+        ob_attr_int (b, n, "count_include_pad", c % 8 == 1);
+    }
+    ob_output (b, "y");
+    char *what = g_strdup_printf ("%s %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT " k%" G_GINT64_FORMAT
+        " s%" G_GINT64_FORMAT, op, xd[2], xd[3], k[0], s[0]);
+    check (b, what);
+    g_free (what);
+    ob_free (b);
+  }
+}
+
+static void
+test_gemm (void)
+{
+  for (int c = 0; c < 16; c++) {
+    ob_model *b = ob_new (13);
+    int64_t M = rnd (1, 33), K = rnd (1, 40), N = rnd (1, 33);
+    gboolean ta = c & 1, tb = (c >> 1) & 1;
+    int64_t ad[2] = { ta ? K : M, ta ? M : K }, bd[2] = { tb ? N : K, tb ? K : N };
+    int64_t cd[2] = { c % 3 == 0 ? 1 : M, N };
+    ob_input (b, "a", 2, ad);
+    ob_init_float (b, "b", 2, bd, NULL, rng);
+    ob_init_float (b, "c", c % 4 == 3 ? 1 : 2, c % 4 == 3 ? &cd[1] : cd, NULL, rng);
+    Onnx__NodeProto *n = ob_node (b, "Gemm", "a,b,c", "y");
+    ob_attr_int (b, n, "transA", ta);
+    ob_attr_int (b, n, "transB", tb);
+    ob_attr_float (b, n, "alpha", 0.5f + c * 0.1f);
+    ob_attr_float (b, n, "beta", c % 5 == 0 ? 0.f : 1.5f);
+    ob_output (b, "y");
+    char *what = g_strdup_printf ("Gemm %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT "x%" G_GINT64_FORMAT
+        " tA%d tB%d", M, K, N, ta, tb);
+    check (b, what);
+    g_free (what);
+    ob_free (b);
+
+    b = ob_new (13);
+    int64_t a3[4] = { rnd (1, 3), 1, M, K }, b3[3] = { a3[0], K, N };
+    a3[1] = rnd (1, 3);
+    int64_t b4[4] = { 1, a3[1], K, N };
+    ob_input (b, "a", 4, a3);
+    ob_input (b, "b", c % 2 ? 3 : 4, c % 2 ? (b3[0] = a3[1], b3) : b4);
+    ob_node (b, "MatMul", "a,b", "y");
+    ob_output (b, "y");
+    what = g_strdup_printf ("MatMul batch %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT " %" G_GINT64_FORMAT
+        "x%" G_GINT64_FORMAT "x%" G_GINT64_FORMAT, a3[0], a3[1], M, K, N);
+    check (b, what);
+    g_free (what);
+    ob_free (b);
+  }
+}
+
+static void
+test_elementwise (void)
+{
+  const char *bin[] = { "Add", "Sub", "Mul", "Div", "PRelu" };
+  for (int c = 0; c < 30; c++) {
+    ob_model *b = ob_new (13);
+    int64_t ad[4] = { rnd (1, 3), rnd (1, 6), rnd (1, 9), rnd (1, 40) }, bd[4];
+    int nb = (int) rnd (1, 4);
+    for (int i = 0; i < nb; i++)
+      bd[i] = rnd (0, 1) ? ad[4 - nb + i] : 1;
+    const char *op = bin[c % 5];
+    ob_input (b, "a", 4, ad);
+    if (c % 2)
+      ob_input (b, "b", nb, bd);
+    else
+      ob_init_float (b, "b", nb, bd, NULL, rng);
+    ob_node (b, op, "a,b", "y");
+    ob_output (b, "y");
+    char *what = g_strdup_printf ("%s [%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT ",%"
+        G_GINT64_FORMAT "] with rank-%d operand", op, ad[0], ad[1], ad[2], ad[3], nb);
+    check (b, what);
+    g_free (what);
+    ob_free (b);
+  }
+  const char *un[] = { "Relu", "Sigmoid", "Tanh", "HardSwish", "Softmax", "InstanceNormalization",
+    "BatchNormalization", "LeakyRelu" };
+  for (unsigned c = 0; c < G_N_ELEMENTS (un); c++) {
+    ob_model *b = ob_new (13);
+    int64_t xd[4] = { 2, 5, rnd (3, 30), rnd (3, 300) }, C = 5;
+    ob_input (b, "x", 4, xd);
+    if (strcmp (un[c], "InstanceNormalization") == 0) {
+      ob_init_float (b, "s", 1, &C, NULL, rng);
+      ob_init_float (b, "bb", 1, &C, NULL, rng);
+      ob_node (b, un[c], "x,s,bb", "y");
+    } else if (strcmp (un[c], "BatchNormalization") == 0) {
+      float var[5] = { 0.5f, 1, 1.5f, 2, 0.25f };
+      ob_init_float (b, "s", 1, &C, NULL, rng);
+      ob_init_float (b, "bb", 1, &C, NULL, rng);
+      ob_init_float (b, "mean", 1, &C, NULL, rng);
+      ob_init_float (b, "var", 1, &C, var, rng);
+      ob_node (b, un[c], "x,s,bb,mean,var", "y");
+    } else {
+      Onnx__NodeProto *n = ob_node (b, un[c], "x", "y");
+      if (strcmp (un[c], "Softmax") == 0)
+        ob_attr_int (b, n, "axis", 1);
+    }
+    ob_output (b, "y");
+    check (b, un[c]);
+    ob_free (b);
+  }
+}
+
+int
+main (int argc, char **argv)
+{
+  rng = g_rand_new_with_seed (argc > 1 ? (guint32) atoi (argv[1]) : 1234);
+  test_conv (FALSE);
+  test_conv (TRUE);
+  test_pool ();
+  test_gemm ();
+  test_elementwise ();
+  printf ("test-ops: %d passed, %d failed\n", n_pass, n_fail);
+  g_rand_free (rng);
+  return n_fail ? 1 : 0;
+}
