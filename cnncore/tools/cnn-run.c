@@ -105,12 +105,12 @@ load_input (const cnn_model *model, const char *path, cnn_tensor *t, GError **er
         "tensor [N,C,H,W] or [N,H,W,C]", info->name);
     return FALSE;
   }
-  gboolean nhwc = opt_nhwc || (t->dims[3] == 3 && t->dims[1] != 3);
+  gboolean nhwc = opt_nhwc || ((t->dims[3] == 3 || t->dims[3] == 1) && t->dims[1] != 3 && t->dims[1] != 1);
   int h = (int) (nhwc ? t->dims[1] : t->dims[2]), w = (int) (nhwc ? t->dims[2] : t->dims[3]);
   int c = (int) (nhwc ? t->dims[3] : t->dims[1]);
-  if (c != 3) {
+  if (c != 3 && c != 1) {
     g_set_error (error, CNN_ERROR, CNN_ERROR_INVALID_ARGUMENT, "input '%s' has %d channels; "
-        "images give 3", info->name, c);
+        "images give 1 (gray) or 3", info->name, c);
     return FALSE;
   }
   cnn_image_options o = { opt_bgr, nhwc, { 0, 0, 0 }, { 1, 1, 1 } };
@@ -121,8 +121,8 @@ load_input (const cnn_model *model, const char *path, cnn_tensor *t, GError **er
   if (opt_scale > 0)
     o.std[0] = o.std[1] = o.std[2] = (float) (1.0 / opt_scale);
   t->dims[0] = 1;
-  t->data = g_new (float, 3 * (int64_t) h * w);
-  return cnn_image_load (path, w, h, &o, t->data, error);
+  t->data = g_new (float, c * (int64_t) h * w);
+  return cnn_image_load (path, w, h, c, &o, t->data, error);
 }
 
 static gint

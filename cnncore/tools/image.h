@@ -10,8 +10,9 @@ typedef struct {
 } cnn_image_options;
 
 /* Decodes @path (any format gdk-pixbuf reads), scales it to @width x @height
- * and writes 3 * width * height floats into @out. */
-gboolean cnn_image_load (const char *path, int width, int height, const cnn_image_options *opts,
-    float *out, GError **error);
+ * and writes @channels * width * height floats into @out (channels 3: RGB or
+ * BGR; 1: gray, the mean of R, G, B). */
+gboolean cnn_image_load (const char *path, int width, int height, int channels,
+    const cnn_image_options *opts, float *out, GError **error);
 
 #endif

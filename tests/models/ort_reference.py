@@ -15,6 +15,7 @@ def main():
     model, inp, prefix = sys.argv[1:4]
     so = ort.SessionOptions()
     so.intra_op_num_threads = 2
+    so.log_severity_level = 3
     sess = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
     i0 = sess.get_inputs()[0]
     shape = [d if isinstance(d, int) else 1 for d in i0.shape]
