@@ -1,8 +1,10 @@
 /* conv2d_gemm.c - fast CPU Conv: im2col + OpenBLAS sgemm (1x1 stride-1
- * convolutions skip im2col), and a direct kernel for depthwise convolutions.
- * Bias and the fused activation are applied per output row while it is hot. */
+ * convolutions skip im2col), and a direct kernel for depthwise convolutions
+ * and for few output channels.  Bias and the fused activation are applied per output row while it is hot. */
 #include "../ops/conv.h"
 #include <cblas.h>
+
+static bool use_direct (const cnn_exec *x);
 
 static bool
 is_pointwise (const cnn_window *w)
@@ -13,6 +15,19 @@ is_pointwise (const cnn_window *w)
   return true;
 }
 
+/* The column matrix is built for a band of output rows at a time, so its
+ * size stays near COL_BUDGET whatever the image size (a 9x9 conv on 720p
+ * would otherwise need gigabytes). */
+#define COL_BUDGET (8 << 20)
+
+static int64_t
+tile_rows (const cnn_window *w, int64_t K)
+{
+  int64_t rows = w->out[0] * w->out[1];
+  int64_t t = COL_BUDGET / (int64_t) sizeof (float) / MAX (K * w->out[2], 1);
+  return CLAMP (t, 1, rows);
+}
+
 size_t
 cnn_conv2d_gemm_scratch (const cnn_exec *x)
 {
@@ -20,60 +35,60 @@ cnn_conv2d_gemm_scratch (const cnn_exec *x)
   const cnn_conv_params *p = x->params;
   if (cnn_conv_geometry ((cnn_exec *) x, &w) != CNN_OK || is_pointwise (&w))
     return 0;
-  int64_t Cg = x->in[0]->dims[1] / p->group, Mg = x->in[1]->dims[0] / p->group;
-  if (Cg == 1 && Mg == 1)
-    return 0;                   /* depthwise: direct */
+  int64_t Cg = x->in[0]->dims[1] / p->group;
+  if (use_direct (x))
+    return 0;
   int64_t K = Cg * w.kernel[0] * w.kernel[1] * w.kernel[2];
-  return (size_t) K * w.out[0] * w.out[1] * w.out[2] * sizeof (float);
+  return (size_t) K * tile_rows (&w, K) * w.out[2] * sizeof (float);
 }
 
 typedef struct {
   const cnn_window *w;
   const float *x;               /* one image's group: Cg planes */
-  float *col;
+  float *col;                   /* K x (n_rows * out[2]) */
+  int64_t row0, n_rows;         /* band of output rows (z * out[1] + y) */
 } im2col_ctx;
 
-/* One input channel: kernel-size rows of the column matrix. */
+/* One input channel: its kernel-size rows of the column matrix. */
 static void
 im2col_channel (int64_t c, void *data)
 {
   im2col_ctx *ctx = data;
   const cnn_window *w = ctx->w;
-  int64_t isz = w->in[0] * w->in[1] * w->in[2], osz = w->out[0] * w->out[1] * w->out[2];
+  int64_t isz = w->in[0] * w->in[1] * w->in[2], ow = w->out[2], n = ctx->n_rows * ow;
   const float *xi = ctx->x + c * isz;
-  float *col = ctx->col + c * w->kernel[0] * w->kernel[1] * w->kernel[2] * osz;
+  float *col = ctx->col + c * w->kernel[0] * w->kernel[1] * w->kernel[2] * n;
   for (int64_t kz = 0; kz < w->kernel[0]; kz++)
     for (int64_t ky = 0; ky < w->kernel[1]; ky++)
       for (int64_t kx = 0; kx < w->kernel[2]; kx++) {
-        for (int64_t z = 0; z < w->out[0]; z++) {
+        for (int64_t r = 0; r < ctx->n_rows; r++) {
+          int64_t z = (ctx->row0 + r) / w->out[1], y = (ctx->row0 + r) % w->out[1];
           int64_t iz = z * w->stride[0] - w->pad0[0] + kz * w->dil[0];
-          for (int64_t y = 0; y < w->out[1]; y++) {
-            int64_t iy = y * w->stride[1] - w->pad0[1] + ky * w->dil[1];
-            float *dst = col + (z * w->out[1] + y) * w->out[2];
-            if (iz < 0 || iz >= w->in[0] || iy < 0 || iy >= w->in[1]) {
-              memset (dst, 0, sizeof (float) * w->out[2]);
-              continue;
-            }
-            const float *row = xi + (iz * w->in[1] + iy) * w->in[2];
-            int64_t ix0 = -w->pad0[2] + kx * w->dil[2], sx = w->stride[2];
-            if (sx == 1) {
-              /* contiguous middle, zero edges */
-              int64_t lo = MIN (MAX (0, -ix0), w->out[2]);
-              int64_t hi = MAX (MIN (w->out[2], w->in[2] - ix0), lo);
-              for (int64_t xx = 0; xx < lo; xx++)
-                dst[xx] = 0.f;
-              memcpy (dst + lo, row + ix0 + lo, sizeof (float) * (hi - lo));
-              for (int64_t xx = hi; xx < w->out[2]; xx++)
-                dst[xx] = 0.f;
-            } else {
-              for (int64_t xx = 0; xx < w->out[2]; xx++) {
-                int64_t ix = ix0 + xx * sx;
-                dst[xx] = (ix >= 0 && ix < w->in[2]) ? row[ix] : 0.f;
-              }
+          int64_t iy = y * w->stride[1] - w->pad0[1] + ky * w->dil[1];
+          float *dst = col + r * ow;
+          if (iz < 0 || iz >= w->in[0] || iy < 0 || iy >= w->in[1]) {
+            memset (dst, 0, sizeof (float) * ow);
+            continue;
+          }
+          const float *row = xi + (iz * w->in[1] + iy) * w->in[2];
+          int64_t ix0 = -w->pad0[2] + kx * w->dil[2], sx = w->stride[2];
+          if (sx == 1) {
+            /* contiguous middle, zero edges */
+            int64_t lo = MIN (MAX (0, -ix0), ow);
+            int64_t hi = MAX (MIN (ow, w->in[2] - ix0), lo);
+            for (int64_t xx = 0; xx < lo; xx++)
+              dst[xx] = 0.f;
+            memcpy (dst + lo, row + ix0 + lo, sizeof (float) * (hi - lo));
+            for (int64_t xx = hi; xx < ow; xx++)
+              dst[xx] = 0.f;
+          } else {
+            for (int64_t xx = 0; xx < ow; xx++) {
+              int64_t ix = ix0 + xx * sx;
+              dst[xx] = (ix >= 0 && ix < w->in[2]) ? row[ix] : 0.f;
             }
           }
         }
-        col += osz;
+        col += n;
       }
 }
 
@@ -98,49 +113,76 @@ epilogue_row (int64_t m, void *data)
   cnn_act_apply (&c->x->node->act, o, c->osz);
 }
 
-/* Depthwise: each output channel reads one input channel. */
+/* Direct convolution, for depthwise layers and for layers with few output
+ * channels per group (a style network's last 9x9 conv to RGB), where
+ * im2col + GEMM moves far more memory than it computes.  One task is one
+ * output row of one output channel; the row accumulates in a small buffer. */
+#define DIRECT_MAX_M 4
+
 typedef struct {
   cnn_exec *x;
   const cnn_window *w;
-} dw_ctx;
+  int64_t rows;                 /* output rows per plane: out[0] * out[1] */
+} direct_ctx;
 
 static void
-depthwise_plane (int64_t nc, void *data)
+direct_row (int64_t task, void *data)
 {
-  dw_ctx *c = data;
+  direct_ctx *c = data;
   const cnn_window *w = c->w;
+  const cnn_conv_params *p = c->x->params;
   const cnn_tensor *X = c->x->in[0], *W = c->x->in[1];
   const cnn_tensor *B = c->x->n_in > 2 ? c->x->in[2] : NULL;
-  int64_t C = X->dims[1], ch = nc % C;
-  int64_t isz = w->in[0] * w->in[1] * w->in[2], osz = w->out[0] * w->out[1] * w->out[2];
-  int64_t ksz = w->kernel[0] * w->kernel[1] * w->kernel[2];
-  const float *xi = (const float *) X->data + nc * isz, *wk = (const float *) W->data + ch * ksz;
-  float *o = (float *) c->x->out[0]->data + nc * osz;
-  float b = B ? ((const float *) B->data)[ch] : 0.f;
-  for (int64_t z = 0; z < w->out[0]; z++)
-    for (int64_t y = 0; y < w->out[1]; y++)
-      for (int64_t xx = 0; xx < w->out[2]; xx++) {
-        float acc = b;
-        for (int64_t kz = 0; kz < w->kernel[0]; kz++) {
-          int64_t iz = z * w->stride[0] - w->pad0[0] + kz * w->dil[0];
-          if (iz < 0 || iz >= w->in[0])
-            continue;
-          for (int64_t ky = 0; ky < w->kernel[1]; ky++) {
-            int64_t iy = y * w->stride[1] - w->pad0[1] + ky * w->dil[1];
-            if (iy < 0 || iy >= w->in[1])
-              continue;
-            const float *row = xi + (iz * w->in[1] + iy) * w->in[2];
-            const float *wr = wk + (kz * w->kernel[1] + ky) * w->kernel[2];
-            for (int64_t kx = 0; kx < w->kernel[2]; kx++) {
-              int64_t ix = xx * w->stride[2] - w->pad0[2] + kx * w->dil[2];
-              if (ix >= 0 && ix < w->in[2])
-                acc += row[ix] * wr[kx];
-            }
-          }
+  int64_t C = X->dims[1], M = W->dims[0], Cg = C / p->group, Mg = M / p->group;
+  int64_t r = task % c->rows, nm = task / c->rows, m = nm % M, n = nm / M, g = m / Mg;
+  int64_t z = r / w->out[1], y = r % w->out[1], ow = w->out[2];
+  int64_t isz = w->in[0] * w->in[1] * w->in[2], ksz = w->kernel[0] * w->kernel[1] * w->kernel[2];
+  float acc[ow];
+  float b = B ? ((const float *) B->data)[m] : 0.f;
+  for (int64_t xx = 0; xx < ow; xx++)
+    acc[xx] = b;
+  for (int64_t ci = 0; ci < Cg; ci++) {
+    const float *xi = (const float *) X->data + (n * C + g * Cg + ci) * isz;
+    const float *wk = (const float *) W->data + (m * Cg + ci) * ksz;
+    for (int64_t kz = 0; kz < w->kernel[0]; kz++) {
+      int64_t iz = z * w->stride[0] - w->pad0[0] + kz * w->dil[0];
+      if (iz < 0 || iz >= w->in[0])
+        continue;
+      for (int64_t ky = 0; ky < w->kernel[1]; ky++) {
+        int64_t iy = y * w->stride[1] - w->pad0[1] + ky * w->dil[1];
+        if (iy < 0 || iy >= w->in[1])
+          continue;
+        const float *row = xi + (iz * w->in[1] + iy) * w->in[2];
+        const float *wr = wk + (kz * w->kernel[1] + ky) * w->kernel[2];
+        for (int64_t kx = 0; kx < w->kernel[2]; kx++) {
+          float wv = wr[kx];
+          int64_t ix0 = -w->pad0[2] + kx * w->dil[2], sx = w->stride[2];
+          /* output columns whose input column is inside the row */
+          int64_t lo = ix0 >= 0 ? 0 : (-ix0 + sx - 1) / sx;
+          int64_t hi = w->in[2] - ix0 > 0 ? MIN (ow, (w->in[2] - ix0 + sx - 1) / sx) : 0;
+          const float *src = row + ix0;
+          if (sx == 1)
+            for (int64_t xx = lo; xx < hi; xx++)
+              acc[xx] += wv * src[xx];
+          else
+            for (int64_t xx = lo; xx < hi; xx++)
+              acc[xx] += wv * src[xx * sx];
         }
-        o[(z * w->out[1] + y) * w->out[2] + xx] = acc;
       }
-  cnn_act_apply (&c->x->node->act, o, osz);
+    }
+  }
+  float *o = (float *) c->x->out[0]->data + (n * M + m) * c->rows * ow + r * ow;
+  memcpy (o, acc, sizeof (float) * ow);
+  cnn_act_apply (&c->x->node->act, o, ow);
+}
+
+static bool
+use_direct (const cnn_exec *x)
+{
+  const cnn_conv_params *p = x->params;
+  int64_t Cg = x->in[0]->dims[1] / p->group, Mg = x->in[1]->dims[0] / p->group;
+  int nd = x->in[0]->ndim;
+  return (Cg == 1 || Mg <= DIRECT_MAX_M) && x->in[0]->dims[nd - 1] <= 65536;
 }
 
 cnn_status
@@ -156,26 +198,32 @@ cnn_conv2d_gemm (cnn_exec *x)
   int64_t Cg = C / G, Mg = M / G;
   int64_t isz = w.in[0] * w.in[1] * w.in[2], osz = w.out[0] * w.out[1] * w.out[2];
   int64_t K = Cg * w.kernel[0] * w.kernel[1] * w.kernel[2];
-  if (Cg == 1 && Mg == 1) {
-    dw_ctx c = { x, &w };
-    cnn_parallel_for (x->threads, N * C, depthwise_plane, &c);
+  if (use_direct (x)) {
+    direct_ctx c = { x, &w, w.out[0] * w.out[1] };
+    cnn_parallel_for (x->threads, N * M * c.rows, direct_row, &c);
     return CNN_OK;
   }
   bool pointwise = is_pointwise (&w);
-  if (!pointwise && x->scratch_size < (size_t) (K * osz) * sizeof (float))
+  int64_t rows = w.out[0] * w.out[1], band = pointwise ? rows : tile_rows (&w, K);
+  if (!pointwise && x->scratch_size < (size_t) (K * band * w.out[2]) * sizeof (float))
     return cnn_exec_fail (x, CNN_E_BACKEND, "scratch too small");
   for (int64_t n = 0; n < N; n++)
     for (int64_t g = 0; g < G; g++) {
       const float *xg = (const float *) X->data + (n * C + g * Cg) * isz;
       float *og = (float *) x->out[0]->data + (n * M + g * Mg) * osz;
-      const float *col = xg;
-      if (!pointwise) {
-        im2col_ctx ic = { &w, xg, x->scratch };
-        cnn_parallel_for (Cg * osz > 4096 ? x->threads : 1, Cg, im2col_channel, &ic);
-        col = x->scratch;
+      const float *wg = (const float *) W->data + g * Mg * K;
+      if (pointwise) {
+        cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, (int) Mg, (int) osz, (int) K,
+            1.0f, wg, (int) K, xg, (int) osz, 0.0f, og, (int) osz);
+      } else {
+        for (int64_t r0 = 0; r0 < rows; r0 += band) {
+          int64_t nr = MIN (band, rows - r0), ncol = nr * w.out[2];
+          im2col_ctx ic = { &w, xg, x->scratch, r0, nr };
+          cnn_parallel_for (Cg * ncol > 4096 ? x->threads : 1, Cg, im2col_channel, &ic);
+          cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, (int) Mg, (int) ncol, (int) K,
+              1.0f, wg, (int) K, x->scratch, (int) ncol, 0.0f, og + r0 * w.out[2], (int) osz);
+        }
       }
-      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, (int) Mg, (int) osz, (int) K,
-          1.0f, (const float *) W->data + g * Mg * K, (int) K, col, (int) osz, 0.0f, og, (int) osz);
       epilogue_ctx ec = { x, &w, osz, og, B ? (const float *) B->data + g * Mg : NULL };
       if (ec.bias || x->node->act.type != CNN_ACT_NONE)
         cnn_parallel_for (Mg * osz > 16384 ? x->threads : 1, Mg, epilogue_row, &ec);

@@ -80,8 +80,13 @@ ob_value_info (ob_model *b, const char *name, int elem_type, int ndim, const int
     for (int i = 0; i < ndim; i++) {
       Onnx__TensorShapeProto__Dimension *d = ob_keep (b, g_new0 (Onnx__TensorShapeProto__Dimension, 1));
       onnx__tensor_shape_proto__dimension__init (d);
-      d->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
-      d->dim_value = dims[i];
+      if (dims[i] < 0) {        /* symbolic */
+        d->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
+        d->dim_param = ob_str (b, "N");
+      } else {
+        d->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+        d->dim_value = dims[i];
+      }
       sp->dim[i] = d;
     }
   }

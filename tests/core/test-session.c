@@ -1,0 +1,380 @@
+/* test-session - the graph engine around the kernels: fused activations and
+ * folded BatchNormalization against the unfused graph, symbolic batch
+ * dimensions, external data, sessions on many threads sharing one model,
+ * and the memory plan's buffer reuse. */
+#include "cnn.h"
+#include "onnx-builder.h"
+#include <math.h>
+#include <stdio.h>
+#include <glib/gstdio.h>
+
+static int n_pass, n_fail;
+static GRand *rng;
+
+#define CHECK(cond, ...) do { \
+    if (cond) { n_pass++; } else { n_fail++; printf ("FAIL %s:%d: ", __FILE__, __LINE__); \
+      printf (__VA_ARGS__); printf ("\n"); } \
+  } while (0)
+
+static cnn_model *
+load (ob_model *b)
+{
+  size_t len;
+  uint8_t *buf = ob_pack (b, &len);
+  GError *err = NULL;
+  cnn_model *m = cnn_model_load_from_memory (buf, len, NULL, &err);
+  g_free (buf);
+  if (!m) {
+    printf ("load: %s\n", err->message);
+    g_error_free (err);
+  }
+  ob_free (b);
+  return m;
+}
+
+static float *
+random_data (int64_t n)
+{
+  float *d = g_new (float, n);
+  for (int64_t i = 0; i < n; i++)
+    d[i] = (float) g_rand_double_range (rng, -2, 2);
+  return d;
+}
+
+/* Runs m on in and copies output index out_i. */
+static float *
+run (cnn_model *m, cnn_tensor *in, int out_i, int64_t *n_out)
+{
+  GError *err = NULL;
+  cnn_session *s = cnn_session_new (m, NULL, &err);
+  if (!s || !cnn_session_run (s, in, 1, &err)) {
+    printf ("run: %s\n", err->message);
+    g_error_free (err);
+    cnn_session_free (s);
+    return NULL;
+  }
+  const cnn_tensor *o = cnn_session_get_output (s, out_i);
+  *n_out = cnn_tensor_numel (o);
+  float *copy = g_memdup2 (o->data, *n_out * sizeof (float));
+  cnn_session_free (s);
+  return copy;
+}
+
+static double
+max_diff (const float *a, const float *b, int64_t n)
+{
+  double d = 0;
+  for (int64_t i = 0; i < n; i++)
+    d = MAX (d, fabs (a[i] - b[i]));
+  return d;
+}
+
+/* Conv (+ BatchNormalization) + activation, with the intermediate either
+ * private (fusable) or also a graph output (not fusable). */
+static cnn_model *
+conv_act_model (const char *act, gboolean bn, gboolean expose, const float *w, const float *bn_data)
+{
+  ob_model *b = ob_new (13);
+  int64_t xd[4] = { 1, 3, 9, 11 }, wd[4] = { 6, 3, 3, 3 }, C = 6;
+  ob_input (b, "x", 4, xd);
+  ob_init_float (b, "w", 4, wd, w, rng);
+  ob_init_float (b, "bias", 1, &C, w, rng);
+  Onnx__NodeProto *n = ob_node (b, "Conv", "x,w,bias", "c");
+  int64_t pads[4] = { 1, 1, 1, 1 };
+  ob_attr_ints (b, n, "pads", 4, pads);
+  const char *last = "c";
+  if (bn) {
+    ob_init_float (b, "g", 1, &C, bn_data, rng);
+    ob_init_float (b, "be", 1, &C, bn_data + 6, rng);
+    ob_init_float (b, "mu", 1, &C, bn_data + 12, rng);
+    ob_init_float (b, "var", 1, &C, bn_data + 18, rng);
+    ob_node (b, "BatchNormalization", "c,g,be,mu,var", "bn");
+    last = "bn";
+  }
+  char *in = g_strdup (last);
+  if (strcmp (act, "SiLU") == 0) {
+    char *sin = g_strdup_printf ("%s", in);
+    ob_node (b, "Sigmoid", sin, "sig");
+    char *mi = g_strdup_printf ("%s,sig", in);
+    ob_node (b, "Mul", mi, "y");
+    g_free (sin);
+    g_free (mi);
+  } else if (strcmp (act, "Clip") == 0) {
+    float lo = -0.5f, hi = 0.75f;
+    int64_t one = 1;
+    Onnx__TensorProto *t = ob_init_float (b, "lo", 0, &one, &lo, rng);
+    t->n_float_data = 1;
+    t = ob_init_float (b, "hi", 0, &one, &hi, rng);
+    t->n_float_data = 1;
+    char *ci = g_strdup_printf ("%s,lo,hi", in);
+    ob_node (b, "Clip", ci, "y");
+    g_free (ci);
+  } else if (strcmp (act, "None") == 0) {
+    ob_node (b, "Identity", in, "y");
+  } else {
+    Onnx__NodeProto *a = ob_node (b, act, in, "y");
+    if (strcmp (act, "LeakyRelu") == 0)
+      ob_attr_float (b, a, "alpha", 0.2f);
+  }
+  g_free (in);
+  ob_output (b, "y");
+  if (expose)
+    ob_output (b, last);
+  return load (b);
+}
+
+static void
+test_fusion (void)
+{
+  const char *acts[] = { "Relu", "LeakyRelu", "Clip", "Sigmoid", "Tanh", "HardSwish", "SiLU", "None" };
+  float *w = random_data (6 * 3 * 3 * 3);
+  float bn[24];
+  for (int i = 0; i < 24; i++)
+    bn[i] = i < 18 ? (float) g_rand_double_range (rng, -1, 1) : (float) g_rand_double_range (rng, 0.3, 2);
+  float *xdata = random_data (3 * 9 * 11);
+  cnn_tensor in = { CNN_DTYPE_FLOAT32, 4, { 1, 3, 9, 11 }, xdata };
+  for (unsigned a = 0; a < G_N_ELEMENTS (acts); a++)
+    for (int with_bn = 0; with_bn < 2; with_bn++) {
+      cnn_model *fused = conv_act_model (acts[a], with_bn, FALSE, w, bn);
+      cnn_model *plain = conv_act_model (acts[a], with_bn, TRUE, w, bn);
+      if (!fused || !plain) {
+        CHECK (FALSE, "%s: model did not load", acts[a]);
+        continue;
+      }
+      cnn_model_stats fs, ps;
+      cnn_model_get_stats (fused, &fs);
+      cnn_model_get_stats (plain, &ps);
+      gboolean is_act = strcmp (acts[a], "None") != 0;
+      CHECK (fs.n_fused_activations == is_act && fs.n_folded_batchnorms == with_bn,
+          "%s%s: %d fused, %d folded", acts[a], with_bn ? "+BN" : "", fs.n_fused_activations,
+          fs.n_folded_batchnorms);
+      /* BN still folds: what is exposed is its output, not the Conv's */
+      CHECK (ps.n_fused_activations == 0 && ps.n_folded_batchnorms == with_bn,
+          "%s: an exposed intermediate was fused away", acts[a]);
+      int64_t n1 = 0, n2 = 0;
+      float *y1 = run (fused, &in, 0, &n1), *y2 = run (plain, &in, 0, &n2);
+      double d = y1 && y2 && n1 == n2 ? max_diff (y1, y2, n1) : INFINITY;
+      CHECK (d < 1e-5, "%s%s: fused differs from unfused by %g", acts[a], with_bn ? "+BN" : "", d);
+      printf ("ok   fused Conv%s+%s vs unfused: max abs %.3g\n", with_bn ? "+BN" : "", acts[a], d);
+      g_free (y1);
+      g_free (y2);
+      cnn_model_unref (fused);
+      cnn_model_unref (plain);
+    }
+  g_free (w);
+  g_free (xdata);
+}
+
+static cnn_model *
+batch_model (void)
+{
+  ob_model *b = ob_new (13);
+  int64_t xd[4] = { -1, 3, 10, 10 }, wd[4] = { 4, 3, 3, 3 }, C = 4, shape[2] = { 0, -1 };
+  ob_input (b, "x", 4, xd);
+  ob_init_float (b, "w", 4, wd, NULL, rng);
+  ob_init_float (b, "b", 1, &C, NULL, rng);
+  ob_init_int64 (b, "shape", 2, shape);
+  ob_node (b, "Conv", "x,w,b", "c");
+  ob_node (b, "Relu", "c", "r");
+  ob_node (b, "MaxPool", "r", "p");
+  ob_node (b, "Reshape", "p,shape", "y");
+  Onnx__NodeProto *mp = g_ptr_array_index (b->nodes, 2);
+  int64_t k[2] = { 2, 2 };
+  ob_attr_ints (b, mp, "kernel_shape", 2, k);
+  ob_attr_ints (b, mp, "strides", 2, k);
+  ob_output (b, "y");
+  return load (b);
+}
+
+static void
+test_symbolic_batch (void)
+{
+  cnn_model *m = batch_model ();
+  const cnn_tensor_info *info = cnn_model_get_input (m, 0);
+  CHECK (info->dims[0] == -1 && info->dim_names[0] && strcmp (info->dim_names[0], "N") == 0,
+      "symbolic dim not reported");
+  int64_t per = 3 * 10 * 10;
+  float *x = random_data (3 * per);
+  cnn_session *s = cnn_session_new (m, NULL, NULL);
+  cnn_tensor in = { CNN_DTYPE_FLOAT32, 4, { 3, 3, 10, 10 }, x };
+  GError *err = NULL;
+  CHECK (cnn_session_run (s, &in, 1, &err), "batch 3: %s", err ? err->message : "");
+  const cnn_tensor *o = cnn_session_get_output (s, 0);
+  CHECK (o->ndim == 2 && o->dims[0] == 3 && o->dims[1] == 4 * 4 * 4, "batch 3 output shape");
+  float *y3 = g_memdup2 (o->data, cnn_tensor_numel (o) * sizeof (float));
+  int64_t per_out = o->dims[1];
+  double worst = 0;
+  for (int i = 0; i < 3; i++) {
+    cnn_tensor one = { CNN_DTYPE_FLOAT32, 4, { 1, 3, 10, 10 }, x + i * per };
+    CHECK (cnn_session_run (s, &one, 1, &err), "batch 1: %s", err ? err->message : "");
+    o = cnn_session_get_output (s, 0);
+    CHECK (o->dims[0] == 1, "batch 1 output shape");
+    worst = MAX (worst, max_diff (o->data, y3 + i * per_out, per_out));
+  }
+  CHECK (worst < 1e-5, "batch 3 differs from 3 x batch 1 by %g", worst);
+  printf ("ok   symbolic batch: batch 3 vs 3 x batch 1 (re-planned each time): max abs %.3g\n", worst);
+  g_free (y3);
+  g_free (x);
+  cnn_session_free (s);
+  cnn_model_unref (m);
+}
+
+static void
+test_external_data (void)
+{
+  char *dir = g_dir_make_tmp ("cnn-ext-XXXXXX", NULL);
+  int64_t xd[2] = { 2, 3 };
+  float w[6] = { 1, 2, 3, 4, 5, 6 }, x[6] = { 10, 20, 30, 40, 50, 60 };
+  char *bin = g_build_filename (dir, "weights.bin", NULL);
+  char blob[32] = "skip-me!";       /* 8 bytes before the tensor */
+  memcpy (blob + 8, w, sizeof w);
+  g_file_set_contents (bin, blob, 8 + sizeof w, NULL);
+  ob_model *b = ob_new (13);
+  ob_input (b, "x", 2, xd);
+  Onnx__TensorProto *t = ob_init_float (b, "w", 2, xd, NULL, rng);
+  t->n_float_data = 0;
+  t->has_data_location = 1;
+  t->data_location = ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
+  const char *kv[3][2] = { { "location", "weights.bin" }, { "offset", "8" }, { "length", "24" } };
+  t->n_external_data = 3;
+  t->external_data = ob_keep (b, g_new0 (Onnx__StringStringEntryProto *, 3));
+  for (int i = 0; i < 3; i++) {
+    Onnx__StringStringEntryProto *e = ob_keep (b, g_new0 (Onnx__StringStringEntryProto, 1));
+    onnx__string_string_entry_proto__init (e);
+    e->key = ob_str (b, kv[i][0]);
+    e->value = ob_str (b, kv[i][1]);
+    t->external_data[i] = e;
+  }
+  ob_node (b, "Add", "x,w", "y");
+  ob_output (b, "y");
+  size_t len;
+  uint8_t *buf = ob_pack (b, &len);
+  ob_free (b);
+  char *path = g_build_filename (dir, "model.onnx", NULL);
+  g_file_set_contents (path, (const char *) buf, len, NULL);
+  g_free (buf);
+  GError *err = NULL;
+  cnn_model *m = cnn_model_load (path, &err);
+  CHECK (m != NULL, "external data model: %s", err ? err->message : "");
+  if (m) {
+    cnn_tensor in = { CNN_DTYPE_FLOAT32, 2, { 2, 3 }, x };
+    int64_t n;
+    float *y = run (m, &in, 0, &n);
+    gboolean ok = y && n == 6;
+    for (int i = 0; ok && i < 6; i++)
+      ok = y[i] == x[i] + w[i];
+    CHECK (ok, "external data values");
+    printf ("ok   external data read at an offset\n");
+    g_free (y);
+    cnn_model_unref (m);
+  }
+  g_clear_error (&err);
+  g_remove (path);
+  g_remove (bin);
+  g_rmdir (dir);
+  g_free (path);
+  g_free (bin);
+  g_free (dir);
+}
+
+typedef struct {
+  cnn_model *model;
+  const float *x;
+  const float *want;
+  int64_t n_out;
+  int runs;
+  double worst;
+  gboolean failed;
+} thread_job;
+
+static gpointer
+thread_main (gpointer data)
+{
+  thread_job *j = data;
+  cnn_session_options so = CNN_SESSION_OPTIONS_INIT;
+  so.threads = 1;
+  cnn_session *s = cnn_session_new (j->model, &so, NULL);
+  cnn_tensor in = { CNN_DTYPE_FLOAT32, 4, { 2, 3, 10, 10 }, (void *) j->x };
+  for (int r = 0; r < j->runs && s; r++) {
+    if (!cnn_session_run (s, &in, 1, NULL)) {
+      j->failed = TRUE;
+      break;
+    }
+    j->worst = MAX (j->worst, max_diff (cnn_session_get_output (s, 0)->data, j->want, j->n_out));
+  }
+  j->failed |= s == NULL;
+  cnn_session_free (s);
+  return NULL;
+}
+
+static void
+test_threads (void)
+{
+  cnn_model *m = batch_model ();
+  float *x = random_data (2 * 3 * 10 * 10);
+  cnn_tensor in = { CNN_DTYPE_FLOAT32, 4, { 2, 3, 10, 10 }, x };
+  int64_t n;
+  float *want = run (m, &in, 0, &n);
+  thread_job jobs[6];
+  GThread *th[6];
+  for (int i = 0; i < 6; i++) {
+    jobs[i] = (thread_job) { m, x, want, n, 200, 0, FALSE };
+    th[i] = g_thread_new ("runner", thread_main, &jobs[i]);
+  }
+  double worst = 0;
+  gboolean failed = FALSE;
+  for (int i = 0; i < 6; i++) {
+    g_thread_join (th[i]);
+    worst = MAX (worst, jobs[i].worst);
+    failed |= jobs[i].failed;
+  }
+  CHECK (!failed && worst < 1e-5, "6 threads sharing one model: failed %d, max abs %g", failed, worst);
+  printf ("ok   6 threads x 200 runs on one shared model: max abs vs single run %.3g\n", worst);
+  g_free (want);
+  g_free (x);
+  cnn_model_unref (m);
+}
+
+static void
+test_memory_plan (void)
+{
+  /* A chain of 12 convs: buffers must be reused. */
+  ob_model *b = ob_new (13);
+  int64_t xd[4] = { 1, 8, 32, 32 }, wd[4] = { 8, 8, 3, 3 }, pads[4] = { 1, 1, 1, 1 };
+  ob_input (b, "x", 4, xd);
+  ob_init_float (b, "w", 4, wd, NULL, rng);
+  for (int i = 0; i < 12; i++) {
+    char *io = g_strdup_printf ("%s,w", i ? g_strdup_printf ("t%d", i - 1) : "x");
+    char *out = g_strdup_printf (i == 11 ? "y" : "t%d", i);
+    Onnx__NodeProto *n = ob_node (b, "Conv", io, out);
+    ob_attr_ints (b, n, "pads", 4, pads);
+    g_free (io);
+    g_free (out);
+  }
+  ob_output (b, "y");
+  cnn_model *m = load (b);
+  cnn_session *s = cnn_session_new (m, NULL, NULL);
+  cnn_session_stats st;
+  cnn_session_get_stats (s, &st);
+  size_t one = 8 * 32 * 32 * sizeof (float);
+  CHECK (st.peak_activation_bytes <= 3 * one && st.naive_activation_bytes >= 12 * one,
+      "peak %zu, naive %zu", st.peak_activation_bytes, st.naive_activation_bytes);
+  printf ("ok   memory plan of a 12-conv chain: peak %zu bytes, %zu without reuse\n",
+      st.peak_activation_bytes, st.naive_activation_bytes);
+  cnn_session_free (s);
+  cnn_model_unref (m);
+}
+
+int
+main (void)
+{
+  rng = g_rand_new_with_seed (99);
+  test_fusion ();
+  test_symbolic_batch ();
+  test_external_data ();
+  test_threads ();
+  test_memory_plan ();
+  g_rand_free (rng);
+  printf ("test-session: %d passed, %d failed\n", n_pass, n_fail);
+  return n_fail ? 1 : 0;
+}
