@@ -53,8 +53,8 @@ typedef struct {
   int first, last;
 } buf_info;
 
-static gint
-cmp_size_desc (gconstpointer a, gconstpointer b)
+static int
+cmp_size_desc (const void *a, const void *b)
 {
   const buf_info *x = a, *y = b;
   if (x->size != y->size)
@@ -73,7 +73,8 @@ align_up (size_t n)
 static size_t
 plan_offsets (buf_info *bufs, int n)
 {
-  qsort (bufs, n, sizeof *bufs, (int (*)(const void *, const void *)) cmp_size_desc);
+  if (n > 1)
+    qsort (bufs, n, sizeof *bufs, cmp_size_desc);
   size_t peak = 0;
   buf_info **live = g_new (buf_info *, MAX (n, 1));
   for (int i = 0; i < n; i++) {

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Builds the project and runs every test: the C tests (ONNX conformance
-# suite, fast-vs-reference ops, malformed models) through meson, then the
-# ONNX Runtime parity tests on real and exported models through pytest.
+# suite, fast-vs-reference ops, malformed models, sessions) through meson,
+# the ONNX Runtime parity tests on real and exported models through pytest,
+# then the C tests again under ASan+UBSan.
 # Prints one closing line "tests: N passed, N failed".
 set -u
 cd "$(dirname "$0")/.."
@@ -31,8 +32,22 @@ p_ok=$(grep -o '[0-9]* passed' "$BUILD/pytest.out" | tail -1 | cut -d' ' -f1)
 p_fail=$(grep -o '[0-9]* failed' "$BUILD/pytest.out" | tail -1 | cut -d' ' -f1)
 [ "$py_rc" = 0 ] || [ "$py_rc" = 5 ] || [ -n "$p_fail" ] || p_fail=1
 
-passed=$(( ${m_ok:-0} + ${p_ok:-0} ))
-failed=$(( ${m_fail:-0} + ${p_fail:-0} ))
+# The C tests again under AddressSanitizer + UndefinedBehaviorSanitizer
+# (leak checking on): memory errors and leaks fail the run.
+ASAN_BUILD="$BUILD-asan"
+[ -d "$ASAN_BUILD" ] || meson setup "$ASAN_BUILD" -Db_sanitize=address,undefined -Dbuildtype=debug >/dev/null
+ninja -C "$ASAN_BUILD" >/dev/null || exit 1
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  meson test -C "$ASAN_BUILD" --print-errorlogs --num-processes 1 > "$ASAN_BUILD/meson-test.out" 2>&1
+asan_rc=$?
+sed -n '/^ *[0-9]*\/[0-9]* /p' "$ASAN_BUILD/meson-test.out" | sed 's/^/asan+ubsan: /'
+a_ok=$(sed -n 's/^Ok: *\([0-9]*\).*/\1/p' "$ASAN_BUILD/meson-test.out" | tail -1)
+a_fail=$(sed -n 's/^Fail: *\([0-9]*\).*/\1/p' "$ASAN_BUILD/meson-test.out" | tail -1)
+[ "$asan_rc" = 0 ] || cat "$ASAN_BUILD/meson-test.out"
+
+passed=$(( ${m_ok:-0} + ${p_ok:-0} + ${a_ok:-0} ))
+failed=$(( ${m_fail:-0} + ${p_fail:-0} + ${a_fail:-0} ))
+[ "$asan_rc" = 0 ] || [ "$failed" -gt 0 ] || failed=1
 [ "$meson_rc" = 0 ] || [ "$failed" -gt 0 ] || failed=1
 echo "tests: $passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -21,7 +21,7 @@ cnn_need_inputs (cnn_exec *x, int min, int max)
 static inline cnn_status
 cnn_need_dtype (cnn_exec *x, int k, cnn_dtype dtype)
 {
-  if (x->in[k] && x->in[k]->dtype != dtype)
+  if (k < x->n_in && x->in[k] && x->in[k]->dtype != dtype)
     return cnn_exec_fail (x, CNN_E_UNSUPPORTED, "input %d is %s, only %s is supported", k,
         cnn_dtype_name (x->in[k]->dtype), cnn_dtype_name (dtype));
   return CNN_OK;
@@ -32,7 +32,7 @@ cnn_need_dtype (cnn_exec *x, int k, cnn_dtype dtype)
 static inline cnn_status
 cnn_need_const (cnn_exec *x, int k)
 {
-  if (x->in[k] && !x->in_const[k])
+  if (k < x->n_in && x->in[k] && !x->in_const[k])
     return cnn_exec_fail (x, CNN_E_UNSUPPORTED, "input %d must be a constant (an initializer "
         "or computed from shapes only); data-dependent shapes are not supported", k);
   return CNN_OK;

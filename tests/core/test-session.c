@@ -344,7 +344,7 @@ test_memory_plan (void)
   ob_input (b, "x", 4, xd);
   ob_init_float (b, "w", 4, wd, NULL, rng);
   for (int i = 0; i < 12; i++) {
-    char *io = g_strdup_printf ("%s,w", i ? g_strdup_printf ("t%d", i - 1) : "x");
+    char *io = i ? g_strdup_printf ("t%d,w", i - 1) : g_strdup ("x,w");
     char *out = g_strdup_printf (i == 11 ? "y" : "t%d", i);
     Onnx__NodeProto *n = ob_node (b, "Conv", io, out);
     ob_attr_ints (b, n, "pads", 4, pads);
