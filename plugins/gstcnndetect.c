@@ -1,0 +1,330 @@
+/**
+ * SECTION:element-cnndetect
+ * @title: cnndetect
+ *
+ * Runs a detector and attaches one GstVideoRegionOfInterestMeta per object
+ * (roi_type = label, a "detection" structure with label, class-id and
+ * confidence), in frame coordinates (letterbox undone).  Decoders: YOLOv2 /
+ * v3 anchor grids, YOLOv5 and YOLOX rows, YOLOv8 columns, SSD / UltraFace
+ * boxes + scores (decoded, or offsets from priors); `decoder=auto` guesses
+ * from the output shapes.  The description file's "decoder" object may set
+ * "type", "threshold", "nms_iou", "anchors" (a list of [w,h,...] lists, one
+ * per output), "background_class", "steps", "min_sizes" and "variances".
+ *
+ * ## Example launch line
+ * |[
+ * gst-launch-1.0 filesrc location=video.mp4 ! decodebin ! videoconvert ! \
+ *     cnndetect model=yolov5s.onnx labels=coco.txt keep-aspect=true ! cnnoverlay ! \
+ *     videoconvert ! x264enc ! mp4mux ! filesink location=annotated.mp4
+ * ]|
+ */
+#include "gstcnndetect.h"
+#include "gstcnndecode.h"
+#include "gstcnnmeta.h"
+#include <string.h>
+
+GST_DEBUG_CATEGORY_STATIC (gst_cnn_detect_debug);
+#define GST_CAT_DEFAULT gst_cnn_detect_debug
+
+enum { PROP_0, PROP_DECODER, PROP_THRESHOLD, PROP_NMS_IOU, PROP_MAX_DETECTIONS, PROP_CLASSES,
+  PROP_CLASS_AGNOSTIC };
+
+struct _GstCnnDetect {
+  GstCnnFilter parent;
+  gchar *decoder;
+  gdouble threshold, nms_iou;   /* < 0: not set */
+  guint max_detections;
+  gchar *classes;
+  gboolean class_agnostic;
+  GstCnnDecoderOptions opts;
+  gfloat iou;
+  gint n_classes;
+  gboolean *keep_class;
+  GArray *last;                 /* GstCnnBox in frame coordinates */
+};
+
+G_DEFINE_TYPE (GstCnnDetect, gst_cnn_detect, GST_TYPE_CNN_FILTER);
+GST_ELEMENT_REGISTER_DEFINE (cnndetect, "cnndetect", GST_RANK_NONE, GST_TYPE_CNN_DETECT);
+
+static void
+outputs_of (GstCnnFilter * f, const cnn_tensor ** out, gint * n)
+{
+  *n = MIN (gst_cnn_filter_get_n_outputs (f), 4);
+  for (gint i = 0; i < *n; i++)
+    out[i] = gst_cnn_filter_get_output (f, i);
+}
+
+static gboolean
+read_options (GstCnnDetect * self, JsonObject * d, GError ** error)
+{
+  GstCnnDecoderOptions *o = &self->opts;
+  if (d && json_object_has_member (d, "anchors")) {
+    JsonArray *sets = json_object_get_array_member (d, "anchors");
+    o->n_anchor_sets = (gint) MIN (json_array_get_length (sets), 3);
+    for (gint s = 0; s < o->n_anchor_sets; s++) {
+      JsonArray *a = json_array_get_array_element (sets, s);
+      guint n = a ? MIN (json_array_get_length (a), 18) : 0;
+      if (n % 2) {
+        g_set_error (error, GST_CNN_ERROR, 0, "anchors must be (w, h) pairs");
+        return FALSE;
+      }
+      for (guint i = 0; i < n; i++)
+        o->anchors[s][i] = (gfloat) json_array_get_double_element (a, i);
+      o->n_anchors[s] = (gint) n / 2;
+    }
+  }
+  if (d && json_object_has_member (d, "background_class"))
+    o->background_class = (gint) json_object_get_int_member (d, "background_class");
+  if (d && json_object_has_member (d, "steps")) {
+    JsonArray *a = json_object_get_array_member (d, "steps");
+    o->n_steps = (gint) MIN (json_array_get_length (a), 4);
+    for (gint i = 0; i < o->n_steps; i++)
+      o->steps[i] = (gint) json_array_get_int_element (a, i);
+  }
+  if (d && json_object_has_member (d, "min_sizes")) {
+    JsonArray *a = json_object_get_array_member (d, "min_sizes");
+    for (guint i = 0; i < MIN (json_array_get_length (a), 4); i++) {
+      JsonArray *s = json_array_get_array_element (a, i);
+      o->n_min_sizes[i] = s ? (gint) MIN (json_array_get_length (s), 3) : 0;
+      for (gint k = 0; k < o->n_min_sizes[i]; k++)
+        o->min_sizes[i][k] = (gfloat) json_array_get_double_element (s, k);
+    }
+  }
+  if (d && json_object_has_member (d, "variances")) {
+    JsonArray *a = json_object_get_array_member (d, "variances");
+    if (json_array_get_length (a) == 2) {
+      o->center_variance = (gfloat) json_array_get_double_element (a, 0);
+      o->size_variance = (gfloat) json_array_get_double_element (a, 1);
+    }
+  }
+  return TRUE;
+}
+
+static gboolean
+gst_cnn_detect_setup (GstCnnFilter * filter, GError ** error)
+{
+  GstCnnDetect *self = GST_CNN_DETECT (filter);
+  const gchar *task = gst_cnn_filter_get_task (filter);
+  if (task && strcmp (task, "detect") != 0) {
+    g_set_error (error, GST_CNN_ERROR, 0, "the model description says task \"%s\", not detect", task);
+    return FALSE;
+  }
+  JsonObject *d = gst_cnn_filter_get_decoder_options (filter);
+  const gchar *name = self->decoder && strcmp (self->decoder, "auto") != 0 ? self->decoder :
+      d && json_object_has_member (d, "type") ? json_object_get_string_member (d, "type") : "auto";
+  GstCnnDecoderType type = gst_cnn_decoder_type_from_name (name);
+  const cnn_tensor *out[4];
+  gint n;
+  outputs_of (filter, out, &n);
+  if ((gint) type < 0) {
+    g_set_error (error, GST_CNN_ERROR, 0, "unknown decoder '%s'", name);
+    return FALSE;
+  }
+  if (type == GST_CNN_DECODER_AUTO && (type = gst_cnn_decoder_guess (out, n)) == GST_CNN_DECODER_AUTO) {
+    g_set_error (error, GST_CNN_ERROR, 0, "cannot tell the detector family from its %d output(s); "
+        "set decoder= (yolov2, yolov3, yolov5, yolox, yolov8, ssd, ssd-priors)", n);
+    return FALSE;
+  }
+  gst_cnn_decoder_options_init (&self->opts, type);
+  if (!read_options (self, d, error))
+    return FALSE;
+  const GstCnnPreprocess *pre = gst_cnn_filter_get_preprocess (filter);
+  self->opts.input_width = pre->width;
+  self->opts.input_height = pre->height;
+  self->opts.threshold = (gfloat) (self->threshold >= 0 ? self->threshold :
+      d && json_object_has_member (d, "threshold") ? json_object_get_double_member (d, "threshold") : 0.5);
+  self->iou = (gfloat) (self->nms_iou >= 0 ? self->nms_iou :
+      d && json_object_has_member (d, "nms_iou") ? json_object_get_double_member (d, "nms_iou") : 0.45);
+  if ((self->n_classes = gst_cnn_decoder_n_classes (&self->opts, out, n, error)) < 0)
+    return FALSE;
+  gint real = self->n_classes - (self->opts.background_class >= 0 ? 1 : 0);
+  if (gst_cnn_filter_get_n_labels (filter) && gst_cnn_filter_get_n_labels (filter) != self->n_classes &&
+      gst_cnn_filter_get_n_labels (filter) != real && !gst_cnn_filter_check_labels (filter, self->n_classes, error))
+    return FALSE;
+  g_free (self->keep_class);
+  self->keep_class = NULL;
+  if (self->classes && *self->classes) {
+    self->keep_class = g_new0 (gboolean, self->n_classes);
+    gchar **names = g_strsplit (self->classes, ",", -1);
+    for (gchar ** c = names; *c; c++) {
+      g_strstrip (*c);
+      gchar *end;
+      gint64 id = g_ascii_strtoll (*c, &end, 10);
+      gboolean found = FALSE;
+      if (*end == '\0' && end != *c && id >= 0 && id < self->n_classes)
+        found = self->keep_class[id] = TRUE;
+      for (gint i = 0; i < self->n_classes && !found; i++)
+        if (g_strcmp0 (gst_cnn_filter_get_label (filter, i), *c) == 0)
+          found = self->keep_class[i] = TRUE;
+      if (!found) {
+        g_set_error (error, GST_CNN_ERROR, 0, "class '%s' of 'classes' is not a label or class id", *c);
+        g_strfreev (names);
+        return FALSE;
+      }
+    }
+    g_strfreev (names);
+  }
+  GST_INFO_OBJECT (self, "decoder %s, %d classes, threshold %.2f, NMS IoU %.2f",
+      gst_cnn_decoder_type_name (type), self->n_classes, self->opts.threshold, self->iou);
+  return TRUE;
+}
+
+static void
+attach (GstCnnDetect * self, GstVideoFrame * frame)
+{
+  GstCnnFilter *filter = GST_CNN_FILTER (self);
+  for (guint i = 0; i < self->last->len; i++) {
+    GstCnnBox *b = &g_array_index (self->last, GstCnnBox, i);
+    const gchar *label = gst_cnn_filter_get_label (filter, b->class_id);
+    gchar *fallback = label ? NULL : g_strdup_printf ("class %d", b->class_id);
+    GstVideoRegionOfInterestMeta *roi = gst_buffer_add_video_region_of_interest_meta (frame->buffer,
+        label ? label : fallback, (guint) b->x1, (guint) b->y1, (guint) (b->x2 - b->x1),
+        (guint) (b->y2 - b->y1));
+    roi->id = (gint) i;
+    gst_video_region_of_interest_meta_add_param (roi, gst_structure_new ("detection",
+            "label", G_TYPE_STRING, label ? label : fallback, "class-id", G_TYPE_INT, b->class_id,
+            "confidence", G_TYPE_DOUBLE, (gdouble) b->confidence, NULL));
+    g_free (fallback);
+  }
+}
+
+static GstFlowReturn
+gst_cnn_detect_process (GstCnnFilter * filter, GstVideoFrame * frame)
+{
+  GstCnnDetect *self = GST_CNN_DETECT (filter);
+  GError *error = NULL;
+  GstCnnLetterbox lb;
+  const cnn_tensor *out[4];
+  gint n;
+  if (!gst_cnn_filter_infer (filter, frame, NULL, &lb, &error))
+    goto error;
+  outputs_of (filter, out, &n);
+  g_array_set_size (self->last, 0);
+  if (!gst_cnn_decode (&self->opts, out, n, self->last, &error))
+    goto error;
+  if (self->keep_class)
+    for (guint i = self->last->len; i-- > 0;)
+      if (!self->keep_class[g_array_index (self->last, GstCnnBox, i).class_id])
+        g_array_remove_index_fast (self->last, i);
+  gst_cnn_nms (self->last, self->iou, self->class_agnostic, self->max_detections);
+  gint fw = GST_VIDEO_FRAME_WIDTH (frame), fh = GST_VIDEO_FRAME_HEIGHT (frame);
+  for (guint i = 0; i < self->last->len; i++) {
+    GstCnnBox *b = &g_array_index (self->last, GstCnnBox, i);
+    gdouble x1, y1, x2, y2;
+    gst_cnn_letterbox_to_frame (&lb, b->x1, b->y1, &x1, &y1);
+    gst_cnn_letterbox_to_frame (&lb, b->x2, b->y2, &x2, &y2);
+    b->x1 = (gfloat) CLAMP (x1, 0, fw);
+    b->y1 = (gfloat) CLAMP (y1, 0, fh);
+    b->x2 = (gfloat) CLAMP (x2, 0, fw);
+    b->y2 = (gfloat) CLAMP (y2, 0, fh);
+  }
+  attach (self, frame);
+  return GST_FLOW_OK;
+error:
+  GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Detection failed"), ("%s", error->message));
+  g_error_free (error);
+  return GST_FLOW_ERROR;
+}
+
+static GstFlowReturn
+gst_cnn_detect_reuse (GstCnnFilter * filter, GstVideoFrame * frame)
+{
+  attach (GST_CNN_DETECT (filter), frame);
+  return GST_FLOW_OK;
+}
+
+static void
+gst_cnn_detect_reset (GstCnnFilter * filter)
+{
+  g_array_set_size (GST_CNN_DETECT (filter)->last, 0);
+}
+
+static void
+gst_cnn_detect_set_property (GObject * object, guint prop_id, const GValue * value, GParamSpec * pspec)
+{
+  GstCnnDetect *self = GST_CNN_DETECT (object);
+  switch (prop_id) {
+    case PROP_DECODER: g_free (self->decoder); self->decoder = g_value_dup_string (value); break;
+    case PROP_THRESHOLD:
+      self->threshold = g_value_get_double (value);
+      if (self->threshold >= 0)
+        self->opts.threshold = (gfloat) self->threshold;
+      break;
+    case PROP_NMS_IOU:
+      self->nms_iou = g_value_get_double (value);
+      if (self->nms_iou >= 0)
+        self->iou = (gfloat) self->nms_iou;
+      break;
+    case PROP_MAX_DETECTIONS: self->max_detections = g_value_get_uint (value); break;
+    case PROP_CLASSES: g_free (self->classes); self->classes = g_value_dup_string (value); break;
+    case PROP_CLASS_AGNOSTIC: self->class_agnostic = g_value_get_boolean (value); break;
+    default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec); break;
+  }
+}
+
+static void
+gst_cnn_detect_get_property (GObject * object, guint prop_id, GValue * value, GParamSpec * pspec)
+{
+  GstCnnDetect *self = GST_CNN_DETECT (object);
+  switch (prop_id) {
+    case PROP_DECODER: g_value_set_string (value, self->decoder ? self->decoder : "auto"); break;
+    case PROP_THRESHOLD: g_value_set_double (value, self->threshold); break;
+    case PROP_NMS_IOU: g_value_set_double (value, self->nms_iou); break;
+    case PROP_MAX_DETECTIONS: g_value_set_uint (value, self->max_detections); break;
+    case PROP_CLASSES: g_value_set_string (value, self->classes); break;
+    case PROP_CLASS_AGNOSTIC: g_value_set_boolean (value, self->class_agnostic); break;
+    default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec); break;
+  }
+}
+
+static void
+gst_cnn_detect_finalize (GObject * object)
+{
+  GstCnnDetect *self = GST_CNN_DETECT (object);
+  g_free (self->decoder);
+  g_free (self->classes);
+  g_free (self->keep_class);
+  g_array_unref (self->last);
+  G_OBJECT_CLASS (gst_cnn_detect_parent_class)->finalize (object);
+}
+
+static void
+gst_cnn_detect_init (GstCnnDetect * self)
+{
+  self->threshold = -1;
+  self->nms_iou = -1;
+  self->max_detections = 100;
+  self->last = g_array_new (FALSE, FALSE, sizeof (GstCnnBox));
+}
+
+static void
+gst_cnn_detect_class_init (GstCnnDetectClass * klass)
+{
+  GObjectClass *oc = G_OBJECT_CLASS (klass);
+  GstElementClass *ec = GST_ELEMENT_CLASS (klass);
+  GstCnnFilterClass *fc = GST_CNN_FILTER_CLASS (klass);
+  GParamFlags rw = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY;
+  oc->set_property = gst_cnn_detect_set_property;
+  oc->get_property = gst_cnn_detect_get_property;
+  oc->finalize = gst_cnn_detect_finalize;
+  g_object_class_install_property (oc, PROP_DECODER, g_param_spec_string ("decoder", "Decoder",
+          "auto, yolov2, yolov3, yolov5, yolox, yolov8, ssd (ultraface), ssd-priors", "auto", rw));
+  g_object_class_install_property (oc, PROP_THRESHOLD, g_param_spec_double ("threshold", "Threshold",
+          "Minimum confidence (-1: the description's, else 0.5)", -1, 1, -1, rw));
+  g_object_class_install_property (oc, PROP_NMS_IOU, g_param_spec_double ("nms-iou", "NMS IoU",
+          "Overlap above which the weaker box is dropped (-1: the description's, else 0.45)", -1, 1, -1, rw));
+  g_object_class_install_property (oc, PROP_MAX_DETECTIONS, g_param_spec_uint ("max-detections",
+          "Max detections", "At most this many boxes per frame (0: no limit)", 0, G_MAXUINT, 100, rw));
+  g_object_class_install_property (oc, PROP_CLASSES, g_param_spec_string ("classes", "Classes",
+          "Keep only these classes: comma-separated labels or ids", NULL, rw));
+  g_object_class_install_property (oc, PROP_CLASS_AGNOSTIC, g_param_spec_boolean ("class-agnostic",
+          "Class agnostic", "NMS across classes", FALSE, rw));
+  gst_element_class_set_static_metadata (ec, "CNN detector", "Filter/Analyzer/Video",
+      "Detects objects with a CNN (YOLO, SSD, UltraFace) and attaches regions of interest", "cnn project");
+  gst_cnn_filter_add_pad_templates (ec);
+  fc->setup = gst_cnn_detect_setup;
+  fc->process = gst_cnn_detect_process;
+  fc->reuse = gst_cnn_detect_reuse;
+  fc->reset = gst_cnn_detect_reset;
+  GST_DEBUG_CATEGORY_INIT (gst_cnn_detect_debug, "cnndetect", 0, "cnn detector");
+}

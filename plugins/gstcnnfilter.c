@@ -1,0 +1,590 @@
+/* gstcnnfilter.c - base class of the cnn elements: model loading and
+ * sharing, description files, labels, pre-processing, interval. */
+#include "gstcnnfilter.h"
+#include <string.h>
+
+GST_DEBUG_CATEGORY_STATIC (gst_cnn_filter_debug);
+#define GST_CAT_DEFAULT gst_cnn_filter_debug
+
+G_DEFINE_QUARK (gst-cnn-error-quark, gst_cnn_error)
+
+enum {
+  PROP_0, PROP_MODEL, PROP_LABELS, PROP_BACKEND, PROP_THREADS, PROP_INTERVAL, PROP_COLOR_ORDER,
+  PROP_MEAN, PROP_STD, PROP_SCALE, PROP_LAYOUT, PROP_KEEP_ASPECT,
+};
+
+typedef enum { ORDER_AUTO, ORDER_RGB, ORDER_BGR } ColorOrder;
+typedef enum { LAYOUT_AUTO, LAYOUT_NCHW, LAYOUT_NHWC } Layout;
+
+typedef struct {
+  /* properties */
+  gchar *model_path, *labels_path, *backend, *mean, *std;
+  gint threads;
+  guint interval;
+  ColorOrder color_order;
+  Layout layout;
+  gdouble scale;
+  gint keep_aspect;             /* -1: not set */
+  /* state */
+  cnn_model *model;
+  cnn_session *session;
+  JsonParser *desc;
+  GPtrArray *labels;
+  GstCnnPreprocess pre;
+  cnn_tensor input;
+  guint64 frames;
+  gboolean have_results;
+} GstCnnFilterPrivate;
+
+G_DEFINE_ABSTRACT_TYPE_WITH_CODE (GstCnnFilter, gst_cnn_filter, GST_TYPE_VIDEO_FILTER,
+    G_ADD_PRIVATE (GstCnnFilter)
+    GST_DEBUG_CATEGORY_INIT (gst_cnn_filter_debug, "cnnfilter", 0, "cnn element base"));
+
+#define PRIV(self) ((GstCnnFilterPrivate *) gst_cnn_filter_get_instance_private (GST_CNN_FILTER (self)))
+
+/* ---- models shared between elements that load the same file ---- */
+
+typedef struct {
+  cnn_model *model;
+  gint users;
+} CacheEntry;
+
+static GMutex cache_lock;
+static GHashTable *cache;       /* canonical path -> CacheEntry */
+
+static cnn_model *
+model_acquire (const gchar * path, GError ** error)
+{
+  gchar *key = g_canonicalize_filename (path, NULL);
+  g_mutex_lock (&cache_lock);
+  if (!cache)
+    cache = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  CacheEntry *e = g_hash_table_lookup (cache, key);
+  cnn_model *m = NULL;
+  if (e) {
+    e->users++;
+    m = cnn_model_ref (e->model);
+    g_free (key);
+  } else if ((m = cnn_model_load (path, error))) {
+    e = g_new0 (CacheEntry, 1);
+    e->model = m;
+    e->users = 1;
+    g_hash_table_insert (cache, key, e);
+    cnn_model_ref (m);
+  } else {
+    g_free (key);
+  }
+  g_mutex_unlock (&cache_lock);
+  return m;
+}
+
+static void
+model_release (const gchar * path, cnn_model * m)
+{
+  gchar *key = g_canonicalize_filename (path, NULL);
+  g_mutex_lock (&cache_lock);
+  CacheEntry *e = cache ? g_hash_table_lookup (cache, key) : NULL;
+  if (e && e->model == m && --e->users == 0) {
+    cnn_model_unref (e->model);
+    g_hash_table_remove (cache, key);
+  }
+  g_mutex_unlock (&cache_lock);
+  cnn_model_unref (m);
+  g_free (key);
+}
+
+/* ---- description file and labels ---- */
+
+static JsonObject *
+desc_root (GstCnnFilterPrivate * p)
+{
+  if (!p->desc)
+    return NULL;
+  JsonNode *root = json_parser_get_root (p->desc);
+  return root && JSON_NODE_HOLDS_OBJECT (root) ? json_node_get_object (root) : NULL;
+}
+
+static JsonObject *
+desc_object (GstCnnFilterPrivate * p, const gchar * member)
+{
+  JsonObject *root = desc_root (p);
+  JsonNode *n = root ? json_object_get_member (root, member) : NULL;
+  return n && JSON_NODE_HOLDS_OBJECT (n) ? json_node_get_object (n) : NULL;
+}
+
+static gchar *
+desc_path_for (const gchar * model_path)
+{
+  const gchar *dot = strrchr (model_path, '.');
+  const gchar *slash = strrchr (model_path, '/');
+  gsize base = dot && (!slash || dot > slash) ? (gsize) (dot - model_path) : strlen (model_path);
+  return g_strdup_printf ("%.*s.json", (int) base, model_path);
+}
+
+static gboolean
+load_labels_file (GPtrArray * out, const gchar * path, GError ** error)
+{
+  gchar *text;
+  if (!g_file_get_contents (path, &text, NULL, error))
+    return FALSE;
+  gchar **lines = g_strsplit (text, "\n", -1);
+  g_free (text);
+  for (gchar ** l = lines; *l; l++) {
+    g_strchomp (*l);
+    if (!**l && !l[1])
+      break;
+    const gchar *s = *l, *q = s;
+    while (g_ascii_isdigit (*q))
+      q++;
+    if (q != s && *q == ',')    /* "idx,label" lines */
+      s = q + 1;
+    g_ptr_array_add (out, g_strdup (s));
+  }
+  g_strfreev (lines);
+  return TRUE;
+}
+
+static gboolean
+load_labels (GstCnnFilter * self, GError ** error)
+{
+  GstCnnFilterPrivate *p = PRIV (self);
+  g_clear_pointer (&p->labels, g_ptr_array_unref);
+  p->labels = g_ptr_array_new_with_free_func (g_free);
+  if (p->labels_path)
+    return load_labels_file (p->labels, p->labels_path, error);
+  JsonObject *root = desc_root (p);
+  JsonNode *n = root ? json_object_get_member (root, "labels") : NULL;
+  if (!n)
+    return TRUE;
+  if (JSON_NODE_HOLDS_ARRAY (n)) {
+    JsonArray *a = json_node_get_array (n);
+    for (guint i = 0; i < json_array_get_length (a); i++)
+      g_ptr_array_add (p->labels, g_strdup (json_array_get_string_element (a, i)));
+    return TRUE;
+  }
+  const gchar *rel = json_node_get_string (n);
+  if (!rel) {
+    g_set_error (error, GST_CNN_ERROR, 0, "\"labels\" must be a file name or a list");
+    return FALSE;
+  }
+  gchar *dir = g_path_get_dirname (p->model_path);
+  gchar *path = g_path_is_absolute (rel) ? g_strdup (rel) : g_build_filename (dir, rel, NULL);
+  gboolean ok = load_labels_file (p->labels, path, error);
+  g_free (path);
+  g_free (dir);
+  return ok;
+}
+
+static gboolean
+json_triplet (JsonObject * o, const gchar * member, gfloat * v)
+{
+  JsonNode *n = o ? json_object_get_member (o, member) : NULL;
+  if (!n)
+    return FALSE;
+  if (JSON_NODE_HOLDS_ARRAY (n) && json_array_get_length (json_node_get_array (n)) == 3) {
+    for (guint i = 0; i < 3; i++)
+      v[i] = (gfloat) json_array_get_double_element (json_node_get_array (n), i);
+    return TRUE;
+  }
+  if (JSON_NODE_HOLDS_VALUE (n)) {
+    v[0] = v[1] = v[2] = (gfloat) json_node_get_double (n);
+    return TRUE;
+  }
+  return FALSE;
+}
+
+/* Pre-processing from properties, else the description, else defaults. */
+static gboolean
+resolve_preprocess (GstCnnFilter * self, GError ** error)
+{
+  GstCnnFilterPrivate *p = PRIV (self);
+  GstCnnPreprocess *pre = &p->pre;
+  JsonObject *d = desc_object (p, "preprocess");
+  const cnn_tensor_info *in = cnn_model_get_input (p->model, 0);
+  memset (pre, 0, sizeof *pre);
+  if (in->ndim != 4 || in->dtype != CNN_DTYPE_FLOAT32) {
+    g_set_error (error, GST_CNN_ERROR, 0, "model input '%s' is not a float image tensor "
+        "(4 dims)", in->name);
+    return FALSE;
+  }
+  Layout layout = p->layout;
+  if (layout == LAYOUT_AUTO && d && json_object_has_member (d, "layout"))
+    layout = g_ascii_strcasecmp (json_object_get_string_member (d, "layout"), "nhwc") == 0 ?
+        LAYOUT_NHWC : LAYOUT_NCHW;
+  if (layout == LAYOUT_AUTO)
+    layout = (in->dims[1] == 1 || in->dims[1] == 3) ? LAYOUT_NCHW : LAYOUT_NHWC;
+  pre->nhwc = layout == LAYOUT_NHWC;
+  pre->channels = (gint) (pre->nhwc ? in->dims[3] : in->dims[1]);
+  pre->height = (gint) (pre->nhwc ? in->dims[1] : in->dims[2]);
+  pre->width = (gint) (pre->nhwc ? in->dims[2] : in->dims[3]);
+  if (pre->channels != 1 && pre->channels != 3) {
+    g_set_error (error, GST_CNN_ERROR, 0, "model input '%s' has %d channels: images give 1 "
+        "or 3", in->name, pre->channels);
+    return FALSE;
+  }
+  if (pre->width <= 0 || pre->height <= 0) {
+    /* symbolic spatial dims: use the description, else 224 */
+    pre->width = d && json_object_has_member (d, "width") ? (gint) json_object_get_int_member (d, "width") : 224;
+    pre->height = d && json_object_has_member (d, "height") ? (gint) json_object_get_int_member (d, "height") : 224;
+  }
+  ColorOrder order = p->color_order;
+  if (order == ORDER_AUTO && d && json_object_has_member (d, "color_order"))
+    order = g_ascii_strcasecmp (json_object_get_string_member (d, "color_order"), "bgr") == 0 ?
+        ORDER_BGR : ORDER_RGB;
+  pre->bgr = order == ORDER_BGR;
+  for (int i = 0; i < 3; i++) {
+    pre->mean[i] = 0.f;
+    pre->std[i] = 1.f;
+  }
+  if (p->mean) {
+    if (!gst_cnn_parse_triplet (p->mean, pre->mean))
+      goto bad_triplet;
+  } else {
+    json_triplet (d, "mean", pre->mean);
+  }
+  if (p->std) {
+    if (!gst_cnn_parse_triplet (p->std, pre->std))
+      goto bad_triplet;
+  } else if (p->scale > 0) {
+    pre->std[0] = pre->std[1] = pre->std[2] = (gfloat) (1.0 / p->scale);
+  } else if (!json_triplet (d, "std", pre->std) && d && json_object_has_member (d, "scale")) {
+    gdouble s = json_object_get_double_member (d, "scale");
+    pre->std[0] = pre->std[1] = pre->std[2] = s > 0 ? (gfloat) (1.0 / s) : 1.f;
+  }
+  for (int i = 0; i < 3; i++)
+    if (pre->std[i] == 0.f) {
+      g_set_error (error, GST_CNN_ERROR, 0, "std must not be 0");
+      return FALSE;
+    }
+  pre->keep_aspect = p->keep_aspect >= 0 ? p->keep_aspect :
+      (d && json_object_has_member (d, "keep_aspect") && json_object_get_boolean_member (d, "keep_aspect"));
+  pre->pad_value = d && json_object_has_member (d, "pad_value") ?
+      (gfloat) json_object_get_double_member (d, "pad_value") : 0.f;
+  return TRUE;
+bad_triplet:
+  g_set_error (error, GST_CNN_ERROR, 0, "mean and std take one value or three, comma-separated");
+  return FALSE;
+}
+
+static gboolean
+gst_cnn_filter_start (GstBaseTransform * bt)
+{
+  GstCnnFilter *self = GST_CNN_FILTER (bt);
+  GstCnnFilterPrivate *p = PRIV (self);
+  GstCnnFilterClass *klass = GST_CNN_FILTER_GET_CLASS (self);
+  GError *error = NULL;
+  if (!p->model_path) {
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("No model set"),
+        ("set the 'model' property to an ONNX file"));
+    return FALSE;
+  }
+  if (!(p->model = model_acquire (p->model_path, &error))) {
+    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ, ("Could not load model %s", p->model_path),
+        ("%s", error->message));
+    g_error_free (error);
+    return FALSE;
+  }
+  gchar *desc_path = desc_path_for (p->model_path);
+  if (g_file_test (desc_path, G_FILE_TEST_EXISTS)) {
+    p->desc = json_parser_new ();
+    if (!json_parser_load_from_file (p->desc, desc_path, &error)) {
+      GST_ELEMENT_ERROR (self, RESOURCE, READ, ("Could not read %s", desc_path), ("%s", error->message));
+      g_free (desc_path);
+      goto fail;
+    }
+  }
+  g_free (desc_path);
+  if (cnn_model_get_n_inputs (p->model) != 1) {
+    GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS, ("Model does not fit this element"),
+        ("the model has %d inputs; the elements feed one image input", cnn_model_get_n_inputs (p->model)));
+    goto fail;
+  }
+  if (!resolve_preprocess (self, &error)) {
+    GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS, ("Model input does not fit video"), ("%s", error->message));
+    goto fail;
+  }
+  if (!load_labels (self, &error)) {
+    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ, ("Could not read labels"), ("%s", error->message));
+    goto fail;
+  }
+  cnn_session_options so = CNN_SESSION_OPTIONS_INIT;
+  so.threads = p->threads;
+  so.backend = p->backend;
+  if (!(p->session = cnn_session_new (p->model, &so, &error))) {
+    GST_ELEMENT_ERROR (self, LIBRARY, INIT, ("Could not prepare the model"), ("%s", error->message));
+    goto fail;
+  }
+  const GstCnnPreprocess *pre = &p->pre;
+  p->input.dtype = CNN_DTYPE_FLOAT32;
+  p->input.ndim = 4;
+  p->input.dims[0] = 1;
+  p->input.dims[1] = pre->nhwc ? pre->height : pre->channels;
+  p->input.dims[2] = pre->nhwc ? pre->width : pre->height;
+  p->input.dims[3] = pre->nhwc ? pre->channels : pre->width;
+  p->input.data = g_new0 (gfloat, (gsize) pre->channels * pre->width * pre->height);
+  p->frames = 0;
+  if (klass->setup && !klass->setup (self, &error)) {
+    GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS, ("Model does not fit this element"), ("%s", error->message));
+    goto fail;
+  }
+  GST_INFO_OBJECT (self, "model %s: input %dx%dx%d %s %s, backend %s", p->model_path, pre->width,
+      pre->height, pre->channels, pre->nhwc ? "NHWC" : "NCHW", pre->bgr ? "BGR" : "RGB",
+      cnn_session_get_backend (p->session));
+  return TRUE;
+fail:
+  g_clear_error (&error);
+  return FALSE;
+}
+
+static gboolean
+gst_cnn_filter_stop (GstBaseTransform * bt)
+{
+  GstCnnFilter *self = GST_CNN_FILTER (bt);
+  GstCnnFilterPrivate *p = PRIV (self);
+  GstCnnFilterClass *klass = GST_CNN_FILTER_GET_CLASS (self);
+  if (klass->reset)
+    klass->reset (self);
+  g_clear_pointer (&p->session, cnn_session_free);
+  if (p->model) {
+    model_release (p->model_path, p->model);
+    p->model = NULL;
+  }
+  g_clear_object (&p->desc);
+  g_clear_pointer (&p->labels, g_ptr_array_unref);
+  g_clear_pointer (&p->input.data, g_free);
+  return TRUE;
+}
+
+static GstFlowReturn
+gst_cnn_filter_transform_frame_ip (GstVideoFilter * vf, GstVideoFrame * frame)
+{
+  GstCnnFilter *self = GST_CNN_FILTER (vf);
+  GstCnnFilterPrivate *p = PRIV (self);
+  GstCnnFilterClass *klass = GST_CNN_FILTER_GET_CLASS (self);
+  guint64 n = p->frames++;
+  if (p->interval > 1 && n % p->interval != 0 && klass->reuse)
+    return klass->reuse (self, frame);
+  return klass->process (self, frame);
+}
+
+gboolean
+gst_cnn_filter_infer (GstCnnFilter * self, const GstVideoFrame * frame, const GstCnnRect * rect,
+    GstCnnLetterbox * lb, GError ** error)
+{
+  GstCnnFilterPrivate *p = PRIV (self);
+  gst_cnn_preprocess (frame, rect, &p->pre, p->input.data, lb);
+  return cnn_session_run (p->session, &p->input, 1, error);
+}
+
+const cnn_tensor *
+gst_cnn_filter_get_output (GstCnnFilter * self, gint index)
+{
+  return cnn_session_get_output (PRIV (self)->session, index);
+}
+
+gint
+gst_cnn_filter_get_n_outputs (GstCnnFilter * self)
+{
+  return cnn_model_get_n_outputs (PRIV (self)->model);
+}
+
+cnn_model *
+gst_cnn_filter_get_model (GstCnnFilter * self)
+{
+  return PRIV (self)->model;
+}
+
+const GstCnnPreprocess *
+gst_cnn_filter_get_preprocess (GstCnnFilter * self)
+{
+  return &PRIV (self)->pre;
+}
+
+const gchar *
+gst_cnn_filter_get_label (GstCnnFilter * self, gint index)
+{
+  GstCnnFilterPrivate *p = PRIV (self);
+  return p->labels && index >= 0 && (guint) index < p->labels->len ?
+      g_ptr_array_index (p->labels, index) : NULL;
+}
+
+gint
+gst_cnn_filter_get_n_labels (GstCnnFilter * self)
+{
+  GstCnnFilterPrivate *p = PRIV (self);
+  return p->labels ? (gint) p->labels->len : 0;
+}
+
+gboolean
+gst_cnn_filter_check_labels (GstCnnFilter * self, gint n_classes, GError ** error)
+{
+  gint n = gst_cnn_filter_get_n_labels (self);
+  /* one extra label is a common "background" convention */
+  if (n && n != n_classes && n != n_classes + 1) {
+    g_set_error (error, GST_CNN_ERROR, 0, "%d labels for a model with %d classes", n, n_classes);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+JsonObject *
+gst_cnn_filter_get_decoder_options (GstCnnFilter * self)
+{
+  return desc_object (PRIV (self), "decoder");
+}
+
+const gchar *
+gst_cnn_filter_get_task (GstCnnFilter * self)
+{
+  JsonObject *root = desc_root (PRIV (self));
+  return root && json_object_has_member (root, "task") ? json_object_get_string_member (root, "task") : NULL;
+}
+
+/* ---- GObject ---- */
+
+#define GST_TYPE_CNN_COLOR_ORDER (color_order_get_type ())
+static GType
+color_order_get_type (void)
+{
+  static GType t;
+  static const GEnumValue values[] = {
+    { ORDER_AUTO, "From the model description, else RGB", "auto" },
+    { ORDER_RGB, "R, G, B", "rgb" },
+    { ORDER_BGR, "B, G, R", "bgr" },
+    { 0, NULL, NULL }
+  };
+  if (g_once_init_enter (&t))
+    g_once_init_leave (&t, g_enum_register_static ("GstCnnColorOrder", values));
+  return t;
+}
+
+#define GST_TYPE_CNN_LAYOUT (layout_get_type ())
+static GType
+layout_get_type (void)
+{
+  static GType t;
+  static const GEnumValue values[] = {
+    { LAYOUT_AUTO, "From the description, else guessed from the input shape", "auto" },
+    { LAYOUT_NCHW, "N, C, H, W", "nchw" },
+    { LAYOUT_NHWC, "N, H, W, C", "nhwc" },
+    { 0, NULL, NULL }
+  };
+  if (g_once_init_enter (&t))
+    g_once_init_leave (&t, g_enum_register_static ("GstCnnLayout", values));
+  return t;
+}
+
+static void
+gst_cnn_filter_set_property (GObject * object, guint prop_id, const GValue * value, GParamSpec * pspec)
+{
+  GstCnnFilterPrivate *p = PRIV (object);
+  GST_OBJECT_LOCK (object);
+  switch (prop_id) {
+    case PROP_MODEL: g_free (p->model_path); p->model_path = g_value_dup_string (value); break;
+    case PROP_LABELS: g_free (p->labels_path); p->labels_path = g_value_dup_string (value); break;
+    case PROP_BACKEND: g_free (p->backend); p->backend = g_value_dup_string (value); break;
+    case PROP_THREADS: p->threads = g_value_get_int (value); break;
+    case PROP_INTERVAL: p->interval = g_value_get_uint (value); break;
+    case PROP_COLOR_ORDER: p->color_order = g_value_get_enum (value); break;
+    case PROP_MEAN: g_free (p->mean); p->mean = g_value_dup_string (value); break;
+    case PROP_STD: g_free (p->std); p->std = g_value_dup_string (value); break;
+    case PROP_SCALE: p->scale = g_value_get_double (value); break;
+    case PROP_LAYOUT: p->layout = g_value_get_enum (value); break;
+    case PROP_KEEP_ASPECT: p->keep_aspect = g_value_get_boolean (value); break;
+    default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec); break;
+  }
+  GST_OBJECT_UNLOCK (object);
+}
+
+static void
+gst_cnn_filter_get_property (GObject * object, guint prop_id, GValue * value, GParamSpec * pspec)
+{
+  GstCnnFilterPrivate *p = PRIV (object);
+  GST_OBJECT_LOCK (object);
+  switch (prop_id) {
+    case PROP_MODEL: g_value_set_string (value, p->model_path); break;
+    case PROP_LABELS: g_value_set_string (value, p->labels_path); break;
+    case PROP_BACKEND: g_value_set_string (value, p->backend ? p->backend : "auto"); break;
+    case PROP_THREADS: g_value_set_int (value, p->threads); break;
+    case PROP_INTERVAL: g_value_set_uint (value, p->interval); break;
+    case PROP_COLOR_ORDER: g_value_set_enum (value, p->color_order); break;
+    case PROP_MEAN: g_value_set_string (value, p->mean); break;
+    case PROP_STD: g_value_set_string (value, p->std); break;
+    case PROP_SCALE: g_value_set_double (value, p->scale); break;
+    case PROP_LAYOUT: g_value_set_enum (value, p->layout); break;
+    case PROP_KEEP_ASPECT: g_value_set_boolean (value, p->keep_aspect > 0); break;
+    default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec); break;
+  }
+  GST_OBJECT_UNLOCK (object);
+}
+
+static void
+gst_cnn_filter_finalize (GObject * object)
+{
+  GstCnnFilterPrivate *p = PRIV (object);
+  g_free (p->model_path);
+  g_free (p->labels_path);
+  g_free (p->backend);
+  g_free (p->mean);
+  g_free (p->std);
+  G_OBJECT_CLASS (gst_cnn_filter_parent_class)->finalize (object);
+}
+
+static void
+gst_cnn_filter_init (GstCnnFilter * self)
+{
+  GstCnnFilterPrivate *p = PRIV (self);
+  p->interval = 1;
+  p->keep_aspect = -1;
+  p->threads = 0;
+}
+
+static void
+gst_cnn_filter_class_init (GstCnnFilterClass * klass)
+{
+  GObjectClass *oc = G_OBJECT_CLASS (klass);
+  GstBaseTransformClass *bt = GST_BASE_TRANSFORM_CLASS (klass);
+  GstVideoFilterClass *vf = GST_VIDEO_FILTER_CLASS (klass);
+  GParamFlags rw = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY;
+  oc->set_property = gst_cnn_filter_set_property;
+  oc->get_property = gst_cnn_filter_get_property;
+  oc->finalize = gst_cnn_filter_finalize;
+  g_object_class_install_property (oc, PROP_MODEL, g_param_spec_string ("model", "Model",
+          "ONNX model file (settings are also read from MODEL.json next to it)", NULL, rw));
+  g_object_class_install_property (oc, PROP_LABELS, g_param_spec_string ("labels", "Labels",
+          "Labels file, one per line (\"idx,label\" lines also read)", NULL, rw));
+  g_object_class_install_property (oc, PROP_BACKEND, g_param_spec_string ("backend", "Backend",
+          "auto, cpu or cuda", "auto", rw));
+  g_object_class_install_property (oc, PROP_THREADS, g_param_spec_int ("threads", "Threads",
+          "Threads for inference (0: all cores)", 0, 1024, 0, rw));
+  g_object_class_install_property (oc, PROP_INTERVAL, g_param_spec_uint ("interval", "Interval",
+          "Infer every Nth frame, reuse the results in between", 1, G_MAXUINT, 1,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (oc, PROP_COLOR_ORDER, g_param_spec_enum ("color-order",
+          "Color order", "Channel order the model wants", GST_TYPE_CNN_COLOR_ORDER, ORDER_AUTO, rw));
+  g_object_class_install_property (oc, PROP_MEAN, g_param_spec_string ("mean", "Mean",
+          "Subtracted from 0..255 pixels: one value or \"r,g,b\"", NULL, rw));
+  g_object_class_install_property (oc, PROP_STD, g_param_spec_string ("std", "Std",
+          "Divides after the mean: one value or \"r,g,b\"", NULL, rw));
+  g_object_class_install_property (oc, PROP_SCALE, g_param_spec_double ("scale", "Scale",
+          "Multiplies after the mean (instead of std); 0: unset", 0, G_MAXDOUBLE, 0, rw));
+  g_object_class_install_property (oc, PROP_LAYOUT, g_param_spec_enum ("layout", "Layout",
+          "Input tensor layout", GST_TYPE_CNN_LAYOUT, LAYOUT_AUTO, rw));
+  g_object_class_install_property (oc, PROP_KEEP_ASPECT, g_param_spec_boolean ("keep-aspect",
+          "Keep aspect", "Letterbox the frame instead of stretching it", FALSE, rw));
+  bt->start = gst_cnn_filter_start;
+  bt->stop = gst_cnn_filter_stop;
+  vf->transform_frame_ip = gst_cnn_filter_transform_frame_ip;
+  gst_type_mark_as_plugin_api (GST_TYPE_CNN_FILTER, 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_CNN_COLOR_ORDER, 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_CNN_LAYOUT, 0);
+}
+
+void
+gst_cnn_filter_add_pad_templates (GstElementClass * ec)
+{
+  GstCaps *caps = gst_caps_from_string (GST_VIDEO_CAPS_MAKE (GST_CNN_VIDEO_FORMATS));
+  gst_element_class_add_pad_template (ec, gst_pad_template_new ("sink", GST_PAD_SINK, GST_PAD_ALWAYS, caps));
+  gst_element_class_add_pad_template (ec, gst_pad_template_new ("src", GST_PAD_SRC, GST_PAD_ALWAYS, caps));
+  gst_caps_unref (caps);
+}

@@ -1,0 +1,81 @@
+/* gstcnnfilter.h - GstCnnFilter, the abstract base of the cnn elements.
+ *
+ * It owns what every element has: the model (loaded once per file and
+ * shared between elements), a run session, the labels, the pre-processing
+ * (colour order, mean, std or scale, layout, letterbox) and `interval`.
+ *
+ * Settings come first from properties, else from a model description file
+ * next to the model, MODEL.json for MODEL.onnx:
+ *
+ *   {
+ *     "task": "classify",                     (classify, detect, segment, style)
+ *     "labels": "labels.txt",                 (a file next to the JSON, or a list)
+ *     "preprocess": { "color_order": "rgb", "mean": [123.7, 116.3, 103.5],
+ *                     "std": [58.4, 57.1, 57.4], "layout": "nchw",
+ *                     "keep_aspect": false, "pad_value": 114 },
+ *     "decoder": { ... }                      (read by the element, see each one)
+ *   }
+ *
+ * "scale": s is the same as "std": 1/s.  Pixels are 0..255 before
+ * normalization.  Without either source the defaults are RGB, mean 0, std 1,
+ * the layout guessed from the input shape and no letterbox.
+ */
+#ifndef GST_CNN_FILTER_H
+#define GST_CNN_FILTER_H
+
+#include <gst/gst.h>
+#include <gst/video/video.h>
+#include <gst/video/gstvideofilter.h>
+#include <json-glib/json-glib.h>
+#include "cnn.h"
+#include "gstcnnutil.h"
+
+G_BEGIN_DECLS
+
+#define GST_TYPE_CNN_FILTER (gst_cnn_filter_get_type ())
+G_DECLARE_DERIVABLE_TYPE (GstCnnFilter, gst_cnn_filter, GST, CNN_FILTER, GstVideoFilter)
+
+struct _GstCnnFilterClass {
+  GstVideoFilterClass parent_class;
+
+  /* Checks that the model fits the element (outputs, task) once it is
+   * loaded; a FALSE with @error set stops the pipeline with that message. */
+  gboolean (*setup) (GstCnnFilter * self, GError ** error);
+  /* Runs on frames that are inferred (see `interval`); uses
+   * gst_cnn_filter_infer() and attaches results. */
+  GstFlowReturn (*process) (GstCnnFilter * self, GstVideoFrame * frame);
+  /* Runs on the frames in between: re-attaches the last results. */
+  GstFlowReturn (*reuse) (GstCnnFilter * self, GstVideoFrame * frame);
+  /* Frees results kept for reuse (on stop). */
+  void (*reset) (GstCnnFilter * self);
+};
+
+/* Preprocesses @rect of @frame (NULL: whole frame) and runs the model.
+ * Outputs are then read with gst_cnn_filter_get_output(). */
+gboolean gst_cnn_filter_infer (GstCnnFilter * self, const GstVideoFrame * frame,
+    const GstCnnRect * rect, GstCnnLetterbox * lb, GError ** error);
+const cnn_tensor *gst_cnn_filter_get_output (GstCnnFilter * self, gint index);
+gint gst_cnn_filter_get_n_outputs (GstCnnFilter * self);
+cnn_model *gst_cnn_filter_get_model (GstCnnFilter * self);
+const GstCnnPreprocess *gst_cnn_filter_get_preprocess (GstCnnFilter * self);
+
+/* Labels (from the `labels` property or the description), or NULL. */
+const gchar *gst_cnn_filter_get_label (GstCnnFilter * self, gint index);
+gint gst_cnn_filter_get_n_labels (GstCnnFilter * self);
+/* Checks the label count against the model's class count. */
+gboolean gst_cnn_filter_check_labels (GstCnnFilter * self, gint n_classes, GError ** error);
+
+/* The "decoder" object of the description file, or NULL. */
+JsonObject *gst_cnn_filter_get_decoder_options (GstCnnFilter * self);
+/* The "task" of the description file, or NULL. */
+const gchar *gst_cnn_filter_get_task (GstCnnFilter * self);
+
+/* Adds sink and src templates with GST_CNN_VIDEO_FORMATS (for class_init). */
+void gst_cnn_filter_add_pad_templates (GstElementClass * ec);
+
+#define GST_CNN_ERROR (gst_cnn_error_quark ())
+GQuark gst_cnn_error_quark (void);
+
+G_END_DECLS
+
+#endif

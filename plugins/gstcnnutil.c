@@ -1,0 +1,271 @@
+/* gstcnnutil.c - frame <-> tensor pixel work for the cnn elements. */
+#include "gstcnnutil.h"
+#include <math.h>
+#include <string.h>
+
+typedef struct {
+  gdouble ry, gu, gv, bu, rv;    /* YUV -> RGB */
+  gdouble yr, yg, yb, ur, ug, ub, vr, vg, vb;   /* RGB -> YUV */
+  gdouble yoff, ymul, coff, cmul;
+} yuv_coefs;
+
+static void
+get_coefs (const GstVideoInfo * info, yuv_coefs * c)
+{
+  gdouble Kr = 0.299, Kb = 0.114;
+  if (!gst_video_color_matrix_get_Kr_Kb (info->colorimetry.matrix, &Kr, &Kb)) {
+    Kr = 0.299;
+    Kb = 0.114;
+  }
+  gdouble Kg = 1.0 - Kr - Kb;
+  gboolean full = info->colorimetry.range == GST_VIDEO_COLOR_RANGE_0_255;
+  c->yoff = full ? 0 : 16;
+  c->ymul = full ? 1.0 : 255.0 / 219.0;
+  c->coff = 128;
+  c->cmul = full ? 1.0 : 255.0 / 224.0;
+  c->rv = 2 * (1 - Kr);
+  c->bu = 2 * (1 - Kb);
+  c->gu = -2 * (1 - Kb) * Kb / Kg;
+  c->gv = -2 * (1 - Kr) * Kr / Kg;
+  c->yr = Kr;
+  c->yg = Kg;
+  c->yb = Kb;
+  c->ur = -Kr / (2 * (1 - Kb));
+  c->ug = -Kg / (2 * (1 - Kb));
+  c->ub = 0.5;
+  c->vr = 0.5;
+  c->vg = -Kg / (2 * (1 - Kr));
+  c->vb = -Kb / (2 * (1 - Kr));
+}
+
+static inline guint8
+clamp8 (gdouble v)
+{
+  return v <= 0 ? 0 : v >= 255 ? 255 : (guint8) (v + 0.5);
+}
+
+static gboolean
+is_yuv (const GstVideoFrame * f)
+{
+  GstVideoFormat fmt = GST_VIDEO_FRAME_FORMAT (f);
+  return fmt == GST_VIDEO_FORMAT_NV12 || fmt == GST_VIDEO_FORMAT_I420;
+}
+
+/* Source row y (x from x0, n pixels) as RGB bytes. */
+static void
+read_row_rgb (const GstVideoFrame * f, const yuv_coefs * c, gint y, gint x0, gint n, guint8 * rgb)
+{
+  if (!is_yuv (f)) {
+    const guint8 *row = (const guint8 *) GST_VIDEO_FRAME_PLANE_DATA (f, 0) +
+        y * GST_VIDEO_FRAME_PLANE_STRIDE (f, 0);
+    gint ps = GST_VIDEO_FRAME_COMP_PSTRIDE (f, 0);
+    gint o0 = GST_VIDEO_FRAME_COMP_POFFSET (f, 0), o1 = GST_VIDEO_FRAME_COMP_POFFSET (f, 1),
+        o2 = GST_VIDEO_FRAME_COMP_POFFSET (f, 2);
+    for (gint i = 0; i < n; i++) {
+      const guint8 *p = row + (x0 + i) * ps;
+      rgb[3 * i] = p[o0];
+      rgb[3 * i + 1] = p[o1];
+      rgb[3 * i + 2] = p[o2];
+    }
+    return;
+  }
+  const guint8 *Y = (const guint8 *) GST_VIDEO_FRAME_COMP_DATA (f, 0) + y * GST_VIDEO_FRAME_COMP_STRIDE (f, 0);
+  const guint8 *U = (const guint8 *) GST_VIDEO_FRAME_COMP_DATA (f, 1) + (y / 2) * GST_VIDEO_FRAME_COMP_STRIDE (f, 1);
+  const guint8 *V = (const guint8 *) GST_VIDEO_FRAME_COMP_DATA (f, 2) + (y / 2) * GST_VIDEO_FRAME_COMP_STRIDE (f, 2);
+  gint cps = GST_VIDEO_FRAME_COMP_PSTRIDE (f, 1);
+  for (gint i = 0; i < n; i++) {
+    gint x = x0 + i;
+    gdouble yy = (Y[x] - c->yoff) * c->ymul;
+    gdouble u = (U[(x / 2) * cps] - c->coff) * c->cmul, v = (V[(x / 2) * cps] - c->coff) * c->cmul;
+    rgb[3 * i] = clamp8 (yy + c->rv * v);
+    rgb[3 * i + 1] = clamp8 (yy + c->gu * u + c->gv * v);
+    rgb[3 * i + 2] = clamp8 (yy + c->bu * u);
+  }
+}
+
+void
+gst_cnn_preprocess (const GstVideoFrame * frame, const GstCnnRect * rect,
+    const GstCnnPreprocess * p, gfloat * out, GstCnnLetterbox * lb)
+{
+  GstCnnRect r = { 0, 0, GST_VIDEO_FRAME_WIDTH (frame), GST_VIDEO_FRAME_HEIGHT (frame) };
+  if (rect) {
+    r.x = CLAMP (rect->x, 0, r.w - 1);
+    r.y = CLAMP (rect->y, 0, r.h - 1);
+    r.w = CLAMP (rect->w, 1, r.w - r.x);
+    r.h = CLAMP (rect->h, 1, r.h - r.y);
+  }
+  gint W = p->width, H = p->height, C = p->channels;
+  gdouble sx = (gdouble) W / r.w, sy = (gdouble) H / r.h;
+  gdouble ox = 0, oy = 0;
+  if (p->keep_aspect) {
+    sx = sy = MIN (sx, sy);
+    ox = (W - r.w * sx) / 2;
+    oy = (H - r.h * sy) / 2;
+  }
+  lb->rect = r;
+  lb->scale_x = sx;
+  lb->scale_y = sy;
+  lb->off_x = ox;
+  lb->off_y = oy;
+
+  yuv_coefs c;
+  get_coefs (&frame->info, &c);
+  /* per output column: source columns and weight (half-pixel centers) */
+  gint *x0 = g_new (gint, W), *x1 = g_new (gint, W);
+  gfloat *wx = g_new (gfloat, W);
+  gboolean *xin = g_new (gboolean, W);
+  for (gint i = 0; i < W; i++) {
+    gdouble s = (i + 0.5 - ox) / sx - 0.5;
+    xin[i] = i + 0.5 >= ox && i + 0.5 <= ox + r.w * sx;
+    s = CLAMP (s, 0, r.w - 1);
+    x0[i] = (gint) floor (s);
+    x1[i] = MIN (x0[i] + 1, r.w - 1);
+    wx[i] = (gfloat) (s - x0[i]);
+  }
+  guint8 *row0 = g_new (guint8, 3 * r.w), *row1 = g_new (guint8, 3 * r.w);
+  gint cached0 = -1, cached1 = -1;
+  gsize plane = (gsize) W * H;
+  gfloat inv[3], pad[3];
+  for (gint k = 0; k < 3; k++) {
+    inv[k] = 1.f / p->std[k];
+    pad[k] = (p->pad_value - p->mean[k]) * inv[k];
+  }
+  for (gint j = 0; j < H; j++) {
+    gdouble s = (j + 0.5 - oy) / sy - 0.5;
+    gboolean yin = j + 0.5 >= oy && j + 0.5 <= oy + r.h * sy;
+    s = CLAMP (s, 0, r.h - 1);
+    gint y0 = (gint) floor (s), y1 = MIN (y0 + 1, r.h - 1);
+    gfloat wy = (gfloat) (s - y0);
+    if (cached0 != y0) {
+      if (cached1 == y0) {
+        guint8 *t = row0;
+        row0 = row1;
+        row1 = t;
+        cached1 = -1;
+      } else {
+        read_row_rgb (frame, &c, r.y + y0, r.x, r.w, row0);
+      }
+      cached0 = y0;
+    }
+    if (cached1 != y1) {
+      read_row_rgb (frame, &c, r.y + y1, r.x, r.w, row1);
+      cached1 = y1;
+    }
+    for (gint i = 0; i < W; i++) {
+      gfloat v[3];
+      for (gint k = 0; k < 3; k++) {
+        gfloat a = row0[3 * x0[i] + k] + wx[i] * (row0[3 * x1[i] + k] - row0[3 * x0[i] + k]);
+        gfloat b = row1[3 * x0[i] + k] + wx[i] * (row1[3 * x1[i] + k] - row1[3 * x0[i] + k]);
+        v[k] = a + wy * (b - a);
+      }
+      gboolean inside = yin && xin[i];
+      if (C == 1) {
+        gfloat g = (v[0] + v[1] + v[2]) / 3.f;
+        out[(gsize) j * W + i] = inside ? (g - p->mean[0]) * inv[0] : pad[0];
+        continue;
+      }
+      for (gint k = 0; k < 3; k++) {
+        gint src = p->bgr ? 2 - k : k;
+        gfloat val = inside ? (v[src] - p->mean[k]) * inv[k] : pad[k];
+        if (p->nhwc)
+          out[((gsize) j * W + i) * 3 + k] = val;
+        else
+          out[k * plane + (gsize) j * W + i] = val;
+      }
+    }
+  }
+  g_free (x0);
+  g_free (x1);
+  g_free (wx);
+  g_free (xin);
+  g_free (row0);
+  g_free (row1);
+}
+
+void
+gst_cnn_letterbox_to_frame (const GstCnnLetterbox * lb, gdouble tx, gdouble ty, gdouble * fx,
+    gdouble * fy)
+{
+  *fx = lb->rect.x + (tx - lb->off_x) / lb->scale_x;
+  *fy = lb->rect.y + (ty - lb->off_y) / lb->scale_y;
+}
+
+void
+gst_cnn_frame_blend_argb (GstVideoFrame * f, const guint8 * argb, gint stride)
+{
+  gint W = GST_VIDEO_FRAME_WIDTH (f), H = GST_VIDEO_FRAME_HEIGHT (f);
+  if (!is_yuv (f)) {
+    guint8 *base = GST_VIDEO_FRAME_PLANE_DATA (f, 0);
+    gint fs = GST_VIDEO_FRAME_PLANE_STRIDE (f, 0), ps = GST_VIDEO_FRAME_COMP_PSTRIDE (f, 0);
+    gint o[3] = { GST_VIDEO_FRAME_COMP_POFFSET (f, 0), GST_VIDEO_FRAME_COMP_POFFSET (f, 1),
+      GST_VIDEO_FRAME_COMP_POFFSET (f, 2) };
+    for (gint y = 0; y < H; y++) {
+      const guint32 *src = (const guint32 *) (argb + (gsize) y * stride);
+      guint8 *row = base + (gsize) y * fs;
+      for (gint x = 0; x < W; x++) {
+        guint32 s = src[x];
+        guint a = s >> 24;
+        if (!a)
+          continue;
+        guint8 *px = row + x * ps;
+        guint comp[3] = { (s >> 16) & 0xff, (s >> 8) & 0xff, s & 0xff };
+        for (gint k = 0; k < 3; k++)
+          px[o[k]] = (guint8) (comp[k] + px[o[k]] * (255 - a) / 255);
+      }
+    }
+    return;
+  }
+  yuv_coefs c;
+  get_coefs (&f->info, &c);
+  guint8 *Y = GST_VIDEO_FRAME_COMP_DATA (f, 0), *U = GST_VIDEO_FRAME_COMP_DATA (f, 1),
+      *V = GST_VIDEO_FRAME_COMP_DATA (f, 2);
+  gint ys = GST_VIDEO_FRAME_COMP_STRIDE (f, 0), cs = GST_VIDEO_FRAME_COMP_STRIDE (f, 1),
+      cps = GST_VIDEO_FRAME_COMP_PSTRIDE (f, 1);
+  /* work on 2x2 blocks: four lumas, one chroma pair */
+  for (gint by = 0; by < H; by += 2)
+    for (gint bx = 0; bx < W; bx += 2) {
+      gdouble sum_u = 0, sum_v = 0;
+      gint n = 0, touched = 0;
+      guint8 *up = U + (by / 2) * cs + (bx / 2) * cps, *vp = V + (by / 2) * cs + (bx / 2) * cps;
+      gdouble u0 = (*up - c.coff) * c.cmul, v0 = (*vp - c.coff) * c.cmul;
+      for (gint dy = 0; dy < 2 && by + dy < H; dy++)
+        for (gint dx = 0; dx < 2 && bx + dx < W; dx++) {
+          gint x = bx + dx, y = by + dy;
+          guint32 s = ((const guint32 *) (argb + (gsize) y * stride))[x];
+          guint a = s >> 24;
+          guint8 *yp = Y + y * ys + x;
+          gdouble yy = (*yp - c.yoff) * c.ymul;
+          gdouble rgb[3] = { yy + c.rv * v0, yy + c.gu * u0 + c.gv * v0, yy + c.bu * u0 };
+          if (a) {
+            touched++;
+            gdouble comp[3] = { (s >> 16) & 0xff, (s >> 8) & 0xff, s & 0xff };
+            for (gint k = 0; k < 3; k++)
+              rgb[k] = comp[k] + rgb[k] * (255 - a) / 255.0;
+            gdouble ny = c.yr * rgb[0] + c.yg * rgb[1] + c.yb * rgb[2];
+            *yp = clamp8 (ny / c.ymul + c.yoff);
+          }
+          sum_u += c.ur * rgb[0] + c.ug * rgb[1] + c.ub * rgb[2];
+          sum_v += c.vr * rgb[0] + c.vg * rgb[1] + c.vb * rgb[2];
+          n++;
+        }
+      if (touched) {
+        *up = clamp8 (sum_u / n / c.cmul + c.coff);
+        *vp = clamp8 (sum_v / n / c.cmul + c.coff);
+      }
+    }
+}
+
+gboolean
+gst_cnn_parse_triplet (const gchar * s, gfloat * v)
+{
+  gchar **parts = g_strsplit (s, ",", 0);
+  guint n = g_strv_length (parts);
+  gboolean ok = n == 1 || n == 3;
+  for (guint i = 0; ok && i < 3; i++) {
+    gchar *end;
+    v[i] = (gfloat) g_ascii_strtod (g_strstrip (parts[n == 1 ? 0 : i]), &end);
+    ok = end != parts[n == 1 ? 0 : i] && *end == '\0';
+  }
+  g_strfreev (parts);
+  return ok;
+}

@@ -1,0 +1,55 @@
+/* gstcnnutil.h - pixel work shared by the cnn elements: one-pass
+ * conversion + scaling + normalization of a video frame (or a region of it)
+ * into an input tensor, the mapping back to frame coordinates (letterbox
+ * included), and blending an RGBA image onto a frame of any supported
+ * format. */
+#ifndef GST_CNN_UTIL_H
+#define GST_CNN_UTIL_H
+
+#include <gst/gst.h>
+#include <gst/video/video.h>
+
+G_BEGIN_DECLS
+
+/* The raw formats every cnn element takes. */
+#define GST_CNN_VIDEO_FORMATS "{ RGB, BGR, RGBx, BGRx, xRGB, xBGR, RGBA, BGRA, ARGB, ABGR, NV12, I420 }"
+
+typedef struct {
+  gint x, y, w, h;
+} GstCnnRect;
+
+/* How a frame becomes an input tensor. */
+typedef struct {
+  gint width, height, channels;  /* tensor size; channels 1 (gray) or 3 */
+  gboolean nhwc;                 /* layout N,H,W,C instead of N,C,H,W */
+  gboolean bgr;                  /* channel order */
+  gfloat mean[3], std[3];        /* value = (pixel 0..255 - mean) / std */
+  gboolean keep_aspect;          /* letterbox instead of stretching */
+  gfloat pad_value;              /* pixel value of letterbox bars, 0..255 */
+} GstCnnPreprocess;
+
+/* Tensor pixel (tx, ty) shows frame pixel (rect.x + (tx - off_x) / scale_x, ...). */
+typedef struct {
+  GstCnnRect rect;
+  gdouble scale_x, scale_y, off_x, off_y;
+} GstCnnLetterbox;
+
+/* Writes the tensor for @rect of @frame (NULL: the whole frame) into @out
+ * (channels * width * height floats) and the mapping into @lb. */
+void gst_cnn_preprocess (const GstVideoFrame * frame, const GstCnnRect * rect,
+    const GstCnnPreprocess * p, gfloat * out, GstCnnLetterbox * lb);
+
+/* Tensor coordinates to frame coordinates. */
+void gst_cnn_letterbox_to_frame (const GstCnnLetterbox * lb, gdouble tx, gdouble ty,
+    gdouble * fx, gdouble * fy);
+
+/* Blends a premultiplied ARGB32 image of the frame's size (Cairo's
+ * CAIRO_FORMAT_ARGB32 layout, native endian) onto @frame. */
+void gst_cnn_frame_blend_argb (GstVideoFrame * frame, const guint8 * argb, gint stride);
+
+/* Parses "a,b,c" (or one value for all three) into v[3]. */
+gboolean gst_cnn_parse_triplet (const gchar * s, gfloat * v);
+
+G_END_DECLS
+
+#endif
