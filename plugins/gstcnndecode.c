@@ -72,8 +72,10 @@ gst_cnn_decoder_guess (const cnn_tensor * const *out, gint n)
       return GST_CNN_DECODER_SSD;
   }
   if (n >= 1 && rank_nobatch (out[0]) == 3) {
+    /* anchor grids: [A*(5+C), H, W] with a real grid */
     for (gint i = 0; i < n; i++)
-      if (rank_nobatch (out[i]) != 3)
+      if (rank_nobatch (out[i]) != 3 || out[i]->dims[out[i]->ndim - 1] < 2 ||
+          out[i]->dims[out[i]->ndim - 2] < 2 || out[i]->dims[out[i]->ndim - 3] < 6)
         return GST_CNN_DECODER_AUTO;
     return n == 1 ? GST_CNN_DECODER_YOLOV2 : GST_CNN_DECODER_YOLOV3;
   }

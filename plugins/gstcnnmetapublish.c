@@ -5,7 +5,8 @@
  * Passes video through and writes one JSON object per frame, one per line
  * (JSON Lines), to `location` or to stdout: frame number, timestamp, source
  * file name where known (the `location` of an upstream filesrc, or of a
- * multifilesrc / imagesequencesrc with the frame's index filled in), frame
+ * multifilesrc / imagesequencesrc with the frame's index filled in; a
+ * symbolic link is followed to the file it names), frame
  * size, detected objects with their boxes and classifications, whole-frame
  * classifications and the pixel count per class of a segmentation.  Lines
  * are flushed as they are written, so an error or a kill loses nothing
@@ -188,6 +189,12 @@ gst_cnn_meta_publish_transform_ip (GstBaseTransform * bt, GstBuffer * buf)
     json_builder_add_null_value (b);
   if (self->src_location) {
     gchar *src = format_location (self->src_location, self->src_start_index + (gint64) self->frame);
+    /* a numbered link to a file (pipelines/classify-folder.sh): name the file */
+    gchar *target = g_file_test (src, G_FILE_TEST_IS_SYMLINK) ? g_file_read_link (src, NULL) : NULL;
+    if (target) {
+      g_free (src);
+      src = target;
+    }
     json_builder_set_member_name (b, "source");
     json_builder_add_string_value (b, src);
     g_free (src);

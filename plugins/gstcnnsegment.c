@@ -75,8 +75,14 @@ gst_cnn_segment_setup (GstCnnFilter * filter, GError ** error)
         "[1,C,H,W] / [1,H,W,C] nor a class map [1,H,W]", o->ndim, cnn_dtype_name (o->dtype));
     return FALSE;
   }
-  if (self->n_classes < 1 || self->mw < 1 || self->mh < 1) {
-    g_set_error (error, GST_CNN_ERROR, 0, "output 0 has an empty dimension");
+  if (self->mw < 8 || self->mh < 8) {
+    g_set_error (error, GST_CNN_ERROR, 0, "output 0 gives a %dx%d mask: too small for a "
+        "segmentation (is this a classifier?)", self->mw, self->mh);
+    return FALSE;
+  }
+  if (self->n_classes < 1 || (!self->class_map && self->n_classes > 254)) {
+    g_set_error (error, GST_CNN_ERROR, 0, "output 0 has %d classes; 1 to 254 are supported",
+        self->n_classes);
     return FALSE;
   }
   if (!self->class_map && !gst_cnn_filter_check_labels (filter, self->n_classes, error))

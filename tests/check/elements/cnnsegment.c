@@ -1,0 +1,91 @@
+/* cnnsegment element tests: DeepLab finds the person in person.jpg, the
+ * mask meta, the overlay, errors. */
+#include "common.h"
+#include "gstcnnmeta.h"
+
+static gchar *
+deeplab_launch (const gchar * extra)
+{
+  gchar *model = shared_model ("deeplabv3_257.onnx");
+  gchar *s = g_strdup_printf ("cnnsegment model=%s mean=127.5 std=127.5 threads=2 %s", model, extra);
+  g_free (model);
+  return s;
+}
+
+GST_START_TEST (test_person_mask)
+{
+  gchar *model = shared_model ("deeplabv3_257.onnx");
+  gboolean have = have_file (model);
+  g_free (model);
+  if (!have)
+    return;
+  GstVideoFormat fmts[] = { GST_VIDEO_FORMAT_RGB, GST_VIDEO_FORMAT_NV12 };
+  for (guint f = 0; f < G_N_ELEMENTS (fmts); f++)
+    for (int overlay = 0; overlay < 2; overlay++) {
+      gchar *l = deeplab_launch (overlay ? "overlay=true alpha=0.6" : "");
+      GstVideoInfo info;
+      GstBuffer *in = photo_buffer (PHOTOS "/person.jpg", fmts[f], &info);
+      GstBuffer *orig = gst_buffer_copy_deep (in);
+      GstHarness *h = harness_for (l, &info);
+      GstBuffer *out = gst_harness_push_and_pull (h, in);
+      /* readers outside the plugin find the meta API by name */
+      GType api = g_type_from_name ("GstCnnSegmentationMetaAPI");
+      fail_unless (api != 0);
+      GstCnnSegmentationMeta *m = (GstCnnSegmentationMeta *) gst_buffer_get_meta (out, api);
+      fail_unless (m != NULL, "no mask meta");
+      fail_unless_equals_int (m->width, 257);
+      fail_unless_equals_int (m->height, 257);
+      fail_unless_equals_int (m->n_classes, 21);
+      gsize person = 0, n = (gsize) m->width * m->height;
+      for (gsize i = 0; i < n; i++)
+        person += m->mask[i] == 15;
+      g_print ("%s overlay=%d: %.2f%% person pixels\n", gst_video_format_to_string (fmts[f]), overlay,
+          100.0 * person / n);
+      fail_unless (person > n / 100, "only %zu person pixels", person);
+      GstMapInfo a, b;
+      gst_buffer_map (out, &a, GST_MAP_READ);
+      gst_buffer_map (orig, &b, GST_MAP_READ);
+      gsize changed = 0;
+      for (gsize i = 0; i < a.size; i++)
+        changed += a.data[i] != b.data[i];
+      gst_buffer_unmap (out, &a);
+      gst_buffer_unmap (orig, &b);
+      if (overlay)
+        fail_unless (changed > a.size / 100, "overlay changed %zu bytes only", changed);
+      else
+        fail_unless (changed == 0, "without overlay the frame changed");
+      gst_buffer_unref (orig);
+      gst_buffer_unref (out);
+      gst_harness_teardown (h);
+      g_free (l);
+    }
+}
+GST_END_TEST;
+
+GST_START_TEST (test_classifier_refused)
+{
+  gchar *model = shared_model ("squeezenet1.1_fp16.onnx");
+  if (have_file (model)) {
+    gchar *l = g_strdup_printf ("videotestsrc num-buffers=1 ! cnnsegment model=%s ! fakesink", model);
+    gchar *msg = run_pipeline (l);
+    fail_unless (msg && strstr (msg, "too small for a segmentation"), "classifier as segmenter: %s", msg);
+    g_free (msg);
+    g_free (l);
+  }
+  g_free (model);
+}
+GST_END_TEST;
+
+static Suite *
+cnnsegment_suite (void)
+{
+  Suite *s = suite_create ("cnnsegment");
+  TCase *tc = tcase_create ("general");
+  tcase_set_timeout (tc, 300);
+  suite_add_tcase (s, tc);
+  tcase_add_test (tc, test_person_mask);
+  tcase_add_test (tc, test_classifier_refused);
+  return s;
+}
+
+GST_CHECK_MAIN (cnnsegment);

@@ -1,0 +1,95 @@
+/* cnnstyle element tests: the frame becomes cnncore's own output for the
+ * same input (identity geometry), differs from the input, strength=0 keeps
+ * the frame. */
+#include "common.h"
+#include "cnn.h"
+#include <math.h>
+
+GST_START_TEST (test_candy_matches_core)
+{
+  gchar *model = shared_model ("style_candy.onnx");
+  if (!have_file (model)) {
+    g_free (model);
+    return;
+  }
+  GstVideoInfo info;
+  GstBuffer *in = photo_buffer_sized (PHOTOS "/horses.jpg", GST_VIDEO_FORMAT_RGB, 720, 720, &info);
+  /* cnncore on the same tensor: BGR planes, 0..255 */
+  GstVideoFrame f;
+  gst_video_frame_map (&f, &info, in, GST_MAP_READ);
+  gsize plane = 720 * 720;
+  gfloat *t = g_new (gfloat, 3 * plane);
+  for (gint y = 0; y < 720; y++)
+    for (gint x = 0; x < 720; x++)
+      for (gint c = 0; c < 3; c++)
+        t[(2 - c) * plane + y * 720 + x] = ((const guint8 *) GST_VIDEO_FRAME_PLANE_DATA (&f, 0))[y *
+            GST_VIDEO_FRAME_PLANE_STRIDE (&f, 0) + 3 * x + c];
+  gst_video_frame_unmap (&f);
+  GError *err = NULL;
+  cnn_model *m = cnn_model_load (model, &err);
+  fail_unless (m != NULL);
+  cnn_session *s = cnn_session_new (m, NULL, &err);
+  cnn_tensor tin = { CNN_DTYPE_FLOAT32, 4, { 1, 3, 720, 720 }, t };
+  fail_unless (cnn_session_run (s, &tin, 1, &err));
+  const float *want = cnn_session_get_output (s, 0)->data;
+
+  GstBuffer *orig = gst_buffer_copy_deep (in);
+  gchar *l = g_strdup_printf ("cnnstyle model=%s color-order=bgr output-range=0,255 threads=2", model);
+  GstHarness *h = harness_for (l, &info);
+  GstBuffer *out = gst_harness_push_and_pull (h, in);
+  GstMapInfo a, b;
+  gst_buffer_map (out, &a, GST_MAP_READ);
+  gst_buffer_map (orig, &b, GST_MAP_READ);
+  gint worst = 0;
+  gdouble diff_in = 0;
+  for (gint y = 0; y < 720; y++)
+    for (gint x = 0; x < 720; x++)
+      for (gint c = 0; c < 3; c++) {
+        gsize i = (gsize) y * GST_VIDEO_INFO_PLANE_STRIDE (&info, 0) + 3 * x + c;
+        gfloat v = want[(2 - c) * plane + y * 720 + x];
+        gint e = (gint) CLAMP (floorf (v + 0.5f), 0, 255);
+        worst = MAX (worst, abs ((gint) a.data[i] - e));
+        diff_in += abs ((gint) a.data[i] - (gint) b.data[i]);
+      }
+  diff_in /= 3.0 * plane;
+  g_print ("style: max difference from cnncore %d, mean difference from the input %.1f\n", worst, diff_in);
+  fail_unless (worst <= 1, "frame differs from cnncore's output by %d", worst);
+  fail_unless (diff_in > 10, "the output is too close to the input (%.1f)", diff_in);
+  gst_buffer_unmap (out, &a);
+  gst_buffer_unmap (orig, &b);
+  gst_buffer_unref (out);
+  gst_harness_teardown (h);
+  g_free (l);
+
+  /* strength=0: untouched */
+  l = g_strdup_printf ("cnnstyle model=%s color-order=bgr strength=0 threads=2", model);
+  h = harness_for (l, &info);
+  out = gst_harness_push_and_pull (h, gst_buffer_copy_deep (orig));
+  gst_buffer_map (out, &a, GST_MAP_READ);
+  gst_buffer_map (orig, &b, GST_MAP_READ);
+  fail_unless (a.size == b.size && memcmp (a.data, b.data, a.size) == 0, "strength=0 changed the frame");
+  gst_buffer_unmap (out, &a);
+  gst_buffer_unmap (orig, &b);
+  gst_buffer_unref (out);
+  gst_harness_teardown (h);
+  g_free (l);
+  gst_buffer_unref (orig);
+  cnn_session_free (s);
+  cnn_model_unref (m);
+  g_free (t);
+  g_free (model);
+}
+GST_END_TEST;
+
+static Suite *
+cnnstyle_suite (void)
+{
+  Suite *s = suite_create ("cnnstyle");
+  TCase *tc = tcase_create ("general");
+  tcase_set_timeout (tc, 300);
+  suite_add_tcase (s, tc);
+  tcase_add_test (tc, test_candy_matches_core);
+  return s;
+}
+
+GST_CHECK_MAIN (cnnstyle);
