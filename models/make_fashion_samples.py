@@ -9,7 +9,7 @@ from PIL import Image
 
 DATA = "/usr/share/datasets/fashion-mnist"
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fashion", "samples")
-NAMES = ["tshirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag",
+NAMES = ["t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag",
          "ankle-boot"]
 
 with gzip.open(f"{DATA}/t10k-images-idx3-ubyte.gz") as f:

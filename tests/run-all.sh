@@ -32,13 +32,13 @@ p_ok=$(grep -o '[0-9]* passed' "$BUILD/pytest.out" | tail -1 | cut -d' ' -f1)
 p_fail=$(grep -o '[0-9]* failed' "$BUILD/pytest.out" | tail -1 | cut -d' ' -f1)
 [ "$py_rc" = 0 ] || [ "$py_rc" = 5 ] || [ -n "$p_fail" ] || p_fail=1
 
-# The C tests again under AddressSanitizer + UndefinedBehaviorSanitizer
+# The core's C tests again under AddressSanitizer + UndefinedBehaviorSanitizer
 # (leak checking on): memory errors and leaks fail the run.
 ASAN_BUILD="$BUILD-asan"
 [ -d "$ASAN_BUILD" ] || meson setup "$ASAN_BUILD" -Db_sanitize=address,undefined -Dbuildtype=debug >/dev/null
 ninja -C "$ASAN_BUILD" >/dev/null || exit 1
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  meson test -C "$ASAN_BUILD" --print-errorlogs --num-processes 1 > "$ASAN_BUILD/meson-test.out" 2>&1
+  meson test -C "$ASAN_BUILD" --suite core --print-errorlogs --num-processes 1 > "$ASAN_BUILD/meson-test.out" 2>&1
 asan_rc=$?
 sed -n '/^ *[0-9]*\/[0-9]* /p' "$ASAN_BUILD/meson-test.out" | sed 's/^/asan+ubsan: /'
 a_ok=$(sed -n 's/^Ok: *\([0-9]*\).*/\1/p' "$ASAN_BUILD/meson-test.out" | tail -1)
