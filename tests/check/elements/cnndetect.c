@@ -127,6 +127,33 @@ GST_START_TEST (test_ssd_boxes_scores)
 }
 GST_END_TEST;
 
+GST_START_TEST (test_ssd_priors)
+{
+  /* priors: one step of 32 px on a 64x64 input (2x2 cells), one size of
+   * 16 px; zero offsets give the priors themselves, the last box is
+   * shifted by one variance unit in x and doubled in size */
+  gfloat scores[] = { 0.1f, 0.9f, 0.9f, 0.1f, 0.9f, 0.1f, 0.2f, 0.8f };
+  gfloat boxes[16] = { 0 };
+  boxes[12] = 2.5f;             /* cx += 2.5 * center variance * prior width */
+  boxes[14] = logf (2.f) / 0.2f;    /* w *= 2 */
+  gint64 dims[2][3] = { { 1, 4, 2 }, { 1, 4, 4 } };
+  const gfloat *data[] = { scores, boxes };
+  gchar *model = const_model ("cnn-ssd-priors.onnx", 2, dims, data);
+  gchar *json = g_build_filename (g_get_tmp_dir (), "cnn-ssd-priors.json", NULL);
+  g_file_set_contents (json, "{\"decoder\": {\"type\": \"ssd-priors\", \"steps\": [32], "
+      "\"min_sizes\": [[16]], \"variances\": [0.1, 0.2]}}", -1, NULL);
+  /* cells (0,0) and (1,1) are faces: centers 16,16 and 48,48 px; the second
+   * moves 2.5 * 0.1 * 16 = 4 px right and is 32 px wide: 36..68, clipped
+   * to the frame at 64 */
+  Want want[] = { { 8, 8, 16, 16, 1 }, { 36, 40, 28, 16, 1 } };
+  check_boxes (model, "threshold=0.5", 64, 64, want, 2);
+  g_remove (json);
+  g_free (json);
+  g_remove (model);
+  g_free (model);
+}
+GST_END_TEST;
+
 GST_START_TEST (test_yolov2_grid)
 {
   /* 1 anchor of 2x2 cells, 2 classes, 2x2 grid on a 64x64 input: one
@@ -212,6 +239,7 @@ cnndetect_suite (void)
   tcase_add_test (tc, test_yolov5_rows);
   tcase_add_test (tc, test_yolov8_columns);
   tcase_add_test (tc, test_ssd_boxes_scores);
+  tcase_add_test (tc, test_ssd_priors);
   tcase_add_test (tc, test_yolov2_grid);
   tcase_add_test (tc, test_ultraface_real);
   tcase_add_test (tc, test_wrong_model);
