@@ -39,7 +39,8 @@ cpu_graph_compute (cnn_backend *b, cnn_exec *const *execs, int n, double *times)
   unsigned csr = _mm_getcsr ();
   _mm_setcsr (csr | 0x8040);
 #endif
-  openblas_set_num_threads (b->threads);
+  /* our pool does the parallel work: OpenBLAS must not start threads too */
+  openblas_set_num_threads (1);
   cnn_status st = CNN_OK;
   for (int i = 0; i < n && st == CNN_OK; i++) {
     cnn_exec *x = execs[i];
@@ -58,6 +59,7 @@ cpu_graph_compute (cnn_backend *b, cnn_exec *const *execs, int n, double *times)
 static void
 cpu_free (cnn_backend *b)
 {
+  cnn_threadpool_free (b->pool);
   g_free (b);
 }
 
@@ -77,5 +79,6 @@ cnn_backend_cpu_new (int threads, bool reference)
   b->iface = &cpu_backend_i;
   b->threads = threads;
   b->reference = reference;
+  b->pool = threads > 1 ? cnn_threadpool_new (threads) : NULL;
   return b;
 }

@@ -23,6 +23,8 @@ typedef enum {
 
 #define CNN_ASSERT(x) g_assert (x)
 
+typedef struct cnn_threadpool cnn_threadpool;
+
 /* Largest tensor we accept: 2^34 bytes.  Guards size arithmetic against
  * overflow from hostile dims. */
 #define CNN_MAX_TENSOR_BYTES (INT64_C (1) << 34)
@@ -150,7 +152,8 @@ typedef struct cnn_exec {
   bool *in_const;               /* input data known at plan time */
   void *scratch;
   size_t scratch_size;
-  int threads;
+  cnn_threadpool *pool;         /* NULL: run serially */
+  int threads;                  /* size of the pool */
   GString *err;
 } cnn_exec;
 
@@ -217,10 +220,22 @@ int cnn_axis (int64_t axis, int ndim);
 /* Broadcast shape of a and b (numpy rules) into out; false if incompatible. */
 bool cnn_broadcast_shape (const cnn_tensor *a, const cnn_tensor *b, cnn_tensor *out);
 
-/* ---- threads --------------------------------------------------------------- */
+/* ---- threads (cpu/threadpool.c, cpu/gemm.c) ------------------------------ */
 
-/* Runs fn(i, data) for i in [0, n) on up to @threads threads. */
-void cnn_parallel_for (int threads, int64_t n, void (*fn) (int64_t i, void *data), void *data);
+/* A pool of @n_threads threads, the caller of cnn_parallel_for() included. */
+cnn_threadpool *cnn_threadpool_new (int n_threads);
+void cnn_threadpool_free (cnn_threadpool *pool);
+/* Threads of @pool (1 for NULL). */
+int cnn_threadpool_size (const cnn_threadpool *pool);
+
+/* Runs fn(i, tid, data) for i in [0, n) on the pool (serially when @pool is
+ * NULL); tid in [0, size) tells which thread runs it, for per-thread scratch. */
+void cnn_parallel_for (cnn_threadpool *pool, int64_t n, void (*fn) (int64_t i, int tid, void *data),
+    void *data);
+
+/* Row-major C = alpha * op(A) op(B) + beta * C on the pool. */
+void cnn_gemm (cnn_threadpool *pool, bool trans_a, bool trans_b, int M, int N, int K, float alpha,
+    const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
 
 /* ---- backends (backend.c) ------------------------------------------------------ */
 
@@ -240,6 +255,7 @@ struct cnn_backend {
   const cnn_backend_i *iface;
   int threads;
   bool reference;
+  cnn_threadpool *pool;
   void *context;
 };
 

@@ -189,7 +189,8 @@ plan (cnn_session *s, const cnn_tensor *inputs)
     x->in = g_new0 (cnn_tensor *, MAX (n->n_in, 1));
     x->out = g_new0 (cnn_tensor *, MAX (n->n_out, 1));
     x->in_const = g_new0 (bool, MAX (n->n_in, 1));
-    x->threads = s->threads;
+    x->pool = s->backend->pool;
+    x->threads = cnn_threadpool_size (x->pool);
     x->err = s->err;
     bool all_const = true;
     for (int k = 0; k < n->n_in; k++) {

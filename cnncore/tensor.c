@@ -360,18 +360,3 @@ cnn_act_apply (const cnn_act *act, float *x, int64_t n)
       break;
   }
 }
-
-/* ---- threads ---- */
-
-void
-cnn_parallel_for (int threads, int64_t n, void (*fn) (int64_t i, void *data), void *data)
-{
-  if (threads <= 1 || n <= 1) {
-    for (int64_t i = 0; i < n; i++)
-      fn (i, data);
-    return;
-  }
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (int64_t i = 0; i < n; i++)
-    fn (i, data);
-}

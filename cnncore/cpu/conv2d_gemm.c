@@ -1,6 +1,7 @@
 /* conv2d_gemm.c - fast CPU Conv: im2col + OpenBLAS sgemm (1x1 stride-1
  * convolutions skip im2col), and a direct kernel for depthwise convolutions
- * and for few output channels.  Bias and the fused activation are applied per output row while it is hot. */
+ * and for few output channels.  Bias and the fused activation are applied
+ * while the output is hot. */
 #include "../ops/conv.h"
 #include <cblas.h>
 
@@ -15,17 +16,35 @@ is_pointwise (const cnn_window *w)
   return true;
 }
 
-/* The column matrix is built for a band of output rows at a time, so its
- * size stays near COL_BUDGET whatever the image size (a 9x9 conv on 720p
- * would otherwise need gigabytes). */
-#define COL_BUDGET (8 << 20)
+/* Large outputs are cut into bands of output rows, one task each: a task
+ * builds its band's columns in its own scratch (about BAND_BUDGET bytes) and
+ * multiplies them with single-threaded SGEMM, so the band stays in cache and
+ * the threads never wait on each other.  Small outputs (deep layers) build
+ * all columns at once and split the GEMM over output channels instead. */
+#define BAND_BUDGET (1 << 20)
+#define BANDS_MIN_OUTPUT 1024
 
-static int64_t
-tile_rows (const cnn_window *w, int64_t K)
+typedef struct {
+  bool bands;
+  int64_t band;                 /* output rows per band */
+  size_t per_thread;            /* scratch floats per thread */
+} conv_plan;
+
+static void
+plan_conv (const cnn_exec *x, const cnn_window *w, int64_t K, conv_plan *cp)
 {
-  int64_t rows = w->out[0] * w->out[1];
-  int64_t t = COL_BUDGET / (int64_t) sizeof (float) / MAX (K * w->out[2], 1);
-  return CLAMP (t, 1, rows);
+  int64_t rows = w->out[0] * w->out[1], osz = rows * w->out[2];
+  int T = MAX (x->threads, 1);
+  cp->bands = osz >= BANDS_MIN_OUTPUT && rows >= 2;
+  if (cp->bands) {
+    int64_t by_budget = BAND_BUDGET / (int64_t) sizeof (float) / MAX (K * w->out[2], 1);
+    int64_t by_balance = (rows + 4 * T - 1) / (4 * T);
+    cp->band = CLAMP (MIN (by_budget, by_balance), 1, rows);
+    cp->per_thread = (size_t) K * cp->band * w->out[2];
+  } else {
+    cp->band = rows;
+    cp->per_thread = 0;
+  }
 }
 
 size_t
@@ -35,11 +54,15 @@ cnn_conv2d_gemm_scratch (const cnn_exec *x)
   const cnn_conv_params *p = x->params;
   if (cnn_conv_geometry ((cnn_exec *) x, &w) != CNN_OK || is_pointwise (&w))
     return 0;
-  int64_t Cg = x->in[0]->dims[1] / p->group;
   if (use_direct (x))
     return 0;
+  int64_t Cg = x->in[0]->dims[1] / p->group;
   int64_t K = Cg * w.kernel[0] * w.kernel[1] * w.kernel[2];
-  return (size_t) K * tile_rows (&w, K) * w.out[2] * sizeof (float);
+  conv_plan cp;
+  plan_conv (x, &w, K, &cp);
+  if (cp.bands)
+    return cp.per_thread * MAX (x->threads, 1) * sizeof (float);
+  return (size_t) K * w.out[0] * w.out[1] * w.out[2] * sizeof (float);
 }
 
 typedef struct {
@@ -51,7 +74,7 @@ typedef struct {
 
 /* One input channel: its kernel-size rows of the column matrix. */
 static void
-im2col_channel (int64_t c, void *data)
+im2col_channel (int64_t c, int tid, void *data)
 {
   im2col_ctx *ctx = data;
   const cnn_window *w = ctx->w;
@@ -101,7 +124,7 @@ typedef struct {
 } epilogue_ctx;
 
 static void
-epilogue_row (int64_t m, void *data)
+epilogue_row (int64_t m, int tid, void *data)
 {
   epilogue_ctx *c = data;
   float *o = c->out + m * c->osz;
@@ -126,7 +149,7 @@ typedef struct {
 } direct_ctx;
 
 static void
-direct_row (int64_t task, void *data)
+direct_row (int64_t task, int tid, void *data)
 {
   direct_ctx *c = data;
   const cnn_window *w = c->w;
@@ -176,6 +199,42 @@ direct_row (int64_t task, void *data)
   cnn_act_apply (&c->x->node->act, o, ow);
 }
 
+typedef struct {
+  cnn_exec *x;
+  const cnn_window *w;
+  const conv_plan *cp;
+  const float *xg, *wg, *bias;
+  float *og;
+  int64_t Mg, K;
+} band_ctx;
+
+/* One band of output rows: its columns, its GEMM, its bias and activation. */
+static void
+conv_band (int64_t b, int tid, void *data)
+{
+  band_ctx *c = data;
+  const cnn_window *w = c->w;
+  int64_t rows = w->out[0] * w->out[1], r0 = b * c->cp->band, nr = MIN (c->cp->band, rows - r0);
+  int64_t ow = w->out[2], ncol = nr * ow, osz = rows * ow;
+  int64_t Cg = c->K / (w->kernel[0] * w->kernel[1] * w->kernel[2]);
+  float *col = (float *) c->x->scratch + (size_t) tid * c->cp->per_thread;
+  im2col_ctx ic = { w, c->xg, col, r0, nr };
+  for (int64_t ch = 0; ch < Cg; ch++)
+    im2col_channel (ch, tid, &ic);
+  float *out = c->og + r0 * ow;
+  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, (int) c->Mg, (int) ncol, (int) c->K, 1.0f,
+      c->wg, (int) c->K, col, (int) ncol, 0.0f, out, (int) osz);
+  for (int64_t m = 0; m < c->Mg; m++) {
+    float *o = out + m * osz;
+    if (c->bias) {
+      float bv = c->bias[m];
+      for (int64_t i = 0; i < ncol; i++)
+        o[i] += bv;
+    }
+    cnn_act_apply (&c->x->node->act, o, ncol);
+  }
+}
+
 static bool
 use_direct (const cnn_exec *x)
 {
@@ -200,33 +259,38 @@ cnn_conv2d_gemm (cnn_exec *x)
   int64_t K = Cg * w.kernel[0] * w.kernel[1] * w.kernel[2];
   if (use_direct (x)) {
     direct_ctx c = { x, &w, w.out[0] * w.out[1] };
-    cnn_parallel_for (x->threads, N * M * c.rows, direct_row, &c);
+    cnn_parallel_for (x->pool, N * M * c.rows, direct_row, &c);
     return CNN_OK;
   }
   bool pointwise = is_pointwise (&w);
-  int64_t rows = w.out[0] * w.out[1], band = pointwise ? rows : tile_rows (&w, K);
-  if (!pointwise && x->scratch_size < (size_t) (K * band * w.out[2]) * sizeof (float))
+  conv_plan cp;
+  plan_conv (x, &w, K, &cp);
+  if (!pointwise && x->scratch_size < (cp.bands ? cp.per_thread * MAX (x->threads, 1) :
+          (size_t) (K * osz)) * sizeof (float))
     return cnn_exec_fail (x, CNN_E_BACKEND, "scratch too small");
   for (int64_t n = 0; n < N; n++)
     for (int64_t g = 0; g < G; g++) {
       const float *xg = (const float *) X->data + (n * C + g * Cg) * isz;
       float *og = (float *) x->out[0]->data + (n * M + g * Mg) * osz;
       const float *wg = (const float *) W->data + g * Mg * K;
-      if (pointwise) {
-        cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, (int) Mg, (int) osz, (int) K,
-            1.0f, wg, (int) K, xg, (int) osz, 0.0f, og, (int) osz);
-      } else {
-        for (int64_t r0 = 0; r0 < rows; r0 += band) {
-          int64_t nr = MIN (band, rows - r0), ncol = nr * w.out[2];
-          im2col_ctx ic = { &w, xg, x->scratch, r0, nr };
-          cnn_parallel_for (Cg * ncol > 4096 ? x->threads : 1, Cg, im2col_channel, &ic);
-          cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, (int) Mg, (int) ncol, (int) K,
-              1.0f, wg, (int) K, x->scratch, (int) ncol, 0.0f, og + r0 * w.out[2], (int) osz);
-        }
+      const float *bg = B ? (const float *) B->data + g * Mg : NULL;
+      if (!pointwise && cp.bands) {
+        band_ctx bc = { x, &w, &cp, xg, wg, bg, og, Mg, K };
+        int64_t rows = w.out[0] * w.out[1];
+        cnn_parallel_for (x->pool, (rows + cp.band - 1) / cp.band, conv_band, &bc);
+        continue;
       }
-      epilogue_ctx ec = { x, &w, osz, og, B ? (const float *) B->data + g * Mg : NULL };
+      const float *col = xg;
+      if (!pointwise) {
+        im2col_ctx ic = { &w, xg, x->scratch, 0, w.out[0] * w.out[1] };
+        cnn_parallel_for (Cg * osz > 4096 ? x->pool : NULL, Cg, im2col_channel, &ic);
+        col = x->scratch;
+      }
+      cnn_gemm (x->pool, false, false, (int) Mg, (int) osz, (int) K, 1.0f, wg, (int) K, col,
+          (int) osz, 0.0f, og, (int) osz);
+      epilogue_ctx ec = { x, &w, osz, og, bg };
       if (ec.bias || x->node->act.type != CNN_ACT_NONE)
-        cnn_parallel_for (Mg * osz > 16384 ? x->threads : 1, Mg, epilogue_row, &ec);
+        cnn_parallel_for (Mg * osz > 16384 ? x->pool : NULL, Mg, epilogue_row, &ec);
     }
   return CNN_OK;
 }

@@ -79,7 +79,7 @@ unary_ref (cnn_exec *x)
 /* Chunks of 16K elements spread over threads. */
 #define CHUNK 16384
 static void
-unary_chunk (int64_t c, void *data)
+unary_chunk (int64_t c, int tid, void *data)
 {
   cnn_exec *x = data;
   const float *a = x->in[0]->data;
@@ -100,7 +100,7 @@ static cnn_status
 unary_fast (cnn_exec *x)
 {
   int64_t n = cnn_tensor_numel (x->out[0]);
-  cnn_parallel_for (x->threads, (n + CHUNK - 1) / CHUNK, unary_chunk, x);
+  cnn_parallel_for (x->pool, (n + CHUNK - 1) / CHUNK, unary_chunk, x);
   return CNN_OK;
 }
 

@@ -171,7 +171,7 @@ typedef struct {
 } fast_ctx;
 
 static void
-binary_row (int64_t row, void *data)
+binary_row (int64_t row, int tid, void *data)
 {
   fast_ctx *c = data;
   const cnn_tensor *o = c->x->out[0];
@@ -218,7 +218,7 @@ binary_fast (cnn_exec *x)
   cnn_bcast_strides (slope_view (x, &tmp), o, c.sb);
   cnn_strides (o, c.ostr);
   int64_t rows = c.inner ? cnn_tensor_numel (o) / c.inner : 0;
-  cnn_parallel_for (rows * c.inner > 32768 ? x->threads : 1, rows, binary_row, &c);
+  cnn_parallel_for (rows * c.inner > 32768 ? x->pool : NULL, rows, binary_row, &c);
   return CNN_OK;
 }
 

@@ -2,7 +2,6 @@
  * path (sgemm into columns, then col2im) in the same file as they share the
  * geometry. */
 #include "ops.h"
-#include <cblas.h>
 
 typedef struct {
   cnn_window_params win;
@@ -194,7 +193,7 @@ typedef struct {
 
 /* Output channel m of the group: add every kernel tap's row of columns. */
 static void
-col2im_channel (int64_t m, void *data)
+col2im_channel (int64_t m, int tid, void *data)
 {
   col2im_ctx *c = data;
   const cnn_window *w = c->w;
@@ -242,11 +241,11 @@ convt_fast (cnn_exec *x)
   for (int64_t n = 0; n < N; n++)
     for (int64_t g = 0; g < G; g++) {
       /* col[Mg*ksz, isz] = W_g^T [Cg, Mg*ksz]^T x X_g [Cg, isz] */
-      cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, (int) (Mg * ksz), (int) isz, (int) Cg,
+      cnn_gemm (x->pool, true, false, (int) (Mg * ksz), (int) isz, (int) Cg,
           1.0f, (const float *) W->data + g * Cg * Mg * ksz, (int) (Mg * ksz),
           (const float *) X->data + (n * C + g * Cg) * isz, (int) isz, 0.0f, x->scratch, (int) isz);
       col2im_ctx c = { &w, x->scratch, (float *) x->out[0]->data + (n * M + g * Mg) * osz };
-      cnn_parallel_for (x->threads, Mg, col2im_channel, &c);
+      cnn_parallel_for (x->pool, Mg, col2im_channel, &c);
     }
   float *od = x->out[0]->data;
   for (int64_t i = 0; i < N * M; i++)

@@ -1,7 +1,6 @@
 /* gemm.c - Gemm (alpha, beta, transposes, broadcast C) and MatMul (numpy
  * semantics with batch broadcasting); OpenBLAS sgemm for the fast paths. */
 #include "ops.h"
-#include <cblas.h>
 
 typedef struct {
   float alpha, beta;
@@ -99,8 +98,7 @@ gemm_fast (cnn_exec *x)
   bool has_c = x->n_in > 2 && x->in[2] && p->beta != 0.f;
   if (has_c)
     gemm_init_c (x, 1.f);
-  cblas_sgemm (CblasRowMajor, p->trans_a ? CblasTrans : CblasNoTrans,
-      p->trans_b ? CblasTrans : CblasNoTrans, (int) M, (int) N, (int) K, p->alpha, A->data,
+  cnn_gemm (x->pool, p->trans_a, p->trans_b, (int) M, (int) N, (int) K, p->alpha, A->data,
       (int) A->dims[1], B->data, (int) B->dims[1], has_c ? p->beta : 0.f, y, (int) N);
   cnn_act_apply (&x->node->act, y, M * N);
   return CNN_OK;
@@ -203,8 +201,8 @@ matmul_run (cnn_exec *x, bool fast)
     const float *A = a + oa * g.M * g.K, *B = b + ob * g.K * g.N;
     float *Y = y + bi * g.M * g.N;
     if (fast) {
-      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, (int) g.M, (int) g.N, (int) g.K,
-          1.f, A, (int) g.K, B, (int) g.N, 0.f, Y, (int) g.N);
+      cnn_gemm (x->pool, false, false, (int) g.M, (int) g.N, (int) g.K, 1.f, A, (int) g.K, B,
+          (int) g.N, 0.f, Y, (int) g.N);
     } else {
       for (int64_t i = 0; i < g.M; i++)
         for (int64_t j = 0; j < g.N; j++) {

@@ -45,7 +45,7 @@ typedef struct {
 } norm_ctx;
 
 static void
-norm_plane (int64_t nc, void *data)
+norm_plane (int64_t nc, int tid, void *data)
 {
   norm_ctx *c = data;
   cnn_exec *x = c->x;
@@ -72,21 +72,22 @@ norm_plane (int64_t nc, void *data)
   }
   for (int64_t i = 0; i < sp; i++)
     o[i] = in[i] * mul + add;
+  cnn_act_apply (&x->node->act, o, sp);
 }
 
 static cnn_status
-norm_run (cnn_exec *x, int threads)
+norm_run (cnn_exec *x, cnn_threadpool *pool)
 {
   const cnn_tensor *X = x->in[0];
   norm_ctx c = { x, X->dims[1], cnn_dims_prod (X, 2, X->ndim) };
-  cnn_parallel_for (threads, X->dims[0] * X->dims[1], norm_plane, &c);
+  cnn_parallel_for (pool, X->dims[0] * X->dims[1], norm_plane, &c);
   return CNN_OK;
 }
 
-static cnn_status norm_ref (cnn_exec *x) { return norm_run (x, 1); }
-static cnn_status norm_fast (cnn_exec *x) { return norm_run (x, x->threads); }
+static cnn_status norm_ref (cnn_exec *x) { return norm_run (x, NULL); }
+static cnn_status norm_fast (cnn_exec *x) { return norm_run (x, x->pool); }
 
 CNN_OP_DEF (batch_norm) = { "BatchNormalization", sizeof (norm_params), norm_parse, norm_infer,
-  norm_ref, norm_fast, NULL, NULL, 0 };
+  norm_ref, norm_fast, NULL, NULL, CNN_OPF_FUSE_ACT };
 CNN_OP_DEF (instance_norm) = { "InstanceNormalization", sizeof (norm_params), norm_parse, norm_infer,
-  norm_ref, norm_fast, NULL, NULL, 0 };
+  norm_ref, norm_fast, NULL, NULL, CNN_OPF_FUSE_ACT };

@@ -68,7 +68,7 @@ typedef struct {
 } pool_ctx;
 
 static void
-pool_plane (int64_t plane, void *data)
+pool_plane (int64_t plane, int tid, void *data)
 {
   pool_ctx *c = data;
   const cnn_window *w = &c->w;
@@ -130,7 +130,7 @@ pool_ref (cnn_exec *x)
     return st;
   int64_t planes = x->in[0]->dims[0] * x->in[0]->dims[1];
   for (int64_t i = 0; i < planes; i++)
-    pool_plane (i, &c);
+    pool_plane (i, 0, &c);
   return CNN_OK;
 }
 
@@ -141,7 +141,7 @@ pool_fast (cnn_exec *x)
   cnn_status st = pool_geometry (x, &c.w);
   if (st)
     return st;
-  cnn_parallel_for (x->threads, x->in[0]->dims[0] * x->in[0]->dims[1], pool_plane, &c);
+  cnn_parallel_for (x->pool, x->in[0]->dims[0] * x->in[0]->dims[1], pool_plane, &c);
   return CNN_OK;
 }
 

@@ -34,7 +34,7 @@ typedef struct {
 } sm_ctx;
 
 static void
-softmax_row (int64_t r, void *data)
+softmax_row (int64_t r, int tid, void *data)
 {
   sm_ctx *c = data;
   int64_t outer = r / c->inner, in = r % c->inner, len = c->len, st = c->inner;
@@ -58,7 +58,7 @@ softmax_row (int64_t r, void *data)
 }
 
 static cnn_status
-softmax_run (cnn_exec *x, int threads)
+softmax_run (cnn_exec *x, cnn_threadpool *pool)
 {
   const softmax_params *p = x->params;
   const cnn_tensor *X = x->in[0];
@@ -72,12 +72,12 @@ softmax_run (cnn_exec *x, int threads)
     c.inner = cnn_dims_prod (X, axis + 1, X->ndim);
   }
   int64_t rows = c.len ? cnn_tensor_numel (X) / c.len : 0;
-  cnn_parallel_for (rows * c.len > 65536 ? threads : 1, rows, softmax_row, &c);
+  cnn_parallel_for (rows * c.len > 65536 ? pool : NULL, rows, softmax_row, &c);
   return CNN_OK;
 }
 
-static cnn_status softmax_ref (cnn_exec *x) { return softmax_run (x, 1); }
-static cnn_status softmax_fast (cnn_exec *x) { return softmax_run (x, x->threads); }
+static cnn_status softmax_ref (cnn_exec *x) { return softmax_run (x, NULL); }
+static cnn_status softmax_fast (cnn_exec *x) { return softmax_run (x, x->pool); }
 
 CNN_OP_DEF (softmax) = { "Softmax", sizeof (softmax_params), softmax_parse, softmax_infer,
   softmax_ref, softmax_fast, NULL, NULL, 0 };

@@ -269,6 +269,46 @@ test_elementwise (void)
   }
 }
 
+static void
+test_pad_resize (void)
+{
+  const char *modes[] = { "constant", "reflect", "edge" };
+  for (int c = 0; c < 18; c++) {
+    ob_model *b = ob_new (13);
+    int64_t xd[4] = { rnd (1, 2), rnd (1, 4), rnd (3, 12), rnd (3, 30) }, pads[8];
+    for (int i = 0; i < 8; i++)
+      pads[i] = (i % 4) < 2 ? 0 : rnd (0, 2);
+    ob_input (b, "x", 4, xd);
+    ob_init_int64 (b, "pads", 8, pads);
+    Onnx__NodeProto *n = ob_node (b, "Pad", "x,pads", "y");
+    ob_attr_string (b, n, "mode", modes[c % 3]);
+    ob_output (b, "y");
+    char *what = g_strdup_printf ("Pad %s %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT " pads %" G_GINT64_FORMAT
+        ",%" G_GINT64_FORMAT, modes[c % 3], xd[2], xd[3], pads[2], pads[3]);
+    check (b, what);
+    g_free (what);
+    ob_free (b);
+  }
+  const char *coords[] = { "half_pixel", "asymmetric", "align_corners", "pytorch_half_pixel" };
+  for (int c = 0; c < 16; c++) {
+    ob_model *b = ob_new (13);
+    int64_t xd[4] = { 1, rnd (1, 3), rnd (2, 11), rnd (2, 17) }, four = 4;
+    float scales[4] = { 1, 1, (float) rnd (1, 4) / 2.f + 0.5f, (float) rnd (1, 4) / 2.f + 0.5f };
+    ob_input (b, "x", 4, xd);
+    ob_init_float (b, "roi", 1, (int64_t[]) { 0 }, NULL, rng);
+    ob_init_float (b, "scales", 1, &four, scales, rng);
+    Onnx__NodeProto *n = ob_node (b, "Resize", "x,roi,scales", "y");
+    ob_attr_string (b, n, "mode", c % 2 ? "linear" : "nearest");
+    ob_attr_string (b, n, "coordinate_transformation_mode", coords[c % 4]);
+    ob_output (b, "y");
+    char *what = g_strdup_printf ("Resize %s %s %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT " x%.1f,%.1f",
+        c % 2 ? "linear" : "nearest", coords[c % 4], xd[2], xd[3], scales[2], scales[3]);
+    check (b, what);
+    g_free (what);
+    ob_free (b);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -278,6 +318,7 @@ main (int argc, char **argv)
   test_pool ();
   test_gemm ();
   test_elementwise ();
+  test_pad_resize ();
   printf ("test-ops: %d passed, %d failed\n", n_pass, n_fail);
   g_rand_free (rng);
   return n_fail ? 1 : 0;

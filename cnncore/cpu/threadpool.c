@@ -1,0 +1,140 @@
+/* threadpool.c - the one thread pool of a CPU session.  OpenBLAS runs single
+ * threaded and every parallel loop (GEMM slices included) runs here, so the
+ * two never fight over the cores.  Workers spin briefly before sleeping:
+ * inference issues many short loops back to back. */
+#include "../cnn-private.h"
+#include <stdatomic.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define CPU_RELAX() _mm_pause ()
+#else
+#define CPU_RELAX() do { } while (0)
+#endif
+
+#define SPIN_ITERATIONS 20000
+
+struct cnn_threadpool {
+  int n;                        /* threads, the caller included */
+  GThread **workers;
+  GMutex lock;
+  GCond wake, done;
+  atomic_uint generation;
+  atomic_bool quit;
+  /* the loop in flight */
+  void (*fn) (int64_t i, int tid, void *data);
+  void *data;
+  int64_t n_items;
+  atomic_llong next;
+  atomic_int running;           /* workers still in the loop */
+};
+
+static void
+run_items (cnn_threadpool *p, int tid)
+{
+  int64_t i;
+  while ((i = atomic_fetch_add (&p->next, 1)) < p->n_items)
+    p->fn (i, tid, p->data);
+}
+
+static gpointer
+worker_main (gpointer data)
+{
+  cnn_threadpool *p = ((void **) data)[0];
+  int tid = GPOINTER_TO_INT (((void **) data)[1]);
+  g_free (data);
+  unsigned seen = 0;
+  for (;;) {
+    /* spin, then sleep until a new generation (a new loop) starts */
+    int spins = 0;
+    while (atomic_load (&p->generation) == seen && !atomic_load (&p->quit) && spins++ < SPIN_ITERATIONS)
+      CPU_RELAX ();
+    if (atomic_load (&p->generation) == seen && !atomic_load (&p->quit)) {
+      g_mutex_lock (&p->lock);
+      while (atomic_load (&p->generation) == seen && !atomic_load (&p->quit))
+        g_cond_wait (&p->wake, &p->lock);
+      g_mutex_unlock (&p->lock);
+    }
+    if (atomic_load (&p->quit))
+      break;
+    seen = atomic_load (&p->generation);
+    run_items (p, tid);
+    if (atomic_fetch_sub (&p->running, 1) == 1) {
+      g_mutex_lock (&p->lock);
+      g_cond_signal (&p->done);
+      g_mutex_unlock (&p->lock);
+    }
+  }
+  return NULL;
+}
+
+cnn_threadpool *
+cnn_threadpool_new (int n_threads)
+{
+  cnn_threadpool *p = g_new0 (cnn_threadpool, 1);
+  p->n = MAX (n_threads, 1);
+  g_mutex_init (&p->lock);
+  g_cond_init (&p->wake);
+  g_cond_init (&p->done);
+  p->workers = g_new0 (GThread *, p->n);
+  for (int i = 1; i < p->n; i++) {
+    void **arg = g_new (void *, 2);
+    arg[0] = p;
+    arg[1] = GINT_TO_POINTER (i);
+    p->workers[i] = g_thread_new ("cnn-worker", worker_main, arg);
+  }
+  return p;
+}
+
+void
+cnn_threadpool_free (cnn_threadpool *p)
+{
+  if (!p)
+    return;
+  g_mutex_lock (&p->lock);
+  atomic_store (&p->quit, true);
+  g_cond_broadcast (&p->wake);
+  g_mutex_unlock (&p->lock);
+  for (int i = 1; i < p->n; i++)
+    g_thread_join (p->workers[i]);
+  g_free (p->workers);
+  g_mutex_clear (&p->lock);
+  g_cond_clear (&p->wake);
+  g_cond_clear (&p->done);
+  g_free (p);
+}
+
+int
+cnn_threadpool_size (const cnn_threadpool *p)
+{
+  return p ? p->n : 1;
+}
+
+void
+cnn_parallel_for (cnn_threadpool *p, int64_t n, void (*fn) (int64_t i, int tid, void *data), void *data)
+{
+  if (!p || p->n <= 1 || n <= 1) {
+    for (int64_t i = 0; i < n; i++)
+      fn (i, 0, data);
+    return;
+  }
+  p->fn = fn;
+  p->data = data;
+  p->n_items = n;
+  atomic_store (&p->next, 0);
+  atomic_store (&p->running, p->n - 1);
+  g_mutex_lock (&p->lock);
+  atomic_fetch_add (&p->generation, 1);
+  g_cond_broadcast (&p->wake);
+  g_mutex_unlock (&p->lock);
+  run_items (p, 0);
+  /* wait for the workers: spin first, they finish at about the same time */
+  int spins = 0;
+  while (atomic_load (&p->running) > 0 && spins++ < SPIN_ITERATIONS)
+    CPU_RELAX ();
+  if (atomic_load (&p->running) > 0) {
+    g_mutex_lock (&p->lock);
+    while (atomic_load (&p->running) > 0)
+      g_cond_wait (&p->done, &p->lock);
+    g_mutex_unlock (&p->lock);
+  }
+}

@@ -1,0 +1,134 @@
+/* cnn-bench - inference speed of a model on cnncore.
+ *
+ *   cnn-bench MODEL [--threads 2] [--batch 1] [--runs 50] [--warmup 5] [--json]
+ *
+ * Feeds random inputs (symbolic dims = batch), warms up, then times each run
+ * and prints median / p90 latency, images per second, achieved GFLOP/s and
+ * the share of this machine's OpenBLAS SGEMM peak (measured here, same
+ * threads).  --json prints one JSON object instead, for bench/compare.py. */
+#include "cnn.h"
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static int
+cmp_double (const void *a, const void *b)
+{
+  double x = *(const double *) a, y = *(const double *) b;
+  return x < y ? -1 : x > y;
+}
+
+/* GFLOP/s of a large square SGEMM, best of a few. */
+static double
+sgemm_peak (int threads)
+{
+  const int n = 1024;
+  float *a = g_new (float, n * n), *b = g_new (float, n * n), *c = g_new (float, n * n);
+  for (int i = 0; i < n * n; i++)
+    a[i] = b[i] = (float) (i % 7) * 0.1f;
+  openblas_set_num_threads (threads);
+  double best = 0;
+  for (int r = 0; r < 6; r++) {
+    gint64 t0 = g_get_monotonic_time ();
+    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.f, a, n, b, n, 0.f, c, n);
+    double s = (g_get_monotonic_time () - t0) * 1e-6;
+    best = MAX (best, 2.0 * n * n * n / s / 1e9);
+  }
+  g_free (a);
+  g_free (b);
+  g_free (c);
+  return best;
+}
+
+int
+main (int argc, char **argv)
+{
+  static int threads = 2, runs = 50, warmup = 5;
+  static gint64 batch = 1;
+  static gboolean json, reference, no_peak;
+  GOptionEntry entries[] = {
+    { "threads", 't', 0, G_OPTION_ARG_INT, &threads, "Threads (default 2)", "N" },
+    { "batch", 'b', 0, G_OPTION_ARG_INT64, &batch, "Value of symbolic dims (default 1)", "N" },
+    { "runs", 'n', 0, G_OPTION_ARG_INT, &runs, "Timed runs (default 50)", "N" },
+    { "warmup", 'w', 0, G_OPTION_ARG_INT, &warmup, "Untimed runs first (default 5)", "N" },
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print one JSON object", NULL },
+    { "reference", 0, 0, G_OPTION_ARG_NONE, &reference, "Reference kernels only", NULL },
+    { "no-peak", 0, 0, G_OPTION_ARG_NONE, &no_peak, "Skip the SGEMM peak measurement", NULL },
+    { NULL }
+  };
+  GError *error = NULL;
+  GOptionContext *ctx = g_option_context_new ("MODEL - time a model on cnncore");
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  if (!g_option_context_parse (ctx, &argc, &argv, &error) || argc != 2 || runs < 1) {
+    g_printerr ("%s\n", error ? error->message : "usage: cnn-bench MODEL [options]");
+    return 2;
+  }
+  g_option_context_free (ctx);
+  cnn_model *m = cnn_model_load (argv[1], &error);
+  if (!m) {
+    g_printerr ("cnn-bench: %s\n", error->message);
+    return 1;
+  }
+  cnn_session_options so = CNN_SESSION_OPTIONS_INIT;
+  so.threads = threads;
+  so.default_dim = batch;
+  so.reference = reference;
+  cnn_session *s = cnn_session_new (m, &so, &error);
+  if (!s) {
+    g_printerr ("cnn-bench: %s\n", error->message);
+    return 1;
+  }
+  int nin = cnn_model_get_n_inputs (m);
+  cnn_tensor *in = g_new0 (cnn_tensor, nin);
+  GRand *rng = g_rand_new_with_seed (1);
+  for (int i = 0; i < nin; i++) {
+    const cnn_tensor_info *info = cnn_model_get_input (m, i);
+    in[i].dtype = info->dtype;
+    in[i].ndim = info->ndim;
+    for (int d = 0; d < info->ndim; d++)
+      in[i].dims[d] = info->dims[d] < 0 ? batch : info->dims[d];
+    int64_t n = cnn_tensor_numel (&in[i]);
+    in[i].data = g_malloc0 (MAX (n, 1) * MAX (cnn_dtype_size (info->dtype), 1));
+    if (info->dtype == CNN_DTYPE_FLOAT32)
+      for (int64_t k = 0; k < n; k++)
+        ((float *) in[i].data)[k] = (float) g_rand_double (rng);
+  }
+  for (int r = 0; r < warmup; r++)
+    if (!cnn_session_run (s, in, nin, &error)) {
+      g_printerr ("cnn-bench: %s\n", error->message);
+      return 1;
+    }
+  double *t = g_new (double, runs);
+  for (int r = 0; r < runs; r++) {
+    gint64 t0 = g_get_monotonic_time ();
+    cnn_session_run (s, in, nin, NULL);
+    t[r] = (g_get_monotonic_time () - t0) * 1e-3;
+  }
+  qsort (t, runs, sizeof (double), cmp_double);
+  double median = t[runs / 2], p90 = t[MIN (runs - 1, (int) (runs * 0.9))];
+  cnn_session_stats st;
+  cnn_session_get_stats (s, &st);
+  double gflops = st.flops / (median * 1e-3) / 1e9;
+  double peak = no_peak ? 0 : sgemm_peak (threads);
+  if (json) {
+    printf ("{\"model\": \"%s\", \"threads\": %d, \"batch\": %" G_GINT64_FORMAT ", \"median_ms\": %.4f, "
+        "\"p90_ms\": %.4f, \"images_per_s\": %.3f, \"gflops\": %.2f, \"sgemm_peak_gflops\": %.2f, "
+        "\"flops\": %" G_GINT64_FORMAT "}\n", argv[1], threads, batch, median, p90,
+        batch * 1000.0 / median, gflops, peak, st.flops);
+  } else {
+    printf ("%s: threads %d, batch %" G_GINT64_FORMAT "\n", argv[1], threads, batch);
+    printf ("  median %.3f ms, p90 %.3f ms, %.1f images/s\n", median, p90, batch * 1000.0 / median);
+    printf ("  %.2f GFLOP per run, %.1f GFLOP/s", st.flops / 1e9, gflops);
+    if (peak > 0)
+      printf (", %.0f%% of this machine's SGEMM peak (%.1f GFLOP/s)", 100 * gflops / peak, peak);
+    printf ("\n");
+  }
+  for (int i = 0; i < nin; i++)
+    g_free (in[i].data);
+  g_free (in);
+  g_free (t);
+  g_rand_free (rng);
+  cnn_session_free (s);
+  cnn_model_unref (m);
+  return 0;
+}
