@@ -25,6 +25,14 @@ typedef enum {
 
 typedef struct cnn_threadpool cnn_threadpool;
 
+/* Hot loops are compiled for AVX-512 and AVX2+FMA too, picked at load time
+ * (GCC function multiversioning); other compilers get one portable copy. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
+#define CNN_MULTIVERSION __attribute__ ((target_clones ("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define CNN_MULTIVERSION
+#endif
+
 /* Largest tensor we accept: 2^34 bytes.  Guards size arithmetic against
  * overflow from hostile dims. */
 #define CNN_MAX_TENSOR_BYTES (INT64_C (1) << 34)
@@ -155,6 +163,13 @@ typedef struct cnn_exec {
   cnn_threadpool *pool;         /* NULL: run serially */
   int threads;                  /* size of the pool */
   GString *err;
+  /* plan-time fusion: the activation to apply (the node's, or a Relu
+   * folded in after it), and a tensor to add before it (a residual Add
+   * folded into a Conv); out0_value is the value output 0 really is */
+  cnn_act act;
+  const cnn_tensor *residual;
+  int residual_value;
+  int out0_value;
 } cnn_exec;
 
 typedef struct {

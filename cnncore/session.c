@@ -147,6 +147,79 @@ plan_input_shape (cnn_session *s, int i, const cnn_tensor *given)
   return CNN_OK;
 }
 
+/* The only exec reading value v, if v is not a graph output. */
+static int
+sole_reader (cnn_session *s, int v, int from)
+{
+  const cnn_value *val = cnn_model_value (s->model, v);
+  if (val->n_consumers != 1 || val->output_index >= 0)
+    return -1;
+  for (int e = from; e < s->n_execs; e++) {
+    const cnn_node *n = s->execs[e]->node;
+    for (int k = 0; k < n->n_in; k++)
+      if (n->in[k] == v)
+        return e;
+  }
+  return -1;
+}
+
+static void
+drop_exec (cnn_session *s, int e)
+{
+  cnn_exec *x = s->execs[e];
+  g_free (x->in);
+  g_free (x->out);
+  g_free (x->in_const);
+  g_free (x);
+  memmove (&s->execs[e], &s->execs[e + 1], sizeof (cnn_exec *) * (s->n_execs - e - 1));
+  s->n_execs--;
+}
+
+/* Conv -> Add(residual) [-> Relu] becomes one Conv that adds the residual
+ * in its epilogue: the ResNet pattern, one memory pass instead of three.
+ * Needs shapes, so it runs at plan time. */
+static void
+fuse_residuals (cnn_session *s)
+{
+  for (int e = 0; e < s->n_execs; e++) {
+    cnn_exec *x = s->execs[e];
+    if (x->node->op != CNN_OP_CONV || x->act.type != CNN_ACT_NONE || x->residual ||
+        x->out[0]->dtype != CNN_DTYPE_FLOAT32)
+      continue;
+    int a = sole_reader (s, x->out0_value, e + 1);
+    if (a < 0)
+      continue;
+    cnn_exec *add = s->execs[a];
+    const cnn_node *an = add->node;
+    if (an->op != CNN_OP_ADD || an->n_in != 2 || an->in[0] < 0 || an->in[1] < 0 || an->in[0] == an->in[1])
+      continue;
+    int other = an->in[0] == x->out0_value ? an->in[1] : an->in[0];
+    const cnn_tensor *r = &s->t[other];
+    if (!cnn_shape_equal (r, x->out[0]) || r->dtype != CNN_DTYPE_FLOAT32)
+      continue;
+    /* the residual must exist when the Conv runs */
+    const cnn_value *rv = cnn_model_value (s->model, other);
+    bool ready = rv->producer < 0 || s->is_const[other];
+    for (int k = 0; k < e && !ready; k++)
+      for (int o = 0; o < s->execs[k]->n_out && !ready; o++)
+        ready = s->execs[k]->node->out[o] == other || s->execs[k]->out0_value == other;
+    if (!ready)
+      continue;
+    x->residual = r;
+    x->residual_value = other;
+    x->out[0] = add->out[0];
+    x->out0_value = an->out[0];
+    drop_exec (s, a);
+    int rl = sole_reader (s, x->out0_value, e + 1);
+    if (rl >= 0 && s->execs[rl]->node->op == CNN_OP_RELU) {
+      x->act.type = CNN_ACT_RELU;
+      x->out[0] = s->execs[rl]->out[0];
+      x->out0_value = s->execs[rl]->node->out[0];
+      drop_exec (s, rl);
+    }
+  }
+}
+
 static cnn_status
 plan (cnn_session *s, const cnn_tensor *inputs)
 {
@@ -191,6 +264,9 @@ plan (cnn_session *s, const cnn_tensor *inputs)
     x->in_const = g_new0 (bool, MAX (n->n_in, 1));
     x->pool = s->backend->pool;
     x->threads = cnn_threadpool_size (x->pool);
+    x->act = n->act;
+    x->residual_value = -1;
+    x->out0_value = n->n_out > 0 ? n->out[0] : -1;
     x->err = s->err;
     bool all_const = true;
     for (int k = 0; k < n->n_in; k++) {
@@ -252,19 +328,26 @@ plan (cnn_session *s, const cnn_tensor *inputs)
     return st;
   }
 
+  fuse_residuals (s);
+
   /* Lifetimes of the arena buffers (roots of non-constant, non-input values). */
   int nv = s->n_values;
   int *first = g_new (int, nv), *last = g_new (int, nv);
   for (int i = 0; i < nv; i++)
     first[i] = last[i] = -1;
   for (int e = 0; e < s->n_execs; e++) {
-    const cnn_node *n = s->execs[e]->node;
-    for (int k = 0; k < n->n_out; k++)
-      if (n->out[k] >= 0 && first[root[n->out[k]]] < 0)
-        first[root[n->out[k]]] = e;
+    const cnn_exec *x = s->execs[e];
+    const cnn_node *n = x->node;
+    for (int k = 0; k < n->n_out; k++) {
+      int v = k == 0 ? x->out0_value : n->out[k];
+      if (v >= 0 && first[root[v]] < 0)
+        first[root[v]] = e;
+    }
     for (int k = 0; k < n->n_in; k++)
       if (n->in[k] >= 0)
         last[root[n->in[k]]] = MAX (last[root[n->in[k]]], e);
+    if (x->residual_value >= 0)
+      last[root[x->residual_value]] = MAX (last[root[x->residual_value]], e);
   }
   for (int i = 0; i < m->n_outputs; i++)
     last[root[m->output_values[i]]] = G_MAXINT;

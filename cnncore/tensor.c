@@ -322,7 +322,7 @@ cnn_error_code_from_status (cnn_status st)
 
 /* ---- activations ---- */
 
-void
+CNN_MULTIVERSION void
 cnn_act_apply (const cnn_act *act, float *x, int64_t n)
 {
   switch (act->type) {

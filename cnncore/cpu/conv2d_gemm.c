@@ -73,7 +73,7 @@ typedef struct {
 } im2col_ctx;
 
 /* One input channel: its kernel-size rows of the column matrix. */
-static void
+CNN_MULTIVERSION static void
 im2col_channel (int64_t c, int tid, void *data)
 {
   im2col_ctx *ctx = data;
@@ -121,9 +121,10 @@ typedef struct {
   int64_t osz;
   float *out;
   const float *bias;
+  const float *residual;        /* same layout as out, or NULL */
 } epilogue_ctx;
 
-static void
+CNN_MULTIVERSION static void
 epilogue_row (int64_t m, int tid, void *data)
 {
   epilogue_ctx *c = data;
@@ -133,7 +134,12 @@ epilogue_row (int64_t m, int tid, void *data)
     for (int64_t i = 0; i < c->osz; i++)
       o[i] += b;
   }
-  cnn_act_apply (&c->x->node->act, o, c->osz);
+  if (c->residual) {
+    const float *r = c->residual + m * c->osz;
+    for (int64_t i = 0; i < c->osz; i++)
+      o[i] += r[i];
+  }
+  cnn_act_apply (&c->x->act, o, c->osz);
 }
 
 /* Direct convolution, for depthwise layers and for layers with few output
@@ -148,7 +154,7 @@ typedef struct {
   int64_t rows;                 /* output rows per plane: out[0] * out[1] */
 } direct_ctx;
 
-static void
+CNN_MULTIVERSION static void
 direct_row (int64_t task, int tid, void *data)
 {
   direct_ctx *c = data;
@@ -194,16 +200,22 @@ direct_row (int64_t task, int tid, void *data)
       }
     }
   }
-  float *o = (float *) c->x->out[0]->data + (n * M + m) * c->rows * ow + r * ow;
+  int64_t off = (n * M + m) * c->rows * ow + r * ow;
+  float *o = (float *) c->x->out[0]->data + off;
+  if (c->x->residual) {
+    const float *res = (const float *) c->x->residual->data + off;
+    for (int64_t xx = 0; xx < ow; xx++)
+      acc[xx] += res[xx];
+  }
   memcpy (o, acc, sizeof (float) * ow);
-  cnn_act_apply (&c->x->node->act, o, ow);
+  cnn_act_apply (&c->x->act, o, ow);
 }
 
 typedef struct {
   cnn_exec *x;
   const cnn_window *w;
   const conv_plan *cp;
-  const float *xg, *wg, *bias;
+  const float *xg, *wg, *bias, *residual;
   float *og;
   int64_t Mg, K;
 } band_ctx;
@@ -231,7 +243,12 @@ conv_band (int64_t b, int tid, void *data)
       for (int64_t i = 0; i < ncol; i++)
         o[i] += bv;
     }
-    cnn_act_apply (&c->x->node->act, o, ncol);
+    if (c->residual) {
+      const float *r = c->residual + m * osz + r0 * ow;
+      for (int64_t i = 0; i < ncol; i++)
+        o[i] += r[i];
+    }
+    cnn_act_apply (&c->x->act, o, ncol);
   }
 }
 
@@ -274,8 +291,9 @@ cnn_conv2d_gemm (cnn_exec *x)
       float *og = (float *) x->out[0]->data + (n * M + g * Mg) * osz;
       const float *wg = (const float *) W->data + g * Mg * K;
       const float *bg = B ? (const float *) B->data + g * Mg : NULL;
+      const float *rg = x->residual ? (const float *) x->residual->data + (n * M + g * Mg) * osz : NULL;
       if (!pointwise && cp.bands) {
-        band_ctx bc = { x, &w, &cp, xg, wg, bg, og, Mg, K };
+        band_ctx bc = { x, &w, &cp, xg, wg, bg, rg, og, Mg, K };
         int64_t rows = w.out[0] * w.out[1];
         cnn_parallel_for (x->pool, (rows + cp.band - 1) / cp.band, conv_band, &bc);
         continue;
@@ -288,8 +306,8 @@ cnn_conv2d_gemm (cnn_exec *x)
       }
       cnn_gemm (x->pool, false, false, (int) Mg, (int) osz, (int) K, 1.0f, wg, (int) K, col,
           (int) osz, 0.0f, og, (int) osz);
-      epilogue_ctx ec = { x, &w, osz, og, bg };
-      if (ec.bias || x->node->act.type != CNN_ACT_NONE)
+      epilogue_ctx ec = { x, &w, osz, og, bg, rg };
+      if (ec.bias || ec.residual || x->act.type != CNN_ACT_NONE)
         cnn_parallel_for (Mg * osz > 16384 ? x->pool : NULL, Mg, epilogue_row, &ec);
     }
   return CNN_OK;

@@ -78,7 +78,7 @@ unary_ref (cnn_exec *x)
 
 /* Chunks of 16K elements spread over threads. */
 #define CHUNK 16384
-static void
+CNN_MULTIVERSION static void
 unary_chunk (int64_t c, int tid, void *data)
 {
   cnn_exec *x = data;

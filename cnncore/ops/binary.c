@@ -170,7 +170,7 @@ typedef struct {
   int64_t inner, sa[CNN_MAX_DIMS], sb[CNN_MAX_DIMS], ostr[CNN_MAX_DIMS];
 } fast_ctx;
 
-static void
+CNN_MULTIVERSION static void
 binary_row (int64_t row, int tid, void *data)
 {
   fast_ctx *c = data;

@@ -102,7 +102,12 @@ conv_ref (cnn_exec *x)
             }
             o[(z * w.out[1] + y) * w.out[2] + xx] = (float) acc;
           }
-      cnn_act_apply (&x->node->act, o, osz);
+      if (x->residual) {
+        const float *r = (const float *) x->residual->data + (n * M + m) * osz;
+        for (int64_t i = 0; i < osz; i++)
+          o[i] += r[i];
+      }
+      cnn_act_apply (&x->act, o, osz);
     }
   return CNN_OK;
 }

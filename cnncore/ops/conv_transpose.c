@@ -170,7 +170,7 @@ convt_ref (cnn_exec *x)
       }
     }
   for (int64_t i = 0; i < N * M; i++)
-    cnn_act_apply (&x->node->act, od + i * osz, osz);
+    cnn_act_apply (&x->act, od + i * osz, osz);
   return CNN_OK;
 }
 
@@ -192,7 +192,7 @@ typedef struct {
 } col2im_ctx;
 
 /* Output channel m of the group: add every kernel tap's row of columns. */
-static void
+CNN_MULTIVERSION static void
 col2im_channel (int64_t m, int tid, void *data)
 {
   col2im_ctx *c = data;
@@ -249,7 +249,7 @@ convt_fast (cnn_exec *x)
     }
   float *od = x->out[0]->data;
   for (int64_t i = 0; i < N * M; i++)
-    cnn_act_apply (&x->node->act, od + i * osz, osz);
+    cnn_act_apply (&x->act, od + i * osz, osz);
   return CNN_OK;
 }
 

@@ -83,7 +83,7 @@ gemm_ref (cnn_exec *x)
             (p->trans_b ? b[j * K + k] : b[k * N + j]);
       y[i * N + j] += p->alpha * (float) acc;
     }
-  cnn_act_apply (&x->node->act, y, M * N);
+  cnn_act_apply (&x->act, y, M * N);
   return CNN_OK;
 }
 
@@ -100,7 +100,7 @@ gemm_fast (cnn_exec *x)
     gemm_init_c (x, 1.f);
   cnn_gemm (x->pool, p->trans_a, p->trans_b, (int) M, (int) N, (int) K, p->alpha, A->data,
       (int) A->dims[1], B->data, (int) B->dims[1], has_c ? p->beta : 0.f, y, (int) N);
-  cnn_act_apply (&x->node->act, y, M * N);
+  cnn_act_apply (&x->act, y, M * N);
   return CNN_OK;
 }
 
@@ -212,7 +212,7 @@ matmul_run (cnn_exec *x, bool fast)
           Y[i * g.N + j] = (float) acc;
         }
     }
-    cnn_act_apply (&x->node->act, Y, g.M * g.N);
+    cnn_act_apply (&x->act, Y, g.M * g.N);
   }
   return CNN_OK;
 }

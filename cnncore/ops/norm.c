@@ -44,7 +44,7 @@ typedef struct {
   int64_t C, sp;
 } norm_ctx;
 
-static void
+CNN_MULTIVERSION static void
 norm_plane (int64_t nc, int tid, void *data)
 {
   norm_ctx *c = data;
@@ -72,7 +72,7 @@ norm_plane (int64_t nc, int tid, void *data)
   }
   for (int64_t i = 0; i < sp; i++)
     o[i] = in[i] * mul + add;
-  cnn_act_apply (&x->node->act, o, sp);
+  cnn_act_apply (&x->act, o, sp);
 }
 
 static cnn_status

@@ -67,7 +67,7 @@ typedef struct {
   cnn_window w;
 } pool_ctx;
 
-static void
+CNN_MULTIVERSION static void
 pool_plane (int64_t plane, int tid, void *data)
 {
   pool_ctx *c = data;

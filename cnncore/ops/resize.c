@@ -285,7 +285,7 @@ typedef struct {
   bool *yout, *xout;
 } rz_ctx;
 
-static void
+CNN_MULTIVERSION static void
 resize_row (int64_t r, int tid, void *data)
 {
   rz_ctx *c = data;

@@ -33,7 +33,7 @@ typedef struct {
   int64_t len, inner;
 } sm_ctx;
 
-static void
+CNN_MULTIVERSION static void
 softmax_row (int64_t r, int tid, void *data)
 {
   sm_ctx *c = data;

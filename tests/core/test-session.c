@@ -335,6 +335,55 @@ test_threads (void)
   cnn_model_unref (m);
 }
 
+/* x -> Conv -> Add(x) -> Relu: planned as one Conv with a residual, equal to
+ * the same graph with the Conv's output exposed (which stops the fusion). */
+static void
+test_residual_fusion (void)
+{
+  float *w = random_data (4 * 4 * 9);
+  cnn_model *m[2];
+  for (int expose = 0; expose < 2; expose++) {
+    ob_model *b = ob_new (13);
+    int64_t xd[4] = { 1, 4, 37, 41 }, wd[4] = { 4, 4, 3, 3 }, pads[4] = { 1, 1, 1, 1 };
+    ob_input (b, "x", 4, xd);
+    ob_init_float (b, "w", 4, wd, w, rng);
+    Onnx__NodeProto *n = ob_node (b, "Conv", "x,w", "c");
+    ob_attr_ints (b, n, "pads", 4, pads);
+    ob_node (b, "Add", "c,x", "a");
+    ob_node (b, "Relu", "a", "y");
+    ob_output (b, "y");
+    if (expose)
+      ob_output (b, "c");
+    m[expose] = load (b);
+  }
+  float *x = random_data (4 * 37 * 41);
+  cnn_tensor in = { CNN_DTYPE_FLOAT32, 4, { 1, 4, 37, 41 }, x };
+  int64_t n1, n2;
+  for (int ref = 0; ref < 2; ref++) {
+    cnn_session_options so = CNN_SESSION_OPTIONS_INIT;
+    so.reference = ref;
+    cnn_session *s = cnn_session_new (m[0], &so, NULL);
+    cnn_session_stats st;
+    cnn_session_get_stats (s, &st);
+    CHECK (st.n_exec_nodes == 1, "Conv+Add+Relu planned as %d nodes", st.n_exec_nodes);
+    CHECK (cnn_session_run (s, &in, 1, NULL), "fused run");
+    n1 = cnn_tensor_numel (cnn_session_get_output (s, 0));
+    float *y1 = g_memdup2 (cnn_session_get_output (s, 0)->data, n1 * sizeof (float));
+    float *y2 = run (m[1], &in, 0, &n2);
+    double d = n1 == n2 ? max_diff (y1, y2, n1) : INFINITY;
+    CHECK (d < 1e-5, "residual fusion differs by %g", d);
+    printf ("ok   Conv+Add+Relu fused into one node (%s kernels): max abs vs unfused %.3g\n",
+        ref ? "reference" : "fast", d);
+    g_free (y1);
+    g_free (y2);
+    cnn_session_free (s);
+  }
+  cnn_model_unref (m[0]);
+  cnn_model_unref (m[1]);
+  g_free (x);
+  g_free (w);
+}
+
 static void
 test_memory_plan (void)
 {
@@ -373,6 +422,7 @@ main (void)
   test_symbolic_batch ();
   test_external_data ();
   test_threads ();
+  test_residual_fusion ();
   test_memory_plan ();
   g_rand_free (rng);
   printf ("test-session: %d passed, %d failed\n", n_pass, n_fail);

@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""cnncore against ONNX Runtime on the same machine, in the same run.
+
+Usage: compare.py [--threads 2] [--batch 1] [--rounds 3] [--runs 20] [--markdown] MODEL...
+
+For each model, alternates ROUNDS times between `cnn-bench` (a fresh process,
+RUNS timed runs after warm-up) and ONNX Runtime (RUNS runs of the same input
+shape, same thread count) and keeps the best median of each.  Prints model,
+threads, batch, our ms, ONNX Runtime ms, the ratio of images/s (ours / ORT,
+above 1 means faster) and our GFLOP/s.  CNN_BUILD names the build folder.
+"""
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import time
+
+import numpy as np
+import onnxruntime as ort
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BUILD = os.environ.get("CNN_BUILD", os.path.join(os.path.dirname(HERE), "build"))
+
+
+def ours(model, threads, batch, runs):
+    out = subprocess.run([os.path.join(BUILD, "cnncore", "cnn-bench"), model, "--threads", str(threads),
+                          "--batch", str(batch), "--runs", str(runs), "--warmup", "3", "--json", "--no-peak"],
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+def onnxruntime(sess, feeds, runs):
+    for _ in range(3):
+        sess.run(None, feeds)
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        sess.run(None, feeds)
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
+
+
+def ort_session(model, threads, batch):
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
+    feeds = {}
+    rng = np.random.default_rng(0)
+    for i in sess.get_inputs():
+        shape = [d if isinstance(d, int) else batch for d in i.shape]
+        dtype = np.float16 if i.type == "tensor(float16)" else np.float32
+        feeds[i.name] = rng.random(shape).astype(dtype)
+    return sess, feeds
+
+
+def sgemm_peak(threads):
+    out = subprocess.run([os.path.join(BUILD, "cnncore", "cnn-bench"), os.path.join(HERE, "..", "models",
+                          "fashion", "classifier.onnx"), "--threads", str(threads), "--runs", "1",
+                          "--warmup", "0", "--json"], check=True, capture_output=True, text=True).stdout
+    return json.loads(out)["sgemm_peak_gflops"]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("models", nargs="+")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--markdown", action="store_true")
+    a = ap.parse_args()
+    peak = sgemm_peak(a.threads)
+    rows = []
+    for model in a.models:
+        sess, feeds = ort_session(model, a.threads, a.batch)
+        best_ours, best_ort, gflops = float("inf"), float("inf"), 0.0
+        for _ in range(a.rounds):
+            o = ours(model, a.threads, a.batch, a.runs)
+            if o["median_ms"] < best_ours:
+                best_ours, gflops = o["median_ms"], o["gflops"]
+            best_ort = min(best_ort, onnxruntime(sess, feeds, a.runs))
+        rows.append((os.path.basename(model).rsplit(".", 1)[0], a.threads, a.batch, best_ours, best_ort,
+                     best_ort / best_ours, gflops))
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    head = f"{cpu}, {os.cpu_count()} cores; ONNX Runtime {ort.__version__}; OpenBLAS SGEMM peak {peak:.0f} GFLOP/s ({a.threads} threads)"
+    if a.markdown:
+        print(head + "\n")
+        print("| model | threads | batch | cnncore ms | ONNX Runtime ms | ratio | GFLOP/s | % of SGEMM peak |")
+        print("|---|---|---|---|---|---|---|---|")
+        for r in rows:
+            print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]:.2f} | {r[4]:.2f} | {r[5]:.2f} | {r[6]:.1f} | {100 * r[6] / peak:.0f}% |")
+    else:
+        print(head)
+        print(f"{'model':18s} {'thr':>3s} {'batch':>5s} {'ours ms':>9s} {'ORT ms':>9s} {'ratio':>6s} {'GFLOP/s':>8s}")
+        for r in rows:
+            print(f"{r[0]:18s} {r[1]:3d} {r[2]:5d} {r[3]:9.2f} {r[4]:9.2f} {r[5]:6.2f} {r[6]:8.1f}")
+
+
+if __name__ == "__main__":
+    main()
