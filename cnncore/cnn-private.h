@@ -248,6 +248,14 @@ int cnn_threadpool_size (const cnn_threadpool *pool);
 void cnn_parallel_for (cnn_threadpool *pool, int64_t n, void (*fn) (int64_t i, int tid, void *data),
     void *data);
 
+/* Row-major C = alpha * op(A) op(B) + beta * C in the calling thread: the
+ * AVX-512 kernel where the CPU has it (cpu/sgemm_avx512.c), else OpenBLAS. */
+void cnn_sgemm_serial (bool trans_a, bool trans_b, int M, int N, int K, float alpha,
+    const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
+bool cnn_sgemm_avx512_available (void);
+void cnn_sgemm_avx512 (bool trans_a, bool trans_b, int M, int N, int K, float alpha,
+    const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
+
 /* Row-major C = alpha * op(A) op(B) + beta * C on the pool. */
 void cnn_gemm (cnn_threadpool *pool, bool trans_a, bool trans_b, int M, int N, int K, float alpha,
     const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);

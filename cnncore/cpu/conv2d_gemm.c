@@ -3,7 +3,6 @@
  * and for few output channels.  Bias and the fused activation are applied
  * while the output is hot. */
 #include "../ops/conv.h"
-#include <cblas.h>
 
 static bool use_direct (const cnn_exec *x);
 
@@ -234,8 +233,8 @@ conv_band (int64_t b, int tid, void *data)
   for (int64_t ch = 0; ch < Cg; ch++)
     im2col_channel (ch, tid, &ic);
   float *out = c->og + r0 * ow;
-  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, (int) c->Mg, (int) ncol, (int) c->K, 1.0f,
-      c->wg, (int) c->K, col, (int) ncol, 0.0f, out, (int) osz);
+  cnn_sgemm_serial (false, false, (int) c->Mg, (int) ncol, (int) c->K, 1.0f, c->wg, (int) c->K, col,
+      (int) ncol, 0.0f, out, (int) osz);
   for (int64_t m = 0; m < c->Mg; m++) {
     float *o = out + m * osz;
     if (c->bias) {

@@ -1,7 +1,6 @@
 /* gemm.c - SGEMM on the session's thread pool: OpenBLAS single threaded on
  * slices of C (column blocks, or row blocks when C is narrow). */
 #include "../cnn-private.h"
-#include <cblas.h>
 
 typedef struct {
   bool ta, tb, split_rows;
@@ -20,12 +19,12 @@ gemm_block (int64_t b, int tid, void *data)
     return;
   if (j->split_rows) {
     const float *A = j->ta ? j->A + s : j->A + (size_t) s * j->lda;
-    cblas_sgemm (CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans,
-        n, j->N, j->K, j->alpha, A, j->lda, j->B, j->ldb, j->beta, j->C + (size_t) s * j->ldc, j->ldc);
+    cnn_sgemm_serial (j->ta, j->tb, n, j->N, j->K, j->alpha, A, j->lda, j->B, j->ldb, j->beta,
+        j->C + (size_t) s * j->ldc, j->ldc);
   } else {
     const float *B = j->tb ? j->B + (size_t) s * j->ldb : j->B + s;
-    cblas_sgemm (CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans,
-        j->M, n, j->K, j->alpha, j->A, j->lda, B, j->ldb, j->beta, j->C + s, j->ldc);
+    cnn_sgemm_serial (j->ta, j->tb, j->M, n, j->K, j->alpha, j->A, j->lda, B, j->ldb, j->beta,
+        j->C + s, j->ldc);
   }
 }
 
@@ -35,8 +34,7 @@ cnn_gemm (cnn_threadpool *pool, bool trans_a, bool trans_b, int M, int N, int K,
 {
   int T = cnn_threadpool_size (pool);
   if (T <= 1 || (int64_t) M * N * K < (1 << 18)) {
-    cblas_sgemm (CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-        M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    cnn_sgemm_serial (trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
   gemm_job j = { trans_a, trans_b, false, M, N, K, lda, ldb, ldc, 0, 0, alpha, beta, A, B, C };

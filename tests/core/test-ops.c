@@ -3,6 +3,7 @@
  * Prints the max abs / rel error per case; fails above 1e-4 (relative to
  * the output's magnitude). */
 #include "cnn.h"
+#include "cnn-private.h"
 #include "onnx-builder.h"
 #include <math.h>
 #include <stdio.h>
@@ -309,6 +310,51 @@ test_pad_resize (void)
   }
 }
 
+/* The AVX-512 SGEMM (when this CPU has it) against a plain triple loop, on
+ * odd sizes around its 12 x 32 tile and 256-deep K blocks, all transposes. */
+static void
+test_sgemm_kernel (void)
+{
+  if (!cnn_sgemm_avx512_available ()) {
+    printf ("skip SGEMM kernel: no AVX-512 on this CPU (OpenBLAS is used)\n");
+    return;
+  }
+  int sizes[][3] = { { 1, 1, 1 }, { 12, 32, 7 }, { 13, 33, 257 }, { 11, 31, 255 }, { 25, 70, 513 },
+    { 200, 65, 300 }, { 37, 2100, 20 }, { 64, 17, 1000 } };
+  for (unsigned c = 0; c < G_N_ELEMENTS (sizes); c++)
+    for (int t = 0; t < 4; t++) {
+      int M = sizes[c][0], N = sizes[c][1], K = sizes[c][2];
+      bool ta = t & 1, tb = t & 2;
+      float *A = g_new (float, (size_t) M * K), *B = g_new (float, (size_t) K * N);
+      float *C = g_new (float, (size_t) M * N), *R = g_new (float, (size_t) M * N);
+      for (int i = 0; i < M * K; i++)
+        A[i] = (float) g_rand_double_range (rng, -1, 1);
+      for (int i = 0; i < K * N; i++)
+        B[i] = (float) g_rand_double_range (rng, -1, 1);
+      for (int i = 0; i < M * N; i++)
+        C[i] = R[i] = (float) g_rand_double_range (rng, -1, 1);
+      float alpha = 0.75f, beta = t == 3 ? 0.f : 0.5f;
+      for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+          double acc = 0;
+          for (int k = 0; k < K; k++)
+            acc += (double) (ta ? A[k * M + i] : A[i * K + k]) * (tb ? B[j * K + k] : B[k * N + j]);
+          R[i * N + j] = (float) (alpha * acc + (beta != 0.f ? beta * R[i * N + j] : 0.0));
+        }
+      cnn_sgemm_avx512 (ta, tb, M, N, K, alpha, A, ta ? M : K, B, tb ? K : N, beta, C, N);
+      double worst = 0;
+      for (int i = 0; i < M * N; i++)
+        worst = MAX (worst, fabs (C[i] - R[i]));
+      gboolean ok = worst < 1e-4 * MAX (1, sqrt (K));
+      printf ("%s SGEMM kernel %dx%dx%d tA%d tB%d: max abs %.3g\n", ok ? "ok  " : "FAIL", M, N, K, ta, tb, worst);
+      ok ? n_pass++ : n_fail++;
+      g_free (A);
+      g_free (B);
+      g_free (C);
+      g_free (R);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -319,6 +365,7 @@ main (int argc, char **argv)
   test_gemm ();
   test_elementwise ();
   test_pad_resize ();
+  test_sgemm_kernel ();
   printf ("test-ops: %d passed, %d failed\n", n_pass, n_fail);
   g_rand_free (rng);
   return n_fail ? 1 : 0;

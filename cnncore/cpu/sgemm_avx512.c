@@ -1,0 +1,180 @@
+/* sgemm_avx512.c - single-threaded SGEMM with an AVX-512 micro-kernel
+ * (12 x 32 register tile), GotoBLAS blocking and packing.  Debian's OpenBLAS
+ * runs its AVX2 kernels on CPUs it does not know (and is pinned to them on
+ * some), which leaves half of an AVX-512 FPU idle; this kernel uses it.
+ * Callers split work across threads; the reference for its tests is the
+ * plain triple loop. */
+#include "../cnn-private.h"
+#include <cblas.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HAVE_AVX512_KERNEL 1
+#endif
+
+#define MR 12
+#define NR 32
+#define KC 256
+#define MC (MR * 16)
+#define NC (NR * 64)
+
+#ifdef HAVE_AVX512_KERNEL
+
+bool
+cnn_sgemm_avx512_available (void)
+{
+  static int ok = -1;
+  if (ok < 0) {
+    __builtin_cpu_init ();
+    ok = __builtin_cpu_supports ("avx512f") && !g_getenv ("CNN_NO_AVX512");
+  }
+  return ok;
+}
+
+/* A[m0.., k0..] (or its transpose) into MR-row panels: panel p holds
+ * A[p*MR + i][k] at [k * MR + i], zero rows past M. */
+static void
+pack_a (bool ta, const float *A, int lda, int m0, int mc, int k0, int kc, float *out)
+{
+  for (int p = 0; p < mc; p += MR) {
+    int rows = MIN (MR, mc - p);
+    for (int k = 0; k < kc; k++) {
+      float *o = out + (size_t) p * kc + (size_t) k * MR;
+      for (int i = 0; i < rows; i++)
+        o[i] = ta ? A[(size_t) (k0 + k) * lda + m0 + p + i] : A[(size_t) (m0 + p + i) * lda + k0 + k];
+      for (int i = rows; i < MR; i++)
+        o[i] = 0.f;
+    }
+  }
+}
+
+/* B[k0.., n0..] (or its transpose) into NR-column panels: panel q holds
+ * B[k][q*NR + j] at [k * NR + j], zero columns past N. */
+static void
+pack_b (bool tb, const float *B, int ldb, int k0, int kc, int n0, int nc, float *out)
+{
+  for (int q = 0; q < nc; q += NR) {
+    int cols = MIN (NR, nc - q);
+    float *o = out + (size_t) q * kc;
+    if (!tb && cols == NR) {
+      for (int k = 0; k < kc; k++)
+        memcpy (o + (size_t) k * NR, B + (size_t) (k0 + k) * ldb + n0 + q, NR * sizeof (float));
+      continue;
+    }
+    for (int k = 0; k < kc; k++) {
+      for (int j = 0; j < cols; j++)
+        o[(size_t) k * NR + j] = tb ? B[(size_t) (n0 + q + j) * ldb + k0 + k] : B[(size_t) (k0 + k) * ldb + n0 + q + j];
+      for (int j = cols; j < NR; j++)
+        o[(size_t) k * NR + j] = 0.f;
+    }
+  }
+}
+
+/* C[0..m, 0..n] = (first ? beta * C : C) + alpha * Ap Bp over kc. */
+__attribute__ ((target ("avx512f")))
+static void
+kernel_12x32 (int kc, const float *Ap, const float *Bp, float *C, int ldc, int m, int n, float alpha,
+    float beta, bool first)
+{
+  __m512 c0[MR], c1[MR];
+  for (int i = 0; i < MR; i++)
+    c0[i] = c1[i] = _mm512_setzero_ps ();
+  for (int k = 0; k < kc; k++) {
+    __m512 b0 = _mm512_load_ps (Bp + (size_t) k * NR), b1 = _mm512_load_ps (Bp + (size_t) k * NR + 16);
+    const float *a = Ap + (size_t) k * MR;
+#define STEP(i) { __m512 ai = _mm512_set1_ps (a[i]); c0[i] = _mm512_fmadd_ps (ai, b0, c0[i]); \
+      c1[i] = _mm512_fmadd_ps (ai, b1, c1[i]); }
+    STEP (0) STEP (1) STEP (2) STEP (3) STEP (4) STEP (5)
+    STEP (6) STEP (7) STEP (8) STEP (9) STEP (10) STEP (11)
+#undef STEP
+  }
+  __mmask16 m0 = n >= 16 ? 0xffff : (__mmask16) ((1u << n) - 1);
+  __mmask16 m1 = n >= 32 ? 0xffff : n > 16 ? (__mmask16) ((1u << (n - 16)) - 1) : 0;
+  __m512 va = _mm512_set1_ps (alpha), vb = _mm512_set1_ps (beta);
+  for (int i = 0; i < m; i++) {
+    float *c = C + (size_t) i * ldc;
+    __m512 r0 = _mm512_mul_ps (c0[i], va), r1 = _mm512_mul_ps (c1[i], va);
+    if (!first || beta != 0.f) {
+      __m512 o0 = _mm512_maskz_loadu_ps (m0, c), o1 = _mm512_maskz_loadu_ps (m1, c + 16);
+      if (first) {
+        o0 = _mm512_mul_ps (o0, vb);
+        o1 = _mm512_mul_ps (o1, vb);
+      }
+      r0 = _mm512_add_ps (r0, o0);
+      r1 = _mm512_add_ps (r1, o1);
+    }
+    _mm512_mask_storeu_ps (c, m0, r0);
+    _mm512_mask_storeu_ps (c + 16, m1, r1);
+  }
+}
+
+void
+cnn_sgemm_avx512 (bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
+    const float *B, int ldb, float beta, float *C, int ldc)
+{
+  if (M <= 0 || N <= 0)
+    return;
+  if (K <= 0) {
+    for (int i = 0; i < M; i++)
+      for (int j = 0; j < N; j++)
+        C[(size_t) i * ldc + j] = beta == 0.f ? 0.f : beta * C[(size_t) i * ldc + j];
+    return;
+  }
+  float *Ap = NULL, *Bp = NULL;
+  int mc_max = MIN (MC, (M + MR - 1) / MR * MR), nc_max = MIN (NC, (N + NR - 1) / NR * NR);
+  int kc_max = MIN (KC, K);
+  if (posix_memalign ((void **) &Ap, 64, sizeof (float) * mc_max * kc_max) ||
+      posix_memalign ((void **) &Bp, 64, sizeof (float) * nc_max * kc_max)) {
+    free (Ap);
+    cblas_sgemm (CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K,
+        alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  for (int jc = 0; jc < N; jc += NC) {
+    int nc = MIN (NC, N - jc);
+    for (int pc = 0; pc < K; pc += KC) {
+      int kc = MIN (KC, K - pc);
+      pack_b (tb, B, ldb, pc, kc, jc, nc, Bp);
+      for (int ic = 0; ic < M; ic += MC) {
+        int mc = MIN (MC, M - ic);
+        pack_a (ta, A, lda, ic, mc, pc, kc, Ap);
+        for (int jr = 0; jr < nc; jr += NR)
+          for (int ir = 0; ir < mc; ir += MR)
+            kernel_12x32 (kc, Ap + (size_t) ir * kc, Bp + (size_t) jr * kc,
+                C + (size_t) (ic + ir) * ldc + jc + jr, ldc, MIN (MR, mc - ir), MIN (NR, nc - jr),
+                alpha, beta, pc == 0);
+      }
+    }
+  }
+  free (Ap);
+  free (Bp);
+}
+
+#else
+
+bool
+cnn_sgemm_avx512_available (void)
+{
+  return false;
+}
+
+void
+cnn_sgemm_avx512 (bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
+    const float *B, int ldb, float beta, float *C, int ldc)
+{
+  cblas_sgemm (CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K,
+      alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+#endif
+
+void
+cnn_sgemm_serial (bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
+    const float *B, int ldb, float beta, float *C, int ldc)
+{
+  if (cnn_sgemm_avx512_available ())
+    cnn_sgemm_avx512 (ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  else
+    cblas_sgemm (CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K,
+        alpha, A, lda, B, ldb, beta, C, ldc);
+}
