@@ -170,6 +170,10 @@ typedef struct cnn_exec {
   const cnn_tensor *residual;
   int residual_value;
   int out0_value;
+  /* data a fast kernel derives from constant inputs once per plan
+   * (transformed weights), freed with the plan */
+  void *cache;
+  void (*cache_free) (void *cache);
 } cnn_exec;
 
 typedef struct {
@@ -253,6 +257,11 @@ void cnn_parallel_for (cnn_threadpool *pool, int64_t n, void (*fn) (int64_t i, i
 void cnn_sgemm_serial (bool trans_a, bool trans_b, int M, int N, int K, float alpha,
     const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
 bool cnn_sgemm_avx512_available (void);
+/* For GEMMs whose A is constant (weights): pack it once, then multiply. */
+size_t cnn_sgemm_packed_a_size (int M, int K);
+void cnn_sgemm_pack_a (bool trans_a, int M, int K, const float *A, int lda, float *packed);
+void cnn_sgemm_avx512_packed (int M, int N, int K, float alpha, const float *Apacked, const float *B,
+    int ldb, float beta, float *C, int ldc);
 void cnn_sgemm_avx512 (bool trans_a, bool trans_b, int M, int N, int K, float alpha,
     const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
 

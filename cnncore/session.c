@@ -33,6 +33,8 @@ plan_clear (cnn_session *s)
   for (int i = 0; i < s->n_values; i++)
     g_clear_pointer (&s->owned[i], g_free);
   for (int i = 0; i < s->n_execs; i++) {
+    if (s->execs[i]->cache && s->execs[i]->cache_free)
+      s->execs[i]->cache_free (s->execs[i]->cache);
     g_free (s->execs[i]->in);
     g_free (s->execs[i]->out);
     g_free (s->execs[i]->in_const);

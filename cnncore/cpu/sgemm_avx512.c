@@ -108,6 +108,58 @@ kernel_12x32 (int kc, const float *Ap, const float *Bp, float *C, int ldc, int m
   }
 }
 
+size_t
+cnn_sgemm_packed_a_size (int M, int K)
+{
+  return (size_t) (M + MR - 1) / MR * MR * K;
+}
+
+/* A in the kernel's panel layout for every (MC, KC) block, in loop order:
+ * for pc, for ic: pack_a (ic, mc, pc, kc).  The offsets follow from M and K. */
+void
+cnn_sgemm_pack_a (bool ta, int M, int K, const float *A, int lda, float *packed)
+{
+  size_t off = 0;
+  for (int pc = 0; pc < K; pc += KC) {
+    int kc = MIN (KC, K - pc);
+    for (int ic = 0; ic < M; ic += MC) {
+      int mc = MIN (MC, M - ic);
+      pack_a (ta, A, lda, ic, mc, pc, kc, packed + off);
+      off += (size_t) (mc + MR - 1) / MR * MR * kc;
+    }
+  }
+}
+
+/* C = alpha * A B + beta * C with A from cnn_sgemm_pack_a(). */
+void
+cnn_sgemm_avx512_packed (int M, int N, int K, float alpha, const float *Apacked, const float *B,
+    int ldb, float beta, float *C, int ldc)
+{
+  float *Bp = NULL;
+  int nc_max = MIN (NC, (N + NR - 1) / NR * NR), kc_max = MIN (KC, K);
+  if (M <= 0 || N <= 0 || K <= 0 || posix_memalign ((void **) &Bp, 64, sizeof (float) * nc_max * kc_max))
+    return;
+  for (int jc = 0; jc < N; jc += NC) {
+    int nc = MIN (NC, N - jc);
+    size_t off = 0;
+    for (int pc = 0; pc < K; pc += KC) {
+      int kc = MIN (KC, K - pc);
+      pack_b (false, B, ldb, pc, kc, jc, nc, Bp);
+      for (int ic = 0; ic < M; ic += MC) {
+        int mc = MIN (MC, M - ic);
+        const float *Ap = Apacked + off;
+        for (int jr = 0; jr < nc; jr += NR)
+          for (int ir = 0; ir < mc; ir += MR)
+            kernel_12x32 (kc, Ap + (size_t) ir * kc, Bp + (size_t) jr * kc,
+                C + (size_t) (ic + ir) * ldc + jc + jr, ldc, MIN (MR, mc - ir), MIN (NR, nc - jr),
+                alpha, beta, pc == 0);
+        off += (size_t) (mc + MR - 1) / MR * MR * kc;
+      }
+    }
+  }
+  free (Bp);
+}
+
 void
 cnn_sgemm_avx512 (bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
     const float *B, int ldb, float beta, float *C, int ldc)
@@ -156,6 +208,24 @@ bool
 cnn_sgemm_avx512_available (void)
 {
   return false;
+}
+
+size_t
+cnn_sgemm_packed_a_size (int M, int K)
+{
+  return 0;
+}
+
+void
+cnn_sgemm_pack_a (bool ta, int M, int K, const float *A, int lda, float *packed)
+{
+}
+
+void
+cnn_sgemm_avx512_packed (int M, int N, int K, float alpha, const float *Apacked, const float *B,
+    int ldb, float beta, float *C, int ldc)
+{
+  g_assert_not_reached ();
 }
 
 void

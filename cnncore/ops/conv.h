@@ -11,6 +11,11 @@ typedef struct {
 /* Window geometry for this node's input and weight. */
 cnn_status cnn_conv_geometry (cnn_exec *x, cnn_window *w);
 
+/* cpu/conv2d_winograd.c: F(4x4, 3x3) for 3x3 stride-1 dense convolutions. */
+bool cnn_conv2d_winograd_applies (const cnn_exec *x);
+size_t cnn_conv2d_winograd_scratch (const cnn_exec *x);
+cnn_status cnn_conv2d_winograd (cnn_exec *x);
+
 /* cpu/conv2d_gemm.c: im2col + OpenBLAS sgemm, and a direct depthwise kernel. */
 cnn_status cnn_conv2d_gemm (cnn_exec *x);
 size_t cnn_conv2d_gemm_scratch (const cnn_exec *x);

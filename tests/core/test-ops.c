@@ -310,6 +310,33 @@ test_pad_resize (void)
   }
 }
 
+/* 3x3 stride-1 convolutions big enough for the Winograd path: odd sizes
+ * (partial edge tiles), asymmetric pads, batches, with and without bias. */
+static void
+test_winograd (void)
+{
+  for (int c = 0; c < 14; c++) {
+    ob_model *b = ob_new (13);
+    int64_t N = rnd (1, 2), C = rnd (8, 40), M = rnd (8, 40), M1 = M;
+    int64_t xd[4] = { N, C, rnd (16, 41), rnd (16, 47) }, wd[4] = { M, C, 3, 3 };
+    int64_t p[4] = { rnd (0, 1), rnd (0, 1), rnd (0, 1), rnd (0, 1) };
+    ob_input (b, "x", 4, xd);
+    ob_init_float (b, "w", 4, wd, NULL, rng);
+    ob_init_float (b, "b", 1, &M1, NULL, rng);
+    Onnx__NodeProto *n = ob_node (b, "Conv", c % 2 ? "x,w,b" : "x,w", c % 3 == 0 ? "c" : "y");
+    ob_attr_ints (b, n, "pads", 4, p);
+    if (c % 3 == 0)
+      ob_node (b, "Relu", "c", "y");
+    ob_output (b, "y");
+    char *what = g_strdup_printf ("Conv3x3 (Winograd) N%" G_GINT64_FORMAT " C%" G_GINT64_FORMAT " M%"
+        G_GINT64_FORMAT " %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT " pads %" G_GINT64_FORMAT ",%"
+        G_GINT64_FORMAT ",%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT, N, C, M, xd[2], xd[3], p[0], p[1], p[2], p[3]);
+    check (b, what);
+    g_free (what);
+    ob_free (b);
+  }
+}
+
 /* The AVX-512 SGEMM (when this CPU has it) against a plain triple loop, on
  * odd sizes around its 12 x 32 tile and 256-deep K blocks, all transposes. */
 static void
@@ -359,6 +386,8 @@ int
 main (int argc, char **argv)
 {
   rng = g_rand_new_with_seed (argc > 1 ? (guint32) atoi (argv[1]) : 1234);
+  /* the Winograd path is opt-in: test it */
+  g_setenv ("CNN_WINOGRAD", "1", TRUE);
   test_conv (FALSE);
   test_conv (TRUE);
   test_pool ();
@@ -366,6 +395,7 @@ main (int argc, char **argv)
   test_elementwise ();
   test_pad_resize ();
   test_sgemm_kernel ();
+  test_winograd ();
   printf ("test-ops: %d passed, %d failed\n", n_pass, n_fail);
   g_rand_free (rng);
   return n_fail ? 1 : 0;
