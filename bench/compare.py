@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """cnncore against ONNX Runtime on the same machine, in the same run.
 
-Usage: compare.py [--threads 2] [--batch 1] [--rounds 3] [--runs 20] [--markdown] MODEL...
+Usage: compare.py [--threads 1 2] [--batch 1 4] [--rounds 3] [--runs 20] [--markdown] MODEL...
 
-For each model, alternates ROUNDS times between `cnn-bench` (a fresh process,
+For each model, thread count and batch (batch > 1 only where the model's
+batch dimension is symbolic), alternates ROUNDS times between `cnn-bench` (a fresh process,
 RUNS timed runs after warm-up) and ONNX Runtime (RUNS runs of the same input
 shape, same thread count) and keeps the best median of each.  Prints model,
 threads, batch, our ms, ONNX Runtime ms, the ratio of images/s (ours / ORT,
@@ -67,24 +68,29 @@ def sgemm_peak(threads):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("models", nargs="+")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--threads", type=int, nargs="+", default=[2])
+    ap.add_argument("--batch", type=int, nargs="+", default=[1])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--markdown", action="store_true")
     a = ap.parse_args()
-    peak = sgemm_peak(a.threads)
+    peaks = {t: sgemm_peak(t) for t in a.threads}
     rows = []
     for model in a.models:
-        sess, feeds = ort_session(model, a.threads, a.batch)
-        best_ours, best_ort, gflops = float("inf"), float("inf"), 0.0
-        for _ in range(a.rounds):
-            o = ours(model, a.threads, a.batch, a.runs)
-            if o["median_ms"] < best_ours:
-                best_ours, gflops = o["median_ms"], o["gflops"]
-            best_ort = min(best_ort, onnxruntime(sess, feeds, a.runs))
-        rows.append((os.path.basename(model).rsplit(".", 1)[0], a.threads, a.batch, best_ours, best_ort,
-                     best_ort / best_ours, gflops))
+        for threads in a.threads:
+            for batch in a.batch:
+                sess, feeds = ort_session(model, threads, batch)
+                first = sess.get_inputs()[0].shape
+                if batch > 1 and isinstance(first[0], int):
+                    continue        # fixed batch dimension: nothing to vary
+                best_ours, best_ort, gflops = float("inf"), float("inf"), 0.0
+                for _ in range(a.rounds):
+                    o = ours(model, threads, batch, a.runs)
+                    if o["median_ms"] < best_ours:
+                        best_ours, gflops = o["median_ms"], o["gflops"]
+                    best_ort = min(best_ort, onnxruntime(sess, feeds, a.runs))
+                rows.append((os.path.basename(model).rsplit(".", 1)[0], threads, batch, best_ours, best_ort,
+                             best_ort / best_ours, gflops, peaks[threads]))
     cpu = platform.processor() or platform.machine()
     try:
         for line in open("/proc/cpuinfo"):
@@ -93,13 +99,14 @@ def main():
                 break
     except OSError:
         pass
-    head = f"{cpu}, {os.cpu_count()} cores; ONNX Runtime {ort.__version__}; OpenBLAS SGEMM peak {peak:.0f} GFLOP/s ({a.threads} threads)"
+    head = (f"{cpu}, {os.cpu_count()} cores; ONNX Runtime {ort.__version__}; OpenBLAS SGEMM peak "
+            + ", ".join(f"{p:.0f} GFLOP/s at {t} thread(s)" for t, p in peaks.items()))
     if a.markdown:
         print(head + "\n")
         print("| model | threads | batch | cnncore ms | ONNX Runtime ms | ratio | GFLOP/s | % of SGEMM peak |")
         print("|---|---|---|---|---|---|---|---|")
         for r in rows:
-            print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]:.2f} | {r[4]:.2f} | {r[5]:.2f} | {r[6]:.1f} | {100 * r[6] / peak:.0f}% |")
+            print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]:.2f} | {r[4]:.2f} | {r[5]:.2f} | {r[6]:.1f} | {100 * r[6] / r[7]:.0f}% |")
     else:
         print(head)
         print(f"{'model':18s} {'thr':>3s} {'batch':>5s} {'ours ms':>9s} {'ORT ms':>9s} {'ratio':>6s} {'GFLOP/s':>8s}")

@@ -81,6 +81,20 @@ GST_START_TEST (test_candy_matches_core)
 }
 GST_END_TEST;
 
+GST_START_TEST (test_classifier_refused)
+{
+  gchar *model = shared_model ("squeezenet1.1_fp16.onnx");
+  if (have_file (model)) {
+    gchar *l = g_strdup_printf ("videotestsrc num-buffers=1 ! cnnstyle model=%s ! fakesink", model);
+    gchar *msg = run_pipeline (l);
+    fail_unless (msg && strstr (msg, "not an image"), "classifier as style model: %s", msg);
+    g_free (msg);
+    g_free (l);
+  }
+  g_free (model);
+}
+GST_END_TEST;
+
 static Suite *
 cnnstyle_suite (void)
 {
@@ -89,6 +103,7 @@ cnnstyle_suite (void)
   tcase_set_timeout (tc, 300);
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_candy_matches_core);
+  tcase_add_test (tc, test_classifier_refused);
   return s;
 }
 
