@@ -33,9 +33,9 @@ typedef struct cnn_threadpool cnn_threadpool;
 #define CNN_MULTIVERSION
 #endif
 
-/* Largest tensor we accept: 2^34 bytes.  Guards size arithmetic against
- * overflow from hostile dims. */
-#define CNN_MAX_TENSOR_BYTES (INT64_C (1) << 34)
+/* Largest tensor we accept: 4 GiB.  Guards size arithmetic against overflow
+ * and hostile models against huge allocations. */
+#define CNN_MAX_TENSOR_BYTES (INT64_C (1) << 32)
 
 /* ---- the op table (X-macro) ------------------------------------------- */
 

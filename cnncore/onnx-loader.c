@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 static cnn_dtype
 dtype_from_onnx (int32_t t)
@@ -42,9 +43,10 @@ onnx_type_name (int32_t t)
   return t >= 0 && t < (int32_t) G_N_ELEMENTS (names) ? names[t] : "unknown";
 }
 
-/* Reads external data into buf (n bytes), keeping the file inside base_dir. */
+/* Reads n bytes of external data into a new *buf, keeping the file inside
+ * base_dir; the file's size is checked before anything is allocated. */
 static cnn_status
-read_external (const Onnx__TensorProto *tp, const char *base_dir, void *buf, size_t n,
+read_external (const Onnx__TensorProto *tp, const char *base_dir, void **buf, size_t n,
     GString *err)
 {
   const char *location = NULL;
@@ -94,9 +96,19 @@ read_external (const Onnx__TensorProto *tp, const char *base_dir, void *buf, siz
     st = CNN_E_INVALID;
   } else {
     FILE *f = fopen (real, "rb");
-    if (!f || fseeko (f, offset, SEEK_SET) != 0 || fread (buf, 1, n, f) != n) {
+    struct stat sb;
+    if (!f || fstat (fileno (f), &sb) != 0 || (uint64_t) sb.st_size < (uint64_t) offset ||
+        (uint64_t) sb.st_size - (uint64_t) offset < n) {
+      g_string_append_printf (err, "tensor '%s': '%s' does not hold %zu bytes at offset %"
+          G_GINT64_FORMAT, tp->name, location, n, offset);
+      st = CNN_E_INVALID;
+    } else if (!(*buf = g_try_malloc (MAX (n, 1)))) {
+      g_string_append_printf (err, "tensor '%s': out of memory", tp->name);
+      st = CNN_E_NOMEM;
+    } else if (fseeko (f, offset, SEEK_SET) != 0 || fread (*buf, 1, n, f) != n) {
       g_string_append_printf (err, "tensor '%s': cannot read %zu bytes at offset %"
           G_GINT64_FORMAT " from '%s'", tp->name, n, offset, location);
+      g_clear_pointer (buf, g_free);
       st = CNN_E_IO;
     }
     if (f)
@@ -139,34 +151,48 @@ tensor_from_proto (const Onnx__TensorProto *tp, const char *base_dir, cnn_tensor
     return CNN_E_INVALID;
   }
   size_t esize = cnn_dtype_size (t->dtype);
-  t->data = g_try_malloc0 (MAX ((size_t) n * esize, 1));
-  if (!t->data) {
-    g_string_append_printf (err, "tensor '%s': out of memory", name);
-    return CNN_E_NOMEM;
-  }
 
-  /* Where the bytes are: raw_data, external data or a typed field. */
+  /* Where the bytes are: raw_data, external data or a typed field.  Their
+   * amount is checked against the dims before anything is allocated, so a
+   * small file cannot ask for gigabytes. */
   const void *src = NULL;
   size_t have = 0;
   void *ext = NULL;
   size_t fbytes = (size_t) n * fsize;
-  if (tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL) {
-    ext = g_try_malloc (MAX (fbytes, 1));
-    if (!ext) {
-      g_string_append_printf (err, "tensor '%s': out of memory", name);
-      return CNN_E_NOMEM;
+  bool external = tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
+  size_t count = 0;
+  if (!external && !tp->has_raw_data) {
+    switch (ft) {
+      case 1: count = tp->n_float_data; break;
+      case 7: count = tp->n_int64_data; break;
+      case ONNX_DOUBLE: count = tp->n_double_data; break;
+      default: count = tp->n_int32_data; break;
     }
-    cnn_status st = read_external (tp, base_dir, ext, fbytes, err);
-    if (st != CNN_OK) {
-      g_free (ext);
-      g_clear_pointer (&t->data, g_free);
+    if (count != (size_t) n) {
+      g_string_append_printf (err, "tensor '%s': holds %zu values, its dims need %" G_GINT64_FORMAT,
+          name, count, n);
+      return CNN_E_INVALID;
+    }
+  } else if (!external && tp->raw_data.len != fbytes) {
+    g_string_append_printf (err, "tensor '%s': holds %zu bytes of data, its dims need %zu",
+        name, tp->raw_data.len, fbytes);
+    return CNN_E_INVALID;
+  }
+  if (external) {
+    cnn_status st = read_external (tp, base_dir, &ext, fbytes, err);
+    if (st != CNN_OK)
       return st;
-    }
     src = ext;
     have = fbytes;
   } else if (tp->has_raw_data) {
     src = tp->raw_data.data;
     have = tp->raw_data.len;
+  }
+  t->data = g_try_malloc0 (MAX ((size_t) n * esize, 1));
+  if (!t->data) {
+    g_free (ext);
+    g_string_append_printf (err, "tensor '%s': out of memory", name);
+    return CNN_E_NOMEM;
   }
 
   cnn_status st = CNN_OK;
@@ -189,18 +215,7 @@ tensor_from_proto (const Onnx__TensorProto *tp, const char *base_dir, cnn_tensor
       memcpy (t->data, src, fbytes);
     }
   } else {
-    size_t count;
-    switch (ft) {
-      case 1: count = tp->n_float_data; break;
-      case 7: count = tp->n_int64_data; break;
-      case ONNX_DOUBLE: count = tp->n_double_data; break;
-      default: count = tp->n_int32_data; break;
-    }
-    if (count != (size_t) n) {
-      g_string_append_printf (err, "tensor '%s': holds %zu values, its dims need %" G_GINT64_FORMAT,
-          name, count, n);
-      st = CNN_E_INVALID;
-    } else {
+    {
       for (int64_t i = 0; i < n; i++) {
         switch (ft) {
           case 1: ((float *) t->data)[i] = tp->float_data[i]; break;
@@ -290,7 +305,8 @@ attr_from_proto (cnn_attr *a, const Onnx__AttributeProto *ap, const cnn_node *n,
       break;
     case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING:
       a->type = CNN_ATTR_STRING;
-      a->s = g_strndup ((const char *) ap->s.data, ap->s.len);
+      /* an empty string can come without data: never leave s NULL */
+      a->s = ap->s.data ? g_strndup ((const char *) ap->s.data, ap->s.len) : g_strdup ("");
       break;
     case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS:
       a->type = CNN_ATTR_FLOATS;

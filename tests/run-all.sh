@@ -2,7 +2,8 @@
 # Builds the project and runs every test: the C tests (ONNX conformance
 # suite, fast-vs-reference ops, malformed models, sessions) through meson,
 # the ONNX Runtime parity tests on real and exported models through pytest,
-# then the C tests again under ASan+UBSan.
+# the core's C tests again under ASan+UBSan, and the model loader under
+# libFuzzer for a minute.
 # Prints one closing line "tests: N passed, N failed".
 set -u
 cd "$(dirname "$0")/.."
@@ -45,8 +46,22 @@ a_ok=$(sed -n 's/^Ok: *\([0-9]*\).*/\1/p' "$ASAN_BUILD/meson-test.out" | tail -1
 a_fail=$(sed -n 's/^Fail: *\([0-9]*\).*/\1/p' "$ASAN_BUILD/meson-test.out" | tail -1)
 [ "$asan_rc" = 0 ] || cat "$ASAN_BUILD/meson-test.out"
 
-passed=$(( ${m_ok:-0} + ${p_ok:-0} + ${a_ok:-0} ))
-failed=$(( ${m_fail:-0} + ${p_fail:-0} + ${a_fail:-0} ))
+# The loader under libFuzzer (clang, ASan, UBSan) for a bounded time.
+f_ok=0
+f_fail=0
+if command -v clang >/dev/null 2>&1; then
+  if sh tests/fuzz/run-fuzz.sh "$BUILD" "${CNN_FUZZ_SECONDS:-60}" > "$BUILD/fuzz.log" 2>&1; then
+    f_ok=1
+    echo "fuzz: $(grep -m1 'number_of_executed_units' "$BUILD/fuzz.log") without a crash"
+  else
+    f_fail=1
+    echo "fuzz: FAILED"
+    tail -60 "$BUILD/fuzz.log"
+  fi
+fi
+
+passed=$(( ${m_ok:-0} + ${p_ok:-0} + ${a_ok:-0} + f_ok ))
+failed=$(( ${m_fail:-0} + ${p_fail:-0} + ${a_fail:-0} + f_fail ))
 [ "$asan_rc" = 0 ] || [ "$failed" -gt 0 ] || failed=1
 [ "$meson_rc" = 0 ] || [ "$failed" -gt 0 ] || failed=1
 echo "tests: $passed passed, $failed failed"

@@ -145,18 +145,22 @@ epilogue_row (int64_t m, int tid, void *data)
 
 /* Direct convolution, for depthwise layers and for layers with few output
  * channels per group (a style network's last 9x9 conv to RGB), where
- * im2col + GEMM moves far more memory than it computes.  One task is one
- * output row of one output channel; the row accumulates in a small buffer. */
+ * im2col + GEMM moves far more memory than it computes.  A task is a chunk
+ * of output rows of one output channel (about DIRECT_CHUNK outputs, so the
+ * task overhead stays small); each row accumulates in place. */
 #define DIRECT_MAX_M 4
+#define DIRECT_CHUNK 4096
 
 typedef struct {
   cnn_exec *x;
   const cnn_window *w;
   int64_t rows;                 /* output rows per plane: out[0] * out[1] */
+  int64_t chunk;                /* rows per task */
+  int64_t chunks;               /* tasks per plane */
 } direct_ctx;
 
 CNN_MULTIVERSION static void
-direct_row (int64_t task, int tid, void *data)
+direct_rows (int64_t task, int tid, void *data)
 {
   direct_ctx *c = data;
   const cnn_window *w = c->w;
@@ -164,52 +168,54 @@ direct_row (int64_t task, int tid, void *data)
   const cnn_tensor *X = c->x->in[0], *W = c->x->in[1];
   const cnn_tensor *B = c->x->n_in > 2 ? c->x->in[2] : NULL;
   int64_t C = X->dims[1], M = W->dims[0], Cg = C / p->group, Mg = M / p->group;
-  int64_t r = task % c->rows, nm = task / c->rows, m = nm % M, n = nm / M, g = m / Mg;
-  int64_t z = r / w->out[1], y = r % w->out[1], ow = w->out[2];
+  int64_t nm = task / c->chunks, m = nm % M, n = nm / M, g = m / Mg;
+  int64_t r0 = (task % c->chunks) * c->chunk, r1 = MIN (r0 + c->chunk, c->rows), ow = w->out[2];
   int64_t isz = w->in[0] * w->in[1] * w->in[2], ksz = w->kernel[0] * w->kernel[1] * w->kernel[2];
-  float acc[ow];
   float b = B ? ((const float *) B->data)[m] : 0.f;
-  for (int64_t xx = 0; xx < ow; xx++)
-    acc[xx] = b;
-  for (int64_t ci = 0; ci < Cg; ci++) {
-    const float *xi = (const float *) X->data + (n * C + g * Cg + ci) * isz;
-    const float *wk = (const float *) W->data + (m * Cg + ci) * ksz;
-    for (int64_t kz = 0; kz < w->kernel[0]; kz++) {
-      int64_t iz = z * w->stride[0] - w->pad0[0] + kz * w->dil[0];
-      if (iz < 0 || iz >= w->in[0])
-        continue;
-      for (int64_t ky = 0; ky < w->kernel[1]; ky++) {
-        int64_t iy = y * w->stride[1] - w->pad0[1] + ky * w->dil[1];
-        if (iy < 0 || iy >= w->in[1])
+  int64_t sx = w->stride[2];
+  for (int64_t r = r0; r < r1; r++) {
+    int64_t z = r / w->out[1], y = r % w->out[1];
+    int64_t off = (n * M + m) * c->rows * ow + r * ow;
+    float *restrict o = (float *) c->x->out[0]->data + off;
+    for (int64_t xx = 0; xx < ow; xx++)
+      o[xx] = b;
+    for (int64_t ci = 0; ci < Cg; ci++) {
+      const float *xi = (const float *) X->data + (n * C + g * Cg + ci) * isz;
+      const float *wk = (const float *) W->data + (m * Cg + ci) * ksz;
+      for (int64_t kz = 0; kz < w->kernel[0]; kz++) {
+        int64_t iz = z * w->stride[0] - w->pad0[0] + kz * w->dil[0];
+        if (iz < 0 || iz >= w->in[0])
           continue;
-        const float *row = xi + (iz * w->in[1] + iy) * w->in[2];
-        const float *wr = wk + (kz * w->kernel[1] + ky) * w->kernel[2];
-        for (int64_t kx = 0; kx < w->kernel[2]; kx++) {
-          float wv = wr[kx];
-          int64_t ix0 = -w->pad0[2] + kx * w->dil[2], sx = w->stride[2];
-          /* output columns whose input column is inside the row */
-          int64_t lo = ix0 >= 0 ? 0 : (-ix0 + sx - 1) / sx;
-          int64_t hi = w->in[2] - ix0 > 0 ? MIN (ow, (w->in[2] - ix0 + sx - 1) / sx) : 0;
-          const float *src = row + ix0;
-          if (sx == 1)
-            for (int64_t xx = lo; xx < hi; xx++)
-              acc[xx] += wv * src[xx];
-          else
-            for (int64_t xx = lo; xx < hi; xx++)
-              acc[xx] += wv * src[xx * sx];
+        for (int64_t ky = 0; ky < w->kernel[1]; ky++) {
+          int64_t iy = y * w->stride[1] - w->pad0[1] + ky * w->dil[1];
+          if (iy < 0 || iy >= w->in[1])
+            continue;
+          const float *row = xi + (iz * w->in[1] + iy) * w->in[2];
+          const float *wr = wk + (kz * w->kernel[1] + ky) * w->kernel[2];
+          for (int64_t kx = 0; kx < w->kernel[2]; kx++) {
+            float wv = wr[kx];
+            int64_t ix0 = -w->pad0[2] + kx * w->dil[2];
+            /* output columns whose input column is inside the row */
+            int64_t lo = ix0 >= 0 ? 0 : (-ix0 + sx - 1) / sx;
+            int64_t hi = w->in[2] - ix0 > 0 ? MIN (ow, (w->in[2] - ix0 + sx - 1) / sx) : 0;
+            const float *restrict src = row + ix0;
+            if (sx == 1)
+              for (int64_t xx = lo; xx < hi; xx++)
+                o[xx] += wv * src[xx];
+            else
+              for (int64_t xx = lo; xx < hi; xx++)
+                o[xx] += wv * src[xx * sx];
+          }
         }
       }
     }
+    if (c->x->residual) {
+      const float *res = (const float *) c->x->residual->data + off;
+      for (int64_t xx = 0; xx < ow; xx++)
+        o[xx] += res[xx];
+    }
+    cnn_act_apply (&c->x->act, o, ow);
   }
-  int64_t off = (n * M + m) * c->rows * ow + r * ow;
-  float *o = (float *) c->x->out[0]->data + off;
-  if (c->x->residual) {
-    const float *res = (const float *) c->x->residual->data + off;
-    for (int64_t xx = 0; xx < ow; xx++)
-      acc[xx] += res[xx];
-  }
-  memcpy (o, acc, sizeof (float) * ow);
-  cnn_act_apply (&c->x->act, o, ow);
 }
 
 typedef struct {
@@ -279,7 +285,9 @@ cnn_conv2d_gemm (cnn_exec *x)
     return cnn_conv2d_winograd (x);
   if (use_direct (x)) {
     direct_ctx c = { x, &w, w.out[0] * w.out[1] };
-    cnn_parallel_for (x->pool, N * M * c.rows, direct_row, &c);
+    c.chunk = CLAMP (DIRECT_CHUNK / MAX (w.out[2], 1), 1, c.rows);
+    c.chunks = (c.rows + c.chunk - 1) / c.chunk;
+    cnn_parallel_for (x->pool, N * M * c.chunks, direct_rows, &c);
     return CNN_OK;
   }
   bool pointwise = is_pointwise (&w);

@@ -36,8 +36,7 @@ conv_infer (cnn_exec *x)
 {
   const cnn_conv_params *p = x->params;
   cnn_status st;
-  if ((st = cnn_need_inputs (x, 2, 3)) || (st = cnn_need_dtype (x, 0, CNN_DTYPE_FLOAT32)) ||
-      (st = cnn_need_dtype (x, 1, CNN_DTYPE_FLOAT32)) || (st = cnn_need_dtype (x, 2, CNN_DTYPE_FLOAT32)))
+  if ((st = cnn_need_inputs (x, 2, 3)) || (st = cnn_need_float_inputs (x)))
     return st;
   const cnn_tensor *X = x->in[0], *W = x->in[1], *B = x->n_in > 2 ? x->in[2] : NULL;
   cnn_window w;

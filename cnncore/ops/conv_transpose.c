@@ -89,8 +89,7 @@ convt_infer (cnn_exec *x)
 {
   const convt_params *p = x->params;
   cnn_status st;
-  if ((st = cnn_need_inputs (x, 2, 3)) || (st = cnn_need_dtype (x, 0, CNN_DTYPE_FLOAT32)) ||
-      (st = cnn_need_dtype (x, 1, CNN_DTYPE_FLOAT32)) || (st = cnn_need_dtype (x, 2, CNN_DTYPE_FLOAT32)))
+  if ((st = cnn_need_inputs (x, 2, 3)) || (st = cnn_need_float_inputs (x)))
     return st;
   const cnn_tensor *X = x->in[0], *W = x->in[1], *B = x->n_in > 2 ? x->in[2] : NULL;
   cnn_window w;
@@ -123,19 +122,40 @@ fill_bias (cnn_exec *x, int64_t osz)
     }
 }
 
+/* Sizes both kernels use: isz/osz are our input/output plane sizes. */
+typedef struct {
+  cnn_window w;
+  int64_t N, C, Cg, Mg, M, isz, osz, ksz;
+} convt_sizes;
+
+static cnn_status
+convt_sizes_of (cnn_exec *x, convt_sizes *s)
+{
+  const convt_params *p = x->params;
+  cnn_status st = convt_geometry (x, &s->w);
+  if (st)
+    return st;
+  s->N = x->in[0]->dims[0];
+  s->C = x->in[0]->dims[1];
+  s->Cg = s->C / p->group;
+  s->Mg = x->in[1]->dims[1];
+  s->M = s->Mg * p->group;
+  s->isz = s->w.out[0] * s->w.out[1] * s->w.out[2];
+  s->osz = s->w.in[0] * s->w.in[1] * s->w.in[2];
+  s->ksz = s->w.kernel[0] * s->w.kernel[1] * s->w.kernel[2];
+  return CNN_OK;
+}
+
 static cnn_status
 convt_ref (cnn_exec *x)
 {
-  const convt_params *p = x->params;
-  const cnn_tensor *X = x->in[0], *W = x->in[1];
-  cnn_window w;
-  cnn_status st = convt_geometry (x, &w);
+  convt_sizes z;
+  cnn_status st = convt_sizes_of (x, &z);
   if (st)
     return st;
-  int64_t N = X->dims[0], C = X->dims[1], G = p->group, Cg = C / G, Mg = W->dims[1], M = Mg * G;
-  int64_t isz = w.out[0] * w.out[1] * w.out[2], osz = w.in[0] * w.in[1] * w.in[2];
-  int64_t ksz = w.kernel[0] * w.kernel[1] * w.kernel[2];
-  const float *xd = X->data, *wd = W->data;
+  const cnn_window w = z.w;
+  int64_t N = z.N, C = z.C, Cg = z.Cg, Mg = z.Mg, M = z.M, isz = z.isz, osz = z.osz, ksz = z.ksz;
+  const float *xd = x->in[0]->data, *wd = x->in[1]->data;
   float *od = x->out[0]->data;
   fill_bias (x, osz);
   for (int64_t n = 0; n < N; n++)
@@ -226,15 +246,14 @@ col2im_channel (int64_t m, int tid, void *data)
 static cnn_status
 convt_fast (cnn_exec *x)
 {
-  const convt_params *p = x->params;
   const cnn_tensor *X = x->in[0], *W = x->in[1];
-  cnn_window w;
-  cnn_status st = convt_geometry (x, &w);
+  convt_sizes z;
+  cnn_status st = convt_sizes_of (x, &z);
   if (st)
     return st;
-  int64_t N = X->dims[0], C = X->dims[1], G = p->group, Cg = C / G, Mg = W->dims[1], M = Mg * G;
-  int64_t isz = w.out[0] * w.out[1] * w.out[2], osz = w.in[0] * w.in[1] * w.in[2];
-  int64_t ksz = w.kernel[0] * w.kernel[1] * w.kernel[2];
+  const cnn_window w = z.w;
+  int64_t N = z.N, C = z.C, G = ((const convt_params *) x->params)->group, Cg = z.Cg, Mg = z.Mg, M = z.M;
+  int64_t isz = z.isz, osz = z.osz, ksz = z.ksz;
   if (x->scratch_size < (size_t) (Mg * ksz * isz) * sizeof (float))
     return cnn_exec_fail (x, CNN_E_BACKEND, "scratch too small");
   fill_bias (x, osz);

@@ -24,11 +24,8 @@ gemm_infer (cnn_exec *x)
 {
   const gemm_params *p = x->params;
   cnn_status st;
-  if ((st = cnn_need_inputs (x, 2, 3)))
+  if ((st = cnn_need_inputs (x, 2, 3)) || (st = cnn_need_float_inputs (x)))
     return st;
-  for (int k = 0; k < x->n_in; k++)
-    if ((st = cnn_need_dtype (x, k, CNN_DTYPE_FLOAT32)))
-      return st;
   const cnn_tensor *A = x->in[0], *B = x->in[1], *C = x->n_in > 2 ? x->in[2] : NULL;
   if (A->ndim != 2 || B->ndim != 2)
     return cnn_exec_fail (x, CNN_E_SHAPE, "A and B must be matrices");
@@ -164,8 +161,7 @@ static cnn_status
 matmul_infer (cnn_exec *x)
 {
   cnn_status st;
-  if ((st = cnn_need_inputs (x, 2, 2)) || (st = cnn_need_dtype (x, 0, CNN_DTYPE_FLOAT32)) ||
-      (st = cnn_need_dtype (x, 1, CNN_DTYPE_FLOAT32)))
+  if ((st = cnn_need_inputs (x, 2, 2)) || (st = cnn_need_float_inputs (x)))
     return st;
   mm_geom g;
   if ((st = matmul_geometry (x, &g)))

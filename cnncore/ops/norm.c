@@ -24,11 +24,8 @@ norm_infer (cnn_exec *x)
 {
   bool bn = x->node->op == CNN_OP_BATCH_NORM;
   cnn_status st;
-  if ((st = cnn_need_inputs (x, bn ? 5 : 3, bn ? 5 : 3)))
+  if ((st = cnn_need_inputs (x, bn ? 5 : 3, bn ? 5 : 3)) || (st = cnn_need_float_inputs (x)))
     return st;
-  for (int k = 0; k < x->n_in; k++)
-    if ((st = cnn_need_dtype (x, k, CNN_DTYPE_FLOAT32)))
-      return st;
   const cnn_tensor *X = x->in[0];
   if (X->ndim < 2)
     return cnn_exec_fail (x, CNN_E_SHAPE, "input needs a channel dim");

@@ -27,6 +27,16 @@ cnn_need_dtype (cnn_exec *x, int k, cnn_dtype dtype)
   return CNN_OK;
 }
 
+/* Every present input is float32. */
+static inline cnn_status
+cnn_need_float_inputs (cnn_exec *x)
+{
+  cnn_status st = CNN_OK;
+  for (int k = 0; k < x->n_in && st == CNN_OK; k++)
+    st = cnn_need_dtype (x, k, CNN_DTYPE_FLOAT32);
+  return st;
+}
+
 /* Inputs that set shapes (Reshape's shape, Slice's starts...) must be known
  * when planning: initializers, or computed from shapes by constant folding. */
 static inline cnn_status

@@ -289,6 +289,30 @@ main (void)
   cnn_session_free (s);
   cnn_model_unref (m);
 
+  /* inputs the fuzzer once crashed on (tests/fuzz/regressions) */
+  GDir *rd = g_dir_open (FUZZ_REGRESSIONS, 0, NULL);
+  const char *rn;
+  int n_reg = 0;
+  while (rd && (rn = g_dir_read_name (rd))) {
+    if (rn[0] == '.')
+      continue;
+    char *path = g_build_filename (FUZZ_REGRESSIONS, rn, NULL);
+    gchar *data;
+    gsize rlen;
+    if (g_file_get_contents (path, &data, &rlen, NULL)) {
+      g_clear_error (&err);
+      err = try_model ((const uint8_t *) data, rlen, NULL);
+      g_clear_error (&err);
+      n_reg++;
+      g_free (data);
+    }
+    g_free (path);
+  }
+  if (rd)
+    g_dir_close (rd);
+  printf ("ok   %d fuzzer regression inputs: no crash\n", n_reg);
+  n_pass++;
+
   GError *io = NULL;
   CHECK (cnn_model_load ("/nonexistent/model.onnx", &io) == NULL && io && io->code == CNN_ERROR_IO,
       "missing file");

@@ -1,0 +1,35 @@
+#!/bin/sh
+# Builds the loader fuzzer with clang (libFuzzer + ASan + UBSan) and runs it
+# for a bounded time on a seed corpus made from the project's own models and
+# ONNX's conformance models.  Usage: run-fuzz.sh BUILD_DIR [SECONDS]
+# A crash leaves its input in BUILD_DIR/fuzz/crash-* : add it to
+# tests/fuzz/regressions/ (run on every CI) once fixed.
+set -eu
+cd "$(dirname "$0")/../.."
+BUILD=$1
+SECS=${2:-60}
+OUT="$BUILD/fuzz"
+mkdir -p "$OUT/corpus"
+PB=$(ls "$BUILD"/cnncore/onnx.pb-c.c)
+CFLAGS="-O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Icnncore -I$(dirname "$PB")"
+clang $CFLAGS $(pkg-config --cflags glib-2.0 libprotobuf-c) -o "$OUT/fuzz-model" tests/fuzz/fuzz-model.c \
+  cnncore/*.c cnncore/ops/*.c cnncore/cpu/*.c "$PB" \
+  $(pkg-config --libs glib-2.0 libprotobuf-c openblas) -lm -lpthread
+# seeds: small models of our own and of the conformance suite
+cp models/fashion/classifier.onnx "$OUT/corpus/" 2>/dev/null || true
+for d in /usr/share/libonnx-testdata/data/node/test_conv_with_strides_padding \
+         /usr/share/libonnx-testdata/data/node/test_resize_upsample_scales_linear \
+         /usr/share/libonnx-testdata/data/node/test_slice_neg_steps \
+         /usr/share/libonnx-testdata/data/node/test_reshape_negative_dim \
+         /usr/share/libonnx-testdata/data/node/test_maxpool_2d_ceil \
+         /usr/share/libonnx-testdata/data/pytorch-converted/test_ConvTranspose2d \
+         /usr/share/libonnx-testdata/data/node/test_gather_negative_indices \
+         /usr/share/libonnx-testdata/data/node/test_reflect_pad; do
+  [ -f "$d/model.onnx" ] && cp "$d/model.onnx" "$OUT/corpus/$(basename "$d").onnx"
+done
+# known crashers stay fixed
+for f in tests/fuzz/regressions/*; do
+  [ -f "$f" ] && "$OUT/fuzz-model" "$f"
+done
+ASAN_OPTIONS=detect_leaks=1 "$OUT/fuzz-model" -max_total_time="$SECS" -max_len=65536 -timeout=10 \
+  -rss_limit_mb=6144 -malloc_limit_mb=4200 -artifact_prefix="$OUT/" -print_final_stats=1 "$OUT/corpus"
