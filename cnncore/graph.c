@@ -81,7 +81,8 @@ cnn_graph_sort (cnn_model *m, GString *err)
     for (guint i = 0; i < n; i++)
       if (cnn_model_node (m, i)->dead)
         g_ptr_array_add (sorted, cnn_model_node (m, i));
-    memcpy (m->nodes->pdata, sorted->pdata, sizeof (gpointer) * n);
+    if (n)
+      memcpy (m->nodes->pdata, sorted->pdata, sizeof (gpointer) * n);
     reindex_producers (m);
   }
   g_ptr_array_free (sorted, TRUE);
@@ -294,7 +295,8 @@ cnn_graph_optimize (cnn_model *m)
         g_ptr_array_add (order, cnn_model_node (m, i));
         n_live += pass == 0;
       }
-  memcpy (m->nodes->pdata, order->pdata, sizeof (gpointer) * order->len);
+  if (order->len)
+    memcpy (m->nodes->pdata, order->pdata, sizeof (gpointer) * order->len);
   g_ptr_array_remove_range (m->nodes, n_live, m->nodes->len - n_live);
   g_ptr_array_free (order, TRUE);
   reindex_producers (m);

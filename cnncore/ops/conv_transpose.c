@@ -6,7 +6,7 @@
 typedef struct {
   cnn_window_params win;
   int64_t group;
-  int64_t output_padding[3], output_shape[3];
+  int64_t output_padding[3], output_shape[5];
   int n_output_shape;
 } convt_params;
 
@@ -23,9 +23,9 @@ convt_parse (const cnn_node *n, void *params, GString *err)
   int c = cnn_attr_ints (n, "output_padding", p->output_padding, 3);
   if (c > 3)
     return cnn_node_fail (n, err, CNN_E_INVALID, "output_padding has %d values", c);
-  p->n_output_shape = cnn_attr_ints (n, "output_shape", p->output_shape, 3);
-  if (p->n_output_shape > 3)
-    return cnn_node_fail (n, err, CNN_E_UNSUPPORTED, "output_shape must list spatial dims only");
+  p->n_output_shape = cnn_attr_ints (n, "output_shape", p->output_shape, 5);
+  if (p->n_output_shape > 5)
+    return cnn_node_fail (n, err, CNN_E_INVALID, "output_shape has %d values", p->n_output_shape);
   return CNN_OK;
 }
 
@@ -41,6 +41,10 @@ convt_geometry (cnn_exec *x, cnn_window *w)
     return cnn_exec_fail (x, CNN_E_SHAPE, "input and weight must have the same rank, 3 to 5");
   if (p->win.nsp && p->win.nsp != nsp)
     return cnn_exec_fail (x, CNN_E_SHAPE, "attributes do not match the spatial rank");
+  /* output_shape lists the spatial dims, possibly after N and C */
+  if (p->n_output_shape > 0 && p->n_output_shape < nsp)
+    return cnn_exec_fail (x, CNN_E_SHAPE, "output_shape has %d values for %d spatial dims",
+        p->n_output_shape, nsp);
   memset (w, 0, sizeof *w);
   w->nsp = nsp;
   int off = 3 - nsp;

@@ -31,5 +31,6 @@ done
 for f in tests/fuzz/regressions/*; do
   [ -f "$f" ] && "$OUT/fuzz-model" "$f"
 done
-ASAN_OPTIONS=detect_leaks=1 "$OUT/fuzz-model" -max_total_time="$SECS" -max_len=65536 -timeout=10 \
+# a fixed seed keeps CI runs repeatable; FUZZ_SEED=0 picks a random one
+ASAN_OPTIONS=detect_leaks=1 "$OUT/fuzz-model" -seed="${FUZZ_SEED:-1}" -max_total_time="$SECS" -max_len=65536 -timeout=10 \
   -rss_limit_mb=6144 -malloc_limit_mb=4200 -artifact_prefix="$OUT/" -print_final_stats=1 "$OUT/corpus"
