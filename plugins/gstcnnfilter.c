@@ -266,6 +266,8 @@ bad_triplet:
   return FALSE;
 }
 
+static void gst_cnn_filter_release (GstCnnFilter * self);
+
 static gboolean
 gst_cnn_filter_start (GstBaseTransform * bt)
 {
@@ -333,13 +335,15 @@ gst_cnn_filter_start (GstBaseTransform * bt)
   return TRUE;
 fail:
   g_clear_error (&error);
+  gst_cnn_filter_release (self);
   return FALSE;
 }
 
-static gboolean
-gst_cnn_filter_stop (GstBaseTransform * bt)
+/* Frees what start() set up; also after a start() that failed half way,
+ * which GstBaseTransform does not follow with stop(). */
+static void
+gst_cnn_filter_release (GstCnnFilter * self)
 {
-  GstCnnFilter *self = GST_CNN_FILTER (bt);
   GstCnnFilterPrivate *p = PRIV (self);
   GstCnnFilterClass *klass = GST_CNN_FILTER_GET_CLASS (self);
   if (klass->reset)
@@ -352,6 +356,12 @@ gst_cnn_filter_stop (GstBaseTransform * bt)
   g_clear_object (&p->desc);
   g_clear_pointer (&p->labels, g_ptr_array_unref);
   g_clear_pointer (&p->input.data, g_free);
+}
+
+static gboolean
+gst_cnn_filter_stop (GstBaseTransform * bt)
+{
+  gst_cnn_filter_release (GST_CNN_FILTER (bt));
   return TRUE;
 }
 
