@@ -26,6 +26,8 @@ typedef struct {
   gdouble scale;
   gint keep_aspect;             /* -1: not set */
   /* state */
+  gchar *loaded_path;           /* the file `model` named when it was loaded */
+  gboolean reload;              /* `model` or `labels` changed while running */
   cnn_model *model;
   cnn_session *session;
   JsonParser *desc;
@@ -34,6 +36,9 @@ typedef struct {
   cnn_tensor input;
   guint64 frames;
   gboolean have_results;
+  /* time spent, for the "cnn-stats" message at EOS */
+  gint64 t_pre, t_infer, t_total;
+  guint64 inferences;
 } GstCnnFilterPrivate;
 
 G_DEFINE_ABSTRACT_TYPE_WITH_CODE (GstCnnFilter, gst_cnn_filter, GST_TYPE_VIDEO_FILTER,
@@ -275,18 +280,23 @@ gst_cnn_filter_start (GstBaseTransform * bt)
   GstCnnFilterPrivate *p = PRIV (self);
   GstCnnFilterClass *klass = GST_CNN_FILTER_GET_CLASS (self);
   GError *error = NULL;
-  if (!p->model_path) {
+  GST_OBJECT_LOCK (self);
+  p->loaded_path = g_strdup (p->model_path);
+  p->reload = FALSE;
+  GST_OBJECT_UNLOCK (self);
+  if (!p->loaded_path) {
     GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("No model set"),
         ("set the 'model' property to an ONNX file"));
     return FALSE;
   }
-  if (!(p->model = model_acquire (p->model_path, &error))) {
-    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ, ("Could not load model %s", p->model_path),
+  if (!(p->model = model_acquire (p->loaded_path, &error))) {
+    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ, ("Could not load model %s", p->loaded_path),
         ("%s", error->message));
     g_error_free (error);
+    g_clear_pointer (&p->loaded_path, g_free);
     return FALSE;
   }
-  gchar *desc_path = desc_path_for (p->model_path);
+  gchar *desc_path = desc_path_for (p->loaded_path);
   if (g_file_test (desc_path, G_FILE_TEST_EXISTS)) {
     p->desc = json_parser_new ();
     if (!json_parser_load_from_file (p->desc, desc_path, &error)) {
@@ -324,7 +334,8 @@ gst_cnn_filter_start (GstBaseTransform * bt)
   p->input.dims[2] = pre->nhwc ? pre->width : pre->height;
   p->input.dims[3] = pre->nhwc ? pre->channels : pre->width;
   p->input.data = g_new0 (gfloat, (gsize) pre->channels * pre->width * pre->height);
-  p->frames = 0;
+  p->frames = p->inferences = 0;
+  p->t_pre = p->t_infer = p->t_total = 0;
   if (klass->setup && !klass->setup (self, &error)) {
     GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS, ("Model does not fit this element"), ("%s", error->message));
     goto fail;
@@ -350,9 +361,10 @@ gst_cnn_filter_release (GstCnnFilter * self)
     klass->reset (self);
   g_clear_pointer (&p->session, cnn_session_free);
   if (p->model) {
-    model_release (p->model_path, p->model);
+    model_release (p->loaded_path, p->model);
     p->model = NULL;
   }
+  g_clear_pointer (&p->loaded_path, g_free);
   g_clear_object (&p->desc);
   g_clear_pointer (&p->labels, g_ptr_array_unref);
   g_clear_pointer (&p->input.data, g_free);
@@ -371,10 +383,44 @@ gst_cnn_filter_transform_frame_ip (GstVideoFilter * vf, GstVideoFrame * frame)
   GstCnnFilter *self = GST_CNN_FILTER (vf);
   GstCnnFilterPrivate *p = PRIV (self);
   GstCnnFilterClass *klass = GST_CNN_FILTER_GET_CLASS (self);
+  GST_OBJECT_LOCK (self);
+  gboolean reload = p->reload;
+  GST_OBJECT_UNLOCK (self);
+  if (reload) {
+    /* a new model while running: set everything up again between frames;
+     * a model that fails to load stops the pipeline with the reason */
+    guint64 frames = p->frames;
+    GST_INFO_OBJECT (self, "loading the new model");
+    gst_cnn_filter_release (self);
+    if (!gst_cnn_filter_start (GST_BASE_TRANSFORM (self)))
+      return GST_FLOW_ERROR;
+    p->frames = frames;
+  }
   guint64 n = p->frames++;
+  gint64 t0 = g_get_monotonic_time ();
+  GstFlowReturn ret;
   if (p->interval > 1 && n % p->interval != 0 && klass->reuse)
-    return klass->reuse (self, frame);
-  return klass->process (self, frame);
+    ret = klass->reuse (self, frame);
+  else
+    ret = klass->process (self, frame);
+  p->t_total += g_get_monotonic_time () - t0;
+  return ret;
+}
+
+/* At EOS: an element message "cnn-stats" with frames, inferences and the
+ * milliseconds spent in pre-processing, inference and the whole element
+ * (the rest is post-processing: decoding, NMS, drawing masks...). */
+static gboolean
+gst_cnn_filter_sink_event (GstBaseTransform * bt, GstEvent * event)
+{
+  GstCnnFilterPrivate *p = PRIV (bt);
+  if (GST_EVENT_TYPE (event) == GST_EVENT_EOS && p->frames)
+    gst_element_post_message (GST_ELEMENT (bt), gst_message_new_element (GST_OBJECT (bt),
+            gst_structure_new ("cnn-stats", "frames", G_TYPE_UINT64, p->frames, "inferences",
+                G_TYPE_UINT64, p->inferences, "preprocess-ms", G_TYPE_DOUBLE, p->t_pre / 1e3,
+                "inference-ms", G_TYPE_DOUBLE, p->t_infer / 1e3, "element-ms", G_TYPE_DOUBLE,
+                p->t_total / 1e3, NULL)));
+  return GST_BASE_TRANSFORM_CLASS (gst_cnn_filter_parent_class)->sink_event (bt, event);
 }
 
 gboolean
@@ -382,8 +428,14 @@ gst_cnn_filter_infer (GstCnnFilter * self, const GstVideoFrame * frame, const Gs
     GstCnnLetterbox * lb, GError ** error)
 {
   GstCnnFilterPrivate *p = PRIV (self);
+  gint64 t0 = g_get_monotonic_time ();
   gst_cnn_preprocess (frame, rect, &p->pre, p->input.data, lb);
-  return cnn_session_run (p->session, &p->input, 1, error);
+  gint64 t1 = g_get_monotonic_time ();
+  gboolean ok = cnn_session_run (p->session, &p->input, 1, error);
+  p->t_pre += t1 - t0;
+  p->t_infer += g_get_monotonic_time () - t1;
+  p->inferences++;
+  return ok;
 }
 
 const cnn_tensor *
@@ -490,8 +542,16 @@ gst_cnn_filter_set_property (GObject * object, guint prop_id, const GValue * val
   GstCnnFilterPrivate *p = PRIV (object);
   GST_OBJECT_LOCK (object);
   switch (prop_id) {
-    case PROP_MODEL: g_free (p->model_path); p->model_path = g_value_dup_string (value); break;
-    case PROP_LABELS: g_free (p->labels_path); p->labels_path = g_value_dup_string (value); break;
+    case PROP_MODEL:
+      g_free (p->model_path);
+      p->model_path = g_value_dup_string (value);
+      p->reload = p->model != NULL;     /* running: swap it in at the next frame */
+      break;
+    case PROP_LABELS:
+      g_free (p->labels_path);
+      p->labels_path = g_value_dup_string (value);
+      p->reload = p->model != NULL;
+      break;
     case PROP_BACKEND: g_free (p->backend); p->backend = g_value_dup_string (value); break;
     case PROP_THREADS: p->threads = g_value_get_int (value); break;
     case PROP_INTERVAL: p->interval = g_value_get_uint (value); break;
@@ -559,10 +619,12 @@ gst_cnn_filter_class_init (GstCnnFilterClass * klass)
   oc->set_property = gst_cnn_filter_set_property;
   oc->get_property = gst_cnn_filter_get_property;
   oc->finalize = gst_cnn_filter_finalize;
+  GParamFlags rw_playing = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING;
   g_object_class_install_property (oc, PROP_MODEL, g_param_spec_string ("model", "Model",
-          "ONNX model file (settings are also read from MODEL.json next to it)", NULL, rw));
+          "ONNX model file (settings are also read from MODEL.json next to it); may change "
+          "while playing: the next frame uses the new model", NULL, rw_playing));
   g_object_class_install_property (oc, PROP_LABELS, g_param_spec_string ("labels", "Labels",
-          "Labels file, one per line (\"idx,label\" lines also read)", NULL, rw));
+          "Labels file, one per line (\"idx,label\" lines also read)", NULL, rw_playing));
   g_object_class_install_property (oc, PROP_BACKEND, g_param_spec_string ("backend", "Backend",
           "auto, cpu or cuda", "auto", rw));
   g_object_class_install_property (oc, PROP_THREADS, g_param_spec_int ("threads", "Threads",
@@ -584,6 +646,7 @@ gst_cnn_filter_class_init (GstCnnFilterClass * klass)
           "Keep aspect", "Letterbox the frame instead of stretching it", FALSE, rw));
   bt->start = gst_cnn_filter_start;
   bt->stop = gst_cnn_filter_stop;
+  bt->sink_event = gst_cnn_filter_sink_event;
   vf->transform_frame_ip = gst_cnn_filter_transform_frame_ip;
   gst_type_mark_as_plugin_api (GST_TYPE_CNN_FILTER, 0);
   gst_type_mark_as_plugin_api (GST_TYPE_CNN_COLOR_ORDER, 0);

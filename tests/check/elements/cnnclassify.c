@@ -101,6 +101,89 @@ GST_START_TEST (test_roi_list_and_interval)
 }
 GST_END_TEST;
 
+/* `model` changes while playing: the next frame uses the new model and its
+ * description file's labels. */
+GST_START_TEST (test_hot_reload)
+{
+  gchar *model = shared_model ("squeezenet1.1_fp16.onnx");
+  gchar *fashion = g_build_filename (SOURCE_DIR, "models", "fashion", "classifier.onnx", NULL);
+  if (!have_file (model) || !have_file (fashion)) {
+    g_free (model);
+    g_free (fashion);
+    return;
+  }
+  gchar *launch = squeezenet_launch ("name=c");
+  GstVideoInfo info;
+  GstBuffer *in = photo_buffer (PHOTOS "/eagle.jpg", GST_VIDEO_FORMAT_RGB, &info);
+  GstHarness *h = harness_for (launch, &info);
+  GstBuffer *out = gst_harness_push_and_pull (h, gst_buffer_ref (in));
+  gint id;
+  fail_unless (gst_structure_get_int (frame_classification (out), "class-id", &id) && is_bird (id));
+  gst_buffer_unref (out);
+  GstElement *c = gst_bin_get_by_name (GST_BIN (h->element), "c");
+  g_object_set (c, "model", fashion, "labels", NULL, NULL);
+  out = gst_harness_push_and_pull (h, in);
+  const GstStructure *cl = frame_classification (out);
+  fail_unless (cl && gst_structure_get_int (cl, "class-id", &id));
+  const gchar *label = gst_structure_get_string (cl, "label");
+  g_print ("after the swap: %s (%d)\n", label, id);
+  fail_unless (id >= 0 && id < 10, "class %d after switching to the 10-class model", id);
+  const gchar *fashion_labels[] = { "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
+    "Shirt", "Sneaker", "Bag", "Ankle boot" };
+  fail_unless_equals_string (label, fashion_labels[id]);
+  gst_buffer_unref (out);
+  gst_object_unref (c);
+  gst_harness_teardown (h);
+  g_free (launch);
+  g_free (model);
+  g_free (fashion);
+}
+GST_END_TEST;
+
+static gpointer
+pipeline_thread (gpointer launch)
+{
+  return run_pipeline (launch);
+}
+
+/* Two pipelines in parallel share one loaded model (one file, one cache
+ * entry) and each gets the same results as it would alone. */
+GST_START_TEST (test_parallel_pipelines_share_model)
+{
+  gchar *model = shared_model ("squeezenet1.1_fp16.onnx");
+  if (!have_file (model)) {
+    g_free (model);
+    return;
+  }
+  gchar *out[2], *launch[2];
+  GThread *th[2];
+  for (int i = 0; i < 2; i++) {
+    out[i] = g_strdup_printf ("%s/cnn-parallel-%d.jsonl", g_get_tmp_dir (), i);
+    launch[i] = g_strdup_printf ("videotestsrc num-buffers=12 pattern=%s ! video/x-raw,width=160,height=120 ! "
+        "cnnclassify model=%s threads=1 top-k=2 ! cnnmetapublish location=%s ! fakesink", "ball", model, out[i]);
+    th[i] = g_thread_new ("pipeline", pipeline_thread, launch[i]);
+  }
+  for (int i = 0; i < 2; i++) {
+    gchar *msg = g_thread_join (th[i]);
+    fail_unless (msg == NULL, "pipeline %d: %s", i, msg);
+  }
+  gchar *a, *b;
+  fail_unless (g_file_get_contents (out[0], &a, NULL, NULL) && g_file_get_contents (out[1], &b, NULL, NULL));
+  fail_unless (strlen (a) > 0 && strcmp (a, b) == 0, "the two pipelines disagree");
+  gchar **lines = g_strsplit (a, "\n", -1);
+  fail_unless_equals_int (g_strv_length (lines) - 1, 12);
+  g_strfreev (lines);
+  for (int i = 0; i < 2; i++) {
+    g_remove (out[i]);
+    g_free (out[i]);
+    g_free (launch[i]);
+  }
+  g_free (a);
+  g_free (b);
+  g_free (model);
+}
+GST_END_TEST;
+
 GST_START_TEST (test_errors)
 {
   gchar *msg = run_pipeline ("videotestsrc num-buffers=1 ! cnnclassify model=/nonexistent.onnx ! fakesink");
@@ -163,6 +246,8 @@ cnnclassify_suite (void)
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_eagle_every_format);
   tcase_add_test (tc, test_roi_list_and_interval);
+  tcase_add_test (tc, test_hot_reload);
+  tcase_add_test (tc, test_parallel_pipelines_share_model);
   tcase_add_test (tc, test_errors);
   tcase_add_test (tc, test_state_cycles);
   return s;
