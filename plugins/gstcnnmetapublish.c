@@ -149,6 +149,27 @@ format_location (const gchar * pattern, gint64 index)
 }
 
 static void
+member_int (JsonBuilder * b, const gchar * name, gint64 v)
+{
+  json_builder_set_member_name (b, name);
+  json_builder_add_int_value (b, v);
+}
+
+static void
+member_double (JsonBuilder * b, const gchar * name, gdouble v)
+{
+  json_builder_set_member_name (b, name);
+  json_builder_add_double_value (b, v);
+}
+
+static void
+member_string (JsonBuilder * b, const gchar * name, const gchar * v)
+{
+  json_builder_set_member_name (b, name);
+  json_builder_add_string_value (b, v);
+}
+
+static void
 add_classifications (JsonBuilder * b, GstVideoRegionOfInterestMeta * roi)
 {
   json_builder_begin_array (b);
@@ -161,12 +182,9 @@ add_classifications (JsonBuilder * b, GstVideoRegionOfInterestMeta * roi)
     gst_structure_get_double (st, "confidence", &conf);
     gst_structure_get_int (st, "class-id", &id);
     json_builder_begin_object (b);
-    json_builder_set_member_name (b, "label");
-    json_builder_add_string_value (b, gst_structure_get_string (st, "label"));
-    json_builder_set_member_name (b, "class_id");
-    json_builder_add_int_value (b, id);
-    json_builder_set_member_name (b, "confidence");
-    json_builder_add_double_value (b, conf);
+    member_string (b, "label", gst_structure_get_string (st, "label"));
+    member_int (b, "class_id", id);
+    member_double (b, "confidence", conf);
     json_builder_end_object (b);
   }
   json_builder_end_array (b);
@@ -180,8 +198,7 @@ gst_cnn_meta_publish_transform_ip (GstBaseTransform * bt, GstBuffer * buf)
     find_source (self);
   JsonBuilder *b = json_builder_new ();
   json_builder_begin_object (b);
-  json_builder_set_member_name (b, "frame");
-  json_builder_add_int_value (b, (gint64) self->frame);
+  member_int (b, "frame", (gint64) self->frame);
   json_builder_set_member_name (b, "timestamp");
   if (GST_BUFFER_PTS_IS_VALID (buf))
     json_builder_add_int_value (b, (gint64) GST_BUFFER_PTS (buf));
@@ -195,15 +212,12 @@ gst_cnn_meta_publish_transform_ip (GstBaseTransform * bt, GstBuffer * buf)
       g_free (src);
       src = target;
     }
-    json_builder_set_member_name (b, "source");
-    json_builder_add_string_value (b, src);
+    member_string (b, "source", src);
     g_free (src);
   }
   if (self->have_info) {
-    json_builder_set_member_name (b, "width");
-    json_builder_add_int_value (b, GST_VIDEO_INFO_WIDTH (&self->info));
-    json_builder_set_member_name (b, "height");
-    json_builder_add_int_value (b, GST_VIDEO_INFO_HEIGHT (&self->info));
+    member_int (b, "width", GST_VIDEO_INFO_WIDTH (&self->info));
+    member_int (b, "height", GST_VIDEO_INFO_HEIGHT (&self->info));
   }
   json_builder_set_member_name (b, "objects");
   json_builder_begin_array (b);
@@ -218,29 +232,22 @@ gst_cnn_meta_publish_transform_ip (GstBaseTransform * bt, GstBuffer * buf)
     }
     GstStructure *det = gst_video_region_of_interest_meta_get_param (roi, "detection");
     json_builder_begin_object (b);
-    json_builder_set_member_name (b, "label");
-    json_builder_add_string_value (b, det && gst_structure_get_string (det, "label") ?
+    member_string (b, "label", det && gst_structure_get_string (det, "label") ?
         gst_structure_get_string (det, "label") : g_quark_to_string (roi->roi_type));
     if (det) {
       gint id = -1;
       gdouble conf = 0;
       gst_structure_get_int (det, "class-id", &id);
       gst_structure_get_double (det, "confidence", &conf);
-      json_builder_set_member_name (b, "class_id");
-      json_builder_add_int_value (b, id);
-      json_builder_set_member_name (b, "confidence");
-      json_builder_add_double_value (b, conf);
+      member_int (b, "class_id", id);
+      member_double (b, "confidence", conf);
     }
     json_builder_set_member_name (b, "box");
     json_builder_begin_object (b);
-    json_builder_set_member_name (b, "x");
-    json_builder_add_int_value (b, roi->x);
-    json_builder_set_member_name (b, "y");
-    json_builder_add_int_value (b, roi->y);
-    json_builder_set_member_name (b, "w");
-    json_builder_add_int_value (b, roi->w);
-    json_builder_set_member_name (b, "h");
-    json_builder_add_int_value (b, roi->h);
+    member_int (b, "x", roi->x);
+    member_int (b, "y", roi->y);
+    member_int (b, "w", roi->w);
+    member_int (b, "h", roi->h);
     json_builder_end_object (b);
     json_builder_set_member_name (b, "classifications");
     add_classifications (b, roi);
@@ -258,10 +265,8 @@ gst_cnn_meta_publish_transform_ip (GstBaseTransform * bt, GstBuffer * buf)
       counts[seg->mask[i]]++;
     json_builder_set_member_name (b, "segmentation");
     json_builder_begin_object (b);
-    json_builder_set_member_name (b, "width");
-    json_builder_add_int_value (b, seg->width);
-    json_builder_set_member_name (b, "height");
-    json_builder_add_int_value (b, seg->height);
+    member_int (b, "width", seg->width);
+    member_int (b, "height", seg->height);
     json_builder_set_member_name (b, "pixels");
     json_builder_begin_object (b);
     guint nl = seg->labels ? g_strv_length (seg->labels) : 0;
@@ -269,8 +274,7 @@ gst_cnn_meta_publish_transform_ip (GstBaseTransform * bt, GstBuffer * buf)
       if (!counts[c])
         continue;
       gchar *name = c < nl ? g_strdup (seg->labels[c]) : g_strdup_printf ("%u", c);
-      json_builder_set_member_name (b, name);
-      json_builder_add_int_value (b, (gint64) counts[c]);
+      member_int (b, name, (gint64) counts[c]);
       g_free (name);
     }
     json_builder_end_object (b);

@@ -236,6 +236,19 @@ ob_pack (ob_model *b, size_t *len)
   return buf;
 }
 
+#ifdef CNN_H
+/* Packs and loads the model (b stays yours); NULL with @err set on failure. */
+static inline cnn_model *
+ob_load (ob_model *b, GError **err)
+{
+  size_t len;
+  uint8_t *buf = ob_pack (b, &len);
+  cnn_model *m = cnn_model_load_from_memory (buf, len, NULL, err);
+  g_free (buf);
+  return m;
+}
+#endif
+
 static inline void
 ob_free (ob_model *b)
 {

@@ -21,11 +21,8 @@ rnd (int64_t lo, int64_t hi)
 static void
 check (ob_model *b, const char *what)
 {
-  size_t len;
-  uint8_t *buf = ob_pack (b, &len);
   GError *err = NULL;
-  cnn_model *m = cnn_model_load_from_memory (buf, len, NULL, &err);
-  g_free (buf);
+  cnn_model *m = ob_load (b, &err);
   if (!m) {
     printf ("FAIL %s: load: %s\n", what, err->message);
     g_error_free (err);

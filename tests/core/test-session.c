@@ -19,11 +19,8 @@ static GRand *rng;
 static cnn_model *
 load (ob_model *b)
 {
-  size_t len;
-  uint8_t *buf = ob_pack (b, &len);
   GError *err = NULL;
-  cnn_model *m = cnn_model_load_from_memory (buf, len, NULL, &err);
-  g_free (buf);
+  cnn_model *m = ob_load (b, &err);
   if (!m) {
     printf ("load: %s\n", err->message);
     g_error_free (err);
