@@ -20,6 +20,46 @@
 
 #ifdef HAVE_AVX512_KERNEL
 
+/* Packing buffers kept per thread: a fresh multi-megabyte allocation per
+ * call would be fresh pages (page faults) on every GEMM. */
+typedef struct {
+  float *a, *b;
+  size_t a_cap, b_cap;
+} pack_bufs;
+
+static void
+pack_bufs_free (gpointer data)
+{
+  pack_bufs *p = data;
+  free (p->a);
+  free (p->b);
+  g_free (p);
+}
+
+static GPrivate pack_key = G_PRIVATE_INIT (pack_bufs_free);
+
+/* A 64-byte aligned buffer of at least n floats, NULL if out of memory. */
+static float *
+thread_buf (bool b_side, size_t n)
+{
+  pack_bufs *p = g_private_get (&pack_key);
+  if (!p) {
+    p = g_new0 (pack_bufs, 1);
+    g_private_set (&pack_key, p);
+  }
+  float **buf = b_side ? &p->b : &p->a;
+  size_t *cap = b_side ? &p->b_cap : &p->a_cap;
+  if (*cap < n) {
+    free (*buf);
+    *buf = NULL;
+    *cap = 0;
+    if (posix_memalign ((void **) buf, 64, sizeof (float) * n) != 0)
+      return NULL;
+    *cap = n;
+  }
+  return *buf;
+}
+
 bool
 cnn_sgemm_avx512_available (void)
 {
@@ -135,10 +175,14 @@ void
 cnn_sgemm_avx512_packed (int M, int N, int K, float alpha, const float *Apacked, const float *B,
     int ldb, float beta, float *C, int ldc)
 {
-  float *Bp = NULL;
-  int nc_max = MIN (NC, (N + NR - 1) / NR * NR), kc_max = MIN (KC, K);
-  if (M <= 0 || N <= 0 || K <= 0 || posix_memalign ((void **) &Bp, 64, sizeof (float) * nc_max * kc_max))
+  if (M <= 0 || N <= 0 || K <= 0)
     return;
+  int nc_max = MIN (NC, (N + NR - 1) / NR * NR), kc_max = MIN (KC, K);
+  float *Bp = thread_buf (true, (size_t) nc_max * kc_max);
+  if (!Bp) {
+    g_critical ("cnn: out of memory for GEMM packing");
+    return;
+  }
   for (int jc = 0; jc < N; jc += NC) {
     int nc = MIN (NC, N - jc);
     size_t off = 0;
@@ -157,7 +201,6 @@ cnn_sgemm_avx512_packed (int M, int N, int K, float alpha, const float *Apacked,
       }
     }
   }
-  free (Bp);
 }
 
 void
@@ -172,12 +215,10 @@ cnn_sgemm_avx512 (bool ta, bool tb, int M, int N, int K, float alpha, const floa
         C[(size_t) i * ldc + j] = beta == 0.f ? 0.f : beta * C[(size_t) i * ldc + j];
     return;
   }
-  float *Ap = NULL, *Bp = NULL;
   int mc_max = MIN (MC, (M + MR - 1) / MR * MR), nc_max = MIN (NC, (N + NR - 1) / NR * NR);
   int kc_max = MIN (KC, K);
-  if (posix_memalign ((void **) &Ap, 64, sizeof (float) * mc_max * kc_max) ||
-      posix_memalign ((void **) &Bp, 64, sizeof (float) * nc_max * kc_max)) {
-    free (Ap);
+  float *Ap = thread_buf (false, (size_t) mc_max * kc_max), *Bp = thread_buf (true, (size_t) nc_max * kc_max);
+  if (!Ap || !Bp) {
     cblas_sgemm (CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K,
         alpha, A, lda, B, ldb, beta, C, ldc);
     return;
@@ -198,8 +239,6 @@ cnn_sgemm_avx512 (bool ta, bool tb, int M, int N, int K, float alpha, const floa
       }
     }
   }
-  free (Ap);
-  free (Bp);
 }
 
 #else
