@@ -11,6 +11,11 @@ typedef struct {
 /* Window geometry for this node's input and weight. */
 cnn_status cnn_conv_geometry (cnn_exec *x, cnn_window *w);
 
+/* cpu/conv2d_depthwise.c: 3x3 depthwise, stride 1 or 2, with AVX-512. */
+bool cnn_conv2d_dw3x3_applies (const cnn_exec *x);
+size_t cnn_conv2d_dw3x3_scratch (const cnn_exec *x);
+cnn_status cnn_conv2d_dw3x3 (cnn_exec *x);
+
 /* cpu/conv2d_winograd.c: F(4x4, 3x3) for 3x3 stride-1 dense convolutions. */
 bool cnn_conv2d_winograd_applies (const cnn_exec *x);
 size_t cnn_conv2d_winograd_scratch (const cnn_exec *x);

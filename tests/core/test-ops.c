@@ -334,6 +334,37 @@ test_winograd (void)
   }
 }
 
+/* 3x3 depthwise convolutions (MobileNet style): stride 1 and 2, pads 0/1,
+ * odd widths for the vector tails, bias, fused ReLU6-style clip. */
+static void
+test_depthwise (void)
+{
+  for (int c = 0; c < 16; c++) {
+    ob_model *b = ob_new (13);
+    int64_t C = rnd (1, 20), xd[4] = { rnd (1, 2), C, rnd (3, 40), rnd (3, 70) }, wd[4] = { C, 1, 3, 3 };
+    int64_t s = c % 2 + 1, st[2] = { s, s }, p[4] = { c % 3 ? 1 : 0, c % 4 ? 1 : 0, c % 5 ? 1 : 0, c % 3 ? 1 : 0 };
+    ob_input (b, "x", 4, xd);
+    ob_init_float (b, "w", 4, wd, NULL, rng);
+    ob_init_float (b, "b", 1, &C, NULL, rng);
+    Onnx__NodeProto *n = ob_node (b, "Conv", "x,w,b", c % 2 ? "y" : "c");
+    ob_attr_int (b, n, "group", C);
+    ob_attr_ints (b, n, "strides", 2, st);
+    ob_attr_ints (b, n, "pads", 4, p);
+    if (c % 2 == 0) {
+      Onnx__NodeProto *a = ob_node (b, "Clip", "c", "y");
+      ob_attr_float (b, a, "min", 0.f);
+      ob_attr_float (b, a, "max", 6.f);
+    }
+    ob_output (b, "y");
+    char *what = g_strdup_printf ("Depthwise3x3 C%" G_GINT64_FORMAT " %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT
+        " s%" G_GINT64_FORMAT " pads %" G_GINT64_FORMAT ",%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT,
+        C, xd[2], xd[3], s, p[0], p[1], p[2], p[3]);
+    check (b, what);
+    g_free (what);
+    ob_free (b);
+  }
+}
+
 /* The AVX-512 SGEMM (when this CPU has it) against a plain triple loop, on
  * odd sizes around its 12 x 32 tile and 256-deep K blocks, all transposes. */
 static void
@@ -393,6 +424,7 @@ main (int argc, char **argv)
   test_pad_resize ();
   test_sgemm_kernel ();
   test_winograd ();
+  test_depthwise ();
   printf ("test-ops: %d passed, %d failed\n", n_pass, n_fail);
   g_rand_free (rng);
   return n_fail ? 1 : 0;
