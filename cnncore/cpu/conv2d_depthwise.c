@@ -48,7 +48,7 @@ bool
 cnn_conv2d_dw3x3_applies (const cnn_exec *x)
 {
   dw_geom g;
-  return cnn_sgemm_avx512_available () && dw_geometry (x, &g) && g.OW >= 8;
+  return cnn_sgemm_avx512_available () && dw_geometry (x, &g);
 }
 
 size_t

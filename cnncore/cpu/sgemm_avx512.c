@@ -281,7 +281,8 @@ void
 cnn_sgemm_serial (bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
     const float *B, int ldb, float beta, float *C, int ldc)
 {
-  if (cnn_sgemm_avx512_available ())
+  /* a row or a few (GEMV-like) pack more than they compute: OpenBLAS */
+  if (cnn_sgemm_avx512_available () && M >= 8)
     cnn_sgemm_avx512 (ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   else
     cblas_sgemm (CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K,
