@@ -26,6 +26,10 @@
  * Errors: every fallible call takes a GError ** in the CNN_ERROR domain.  The
  * message names the node, its op type and the shapes at fault where there is
  * one.
+ *
+ * Environment: CNN_NO_AVX512=1 keeps the AVX-512 kernels off (OpenBLAS and
+ * the portable loops run instead); CNN_WINOGRAD=1 turns the experimental
+ * Winograd F(4x4,3x3) convolution on.
  */
 #ifndef CNN_H
 #define CNN_H
