@@ -178,9 +178,7 @@ apply (GstCnnClassify * self, GstVideoFrame * frame, gboolean infer)
   }
   return GST_FLOW_OK;
 error:
-  GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Inference failed"), ("%s", error->message));
-  g_error_free (error);
-  return GST_FLOW_ERROR;
+  return gst_cnn_filter_fail (filter, "Classification failed", error);
 }
 
 static GstFlowReturn

@@ -221,9 +221,7 @@ gst_cnn_detect_process (GstCnnFilter * filter, GstVideoFrame * frame)
   attach (self, frame);
   return GST_FLOW_OK;
 error:
-  GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Detection failed"), ("%s", error->message));
-  g_error_free (error);
-  return GST_FLOW_ERROR;
+  return gst_cnn_filter_fail (filter, "Detection failed", error);
 }
 
 static GstFlowReturn

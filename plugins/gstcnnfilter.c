@@ -1,6 +1,7 @@
 /* gstcnnfilter.c - base class of the cnn elements: model loading and
  * sharing, description files, labels, pre-processing, interval. */
 #include "gstcnnfilter.h"
+#include <math.h>
 #include <string.h>
 
 GST_DEBUG_CATEGORY_STATIC (gst_cnn_filter_debug);
@@ -39,6 +40,7 @@ typedef struct {
   /* time spent, for the "cnn-stats" message at EOS */
   gint64 t_pre, t_infer, t_total;
   guint64 inferences;
+  guint64 nonfinite;            /* frames whose outputs held NaN or Inf */
 } GstCnnFilterPrivate;
 
 G_DEFINE_ABSTRACT_TYPE_WITH_CODE (GstCnnFilter, gst_cnn_filter, GST_TYPE_VIDEO_FILTER,
@@ -334,7 +336,7 @@ gst_cnn_filter_start (GstBaseTransform * bt)
   p->input.dims[2] = pre->nhwc ? pre->width : pre->height;
   p->input.dims[3] = pre->nhwc ? pre->channels : pre->width;
   p->input.data = g_new0 (gfloat, (gsize) pre->channels * pre->width * pre->height);
-  p->frames = p->inferences = 0;
+  p->frames = p->inferences = p->nonfinite = 0;
   p->t_pre = p->t_infer = p->t_total = 0;
   if (klass->setup && !klass->setup (self, &error)) {
     GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS, ("Model does not fit this element"), ("%s", error->message));
@@ -435,7 +437,41 @@ gst_cnn_filter_infer (GstCnnFilter * self, const GstVideoFrame * frame, const Gs
   p->t_pre += t1 - t0;
   p->t_infer += g_get_monotonic_time () - t1;
   p->inferences++;
+  for (gint i = 0; ok && i < cnn_model_get_n_outputs (p->model); i++) {
+    const cnn_tensor *o = cnn_session_get_output (p->session, i);
+    if (o->dtype != CNN_DTYPE_FLOAT32)
+      continue;
+    const float *v = o->data;
+    int64_t n = cnn_tensor_numel (o), bad = -1;
+    for (int64_t k = 0; k < n && bad < 0; k++)
+      if (!isfinite (v[k]))
+        bad = k;
+    if (bad >= 0) {
+      g_set_error (error, GST_CNN_ERROR, GST_CNN_ERROR_NONFINITE, "output '%s' holds %s at element %"
+          G_GINT64_FORMAT " (a model or input problem: check mean/std and the model)",
+          cnn_model_get_output (p->model, i)->name, isnan (v[bad]) ? "NaN" : "Inf", bad);
+      ok = FALSE;
+    }
+  }
   return ok;
+}
+
+GstFlowReturn
+gst_cnn_filter_fail (GstCnnFilter * self, const gchar * what, GError * error)
+{
+  GstCnnFilterPrivate *p = PRIV (self);
+  GstFlowReturn ret = GST_FLOW_OK;
+  if (g_error_matches (error, GST_CNN_ERROR, GST_CNN_ERROR_NONFINITE)) {
+    if (p->nonfinite++ % 100 == 0)
+      GST_ELEMENT_WARNING (self, STREAM, DECODE, ("%s: the model gave NaN or Inf; no results "
+              "for this frame (%" G_GUINT64_FORMAT " such frames so far)", what, p->nonfinite),
+          ("%s", error->message));
+  } else {
+    GST_ELEMENT_ERROR (self, STREAM, FAILED, ("%s", what), ("%s", error->message));
+    ret = GST_FLOW_ERROR;
+  }
+  g_error_free (error);
+  return ret;
 }
 
 const cnn_tensor *

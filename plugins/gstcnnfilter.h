@@ -51,7 +51,8 @@ struct _GstCnnFilterClass {
 };
 
 /* Preprocesses @rect of @frame (NULL: whole frame) and runs the model.
- * Outputs are then read with gst_cnn_filter_get_output(). */
+ * Outputs are then read with gst_cnn_filter_get_output(); float outputs
+ * holding NaN or Inf fail with GST_CNN_ERROR_NONFINITE. */
 gboolean gst_cnn_filter_infer (GstCnnFilter * self, const GstVideoFrame * frame,
     const GstCnnRect * rect, GstCnnLetterbox * lb, GError ** error);
 const cnn_tensor *gst_cnn_filter_get_output (GstCnnFilter * self, gint index);
@@ -75,6 +76,17 @@ void gst_cnn_filter_add_pad_templates (GstElementClass * ec);
 
 #define GST_CNN_ERROR (gst_cnn_error_quark ())
 GQuark gst_cnn_error_quark (void);
+
+typedef enum {
+  GST_CNN_ERROR_FAILED,
+  GST_CNN_ERROR_NONFINITE,      /* the model's outputs hold NaN or Inf */
+} GstCnnErrorCode;
+
+/* After gst_cnn_filter_infer() (or a decoder) failed with @error (taken):
+ * outputs with NaN or Inf skip this frame's results with a warning on the
+ * bus (the first time and every 100th); anything else stops the pipeline
+ * with @what and the message.  Returns the flow to return. */
+GstFlowReturn gst_cnn_filter_fail (GstCnnFilter * self, const gchar * what, GError * error);
 
 G_END_DECLS
 

@@ -181,11 +181,8 @@ gst_cnn_segment_process (GstCnnFilter * filter, GstVideoFrame * frame)
   GstCnnSegment *self = GST_CNN_SEGMENT (filter);
   GError *error = NULL;
   GstCnnLetterbox lb;
-  if (!gst_cnn_filter_infer (filter, frame, NULL, &lb, &error)) {
-    GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Segmentation failed"), ("%s", error->message));
-    g_error_free (error);
-    return GST_FLOW_ERROR;
-  }
+  if (!gst_cnn_filter_infer (filter, frame, NULL, &lb, &error))
+    return gst_cnn_filter_fail (filter, "Segmentation failed", error);
   argmax (self, gst_cnn_filter_get_output (filter, 0));
   /* the mask covers the tensor; its frame region undoes the letterbox */
   const GstCnnPreprocess *pre = gst_cnn_filter_get_preprocess (filter);

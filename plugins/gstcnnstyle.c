@@ -109,11 +109,8 @@ gst_cnn_style_process (GstCnnFilter * filter, GstVideoFrame * frame)
   GstCnnStyle *self = GST_CNN_STYLE (filter);
   GError *error = NULL;
   GstCnnLetterbox lb;
-  if (!gst_cnn_filter_infer (filter, frame, NULL, &lb, &error)) {
-    GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Style transfer failed"), ("%s", error->message));
-    g_error_free (error);
-    return GST_FLOW_ERROR;
-  }
+  if (!gst_cnn_filter_infer (filter, frame, NULL, &lb, &error))
+    return gst_cnn_filter_fail (filter, "Style transfer failed", error);
   const cnn_tensor *o = gst_cnn_filter_get_output (filter, 0);
   const float *v = o->data;
   gsize plane = (gsize) self->ow * self->oh;

@@ -1,6 +1,7 @@
 /* cnnclassify element tests: real SqueezeNet on a real photo in every
  * format, secondary mode, interval, labels, errors. */
 #include "common.h"
+#include "../../core/onnx-builder.h"
 
 /* every format the elements take */
 static const GstVideoFormat formats[] = { GST_VIDEO_FORMAT_RGB, GST_VIDEO_FORMAT_BGR,
@@ -184,6 +185,109 @@ GST_START_TEST (test_parallel_pipelines_share_model)
 }
 GST_END_TEST;
 
+/* A model whose outputs turn NaN / -Inf: the frame passes without results
+ * and a warning names the output; the stream goes on. */
+GST_START_TEST (test_nonfinite_outputs)
+{
+  ob_model *b = ob_new (13);
+  int64_t in[4] = { 1, 3, 8, 8 };
+  ob_input (b, "image", 4, in);
+  ob_node (b, "GlobalAveragePool", "image", "p");
+  ob_node (b, "Flatten", "p", "f");
+  ob_node (b, "Log", "f", "scores");
+  ob_output (b, "scores");
+  size_t len;
+  uint8_t *buf = ob_pack (b, &len);
+  ob_free (b);
+  gchar *path = g_build_filename (g_get_tmp_dir (), "cnn-nan.onnx", NULL);
+  fail_unless (g_file_set_contents (path, (const gchar *) buf, len, NULL));
+  g_free (buf);
+  /* mean 255: every input is <= 0, log of it is -Inf or NaN */
+  gchar *launch = g_strdup_printf ("cnnclassify model=%s mean=255", path);
+  GstVideoInfo info;
+  gst_video_info_set_format (&info, GST_VIDEO_FORMAT_RGB, 32, 24);
+  GstHarness *h = harness_for (launch, &info);
+  GstBus *bus = gst_bus_new ();
+  gst_element_set_bus (h->element, bus);
+  for (int i = 0; i < 3; i++) {
+    GstBuffer *out = gst_harness_push_and_pull (h, gst_buffer_new_allocate (NULL, info.size, NULL));
+    fail_unless (out != NULL, "the stream stopped");
+    fail_unless (frame_classification (out) == NULL, "results attached from NaN scores");
+    gst_buffer_unref (out);
+  }
+  GstMessage *m = gst_bus_pop_filtered (bus, GST_MESSAGE_WARNING);
+  fail_unless (m != NULL, "no warning");
+  GError *e;
+  gchar *dbg;
+  gst_message_parse_warning (m, &e, &dbg);
+  g_print ("warning: %s | %s\n", e->message, dbg);
+  fail_unless (strstr (e->message, "NaN or Inf") && strstr (dbg, "'scores'"));
+  g_error_free (e);
+  g_free (dbg);
+  gst_message_unref (m);
+  fail_unless (gst_bus_pop_filtered (bus, GST_MESSAGE_WARNING) == NULL, "one warning per 100 frames");
+  gst_element_set_bus (h->element, NULL);
+  gst_object_unref (bus);
+  gst_harness_teardown (h);
+  g_remove (path);
+  g_free (path);
+  g_free (launch);
+}
+GST_END_TEST;
+
+/* The frame size and format change mid-stream: every frame is classified. */
+GST_START_TEST (test_renegotiation)
+{
+  gchar *fashion = g_build_filename (SOURCE_DIR, "models", "fashion", "classifier.onnx", NULL);
+  gchar *launch = g_strdup_printf ("cnnclassify model=%s", fashion);
+  GstVideoInfo info;
+  gst_video_info_set_format (&info, GST_VIDEO_FORMAT_RGB, 320, 240);
+  GstHarness *h = harness_for (launch, &info);
+  struct { GstVideoFormat f; gint w, h; } steps[] = { { GST_VIDEO_FORMAT_RGB, 320, 240 },
+    { GST_VIDEO_FORMAT_RGB, 64, 48 }, { GST_VIDEO_FORMAT_NV12, 100, 50 }, { GST_VIDEO_FORMAT_BGRx, 28, 28 } };
+  for (guint i = 0; i < G_N_ELEMENTS (steps); i++) {
+    gst_video_info_set_format (&info, steps[i].f, steps[i].w, steps[i].h);
+    GstCaps *caps = gst_video_info_to_caps (&info);
+    gst_harness_set_src_caps (h, gst_caps_ref (caps));
+    gst_harness_set_sink_caps (h, caps);
+    GstBuffer *out = gst_harness_push_and_pull (h, gst_buffer_new_allocate (NULL, info.size, NULL));
+    fail_unless (out && frame_classification (out) != NULL, "no result after switching to %dx%d %s",
+        steps[i].w, steps[i].h, gst_video_format_to_string (steps[i].f));
+    gst_buffer_unref (out);
+  }
+  gst_harness_teardown (h);
+  g_free (launch);
+  g_free (fashion);
+}
+GST_END_TEST;
+
+/* A flushing seek in the middle of the stream: the element flushes, goes on
+ * and the pipeline reaches EOS without an error. */
+GST_START_TEST (test_flushing_seek)
+{
+  gchar *fashion = g_build_filename (SOURCE_DIR, "models", "fashion", "classifier.onnx", NULL);
+  gchar *l = g_strdup_printf ("videotestsrc num-buffers=60 ! video/x-raw,width=64,height=48,framerate=30/1 ! "
+      "cnnclassify model=%s interval=3 ! fakesink sync=false", fashion);
+  GstElement *p = gst_parse_launch (l, NULL);
+  fail_unless (p != NULL);
+  GstBus *bus = gst_element_get_bus (p);
+  gst_element_set_state (p, GST_STATE_PAUSED);
+  GstMessage *m = gst_bus_timed_pop_filtered (bus, 30 * GST_SECOND, GST_MESSAGE_ASYNC_DONE | GST_MESSAGE_ERROR);
+  fail_unless (m && GST_MESSAGE_TYPE (m) == GST_MESSAGE_ASYNC_DONE);
+  gst_message_unref (m);
+  fail_unless (gst_element_seek_simple (p, GST_FORMAT_TIME, GST_SEEK_FLAG_FLUSH, GST_SECOND / 2));
+  gst_element_set_state (p, GST_STATE_PLAYING);
+  m = gst_bus_timed_pop_filtered (bus, 60 * GST_SECOND, GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+  fail_unless (m && GST_MESSAGE_TYPE (m) == GST_MESSAGE_EOS, "no EOS after the seek");
+  gst_message_unref (m);
+  gst_element_set_state (p, GST_STATE_NULL);
+  gst_object_unref (bus);
+  gst_object_unref (p);
+  g_free (l);
+  g_free (fashion);
+}
+GST_END_TEST;
+
 GST_START_TEST (test_errors)
 {
   gchar *msg = run_pipeline ("videotestsrc num-buffers=1 ! cnnclassify model=/nonexistent.onnx ! fakesink");
@@ -248,6 +352,9 @@ cnnclassify_suite (void)
   tcase_add_test (tc, test_roi_list_and_interval);
   tcase_add_test (tc, test_hot_reload);
   tcase_add_test (tc, test_parallel_pipelines_share_model);
+  tcase_add_test (tc, test_nonfinite_outputs);
+  tcase_add_test (tc, test_renegotiation);
+  tcase_add_test (tc, test_flushing_seek);
   tcase_add_test (tc, test_errors);
   tcase_add_test (tc, test_state_cycles);
   return s;
