@@ -134,6 +134,49 @@ pool_ref (cnn_exec *x)
   return CNN_OK;
 }
 
+/* 2D windows without dilation, one output row at a time: each kernel tap
+ * is one pass over the row's valid columns (vectorizable, strided for
+ * stride 2), then averages divide by the clipped window size. */
+CNN_MULTIVERSION static void
+pool_plane_2d (int64_t plane, int tid, void *data)
+{
+  pool_ctx *c = data;
+  const cnn_window *w = &c->w;
+  const pool_params *p = c->x->params;
+  bool is_max = c->x->node->op == CNN_OP_MAX_POOL || c->x->node->op == CNN_OP_GLOBAL_MAX_POOL;
+  bool include_pad = c->x->node->op == CNN_OP_AVERAGE_POOL && p->count_include_pad;
+  int64_t H = w->in[1], W = w->in[2], OH = w->out[1], OW = w->out[2], sx = w->stride[2];
+  const float *xi = (const float *) c->x->in[0]->data + plane * H * W;
+  float *out = (float *) c->x->out[0]->data + plane * OH * OW;
+  for (int64_t oy = 0; oy < OH; oy++) {
+    int64_t ys = oy * w->stride[1] - w->pad0[1], ye = ys + w->kernel[1];
+    int64_t y0 = MAX (ys, 0), y1 = MIN (ye, H);
+    float *restrict o = out + oy * OW;
+    for (int64_t ox = 0; ox < OW; ox++)
+      o[ox] = is_max ? -INFINITY : 0.f;
+    for (int64_t y = y0; y < y1; y++)
+      for (int64_t kx = 0; kx < w->kernel[2]; kx++) {
+        int64_t ix0 = kx - w->pad0[2];
+        int64_t lo = ix0 >= 0 ? 0 : (-ix0 + sx - 1) / sx;
+        int64_t hi = W - ix0 > 0 ? MIN (OW, (W - ix0 + sx - 1) / sx) : 0;
+        const float *restrict src = xi + y * W + ix0;
+        if (is_max)
+          for (int64_t ox = lo; ox < hi; ox++)
+            o[ox] = src[ox * sx] > o[ox] ? src[ox * sx] : o[ox];
+        else
+          for (int64_t ox = lo; ox < hi; ox++)
+            o[ox] += src[ox * sx];
+      }
+    if (!is_max)
+      for (int64_t ox = 0; ox < OW; ox++) {
+        int64_t xs = ox * sx - w->pad0[2], xe = xs + w->kernel[2];
+        int64_t count = include_pad ? (MIN (ye, H + w->pad1[1]) - ys) * (MIN (xe, W + w->pad1[2]) - xs) :
+            (y1 - y0) * (MIN (xe, W) - MAX (xs, 0));
+        o[ox] /= (float) MAX (count, 1);
+      }
+  }
+}
+
 static cnn_status
 pool_fast (cnn_exec *x)
 {
@@ -141,7 +184,8 @@ pool_fast (cnn_exec *x)
   cnn_status st = pool_geometry (x, &c.w);
   if (st)
     return st;
-  cnn_parallel_for (x->pool, x->in[0]->dims[0] * x->in[0]->dims[1], pool_plane, &c);
+  bool plain_2d = c.w.nsp == 2 && c.w.dil[1] == 1 && c.w.dil[2] == 1;
+  cnn_parallel_for (x->pool, x->in[0]->dims[0] * x->in[0]->dims[1], plain_2d ? pool_plane_2d : pool_plane, &c);
   return CNN_OK;
 }
 
