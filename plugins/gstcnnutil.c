@@ -73,13 +73,18 @@ read_row_rgb (const GstVideoFrame * f, const yuv_coefs * c, gint y, gint x0, gin
   const guint8 *U = (const guint8 *) GST_VIDEO_FRAME_COMP_DATA (f, 1) + (y / 2) * GST_VIDEO_FRAME_COMP_STRIDE (f, 1);
   const guint8 *V = (const guint8 *) GST_VIDEO_FRAME_COMP_DATA (f, 2) + (y / 2) * GST_VIDEO_FRAME_COMP_STRIDE (f, 2);
   gint cps = GST_VIDEO_FRAME_COMP_PSTRIDE (f, 1);
+  /* float math, one chroma pair per two pixels */
+  const gfloat yoff = (gfloat) c->yoff, ymul = (gfloat) c->ymul, coff = (gfloat) c->coff,
+      cmul = (gfloat) c->cmul, rv = (gfloat) c->rv, gu = (gfloat) c->gu, gv = (gfloat) c->gv,
+      bu = (gfloat) c->bu;
   for (gint i = 0; i < n; i++) {
     gint x = x0 + i;
-    gdouble yy = (Y[x] - c->yoff) * c->ymul;
-    gdouble u = (U[(x / 2) * cps] - c->coff) * c->cmul, v = (V[(x / 2) * cps] - c->coff) * c->cmul;
-    rgb[3 * i] = clamp8 (yy + c->rv * v);
-    rgb[3 * i + 1] = clamp8 (yy + c->gu * u + c->gv * v);
-    rgb[3 * i + 2] = clamp8 (yy + c->bu * u);
+    gfloat yy = (Y[x] - yoff) * ymul;
+    gfloat u = (U[(x >> 1) * cps] - coff) * cmul, v = (V[(x >> 1) * cps] - coff) * cmul;
+    gfloat r = yy + rv * v, g = yy + gu * u + gv * v, b = yy + bu * u;
+    rgb[3 * i] = (guint8) (r <= 0.f ? 0 : r >= 255.f ? 255 : (gint) (r + 0.5f));
+    rgb[3 * i + 1] = (guint8) (g <= 0.f ? 0 : g >= 255.f ? 255 : (gint) (g + 0.5f));
+    rgb[3 * i + 2] = (guint8) (b <= 0.f ? 0 : b >= 255.f ? 255 : (gint) (b + 0.5f));
   }
 }
 
@@ -153,9 +158,10 @@ gst_cnn_preprocess (const GstVideoFrame * frame, const GstCnnRect * rect,
     }
     for (gint i = 0; i < W; i++) {
       gfloat v[3];
+      const guint8 *a0 = row0 + 3 * x0[i], *a1 = row0 + 3 * x1[i], *b0 = row1 + 3 * x0[i], *b1 = row1 + 3 * x1[i];
       for (gint k = 0; k < 3; k++) {
-        gfloat a = row0[3 * x0[i] + k] + wx[i] * (row0[3 * x1[i] + k] - row0[3 * x0[i] + k]);
-        gfloat b = row1[3 * x0[i] + k] + wx[i] * (row1[3 * x1[i] + k] - row1[3 * x0[i] + k]);
+        gfloat a = a0[k] + wx[i] * (a1[k] - a0[k]);
+        gfloat b = b0[k] + wx[i] * (b1[k] - b0[k]);
         v[k] = a + wy * (b - a);
       }
       gboolean inside = yin && xin[i];
