@@ -262,6 +262,14 @@ size_t cnn_sgemm_packed_a_size (int M, int K);
 void cnn_sgemm_pack_a (bool trans_a, int M, int K, const float *A, int lda, float *packed);
 void cnn_sgemm_avx512_packed (int M, int N, int K, float alpha, const float *Apacked, const float *B,
     int ldb, float beta, float *C, int ldc);
+/* B packed by the caller (convolutions write their columns straight into
+ * it): element (k, j) of a K x N matrix lives at this offset, panels of
+ * CNN_SGEMM_NR columns (j / NR panels apart, j % NR inside). */
+#define CNN_SGEMM_NR 32
+size_t cnn_sgemm_packed_b_offset (int k, int j, int K, int N);
+size_t cnn_sgemm_packed_b_size (int N, int K);
+void cnn_sgemm_avx512_packed_ab (int M, int N, int K, const float *Apacked, const float *Bpacked, float *C,
+    int ldc);
 void cnn_sgemm_avx512 (bool trans_a, bool trans_b, int M, int N, int K, float alpha,
     const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
 

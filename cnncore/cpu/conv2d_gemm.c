@@ -25,6 +25,7 @@ is_pointwise (const cnn_window *w)
 
 typedef struct {
   bool bands;
+  bool packed;                  /* bands build packed GEMM panels directly (AVX-512) */
   int64_t band;                 /* output rows per band */
   size_t per_thread;            /* scratch floats per thread */
 } conv_plan;
@@ -35,11 +36,13 @@ plan_conv (const cnn_exec *x, const cnn_window *w, int64_t K, conv_plan *cp)
   int64_t rows = w->out[0] * w->out[1], osz = rows * w->out[2];
   int T = MAX (x->threads, 1);
   cp->bands = osz >= BANDS_MIN_OUTPUT && rows >= 2;
+  cp->packed = cp->bands && cnn_sgemm_avx512_available () && K <= 1 << 20;
   if (cp->bands) {
     int64_t by_budget = BAND_BUDGET / (int64_t) sizeof (float) / MAX (K * w->out[2], 1);
     int64_t by_balance = (rows + 4 * T - 1) / (4 * T);
     cp->band = CLAMP (MIN (by_budget, by_balance), 1, rows);
-    cp->per_thread = (size_t) K * cp->band * w->out[2];
+    cp->per_thread = cp->packed ? cnn_sgemm_packed_b_size ((int) (cp->band * w->out[2]), (int) K) :
+        (size_t) K * cp->band * w->out[2];
   } else {
     cp->band = rows;
     cp->per_thread = 0;
@@ -225,9 +228,68 @@ typedef struct {
   const cnn_window *w;
   const conv_plan *cp;
   const float *xg, *wg, *bias, *residual;
+  const float *wpacked;         /* the group's weights packed for the kernel, or NULL */
   float *og;
   int64_t Mg, K;
 } band_ctx;
+
+/* im2col for a band, written straight into the SGEMM kernel's packed B
+ * layout (cnn_sgemm_packed_b_offset), padding columns zeroed: saves the copy
+ * that packing a plain column matrix would make. */
+CNN_MULTIVERSION static void
+im2col_packed (const cnn_window *w, const float *xg, float *bp, int64_t r0, int64_t nr, int64_t K)
+{
+  int64_t isz = w->in[0] * w->in[1] * w->in[2], ow = w->out[2], ncol = nr * ow;
+  int64_t ksz = w->kernel[0] * w->kernel[1] * w->kernel[2], Cg = K / ksz;
+  int64_t npad = (ncol + CNN_SGEMM_NR - 1) / CNN_SGEMM_NR * CNN_SGEMM_NR;
+  for (int64_t c = 0; c < Cg; c++) {
+    const float *xi = xg + c * isz;
+    for (int64_t kz = 0; kz < w->kernel[0]; kz++)
+      for (int64_t ky = 0; ky < w->kernel[1]; ky++)
+        for (int64_t kx = 0; kx < w->kernel[2]; kx++) {
+          int64_t k = ((c * w->kernel[0] + kz) * w->kernel[1] + ky) * w->kernel[2] + kx;
+          size_t base = cnn_sgemm_packed_b_offset ((int) k, 0, (int) K, (int) ncol);
+          size_t pstride = npad > CNN_SGEMM_NR ?
+              cnn_sgemm_packed_b_offset ((int) k, CNN_SGEMM_NR, (int) K, (int) ncol) - base : 0;
+          float *dst = bp + base;
+          int64_t ix0 = -w->pad0[2] + kx * w->dil[2], sx = w->stride[2];
+          for (int64_t r = 0; r < nr; r++) {
+            int64_t z = (r0 + r) / w->out[1], y = (r0 + r) % w->out[1];
+            int64_t iz = z * w->stride[0] - w->pad0[0] + kz * w->dil[0];
+            int64_t iy = y * w->stride[1] - w->pad0[1] + ky * w->dil[1];
+            bool row_ok = iz >= 0 && iz < w->in[0] && iy >= 0 && iy < w->in[1];
+            const float *row = row_ok ? xi + (iz * w->in[1] + iy) * w->in[2] : NULL;
+            /* output columns [lo, hi) read inside the input row */
+            int64_t lo = 0, hi = 0;
+            if (row_ok) {
+              lo = ix0 >= 0 ? 0 : (-ix0 + sx - 1) / sx;
+              hi = w->in[2] - ix0 > 0 ? MIN (ow, (w->in[2] - ix0 + sx - 1) / sx) : 0;
+              lo = MIN (lo, hi);
+            }
+            int64_t jr = r * ow;
+            for (int64_t xx = 0; xx < ow;) {
+              int64_t j = jr + xx, in_panel = CNN_SGEMM_NR - j % CNN_SGEMM_NR;
+              float *d = dst + (j / CNN_SGEMM_NR) * pstride + j % CNN_SGEMM_NR;
+              if (xx < lo || xx >= hi) {
+                int64_t end = MIN (xx < lo ? lo : ow, xx + in_panel);
+                memset (d, 0, sizeof (float) * (end - xx));
+                xx = end;
+              } else {
+                int64_t end = MIN (hi, xx + in_panel);
+                if (sx == 1)
+                  memcpy (d, row + ix0 + xx, sizeof (float) * (end - xx));
+                else
+                  for (int64_t t = xx; t < end; t++)
+                    d[t - xx] = row[ix0 + t * sx];
+                xx = end;
+              }
+            }
+          }
+          for (int64_t j = ncol; j < npad; j++)
+            dst[(j / CNN_SGEMM_NR) * pstride + j % CNN_SGEMM_NR] = 0.f;
+        }
+  }
+}
 
 /* One band of output rows: its columns, its GEMM, its bias and activation. */
 static void
@@ -239,12 +301,17 @@ conv_band (int64_t b, int tid, void *data)
   int64_t ow = w->out[2], ncol = nr * ow, osz = rows * ow;
   int64_t Cg = c->K / (w->kernel[0] * w->kernel[1] * w->kernel[2]);
   float *col = (float *) c->x->scratch + (size_t) tid * c->cp->per_thread;
-  im2col_ctx ic = { w, c->xg, col, r0, nr };
-  for (int64_t ch = 0; ch < Cg; ch++)
-    im2col_channel (ch, tid, &ic);
   float *out = c->og + r0 * ow;
-  cnn_sgemm_serial (false, false, (int) c->Mg, (int) ncol, (int) c->K, 1.0f, c->wg, (int) c->K, col,
-      (int) ncol, 0.0f, out, (int) osz);
+  if (c->wpacked) {
+    im2col_packed (w, c->xg, col, r0, nr, c->K);
+    cnn_sgemm_avx512_packed_ab ((int) c->Mg, (int) ncol, (int) c->K, c->wpacked, col, out, (int) osz);
+  } else {
+    im2col_ctx ic = { w, c->xg, col, r0, nr };
+    for (int64_t ch = 0; ch < Cg; ch++)
+      im2col_channel (ch, tid, &ic);
+    cnn_sgemm_serial (false, false, (int) c->Mg, (int) ncol, (int) c->K, 1.0f, c->wg, (int) c->K, col,
+        (int) ncol, 0.0f, out, (int) osz);
+  }
   for (int64_t m = 0; m < c->Mg; m++) {
     float *o = out + m * osz;
     if (c->bias) {
@@ -308,7 +375,23 @@ cnn_conv2d_gemm (cnn_exec *x)
       const float *bg = B ? (const float *) B->data + g * Mg : NULL;
       const float *rg = x->residual ? (const float *) x->residual->data + (n * M + g * Mg) * osz : NULL;
       if (!pointwise && cp.bands) {
-        band_ctx bc = { x, &w, &cp, xg, wg, bg, rg, og, Mg, K };
+        const float *wp = NULL;
+        if (cp.packed) {
+          /* weights packed once per plan, all groups */
+          size_t per_group = cnn_sgemm_packed_a_size ((int) Mg, (int) K);
+          if (!x->cache) {
+            float *pk = NULL;
+            if (posix_memalign ((void **) &pk, 64, sizeof (float) * per_group * G) != 0)
+              return cnn_exec_fail (x, CNN_E_NOMEM, "out of memory for packed weights");
+            for (int64_t gg = 0; gg < G; gg++)
+              cnn_sgemm_pack_a (false, (int) Mg, (int) K, (const float *) W->data + gg * Mg * K, (int) K,
+                  pk + gg * per_group);
+            x->cache = pk;
+            x->cache_free = free;
+          }
+          wp = (const float *) x->cache + g * per_group;
+        }
+        band_ctx bc = { x, &w, &cp, xg, wg, bg, rg, wp, og, Mg, K };
         int64_t rows = w.out[0] * w.out[1];
         cnn_parallel_for (x->pool, (rows + cp.band - 1) / cp.band, conv_band, &bc);
         continue;

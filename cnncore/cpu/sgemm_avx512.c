@@ -13,7 +13,7 @@
 #endif
 
 #define MR 12
-#define NR 32
+#define NR CNN_SGEMM_NR
 #define KC 256
 #define MC (MR * 16)
 #define NC (NR * 64)
@@ -203,6 +203,42 @@ cnn_sgemm_avx512_packed (int M, int N, int K, float alpha, const float *Apacked,
   }
 }
 
+size_t
+cnn_sgemm_packed_b_offset (int k, int j, int K, int N)
+{
+  int npad = (N + NR - 1) / NR * NR, pc = k / KC * KC, kc = MIN (KC, K - pc);
+  return (size_t) pc * npad + (size_t) (j / NR) * kc * NR + (size_t) (k - pc) * NR + j % NR;
+}
+
+size_t
+cnn_sgemm_packed_b_size (int N, int K)
+{
+  return (size_t) (N + NR - 1) / NR * NR * K;
+}
+
+/* C = A B with both operands packed: A by cnn_sgemm_pack_a(), B in the
+ * layout of cnn_sgemm_packed_b_offset() (its padding columns zero). */
+void
+cnn_sgemm_avx512_packed_ab (int M, int N, int K, const float *Apacked, const float *Bpacked, float *C,
+    int ldc)
+{
+  int npad = (N + NR - 1) / NR * NR;
+  size_t aoff = 0;
+  for (int pc = 0; pc < K; pc += KC) {
+    int kc = MIN (KC, K - pc);
+    const float *Bp = Bpacked + (size_t) pc * npad;
+    for (int ic = 0; ic < M; ic += MC) {
+      int mc = MIN (MC, M - ic);
+      const float *Ap = Apacked + aoff;
+      for (int jr = 0; jr < N; jr += NR)
+        for (int ir = 0; ir < mc; ir += MR)
+          kernel_12x32 (kc, Ap + (size_t) ir * kc, Bp + (size_t) jr * kc, C + (size_t) (ic + ir) * ldc + jr,
+              ldc, MIN (MR, mc - ir), MIN (NR, N - jr), 1.f, 0.f, pc == 0);
+      aoff += (size_t) (mc + MR - 1) / MR * MR * kc;
+    }
+  }
+}
+
 void
 cnn_sgemm_avx512 (bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
     const float *B, int ldb, float beta, float *C, int ldc)
@@ -263,6 +299,25 @@ cnn_sgemm_pack_a (bool ta, int M, int K, const float *A, int lda, float *packed)
 void
 cnn_sgemm_avx512_packed (int M, int N, int K, float alpha, const float *Apacked, const float *B,
     int ldb, float beta, float *C, int ldc)
+{
+  g_assert_not_reached ();
+}
+
+size_t
+cnn_sgemm_packed_b_offset (int k, int j, int K, int N)
+{
+  return 0;
+}
+
+size_t
+cnn_sgemm_packed_b_size (int N, int K)
+{
+  return 0;
+}
+
+void
+cnn_sgemm_avx512_packed_ab (int M, int N, int K, const float *Apacked, const float *Bpacked, float *C,
+    int ldc)
 {
   g_assert_not_reached ();
 }
