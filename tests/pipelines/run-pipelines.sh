@@ -67,5 +67,34 @@ if [ -f "$SHARED/style_candy.onnx" ]; then
     sh "$P/style-webcam.sh"
 fi
 
+# The description files of models/zoo: a model next to its NAME.json needs
+# no properties and gives what the explicit properties give.
+zoo() {
+  m=$1
+  shift
+  [ -f "$SHARED/$m.onnx" ] || return 0
+  mkdir -p "$tmp/zoo" && ln -sf "$SHARED/$m.onnx" "$tmp/zoo/$m.onnx" &&
+    cp "$SRC_DIR/models/zoo/$m.json" "$SRC_DIR/models/zoo/imagenet_labels.txt" "$tmp/zoo/" &&
+    GST_PLUGIN_PATH="$SRC_DIR/$CNN_BUILD/plugins" gst-launch-1.0 -q filesrc location="$PHOTO" ! jpegdec ! \
+      videoconvert ! $ELEMENT model="$tmp/zoo/$m.onnx" ${DESC_PROPS:-} ! cnnmetapublish location="$tmp/$m-desc.jsonl" ! \
+      fakesink &&
+    GST_PLUGIN_PATH="$SRC_DIR/$CNN_BUILD/plugins" gst-launch-1.0 -q filesrc location="$PHOTO" ! jpegdec ! \
+      videoconvert ! $ELEMENT model="$SHARED/$m.onnx" "$@" ! cnnmetapublish location="$tmp/$m-props.jsonl" ! \
+      fakesink &&
+    [ "$(sed 's/"source":"[^"]*",//' "$tmp/$m-desc.jsonl")" = "$(sed 's/"source":"[^"]*",//' "$tmp/$m-props.jsonl")" ] &&
+    grep -q "$WANT" "$tmp/$m-desc.jsonl"
+}
+PHOTO=/usr/share/darknet/data/eagle.jpg ELEMENT=cnnclassify WANT='"label":"[^"]*"' \
+  check zoo-squeezenet zoo squeezenet1.1_fp16 labels="$SHARED/imagenet_labels.txt" color-order=bgr
+python3 -c 'import json, sys; print("\n".join(json.load(open(sys.argv[1]))["labels"]))' \
+  "$SRC_DIR/models/zoo/deeplabv3_257.json" > "$tmp/voc.txt"
+PHOTO=/usr/share/darknet/data/person.jpg ELEMENT=cnnsegment WANT='"person":' \
+  check zoo-deeplab zoo deeplabv3_257 mean=127.5 std=127.5 layout=nhwc labels="$tmp/voc.txt"
+printf 'background\nface\n' > "$tmp/face.txt"
+# no face passes 0.7 in these photos: a lower threshold shows the rest of the
+# description (normalization, background column, NMS) at work
+PHOTO=/usr/share/darknet/data/scream.jpg ELEMENT=cnndetect WANT='"label":"face"' DESC_PROPS="threshold=0.2" \
+  check zoo-ultraface zoo ultraface-rfb-320 mean=127 std=128 threshold=0.2 nms-iou=0.3 labels="$tmp/face.txt"
+
 echo "pipelines: $pass passed, $fail failed"
 [ "$fail" = 0 ]
