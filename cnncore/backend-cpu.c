@@ -77,7 +77,6 @@ cnn_backend_cpu_new (int threads, bool reference)
 {
   cnn_backend *b = g_new0 (cnn_backend, 1);
   b->iface = &cpu_backend_i;
-  b->threads = threads;
   b->reference = reference;
   b->pool = threads > 1 ? cnn_threadpool_new (threads) : NULL;
   return b;

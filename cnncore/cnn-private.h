@@ -21,8 +21,6 @@ typedef enum {
   CNN_E_ARG = -7,
 } cnn_status;
 
-#define CNN_ASSERT(x) g_assert (x)
-
 typedef struct cnn_threadpool cnn_threadpool;
 
 /* Hot loops are compiled for AVX-512 and AVX2+FMA too, picked at load time
@@ -293,10 +291,8 @@ typedef struct {
 
 struct cnn_backend {
   const cnn_backend_i *iface;
-  int threads;
   bool reference;
-  cnn_threadpool *pool;
-  void *context;
+  cnn_threadpool *pool;         /* NULL for one thread */
 };
 
 cnn_backend *cnn_backend_cpu_new (int threads, bool reference);
@@ -310,7 +306,6 @@ cnn_status cnn_onnx_load (cnn_model *m, const void *data, size_t size, GString *
 /* Converts FLOAT16 data (n halves) to floats. */
 void cnn_half_to_float_n (const uint16_t *src, float *dst, int64_t n);
 
-cnn_status cnn_status_from_gerror_code (int code);
 int cnn_error_code_from_status (cnn_status st);
 
 #endif /* CNN_PRIVATE_H */

@@ -8,7 +8,6 @@ struct cnn_session {
   cnn_model *model;
   cnn_backend *backend;
   cnn_session_options opts;
-  int threads;
   /* per model value */
   int n_values;
   cnn_tensor *t;
@@ -423,7 +422,6 @@ cnn_session_new (cnn_model *model, const cnn_session_options *opts, GError **err
   s->opts.backend = NULL;
   if (s->opts.default_dim == 0)
     s->opts.default_dim = 1;
-  s->threads = threads;
   s->n_values = (int) model->values->len;
   s->t = g_new0 (cnn_tensor, s->n_values);
   s->is_const = g_new0 (bool, s->n_values);

@@ -36,7 +36,6 @@ typedef struct {
   GstCnnPreprocess pre;
   cnn_tensor input;
   guint64 frames;
-  gboolean have_results;
   /* time spent, for the "cnn-stats" message at EOS */
   gint64 t_pre, t_infer, t_total;
   guint64 inferences;
