@@ -65,6 +65,7 @@ cpu_free (cnn_backend *b)
 
 static const cnn_backend_i cpu_backend_i = {
   /* .name          = */ "cpu",
+  /* .device_memory = */ false,
   /* .supports_op   = */ cpu_supports_op,
   /* .alloc_buffer  = */ cpu_alloc_buffer,
   /* .free_buffer   = */ cpu_free_buffer,

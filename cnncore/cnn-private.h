@@ -279,14 +279,27 @@ void cnn_gemm (cnn_threadpool *pool, bool trans_a, bool trans_b, int M, int N, i
 
 typedef struct cnn_backend cnn_backend;
 
-/* The vtable every backend fills; optional slots may be NULL. */
+/* The vtable every backend fills; optional slots may be NULL.
+ *
+ * A backend whose buffers are not host memory (device_memory) gets the graph
+ * inputs in its arena too: the session copies inputs in with set_tensor and
+ * outputs out with get_tensor.  Constants stay in host memory; such a backend
+ * uploads what it needs and drops it in plan_reset, which the session calls
+ * whenever it throws a plan away. */
 typedef struct {
   const char *name;
+  bool device_memory;
   bool (*supports_op) (cnn_backend *b, const cnn_exec *x);
   void *(*alloc_buffer) (cnn_backend *b, size_t size);
   void (*free_buffer) (cnn_backend *b, void *buf);
   cnn_status (*graph_compute) (cnn_backend *b, cnn_exec *const *execs, int n, double *times);
   void (*free) (cnn_backend *b);
+  cnn_status (*set_tensor) (cnn_backend *b, void *dst, const void *src, size_t size, GString *err);
+  cnn_status (*get_tensor) (cnn_backend *b, void *dst, const void *src, size_t size, GString *err);
+  void (*plan_reset) (cnn_backend *b);
+  /* host memory for outputs (pinned where that helps); NULL: g_malloc */
+  void *(*alloc_host) (cnn_backend *b, size_t size);
+  void (*free_host) (cnn_backend *b, void *buf);
 } cnn_backend_i;
 
 struct cnn_backend {
@@ -296,7 +309,11 @@ struct cnn_backend {
 };
 
 cnn_backend *cnn_backend_cpu_new (int threads, bool reference);
-cnn_backend *cnn_backend_new (const char *name, int threads, bool reference, GError **error);
+#ifdef CNN_HAVE_CUDA
+/* cuda/backend-cuda.c: NULL and @error when no usable device. */
+cnn_backend *cnn_backend_cuda_new (const cnn_session_options *opts, GError **error);
+#endif
+cnn_backend *cnn_backend_new (const cnn_session_options *opts, int threads, GError **error);
 void cnn_backend_free (cnn_backend *b);
 
 /* ---- loader (onnx-loader.c) ------------------------------------------------- */

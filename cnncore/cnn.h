@@ -145,12 +145,17 @@ void cnn_model_foreach_op_type (const cnn_model *model,
 
 typedef struct {
   int threads;                  /* 0: all cores */
-  const char *backend;          /* "auto", "cpu" (NULL means "auto") */
-  gboolean reference;           /* run the plain reference kernels only */
+  /* "cpu", "cuda" (when compiled in) or "auto" (NULL): CUDA when a GPU is
+   * there, else the CPU with a message saying why */
+  const char *backend;
+  gboolean reference;           /* run the plain reference kernels only (CPU) */
   int64_t default_dim;          /* value for symbolic dims not set by inputs (default 1) */
+  /* arithmetic of the CUDA backend: "fp32" (NULL: exact float32 math),
+   * "tf32" (tensor cores on float32 data); the CPU always computes fp32 */
+  const char *precision;
 } cnn_session_options;
 
-#define CNN_SESSION_OPTIONS_INIT { 0, NULL, FALSE, 1 }
+#define CNN_SESSION_OPTIONS_INIT { 0, NULL, FALSE, 1, NULL }
 
 /* Names of the compiled-in backends, NULL-terminated, "cpu" first. */
 const char *const *cnn_backend_list (void);

@@ -19,6 +19,7 @@ struct cnn_session {
   void *arena;
   size_t arena_size;
   cnn_tensor *outputs;
+  void **host_outputs;          /* device backends: where outputs are copied to */
   cnn_session_stats stats;
   bool profiling;
   bool deferred;                /* the plan waits for input values or shapes */
@@ -42,8 +43,16 @@ plan_clear (cnn_session *s)
   g_clear_pointer (&s->execs, g_free);
   g_clear_pointer (&s->times, g_free);
   s->n_execs = 0;
+  const cnn_backend_i *bi = s->backend->iface;
+  for (int i = 0; i < s->model->n_outputs; i++) {
+    if (s->host_outputs[i])
+      bi->free_host ? bi->free_host (s->backend, s->host_outputs[i]) : g_free (s->host_outputs[i]);
+    s->host_outputs[i] = NULL;
+  }
+  if (bi->plan_reset)
+    bi->plan_reset (s->backend);
   if (s->arena)
-    s->backend->iface->free_buffer (s->backend, s->arena);
+    bi->free_buffer (s->backend, s->arena);
   s->arena = NULL;
   s->arena_size = 0;
 }
@@ -319,7 +328,7 @@ plan (cnn_session *s, const cnn_tensor *inputs)
     }
     if ((def->flags & CNN_OPF_ALIAS) && n->in[0] >= 0 && n->out[0] >= 0)
       root[n->out[0]] = root[n->in[0]];
-    if (!s->opts.reference && def->compute_fast && def->scratch_size)
+    if (!s->backend->iface->device_memory && !s->opts.reference && def->compute_fast && def->scratch_size)
       scratch = MAX (scratch, def->scratch_size (x));
     s->stats.flops += def->flops ? def->flops (x) : (x->out[0] ? cnn_tensor_numel (x->out[0]) : 0);
     s->execs[s->n_execs++] = x;
@@ -352,9 +361,16 @@ plan (cnn_session *s, const cnn_tensor *inputs)
   }
   for (int i = 0; i < m->n_outputs; i++)
     last[root[m->output_values[i]]] = G_MAXINT;
+  /* a device backend computes on copies of the inputs in its own memory */
+  bool device = s->backend->iface->device_memory;
+  for (int i = 0; device && i < m->n_inputs; i++) {
+    int v = m->input_values[i];
+    if (!s->is_const[v] && root[v] == v && last[v] >= 0)
+      first[v] = 0;
+  }
   GArray *bufs = g_array_new (FALSE, FALSE, sizeof (buf_info));
   for (int i = 0; i < nv; i++) {
-    if (root[i] != i || first[i] < 0 || s->is_const[i] || cnn_model_value (m, i)->input_index >= 0)
+    if (root[i] != i || first[i] < 0 || s->is_const[i] || (!device && cnn_model_value (m, i)->input_index >= 0))
       continue;
     buf_info b = { i, align_up (MAX (cnn_tensor_numel (&s->t[i]) * cnn_dtype_size (s->t[i].dtype), 1)),
       0, first[i], MAX (last[i], first[i]) };
@@ -387,8 +403,19 @@ plan (cnn_session *s, const cnn_tensor *inputs)
   g_free (root);
   s->stats.n_exec_nodes = s->n_execs;
   s->times = g_new0 (double, MAX (s->n_execs, 1));
-  for (int i = 0; i < m->n_outputs; i++)
-    s->outputs[i] = s->t[m->output_values[i]];
+  for (int i = 0; i < m->n_outputs; i++) {
+    int v = m->output_values[i];
+    s->outputs[i] = s->t[v];
+    if (device && st == CNN_OK && !s->is_const[v]) {
+      size_t bytes = MAX (cnn_tensor_numel (&s->t[v]) * cnn_dtype_size (s->t[v].dtype), 1);
+      const cnn_backend_i *bi = s->backend->iface;
+      s->host_outputs[i] = bi->alloc_host ? bi->alloc_host (s->backend, bytes) : g_try_malloc (bytes);
+      if (!s->host_outputs[i]) {
+        g_string_append_printf (s->err, "cannot allocate %zu bytes for output %d", bytes, i);
+        st = CNN_E_NOMEM;
+      }
+    }
+  }
   return st;
 }
 
@@ -412,7 +439,7 @@ cnn_session_new (cnn_model *model, const cnn_session_options *opts, GError **err
     return NULL;
   }
   int threads = opts->threads > 0 ? opts->threads : (int) g_get_num_processors ();
-  cnn_backend *backend = cnn_backend_new (opts->backend, threads, opts->reference, error);
+  cnn_backend *backend = cnn_backend_new (opts, threads, error);
   if (!backend)
     return NULL;
   cnn_session *s = g_new0 (cnn_session, 1);
@@ -420,6 +447,7 @@ cnn_session_new (cnn_model *model, const cnn_session_options *opts, GError **err
   s->backend = backend;
   s->opts = *opts;
   s->opts.backend = NULL;
+  s->opts.precision = NULL;
   if (s->opts.default_dim == 0)
     s->opts.default_dim = 1;
   s->n_values = (int) model->values->len;
@@ -427,6 +455,7 @@ cnn_session_new (cnn_model *model, const cnn_session_options *opts, GError **err
   s->is_const = g_new0 (bool, s->n_values);
   s->owned = g_new0 (void *, s->n_values);
   s->outputs = g_new0 (cnn_tensor, model->n_outputs);
+  s->host_outputs = g_new0 (void *, MAX (model->n_outputs, 1));
   s->err = g_string_new (NULL);
   cnn_status st = plan (s, NULL);
   if (st != CNN_OK) {
@@ -448,6 +477,7 @@ cnn_session_free (cnn_session *s)
   g_free (s->is_const);
   g_free (s->owned);
   g_free (s->outputs);
+  g_free (s->host_outputs);
   g_string_free (s->err, TRUE);
   cnn_model_unref (s->model);
   g_free (s);
@@ -484,15 +514,30 @@ cnn_session_run (cnn_session *s, const cnn_tensor *inputs, int n_inputs, GError 
   }
   if (replan && (st = plan (s, inputs)) != CNN_OK)
     return fail (s, st, error);
-  for (int i = 0; i < n_inputs; i++)
-    if (!s->is_const[m->input_values[i]])
-      s->t[m->input_values[i]].data = inputs[i].data;
-  st = s->backend->iface->graph_compute (s->backend, s->execs, s->n_execs,
-      s->profiling ? s->times : NULL);
+  const cnn_backend_i *bi = s->backend->iface;
+  for (int i = 0; i < n_inputs; i++) {
+    cnn_tensor *t = &s->t[m->input_values[i]];
+    if (s->is_const[m->input_values[i]])
+      continue;
+    if (!bi->device_memory)
+      t->data = inputs[i].data;
+    else if (t->data && (st = bi->set_tensor (s->backend, t->data, inputs[i].data,
+                cnn_tensor_numel (t) * cnn_dtype_size (t->dtype), s->err)) != CNN_OK)
+      return fail (s, st, error);
+  }
+  st = bi->graph_compute (s->backend, s->execs, s->n_execs, s->profiling ? s->times : NULL);
   if (st != CNN_OK)
     return fail (s, st, error);
-  for (int i = 0; i < m->n_outputs; i++)
+  for (int i = 0; i < m->n_outputs; i++) {
     s->outputs[i] = s->t[m->output_values[i]];
+    if (s->host_outputs[i]) {
+      st = bi->get_tensor (s->backend, s->host_outputs[i], s->outputs[i].data,
+          cnn_tensor_numel (&s->outputs[i]) * cnn_dtype_size (s->outputs[i].dtype), s->err);
+      if (st != CNN_OK)
+        return fail (s, st, error);
+      s->outputs[i].data = s->host_outputs[i];
+    }
+  }
   return TRUE;
 }
 

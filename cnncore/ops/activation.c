@@ -1,11 +1,9 @@
 /* activation.c - elementwise unary ops on float tensors: Relu, LeakyRelu,
  * Sigmoid, Tanh, HardSigmoid, HardSwish, Elu, Selu, Softplus, Mish, Exp, Log,
  * Sqrt, Abs, Neg, Reciprocal, Floor, Ceil, Erf. */
-#include "ops.h"
+#include "geometry.h"
 
-typedef struct {
-  float alpha, beta, gamma;
-} unary_params;
+typedef cnn_unary_params unary_params;
 
 static cnn_status
 unary_parse (const cnn_node *n, void *params, GString *err)

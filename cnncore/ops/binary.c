@@ -1,6 +1,6 @@
 /* binary.c - broadcasting elementwise ops: Add, Sub, Mul, Div, Pow, Max, Min,
  * Sum, Equal, Less, Greater, Where, PRelu (numpy broadcasting). */
-#include "ops.h"
+#include "geometry.h"
 
 static bool
 is_compare (cnn_op op)
@@ -16,8 +16,8 @@ is_int (cnn_dtype t)
 }
 
 /* Old PRelu models give one slope per channel as [C]: see it as [C,1,...]. */
-static const cnn_tensor *
-slope_view (const cnn_exec *x, cnn_tensor *tmp)
+const cnn_tensor *
+cnn_prelu_slope_view (const cnn_exec *x, cnn_tensor *tmp)
 {
   const cnn_tensor *X = x->in[0], *S = x->in[1];
   if (x->node->op != CNN_OP_PRELU || S->ndim != 1 || X->ndim < 3 || S->dims[0] != X->dims[1] ||
@@ -59,7 +59,7 @@ binary_infer (cnn_exec *x)
     return cnn_exec_fail (x, CNN_E_UNSUPPORTED, "exponent type");
   cnn_tensor shape = *x->in[0], tmp;
   for (int k = 1; k < x->n_in; k++)
-    if (!cnn_broadcast_shape (&shape, k == 1 ? slope_view (x, &tmp) : x->in[k], &shape))
+    if (!cnn_broadcast_shape (&shape, k == 1 ? cnn_prelu_slope_view (x, &tmp) : x->in[k], &shape))
       return cnn_exec_fail (x, CNN_E_SHAPE, "input shapes do not broadcast");
   if (op == CNN_OP_PRELU && !cnn_shape_equal (&shape, x->in[0]))
     return cnn_exec_fail (x, CNN_E_SHAPE, "slope does not broadcast to X");
@@ -125,7 +125,7 @@ binary_ref (cnn_exec *x)
   int nin = MIN (x->n_in, 64);
   cnn_tensor tmp;
   for (int k = 0; k < nin; k++)
-    cnn_bcast_strides (k == 1 ? slope_view (x, &tmp) : x->in[k], o, st[k]);
+    cnn_bcast_strides (k == 1 ? cnn_prelu_slope_view (x, &tmp) : x->in[k], o, st[k]);
   cnn_strides (o, ostr);
   int first = op == CNN_OP_WHERE ? 1 : 0;
   bool as_float = x->in[first]->dtype == CNN_DTYPE_FLOAT32 || (op == CNN_OP_POW &&
@@ -215,7 +215,7 @@ binary_fast (cnn_exec *x)
   c.inner = o->ndim ? o->dims[o->ndim - 1] : 1;
   cnn_bcast_strides (x->in[0], o, c.sa);
   cnn_tensor tmp;
-  cnn_bcast_strides (slope_view (x, &tmp), o, c.sb);
+  cnn_bcast_strides (cnn_prelu_slope_view (x, &tmp), o, c.sb);
   cnn_strides (o, c.ostr);
   int64_t rows = c.inner ? cnn_tensor_numel (o) / c.inner : 0;
   cnn_parallel_for (rows * c.inner > 32768 ? x->pool : NULL, rows, binary_row, &c);

@@ -1,5 +1,5 @@
 /* clip.c - Clip: min/max as attributes (opset < 11) or as inputs. */
-#include "ops.h"
+#include "geometry.h"
 
 typedef struct {
   float min, max;
@@ -28,15 +28,23 @@ clip_infer (cnn_exec *x)
   return CNN_OK;
 }
 
+void
+cnn_clip_bounds (const cnn_exec *x, float *lo, float *hi)
+{
+  const clip_params *p = x->params;
+  *lo = p->min;
+  *hi = p->max;
+  if (x->node->opset >= 11) {
+    *lo = x->n_in > 1 && x->in[1] ? (float) cnn_tensor_get_double (x->in[1], 0) : -INFINITY;
+    *hi = x->n_in > 2 && x->in[2] ? (float) cnn_tensor_get_double (x->in[2], 0) : INFINITY;
+  }
+}
+
 static cnn_status
 clip_ref (cnn_exec *x)
 {
-  const clip_params *p = x->params;
-  float lo = p->min, hi = p->max;
-  if (x->node->opset >= 11) {
-    lo = x->n_in > 1 && x->in[1] ? (float) cnn_tensor_get_double (x->in[1], 0) : -INFINITY;
-    hi = x->n_in > 2 && x->in[2] ? (float) cnn_tensor_get_double (x->in[2], 0) : INFINITY;
-  }
+  float lo, hi;
+  cnn_clip_bounds (x, &lo, &hi);
   const float *a = x->in[0]->data;
   float *o = x->out[0]->data;
   int64_t n = cnn_tensor_numel (x->out[0]);

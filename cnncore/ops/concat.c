@@ -1,5 +1,5 @@
 /* concat.c - Concat along one axis, any element type. */
-#include "ops.h"
+#include "geometry.h"
 
 typedef struct {
   int64_t axis;
@@ -43,6 +43,12 @@ concat_infer (cnn_exec *x)
   }
   cnn_set_out (x, 0, A->dtype, A->ndim, dims);
   return CNN_OK;
+}
+
+int
+cnn_concat_axis (const cnn_exec *x)
+{
+  return cnn_axis (((const concat_params *) x->params)->axis, x->out[0]->ndim);
 }
 
 static cnn_status

@@ -1,7 +1,7 @@
 /* conv_transpose.c - ConvTranspose: reference scatter kernel, and a fast
  * path (sgemm into columns, then col2im) in the same file as they share the
  * geometry. */
-#include "ops.h"
+#include "geometry.h"
 
 typedef struct {
   cnn_window_params win;
@@ -127,18 +127,16 @@ fill_bias (cnn_exec *x, int64_t osz)
 }
 
 /* Sizes both kernels use: isz/osz are our input/output plane sizes. */
-typedef struct {
-  cnn_window w;
-  int64_t N, C, Cg, Mg, M, isz, osz, ksz;
-} convt_sizes;
+typedef cnn_convt_sizes convt_sizes;
 
-static cnn_status
-convt_sizes_of (cnn_exec *x, convt_sizes *s)
+cnn_status
+cnn_conv_transpose_sizes (cnn_exec *x, convt_sizes *s)
 {
   const convt_params *p = x->params;
   cnn_status st = convt_geometry (x, &s->w);
   if (st)
     return st;
+  s->group = p->group;
   s->N = x->in[0]->dims[0];
   s->C = x->in[0]->dims[1];
   s->Cg = s->C / p->group;
@@ -154,7 +152,7 @@ static cnn_status
 convt_ref (cnn_exec *x)
 {
   convt_sizes z;
-  cnn_status st = convt_sizes_of (x, &z);
+  cnn_status st = cnn_conv_transpose_sizes (x, &z);
   if (st)
     return st;
   const cnn_window w = z.w;
@@ -252,7 +250,7 @@ convt_fast (cnn_exec *x)
 {
   const cnn_tensor *X = x->in[0], *W = x->in[1];
   convt_sizes z;
-  cnn_status st = convt_sizes_of (x, &z);
+  cnn_status st = cnn_conv_transpose_sizes (x, &z);
   if (st)
     return st;
   const cnn_window w = z.w;

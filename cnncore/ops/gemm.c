@@ -1,11 +1,8 @@
 /* gemm.c - Gemm (alpha, beta, transposes, broadcast C) and MatMul (numpy
  * semantics with batch broadcasting); OpenBLAS sgemm for the fast paths. */
-#include "ops.h"
+#include "geometry.h"
 
-typedef struct {
-  float alpha, beta;
-  bool trans_a, trans_b;
-} gemm_params;
+typedef cnn_gemm_params gemm_params;
 
 static cnn_status
 gemm_parse (const cnn_node *n, void *params, GString *err)
@@ -113,15 +110,10 @@ CNN_OP_DEF (gemm) = { "Gemm", sizeof (gemm_params), gemm_parse, gemm_infer, gemm
 
 /* ---- MatMul ---- */
 
-typedef struct {
-  int64_t M, K, N, batch;
-  cnn_tensor out;
-  int64_t sa[CNN_MAX_DIMS], sb[CNN_MAX_DIMS], so[CNN_MAX_DIMS];  /* batch strides in matrices */
-  int nbatch_dims;
-} mm_geom;
+typedef cnn_matmul_geom mm_geom;
 
-static cnn_status
-matmul_geometry (cnn_exec *x, mm_geom *g)
+cnn_status
+cnn_matmul_geometry (cnn_exec *x, mm_geom *g)
 {
   const cnn_tensor *A = x->in[0], *B = x->in[1];
   if (A->ndim < 1 || B->ndim < 1)
@@ -164,14 +156,14 @@ matmul_infer (cnn_exec *x)
   if ((st = cnn_need_inputs (x, 2, 2)) || (st = cnn_need_float_inputs (x)))
     return st;
   mm_geom g;
-  if ((st = matmul_geometry (x, &g)))
+  if ((st = cnn_matmul_geometry (x, &g)))
     return st;
   cnn_set_out (x, 0, CNN_DTYPE_FLOAT32, g.out.ndim, g.out.dims);
   return CNN_OK;
 }
 
-static void
-batch_offsets (const mm_geom *g, int64_t bi, int64_t *oa, int64_t *ob)
+void
+cnn_matmul_batch_offsets (const mm_geom *g, int64_t bi, int64_t *oa, int64_t *ob)
 {
   *oa = *ob = 0;
   for (int d = 0; d < g->nbatch_dims; d++) {
@@ -186,14 +178,14 @@ static cnn_status
 matmul_run (cnn_exec *x, bool fast)
 {
   mm_geom g;
-  cnn_status st = matmul_geometry (x, &g);
+  cnn_status st = cnn_matmul_geometry (x, &g);
   if (st)
     return st;
   const float *a = x->in[0]->data, *b = x->in[1]->data;
   float *y = x->out[0]->data;
   for (int64_t bi = 0; bi < g.batch; bi++) {
     int64_t oa, ob;
-    batch_offsets (&g, bi, &oa, &ob);
+    cnn_matmul_batch_offsets (&g, bi, &oa, &ob);
     const float *A = a + oa * g.M * g.K, *B = b + ob * g.K * g.N;
     float *Y = y + bi * g.M * g.N;
     if (fast) {

@@ -1,9 +1,7 @@
 /* norm.c - BatchNormalization (inference) and InstanceNormalization. */
-#include "ops.h"
+#include "geometry.h"
 
-typedef struct {
-  float epsilon;
-} norm_params;
+typedef cnn_norm_params norm_params;
 
 static cnn_status
 norm_parse (const cnn_node *n, void *params, GString *err)

@@ -1,8 +1,8 @@
 /* pad.c - Pad: constant, reflect and edge modes; pads as attribute (opset
  * < 11) or input; negative pads crop. */
-#include "ops.h"
+#include "geometry.h"
 
-enum { PAD_CONSTANT, PAD_REFLECT, PAD_EDGE };
+enum { PAD_CONSTANT = CNN_PAD_CONSTANT, PAD_REFLECT = CNN_PAD_REFLECT, PAD_EDGE = CNN_PAD_EDGE };
 
 typedef struct {
   int mode;
@@ -29,8 +29,14 @@ pad_parse (const cnn_node *n, void *params, GString *err)
   return CNN_OK;
 }
 
-static cnn_status
-get_pads (cnn_exec *x, int64_t *pads, double *value)
+int
+cnn_pad_mode (const cnn_exec *x)
+{
+  return ((const pad_params *) x->params)->mode;
+}
+
+cnn_status
+cnn_pad_resolve (cnn_exec *x, int64_t *pads, double *value)
 {
   const pad_params *p = x->params;
   int nd = x->in[0]->ndim, np = p->n_pads;
@@ -68,7 +74,7 @@ pad_infer (cnn_exec *x)
   cnn_status st;
   int64_t pads[2 * CNN_MAX_DIMS], dims[CNN_MAX_DIMS];
   double v;
-  if ((st = cnn_need_inputs (x, 1, 4)) || (st = get_pads (x, pads, &v)))
+  if ((st = cnn_need_inputs (x, 1, 4)) || (st = cnn_pad_resolve (x, pads, &v)))
     return st;
   int nd = x->in[0]->ndim;
   for (int d = 0; d < nd; d++)
@@ -83,7 +89,7 @@ pad_compute (cnn_exec *x)
   const pad_params *p = x->params;
   int64_t pads[2 * CNN_MAX_DIMS];
   double value;
-  cnn_status st = get_pads (x, pads, &value);
+  cnn_status st = cnn_pad_resolve (x, pads, &value);
   if (st)
     return st;
   const cnn_tensor *X = x->in[0], *O = x->out[0];
@@ -183,7 +189,7 @@ pad_fast (cnn_exec *x)
 {
   pad_ctx c = { x, x->params };
   double value;
-  cnn_status st = get_pads (x, c.pads, &value);
+  cnn_status st = cnn_pad_resolve (x, c.pads, &value);
   if (st)
     return st;
   const cnn_tensor *X = x->in[0], *O = x->out[0];

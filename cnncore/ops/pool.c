@@ -1,6 +1,6 @@
 /* pool.c - MaxPool, AveragePool (1D/2D/3D, ceil_mode, count_include_pad,
  * dilations, auto_pad), GlobalAveragePool, GlobalMaxPool. */
-#include "ops.h"
+#include "geometry.h"
 
 typedef struct {
   cnn_window_params win;
@@ -26,8 +26,14 @@ pool_parse (const cnn_node *n, void *params, GString *err)
   return CNN_OK;
 }
 
-static cnn_status
-pool_geometry (cnn_exec *x, cnn_window *w)
+bool
+cnn_pool_count_include_pad (const cnn_exec *x)
+{
+  return x->node->op == CNN_OP_AVERAGE_POOL && ((const pool_params *) x->params)->count_include_pad;
+}
+
+cnn_status
+cnn_pool_geometry (cnn_exec *x, cnn_window *w)
 {
   const pool_params *p = x->params;
   const cnn_tensor *X = x->in[0];
@@ -52,7 +58,7 @@ pool_infer (cnn_exec *x)
   if ((st = cnn_need_inputs (x, 1, 1)) || (st = cnn_need_dtype (x, 0, CNN_DTYPE_FLOAT32)))
     return st;
   cnn_window w;
-  if ((st = pool_geometry (x, &w)))
+  if ((st = cnn_pool_geometry (x, &w)))
     return st;
   const cnn_tensor *X = x->in[0];
   int64_t dims[5] = { X->dims[0], X->dims[1] };
@@ -125,7 +131,7 @@ static cnn_status
 pool_ref (cnn_exec *x)
 {
   pool_ctx c = { x };
-  cnn_status st = pool_geometry (x, &c.w);
+  cnn_status st = cnn_pool_geometry (x, &c.w);
   if (st)
     return st;
   int64_t planes = x->in[0]->dims[0] * x->in[0]->dims[1];
@@ -181,7 +187,7 @@ static cnn_status
 pool_fast (cnn_exec *x)
 {
   pool_ctx c = { x };
-  cnn_status st = pool_geometry (x, &c.w);
+  cnn_status st = cnn_pool_geometry (x, &c.w);
   if (st)
     return st;
   bool plain_2d = c.w.nsp == 2 && c.w.dil[1] == 1 && c.w.dil[2] == 1;

@@ -1,6 +1,6 @@
 /* resize.c - Resize (opset 10 to 13+) and Upsample (7, 9): nearest and
  * (multi-)linear interpolation with every coordinate transformation mode. */
-#include "ops.h"
+#include "geometry.h"
 
 enum { COORD_HALF_PIXEL, COORD_PYTORCH_HALF_PIXEL, COORD_ALIGN_CORNERS, COORD_ASYMMETRIC,
   COORD_TF_HALF_PIXEL_FOR_NN, COORD_TF_CROP_AND_RESIZE };
@@ -278,33 +278,30 @@ resize_compute (cnn_exec *x)
  * output row, two source rows blended with precomputed column tables. */
 typedef struct {
   cnn_exec *x;
-  const resize_params *p;
-  int64_t ih, iw, oh, ow;
-  int64_t *x0, *x1, *y0, *y1;
-  float *wx, *wy;
-  bool *yout, *xout;
+  const cnn_resize_tables *t;
 } rz_ctx;
 
 CNN_MULTIVERSION static void
 resize_row (int64_t r, int tid, void *data)
 {
   rz_ctx *c = data;
-  int64_t plane = r / c->oh, y = r % c->oh;
-  const float *src = (const float *) c->x->in[0]->data + plane * c->ih * c->iw;
-  float *dst = (float *) c->x->out[0]->data + r * c->ow;
-  const float *a = src + c->y0[y] * c->iw, *b = src + c->y1[y] * c->iw;
-  float wy = c->wy[y];
-  for (int64_t i = 0; i < c->ow; i++) {
-    if (c->yout[y] || c->xout[i]) {
-      dst[i] = c->p->extrapolation;
+  const cnn_resize_tables *t = c->t;
+  int64_t plane = r / t->oh, y = r % t->oh;
+  const float *src = (const float *) c->x->in[0]->data + plane * t->ih * t->iw;
+  float *dst = (float *) c->x->out[0]->data + r * t->ow;
+  const float *a = src + t->y0[y] * t->iw, *b = src + t->y1[y] * t->iw;
+  float wy = t->wy[y];
+  for (int64_t i = 0; i < t->ow; i++) {
+    if (t->yout[y] || t->xout[i]) {
+      dst[i] = t->extrapolation;
       continue;
     }
-    if (!c->p->linear) {
-      dst[i] = a[c->x0[i]];
+    if (!t->linear) {
+      dst[i] = a[t->x0[i]];
       continue;
     }
-    float top = a[c->x0[i]] + c->wx[i] * (a[c->x1[i]] - a[c->x0[i]]);
-    float bot = b[c->x0[i]] + c->wx[i] * (b[c->x1[i]] - b[c->x0[i]]);
+    float top = a[t->x0[i]] + t->wx[i] * (a[t->x1[i]] - a[t->x0[i]]);
+    float bot = b[t->x0[i]] + t->wx[i] * (b[t->x1[i]] - b[t->x0[i]]);
     dst[i] = top + wy * (bot - top);
   }
 }
@@ -329,42 +326,65 @@ axis_table (const resize_params *p, const resize_geom *g, int d, int64_t in, int
   }
 }
 
-static cnn_status
-resize_fast (cnn_exec *x)
+bool
+cnn_resize_tables_new (cnn_exec *x, cnn_resize_tables *t)
 {
   const resize_params *p = x->params;
   const cnn_tensor *X = x->in[0], *O = x->out[0];
   int nd = X->ndim;
+  memset (t, 0, sizeof *t);
   bool ok = nd >= 2 && X->dtype == CNN_DTYPE_FLOAT32;
   for (int d = 0; ok && d < nd - 2; d++)
     ok = X->dims[d] == O->dims[d];
   resize_geom g;
   if (!ok || resize_geometry (x, &g) != CNN_OK)
-    return resize_compute (x);
+    return false;
   for (int d = 0; d < nd - 2; d++)
     if (p->coord == COORD_TF_CROP_AND_RESIZE && (g.roi0[d] != 0.f || g.roi1[d] != 1.f))
-      return resize_compute (x);
-  rz_ctx c = { x, p, X->dims[nd - 2], X->dims[nd - 1], O->dims[nd - 2], O->dims[nd - 1] };
-  c.x0 = g_new (int64_t, c.ow);
-  c.x1 = g_new (int64_t, c.ow);
-  c.wx = g_new (float, c.ow);
-  c.xout = g_new (bool, c.ow);
-  c.y0 = g_new (int64_t, c.oh);
-  c.y1 = g_new (int64_t, c.oh);
-  c.wy = g_new (float, c.oh);
-  c.yout = g_new (bool, c.oh);
-  axis_table (p, &g, nd - 1, c.iw, c.ow, c.x0, c.x1, c.wx, c.xout);
-  axis_table (p, &g, nd - 2, c.ih, c.oh, c.y0, c.y1, c.wy, c.yout);
-  int64_t rows = cnn_tensor_numel (O) / MAX (c.ow, 1);
-  cnn_parallel_for (rows * c.ow > 16384 ? x->pool : NULL, rows, resize_row, &c);
-  g_free (c.x0);
-  g_free (c.x1);
-  g_free (c.wx);
-  g_free (c.xout);
-  g_free (c.y0);
-  g_free (c.y1);
-  g_free (c.wy);
-  g_free (c.yout);
+      return false;
+  t->ih = X->dims[nd - 2];
+  t->iw = X->dims[nd - 1];
+  t->oh = O->dims[nd - 2];
+  t->ow = O->dims[nd - 1];
+  t->linear = p->linear;
+  t->extrapolation = p->extrapolation;
+  t->x0 = g_new (int64_t, MAX (t->ow, 1));
+  t->x1 = g_new (int64_t, MAX (t->ow, 1));
+  t->wx = g_new (float, MAX (t->ow, 1));
+  t->xout = g_new (bool, MAX (t->ow, 1));
+  t->y0 = g_new (int64_t, MAX (t->oh, 1));
+  t->y1 = g_new (int64_t, MAX (t->oh, 1));
+  t->wy = g_new (float, MAX (t->oh, 1));
+  t->yout = g_new (bool, MAX (t->oh, 1));
+  axis_table (p, &g, nd - 1, t->iw, t->ow, t->x0, t->x1, t->wx, t->xout);
+  axis_table (p, &g, nd - 2, t->ih, t->oh, t->y0, t->y1, t->wy, t->yout);
+  return true;
+}
+
+void
+cnn_resize_tables_clear (cnn_resize_tables *t)
+{
+  g_free (t->x0);
+  g_free (t->x1);
+  g_free (t->wx);
+  g_free (t->xout);
+  g_free (t->y0);
+  g_free (t->y1);
+  g_free (t->wy);
+  g_free (t->yout);
+  memset (t, 0, sizeof *t);
+}
+
+static cnn_status
+resize_fast (cnn_exec *x)
+{
+  cnn_resize_tables t;
+  if (!cnn_resize_tables_new (x, &t))
+    return resize_compute (x);
+  rz_ctx c = { x, &t };
+  int64_t rows = cnn_tensor_numel (x->out[0]) / MAX (t.ow, 1);
+  cnn_parallel_for (rows * t.ow > 16384 ? x->pool : NULL, rows, resize_row, &c);
+  cnn_resize_tables_clear (&t);
   return CNN_OK;
 }
 

@@ -1,6 +1,6 @@
 /* slice.c - Slice (attributes before opset 10, inputs from 10; negative
  * steps, clamping as in the spec). */
-#include "ops.h"
+#include "geometry.h"
 
 typedef struct {
   int64_t starts[CNN_MAX_DIMS], ends[CNN_MAX_DIMS], axes[CNN_MAX_DIMS];
@@ -21,12 +21,10 @@ slice_parse (const cnn_node *n, void *params, GString *err)
   return CNN_OK;
 }
 
-typedef struct {
-  int64_t start[CNN_MAX_DIMS], step[CNN_MAX_DIMS], dims[CNN_MAX_DIMS];
-} slice_geom;
+typedef cnn_slice_geom slice_geom;
 
-static cnn_status
-slice_geometry (cnn_exec *x, slice_geom *g)
+cnn_status
+cnn_slice_geometry (cnn_exec *x, slice_geom *g)
 {
   const slice_params *p = x->params;
   const cnn_tensor *X = x->in[0];
@@ -98,7 +96,7 @@ slice_infer (cnn_exec *x)
 {
   cnn_status st;
   slice_geom g;
-  if ((st = cnn_need_inputs (x, 1, 5)) || (st = slice_geometry (x, &g)))
+  if ((st = cnn_need_inputs (x, 1, 5)) || (st = cnn_slice_geometry (x, &g)))
     return st;
   cnn_set_out (x, 0, x->in[0]->dtype, x->in[0]->ndim, g.dims);
   return CNN_OK;
@@ -108,7 +106,7 @@ static cnn_status
 slice_compute (cnn_exec *x)
 {
   slice_geom g;
-  cnn_status st = slice_geometry (x, &g);
+  cnn_status st = cnn_slice_geometry (x, &g);
   if (st)
     return st;
   const cnn_tensor *X = x->in[0], *O = x->out[0];

@@ -1,6 +1,6 @@
 /* softmax.c - Softmax and LogSoftmax.  Before opset 13 the input is coerced
  * to 2D at `axis` (default 1); from 13 on they work along one axis (default -1). */
-#include "ops.h"
+#include "geometry.h"
 
 typedef struct {
   int64_t axis;
@@ -57,20 +57,27 @@ softmax_row (int64_t r, int tid, void *data)
   }
 }
 
-static cnn_status
-softmax_run (cnn_exec *x, cnn_threadpool *pool)
+void
+cnn_softmax_dims (const cnn_exec *x, int64_t *len, int64_t *inner)
 {
   const softmax_params *p = x->params;
   const cnn_tensor *X = x->in[0];
   int axis = X->ndim ? cnn_axis (p->axis, X->ndim) : 0;
-  sm_ctx c = { x, 1, 1 };
+  *len = *inner = 1;
   if (x->node->opset < 13) {
-    c.len = cnn_dims_prod (X, axis, X->ndim);
-    c.inner = 1;
+    *len = cnn_dims_prod (X, axis, X->ndim);
   } else if (X->ndim) {
-    c.len = X->dims[axis];
-    c.inner = cnn_dims_prod (X, axis + 1, X->ndim);
+    *len = X->dims[axis];
+    *inner = cnn_dims_prod (X, axis + 1, X->ndim);
   }
+}
+
+static cnn_status
+softmax_run (cnn_exec *x, cnn_threadpool *pool)
+{
+  const cnn_tensor *X = x->in[0];
+  sm_ctx c = { x, 1, 1 };
+  cnn_softmax_dims (x, &c.len, &c.inner);
   int64_t rows = c.len ? cnn_tensor_numel (X) / c.len : 0;
   cnn_parallel_for (rows * c.len > 65536 ? pool : NULL, rows, softmax_row, &c);
   return CNN_OK;

@@ -1,5 +1,5 @@
 /* transpose.c - Transpose by a permutation (default: reversed dims). */
-#include "ops.h"
+#include "geometry.h"
 
 typedef struct {
   int64_t perm[CNN_MAX_DIMS];
@@ -16,8 +16,8 @@ transpose_parse (const cnn_node *n, void *params, GString *err)
   return CNN_OK;
 }
 
-static cnn_status
-get_perm (cnn_exec *x, int *perm)
+cnn_status
+cnn_transpose_perm (cnn_exec *x, int *perm)
 {
   const transpose_params *p = x->params;
   int nd = x->in[0]->ndim;
@@ -44,7 +44,7 @@ transpose_infer (cnn_exec *x)
 {
   cnn_status st;
   int perm[CNN_MAX_DIMS];
-  if ((st = cnn_need_inputs (x, 1, 1)) || (st = get_perm (x, perm)))
+  if ((st = cnn_need_inputs (x, 1, 1)) || (st = cnn_transpose_perm (x, perm)))
     return st;
   int64_t dims[CNN_MAX_DIMS];
   for (int i = 0; i < x->in[0]->ndim; i++)
@@ -57,7 +57,7 @@ static cnn_status
 transpose_compute (cnn_exec *x)
 {
   int perm[CNN_MAX_DIMS];
-  cnn_status st = get_perm (x, perm);
+  cnn_status st = cnn_transpose_perm (x, perm);
   if (st)
     return st;
   const cnn_tensor *X = x->in[0], *O = x->out[0];

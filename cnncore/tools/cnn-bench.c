@@ -40,12 +40,41 @@ sgemm_peak (int threads)
   return best;
 }
 
+/* --profile: total time per op type over one profiled run */
+static void
+add_node_time (const char *name, const char *op_type, const cnn_tensor *output, double seconds,
+    gpointer user_data)
+{
+  GHashTable *by_op = user_data;
+  double *t = g_hash_table_lookup (by_op, op_type);
+  if (!t) {
+    t = g_new0 (double, 2);
+    g_hash_table_insert (by_op, (gpointer) op_type, t);
+  }
+  t[0] += seconds;
+  t[1] += 1;
+}
+
+static void
+print_profile (cnn_session *s)
+{
+  GHashTable *by_op = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+  cnn_session_foreach_node_time (s, add_node_time, by_op);
+  GHashTableIter it;
+  gpointer k, v;
+  g_hash_table_iter_init (&it, by_op);
+  while (g_hash_table_iter_next (&it, &k, &v))
+    printf ("  %-22s %4.0f nodes %9.3f ms\n", (const char *) k, ((double *) v)[1], ((double *) v)[0] * 1e3);
+  g_hash_table_destroy (by_op);
+}
+
 int
 main (int argc, char **argv)
 {
   static int threads = 2, runs = 50, warmup = 5;
   static gint64 batch = 1;
-  static gboolean json, reference, no_peak;
+  static gboolean json, reference, no_peak, profile;
+  static char *backend, *precision;
   GOptionEntry entries[] = {
     { "threads", 't', 0, G_OPTION_ARG_INT, &threads, "Threads (default 2)", "N" },
     { "batch", 'b', 0, G_OPTION_ARG_INT64, &batch, "Value of symbolic dims (default 1)", "N" },
@@ -54,6 +83,9 @@ main (int argc, char **argv)
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print one JSON object", NULL },
     { "reference", 0, 0, G_OPTION_ARG_NONE, &reference, "Reference kernels only", NULL },
     { "no-peak", 0, 0, G_OPTION_ARG_NONE, &no_peak, "Skip the SGEMM peak measurement", NULL },
+    { "backend", 0, 0, G_OPTION_ARG_STRING, &backend, "auto, cpu (default), cuda", "NAME" },
+    { "profile", 0, 0, G_OPTION_ARG_NONE, &profile, "Time per op type (one more run, node by node)", NULL },
+    { "precision", 0, 0, G_OPTION_ARG_STRING, &precision, "CUDA arithmetic: fp32 (default), tf32", "P" },
     { NULL }
   };
   GError *error = NULL;
@@ -73,6 +105,8 @@ main (int argc, char **argv)
   so.threads = threads;
   so.default_dim = batch;
   so.reference = reference;
+  so.backend = backend ? backend : "cpu";
+  so.precision = precision;
   cnn_session *s = cnn_session_new (m, &so, &error);
   if (!s) {
     g_printerr ("cnn-bench: %s\n", error->message);
@@ -109,19 +143,30 @@ main (int argc, char **argv)
   cnn_session_stats st;
   cnn_session_get_stats (s, &st);
   double gflops = st.flops / (median * 1e-3) / 1e9;
-  double peak = no_peak ? 0 : sgemm_peak (threads);
+  gboolean on_cpu = strcmp (cnn_session_get_backend (s), "cpu") == 0;
+  double peak = no_peak || !on_cpu ? 0 : sgemm_peak (threads);
   if (json) {
-    printf ("{\"model\": \"%s\", \"threads\": %d, \"batch\": %" G_GINT64_FORMAT ", \"median_ms\": %.4f, "
+    printf ("{\"model\": \"%s\", \"backend\": \"%s\", \"precision\": \"%s\", \"threads\": %d, \"batch\": %" G_GINT64_FORMAT ", \"median_ms\": %.4f, "
         "\"p90_ms\": %.4f, \"images_per_s\": %.3f, \"gflops\": %.2f, \"sgemm_peak_gflops\": %.2f, "
-        "\"flops\": %" G_GINT64_FORMAT "}\n", argv[1], threads, batch, median, p90,
+        "\"flops\": %" G_GINT64_FORMAT "}\n", argv[1], cnn_session_get_backend (s),
+        precision ? precision : "fp32", threads, batch, median, p90,
         batch * 1000.0 / median, gflops, peak, st.flops);
   } else {
-    printf ("%s: threads %d, batch %" G_GINT64_FORMAT "\n", argv[1], threads, batch);
+    if (on_cpu)
+      printf ("%s: cpu, threads %d, batch %" G_GINT64_FORMAT "\n", argv[1], threads, batch);
+    else
+      printf ("%s: %s %s, batch %" G_GINT64_FORMAT "\n", argv[1], cnn_session_get_backend (s),
+          precision ? precision : "fp32", batch);
     printf ("  median %.3f ms, p90 %.3f ms, %.1f images/s\n", median, p90, batch * 1000.0 / median);
     printf ("  %.2f GFLOP per run, %.1f GFLOP/s", st.flops / 1e9, gflops);
     if (peak > 0)
       printf (", %.0f%% of this machine's SGEMM peak (%.1f GFLOP/s)", 100 * gflops / peak, peak);
     printf ("\n");
+  }
+  if (profile) {
+    cnn_session_set_profiling (s, TRUE);
+    if (cnn_session_run (s, in, nin, NULL))
+      print_profile (s);
   }
   for (int i = 0; i < nin; i++)
     g_free (in[i].data);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 static gboolean opt_reference, opt_verbose;
+static char *opt_backend = "cpu", *opt_precision;
 static int n_pass, n_fail, n_skip;
 static GString *skipped, *failed;
 
@@ -102,6 +103,8 @@ run_test (const char *dir)
   char *model_path = g_build_filename (dir, "model.onnx", NULL);
   const char *name = strrchr (dir, '/') ? strrchr (dir, '/') + 1 : dir;
   GError *error = NULL;
+  if (opt_verbose)
+    fprintf (stderr, "run %s\n", name);  /* the last one shown names a crash */
   cnn_model *m = cnn_model_load (model_path, &error);
   g_free (model_path);
   if (!m) {
@@ -118,6 +121,8 @@ run_test (const char *dir)
   cnn_session_options so = CNN_SESSION_OPTIONS_INIT;
   so.threads = 2;
   so.reference = opt_reference;
+  so.backend = opt_backend;
+  so.precision = opt_precision;
   cnn_session *s = NULL;
   GDir *d = g_dir_open (dir, 0, NULL);
   GPtrArray *sets = g_ptr_array_new_with_free_func (g_free);
@@ -254,6 +259,8 @@ main (int argc, char **argv)
   GOptionEntry entries[] = {
     { "reference", 'r', 0, G_OPTION_ARG_NONE, &opt_reference, "Reference kernels only", NULL },
     { "verbose", 'v', 0, G_OPTION_ARG_NONE, &opt_verbose, "List passing tests and skips", NULL },
+    { "backend", 'b', 0, G_OPTION_ARG_STRING, &opt_backend, "cpu (default), cuda, auto", "NAME" },
+    { "precision", 'p', 0, G_OPTION_ARG_STRING, &opt_precision, "CUDA arithmetic: fp32, tf32", "P" },
     { NULL }
   };
   GOptionContext *ctx = g_option_context_new ("DIR... - run ONNX conformance tests");

@@ -1,7 +1,13 @@
 /* test-ops - every fast CPU kernel against the reference kernel, on random
  * shapes (odd sizes, strides, pads, dilations, groups, broadcasting).
  * Prints the max abs / rel error per case; fails above 1e-4 (relative to
- * the output's magnitude). */
+ * the output's magnitude).
+ *
+ *   test-ops [SEED] [--backend cuda [--precision tf32]]
+ *
+ * With --backend the same graphs run on that backend against the CPU
+ * reference (tolerance 1e-2 of the magnitude for tf32); exit status 77
+ * (skipped) when the backend cannot start, for want of a GPU say. */
 #include "cnn.h"
 #include "cnn-private.h"
 #include "onnx-builder.h"
@@ -10,6 +16,8 @@
 
 static int n_pass, n_fail;
 static GRand *rng;
+static const char *opt_backend = "cpu", *opt_precision;
+static double tolerance = 1e-4;
 
 static int64_t
 rnd (int64_t lo, int64_t hi)
@@ -47,6 +55,8 @@ check (ob_model *b, const char *what)
   so.reference = TRUE;
   cnn_session *ref = cnn_session_new (m, &so, &err);
   so.reference = FALSE;
+  so.backend = opt_backend;
+  so.precision = opt_precision;
   cnn_session *fast = ref ? cnn_session_new (m, &so, &err) : NULL;
   if (!ref || !fast || !cnn_session_run (ref, in, nin, &err) || !cnn_session_run (fast, in, nin, &err)) {
     printf ("FAIL %s: %s\n", what, err->message);
@@ -65,7 +75,7 @@ check (ob_model *b, const char *what)
       max_abs = MAX (max_abs, e);
       max_rel = MAX (max_rel, e / MAX (fabs (x), 1e-3));
     }
-    gboolean ok = same_shape && max_abs <= 1e-4 * mag;
+    gboolean ok = same_shape && max_abs <= tolerance * mag;
     printf ("%s %s -> %" G_GINT64_FORMAT " values: max abs %.3g, max rel %.3g\n", ok ? "ok  " : "FAIL",
         what, n, max_abs, max_rel);
     ok ? n_pass++ : n_fail++;
@@ -413,7 +423,39 @@ test_sgemm_kernel (void)
 int
 main (int argc, char **argv)
 {
-  rng = g_rand_new_with_seed (argc > 1 ? (guint32) atoi (argv[1]) : 1234);
+  guint32 seed = 1234;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp (argv[i], "--backend") == 0 && i + 1 < argc)
+      opt_backend = argv[++i];
+    else if (strcmp (argv[i], "--precision") == 0 && i + 1 < argc)
+      opt_precision = argv[++i];
+    else
+      seed = (guint32) atoi (argv[i]);
+  }
+  rng = g_rand_new_with_seed (seed);
+  if (strcmp (opt_backend, "cpu") != 0) {
+    /* can the backend start at all? */
+    ob_model *b = ob_new (13);
+    int64_t d[1] = { 4 };
+    ob_input (b, "x", 1, d);
+    ob_node (b, "Relu", "x", "y");
+    ob_output (b, "y");
+    GError *err = NULL;
+    cnn_model *m = ob_load (b, &err);
+    ob_free (b);
+    cnn_session_options so = CNN_SESSION_OPTIONS_INIT;
+    so.backend = opt_backend;
+    so.precision = opt_precision;
+    cnn_session *s = m ? cnn_session_new (m, &so, &err) : NULL;
+    if (!s) {
+      printf ("SKIP: backend %s: %s\n", opt_backend, err->message);
+      return 77;
+    }
+    cnn_session_free (s);
+    cnn_model_unref (m);
+    if (opt_precision && strcmp (opt_precision, "tf32") == 0)
+      tolerance = 1e-2;
+  }
   /* the Winograd path is opt-in: test it */
   g_setenv ("CNN_WINOGRAD", "1", TRUE);
   test_conv (FALSE);
@@ -422,7 +464,8 @@ main (int argc, char **argv)
   test_gemm ();
   test_elementwise ();
   test_pad_resize ();
-  test_sgemm_kernel ();
+  if (strcmp (opt_backend, "cpu") == 0)
+    test_sgemm_kernel ();       /* calls the CPU kernel directly */
   test_winograd ();
   test_depthwise ();
   printf ("test-ops: %d passed, %d failed\n", n_pass, n_fail);

@@ -1,0 +1,1134 @@
+/* backend-cuda.c - the CUDA backend: convolutions on cuDNN, GEMMs on cuBLAS,
+ * the rest on our kernels (kernels.cu).  Activations live in one device
+ * arena planned by the session; constants are uploaded once per plan.  An op
+ * without a CUDA kernel runs its reference kernel on the CPU between copies,
+ * so every model that runs on the CPU runs here too. */
+#include "../ops/geometry.h"
+#include "../ops/conv.h"
+#include "kernels.h"
+#include <cuda_runtime.h>
+#include <cudnn.h>
+#include <cublas_v2.h>
+
+typedef struct {
+  cnn_backend base;
+  int device;
+  cudaStream_t stream;
+  cudnnHandle_t cudnn;
+  cublasHandle_t cublas;
+  bool tf32;
+  char *arena;                  /* the session's arena, for telling device pointers apart */
+  size_t arena_size;
+  GHashTable *consts;           /* host pointer -> device copy, for this plan */
+  void *workspace;              /* cuDNN workspace, grown as plans ask */
+  size_t workspace_size;
+  int n_fallback;               /* nodes of the plan that run on the CPU */
+  /* the plan's kernels captured once into a CUDA graph, then replayed:
+   * one launch instead of hundreds (CNN_CUDA_GRAPHS=0 turns this off) */
+  bool graphs;
+  int plan_runs;                /* runs of this plan so far */
+  bool graph_failed;
+  cudaGraphExec_t graph;
+} cuda_backend;
+
+/* What one node keeps between runs of a plan (exec->cache). */
+typedef struct {
+  bool ready, fallback;
+  /* convolutions */
+  cudnnTensorDescriptor_t xd, yd;
+  cudnnFilterDescriptor_t wd;
+  cudnnConvolutionDescriptor_t cd;
+  int algo;
+  size_t ws;
+  /* bias + ReLU + residual inside cuDNN's call */
+  bool fused;
+  cudnnActivationDescriptor_t ad;
+  cudnnTensorDescriptor_t bd;
+  float *zero_bias;
+  float *padded;                /* input padded here when the pads are asymmetric */
+  int64_t pad_in[5], pad_out[5], pad_begin[5];
+  /* resize tables */
+  void *tables;
+  cnn_cu_resize_tables rt;
+  bool linear;
+  float extrapolation;
+  /* CPU fallback staging */
+  void **host_in, **host_out;
+  void *host_res;
+} node_state;
+
+#define CUDA_TRY(x, call) do { cudaError_t e_ = (call); \
+    if (e_ != cudaSuccess) return cnn_exec_fail ((x), CNN_E_BACKEND, "CUDA: %s", cudaGetErrorString (e_)); \
+  } while (0)
+#define CUDNN_TRY(x, call) do { cudnnStatus_t s_ = (call); \
+    if (s_ != CUDNN_STATUS_SUCCESS) return cnn_exec_fail ((x), CNN_E_BACKEND, "cuDNN: %s", cudnnGetErrorString (s_)); \
+  } while (0)
+#define CUBLAS_TRY(x, call) do { cublasStatus_t s_ = (call); \
+    if (s_ != CUBLAS_STATUS_SUCCESS) return cnn_exec_fail ((x), CNN_E_BACKEND, "cuBLAS: %s", cublasGetStatusString (s_)); \
+  } while (0)
+
+static void
+device_free (void *p)
+{
+  cudaFree (p);
+}
+
+static void
+node_state_free (void *p)
+{
+  node_state *s = p;
+  if (s->xd) cudnnDestroyTensorDescriptor (s->xd);
+  if (s->yd) cudnnDestroyTensorDescriptor (s->yd);
+  if (s->wd) cudnnDestroyFilterDescriptor (s->wd);
+  if (s->cd) cudnnDestroyConvolutionDescriptor (s->cd);
+  if (s->padded) cudaFree (s->padded);
+  if (s->ad) cudnnDestroyActivationDescriptor (s->ad);
+  if (s->bd) cudnnDestroyTensorDescriptor (s->bd);
+  if (s->zero_bias) cudaFree (s->zero_bias);
+  if (s->tables) cudaFree (s->tables);
+  g_free (s->host_in);
+  g_free (s->host_out);
+  g_free (s);
+}
+
+static size_t
+tensor_bytes (const cnn_tensor *t)
+{
+  return (size_t) cnn_tensor_numel (t) * cnn_dtype_size (t->dtype);
+}
+
+/* The device address of a tensor's data: in the arena already, or a constant
+ * uploaded at its first use in this plan. */
+static cnn_status
+dev_ptr (cuda_backend *cb, cnn_exec *x, const cnn_tensor *t, void **out)
+{
+  char *p = t->data;
+  if (p >= cb->arena && p < cb->arena + cb->arena_size) {
+    *out = p;
+    return CNN_OK;
+  }
+  void *d = g_hash_table_lookup (cb->consts, p);
+  if (!d) {
+    size_t bytes = MAX (tensor_bytes (t), 1);
+    CUDA_TRY (x, cudaMalloc (&d, bytes));
+    cudaError_t e = cudaMemcpyAsync (d, p, tensor_bytes (t), cudaMemcpyHostToDevice, cb->stream);
+    if (e != cudaSuccess) {
+      cudaFree (d);
+      return cnn_exec_fail (x, CNN_E_BACKEND, "CUDA: %s", cudaGetErrorString (e));
+    }
+    g_hash_table_insert (cb->consts, p, d);
+  }
+  *out = d;
+  return CNN_OK;
+}
+
+#define DEV(x, t, var) do { cnn_status st_ = dev_ptr (cb, (x), (t), (void **) &(var)); \
+    if (st_) return st_; } while (0)
+
+static cnn_cu_act
+act_of (const cnn_act *a)
+{
+  cnn_cu_act f = { (int) a->type, a->alpha, a->beta, 0.f };
+  return f;
+}
+
+static cnn_status
+grow_workspace (cuda_backend *cb, cnn_exec *x, size_t size)
+{
+  if (size <= cb->workspace_size)
+    return CNN_OK;
+  CUDA_TRY (x, cudaStreamSynchronize (cb->stream));
+  if (cb->workspace)
+    cudaFree (cb->workspace);
+  cb->workspace = NULL;
+  cb->workspace_size = 0;
+  CUDA_TRY (x, cudaMalloc (&cb->workspace, size));
+  cb->workspace_size = size;
+  return CNN_OK;
+}
+
+/* ---- convolutions (cuDNN) ---- */
+
+static cnn_status
+set_nd (cnn_exec *x, cudnnTensorDescriptor_t *d, int nd, const int64_t *dims64)
+{
+  int dims[5], strides[5];
+  for (int i = 0; i < nd; i++) {
+    if (dims64[i] > INT32_MAX)
+      return cnn_exec_fail (x, CNN_E_UNSUPPORTED, "dim %d is too large for cuDNN", i);
+    dims[i] = (int) dims64[i];
+  }
+  strides[nd - 1] = 1;
+  for (int i = nd - 2; i >= 0; i--)
+    strides[i] = strides[i + 1] * dims[i + 1];
+  CUDNN_TRY (x, cudnnCreateTensorDescriptor (d));
+  CUDNN_TRY (x, cudnnSetTensorNdDescriptor (*d, CUDNN_DATA_FLOAT, nd, dims, strides));
+  return CNN_OK;
+}
+
+/* Tensor dims as cuDNN sees them: 1D and 2D as 4D, 3D as 5D. */
+static int
+conv_dims (const cnn_window *w, int64_t n, int64_t c, const int64_t *sp, int64_t *dims)
+{
+  dims[0] = n;
+  dims[1] = c;
+  if (w->nsp <= 2) {
+    dims[2] = sp[1];
+    dims[3] = sp[2];
+    return 4;
+  }
+  dims[2] = sp[0];
+  dims[3] = sp[1];
+  dims[4] = sp[2];
+  return 5;
+}
+
+static cnn_status
+conv_describe (cuda_backend *cb, cnn_exec *x, node_state *s, const cnn_window *w, int64_t group,
+    const int64_t *xdims, int nd, const int64_t *ydims, const cnn_tensor *W, bool symmetric_pads)
+{
+  cnn_status st;
+  int wdims[5], pad[3], stride[3], dil[3], nsp = nd - 2, off = 3 - nsp;
+  if ((st = set_nd (x, &s->xd, nd, xdims)) || (st = set_nd (x, &s->yd, nd, ydims)))
+    return st;
+  wdims[0] = (int) W->dims[0];
+  wdims[1] = (int) W->dims[1];
+  for (int i = 0; i < nsp; i++) {
+    wdims[2 + i] = (int) w->kernel[off + i];
+    pad[i] = symmetric_pads ? (int) w->pad0[off + i] : 0;
+    stride[i] = (int) w->stride[off + i];
+    dil[i] = (int) w->dil[off + i];
+  }
+  CUDNN_TRY (x, cudnnCreateFilterDescriptor (&s->wd));
+  CUDNN_TRY (x, cudnnSetFilterNdDescriptor (s->wd, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, nd, wdims));
+  CUDNN_TRY (x, cudnnCreateConvolutionDescriptor (&s->cd));
+  CUDNN_TRY (x, cudnnSetConvolutionNdDescriptor (s->cd, nsp, pad, stride, dil, CUDNN_CROSS_CORRELATION,
+          CUDNN_DATA_FLOAT));
+  CUDNN_TRY (x, cudnnSetConvolutionGroupCount (s->cd, (int) group));
+  CUDNN_TRY (x, cudnnSetConvolutionMathType (s->cd, cb->tf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
+  return CNN_OK;
+}
+
+static cnn_status
+conv_plan (cuda_backend *cb, cnn_exec *x, node_state *s)
+{
+  cnn_window w;
+  cnn_status st = cnn_conv_geometry (x, &w);
+  if (st)
+    return st;
+  const cnn_conv_params *p = x->params;
+  const cnn_tensor *X = x->in[0], *W = x->in[1];
+  int64_t xdims[5], ydims[5], sp_in[3], sp_out[3];
+  bool symmetric = true;
+  for (int i = 0; i < 3; i++) {
+    symmetric &= w.pad0[i] == w.pad1[i];
+    sp_in[i] = w.in[i] + (w.pad0[i] + w.pad1[i]);
+    sp_out[i] = w.out[i];
+  }
+  int nd = conv_dims (&w, X->dims[0], X->dims[1], symmetric ? w.in : sp_in, xdims);
+  conv_dims (&w, X->dims[0], W->dims[0], sp_out, ydims);
+  if (!symmetric) {
+    /* cuDNN pads symmetrically: pad into a buffer first */
+    int64_t pb[3] = { w.pad0[0], w.pad0[1], w.pad0[2] };
+    conv_dims (&w, X->dims[0], X->dims[1], w.in, s->pad_in);
+    conv_dims (&w, X->dims[0], X->dims[1], sp_in, s->pad_out);
+    int64_t zero[2] = { 0, 0 };
+    conv_dims (&w, zero[0], zero[1], pb, s->pad_begin);
+    int64_t n = 1;
+    for (int i = 0; i < nd; i++)
+      n *= s->pad_out[i];
+    CUDA_TRY (x, cudaMalloc ((void **) &s->padded, n * sizeof (float)));
+  }
+  if ((st = conv_describe (cb, x, s, &w, p->group, xdims, nd, ydims, W, symmetric)))
+    return st;
+  /* pick the fastest algorithm for this shape once, by running them */
+  cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+  int found = 0;
+  CUDNN_TRY (x, cudnnFindConvolutionForwardAlgorithm (cb->cudnn, s->xd, s->wd, s->cd, s->yd,
+          CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &found, perf));
+  int k = 0;
+  while (k < found && perf[k].status != CUDNN_STATUS_SUCCESS)
+    k++;
+  if (k == found)
+    return cnn_exec_fail (x, CNN_E_BACKEND, "cuDNN has no algorithm for this convolution");
+  s->algo = perf[k].algo;
+  s->ws = perf[k].memory;
+  /* cuDNN adds bias, residual and ReLU in the convolution's own call for
+   * ReLU always, and for no activation with the implicit-GEMM algorithm */
+  bool relu = x->act.type == CNN_ACT_RELU;
+  if (relu || (x->act.type == CNN_ACT_NONE && s->algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM)) {
+    int64_t bdims[5] = { 1, W->dims[0], 1, 1, 1 };
+    CUDNN_TRY (x, cudnnCreateActivationDescriptor (&s->ad));
+    CUDNN_TRY (x, cudnnSetActivationDescriptor (s->ad, relu ? CUDNN_ACTIVATION_RELU : CUDNN_ACTIVATION_IDENTITY,
+            CUDNN_PROPAGATE_NAN, 0.0));
+    if ((st = set_nd (x, &s->bd, nd, bdims)))
+      return st;
+    if (x->n_in < 3 || !x->in[2]) {
+      CUDA_TRY (x, cudaMalloc ((void **) &s->zero_bias, W->dims[0] * sizeof (float)));
+      CUDA_TRY (x, cudaMemsetAsync (s->zero_bias, 0, W->dims[0] * sizeof (float), cb->stream));
+    }
+    s->fused = true;
+  }
+  return grow_workspace (cb, x, s->ws);
+}
+
+static cnn_status
+conv_run (cuda_backend *cb, cnn_exec *x, node_state *s)
+{
+  const float one = 1.f, zero = 0.f;
+  float *X = NULL, *W = NULL, *Y = NULL, *B = NULL, *R = NULL;
+  DEV (x, x->in[0], X);
+  DEV (x, x->in[1], W);
+  DEV (x, x->out[0], Y);
+  if (x->n_in > 2 && x->in[2])
+    DEV (x, x->in[2], B);
+  if (x->residual)
+    DEV (x, x->residual, R);
+  if (s->padded) {
+    int nd = x->in[0]->ndim <= 4 ? 4 : 5;
+    int64_t n = 1;
+    for (int i = 0; i < nd; i++)
+      n *= s->pad_out[i];
+    CUDA_TRY (x, cnn_cu_pad (CNN_PAD_CONSTANT, X, s->padded, nd, s->pad_in, s->pad_out, s->pad_begin, 0.f,
+            n, cb->stream));
+    X = s->padded;
+  }
+  if (s->fused) {
+    /* y = act(conv(x) + alpha2 * z + bias): z is the residual, or y itself with alpha2 0 */
+    CUDNN_TRY (x, cudnnConvolutionBiasActivationForward (cb->cudnn, &one, s->xd, X, s->wd, W, s->cd,
+            s->algo, cb->workspace, s->ws, R ? &one : &zero, s->yd, R ? R : Y, s->bd,
+            B ? B : s->zero_bias, s->ad, s->yd, Y));
+    return CNN_OK;
+  }
+  CUDNN_TRY (x, cudnnConvolutionForward (cb->cudnn, &one, s->xd, X, s->wd, W, s->cd, s->algo,
+          cb->workspace, s->ws, &zero, s->yd, Y));
+  if (B || R || x->act.type != CNN_ACT_NONE) {
+    const cnn_tensor *O = x->out[0];
+    CUDA_TRY (x, cnn_cu_bias_act (Y, B, R, cnn_tensor_numel (O), O->dims[1], cnn_dims_prod (O, 2, O->ndim),
+            act_of (&x->act), cb->stream));
+  }
+  return CNN_OK;
+}
+
+static cnn_status
+convt_plan (cuda_backend *cb, cnn_exec *x, node_state *s)
+{
+  cnn_convt_sizes z;
+  cnn_status st = cnn_conv_transpose_sizes (x, &z);
+  if (st)
+    return st;
+  const cnn_window *w = &z.w;
+  for (int i = 0; i < 3; i++)
+    if (w->pad0[i] != w->pad1[i]) {
+      s->fallback = true;       /* cuDNN pads symmetrically only */
+      return CNN_OK;
+    }
+  /* ConvTranspose is the data gradient of a Conv from our output to our
+   * input: its weight (C, M/group, k...) is that Conv's filter as it is. */
+  int64_t xdims[5], ydims[5];
+  int nd = conv_dims (w, z.N, z.M, w->in, xdims);
+  conv_dims (w, z.N, z.C, w->out, ydims);
+  if ((st = conv_describe (cb, x, s, w, z.group, xdims, nd, ydims, x->in[1], true)))
+    return st;
+  cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+  int found = 0;
+  CUDNN_TRY (x, cudnnFindConvolutionBackwardDataAlgorithm (cb->cudnn, s->wd, s->yd, s->cd, s->xd,
+          CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &found, perf));
+  int k = 0;
+  while (k < found && perf[k].status != CUDNN_STATUS_SUCCESS)
+    k++;
+  if (k == found)
+    return cnn_exec_fail (x, CNN_E_BACKEND, "cuDNN has no algorithm for this transposed convolution");
+  s->algo = perf[k].algo;
+  s->ws = perf[k].memory;
+  return grow_workspace (cb, x, s->ws);
+}
+
+static cnn_status
+convt_run (cuda_backend *cb, cnn_exec *x, node_state *s)
+{
+  const float one = 1.f, zero = 0.f;
+  float *X = NULL, *W = NULL, *Y = NULL, *B = NULL;
+  DEV (x, x->in[0], X);
+  DEV (x, x->in[1], W);
+  DEV (x, x->out[0], Y);
+  if (x->n_in > 2 && x->in[2])
+    DEV (x, x->in[2], B);
+  /* xd describes our output, yd our input */
+  CUDNN_TRY (x, cudnnConvolutionBackwardData (cb->cudnn, &one, s->wd, W, s->yd, X, s->cd, s->algo,
+          cb->workspace, s->ws, &zero, s->xd, Y));
+  if (B || x->act.type != CNN_ACT_NONE) {
+    const cnn_tensor *O = x->out[0];
+    CUDA_TRY (x, cnn_cu_bias_act (Y, B, NULL, cnn_tensor_numel (O), O->dims[1],
+            cnn_dims_prod (O, 2, O->ndim), act_of (&x->act), cb->stream));
+  }
+  return CNN_OK;
+}
+
+/* ---- GEMMs (cuBLAS) ---- */
+
+/* Row-major Y[M,N] = op(A) op(B), through column-major Y^T = op(B)^T op(A)^T. */
+static cnn_status
+sgemm_rm (cuda_backend *cb, cnn_exec *x, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
+    const float *A, const float *B, float *Y)
+{
+  const float zero = 0.f;
+  if (M > INT32_MAX || N > INT32_MAX || K > INT32_MAX)
+    return cnn_exec_fail (x, CNN_E_UNSUPPORTED, "matrix too large for cuBLAS");
+  CUBLAS_TRY (x, cublasSgemm (cb->cublas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
+          (int) N, (int) M, (int) K, &alpha, B, tb ? (int) K : (int) N, A, ta ? (int) M : (int) K, &zero,
+          Y, (int) N));
+  return CNN_OK;
+}
+
+static cnn_status
+gemm_run (cuda_backend *cb, cnn_exec *x, node_state *s)
+{
+  const cnn_gemm_params *p = x->params;
+  const cnn_tensor *A = x->in[0], *O = x->out[0];
+  const cnn_tensor *C = x->n_in > 2 ? x->in[2] : NULL;
+  int64_t M = O->dims[0], N = O->dims[1], K = p->trans_a ? A->dims[0] : A->dims[1];
+  float *a = NULL, *b = NULL, *y = NULL, *c = NULL;
+  DEV (x, x->in[0], a);
+  DEV (x, x->in[1], b);
+  DEV (x, x->out[0], y);
+  cnn_status st = sgemm_rm (cb, x, p->trans_a, p->trans_b, M, N, K, p->alpha, a, b, y);
+  if (st)
+    return st;
+  int64_t sm = 0, sn = 0;
+  if (C && p->beta != 0.f && cnn_tensor_numel (C) > 0) {
+    int64_t str[CNN_MAX_DIMS];
+    cnn_bcast_strides (C, O, str);
+    sm = str[0];
+    sn = str[1];
+    DEV (x, C, c);
+  }
+  if (c || x->act.type != CNN_ACT_NONE)
+    CUDA_TRY (x, cnn_cu_gemm_bias (y, c, M, N, sm, sn, p->beta, act_of (&x->act), cb->stream));
+  return CNN_OK;
+}
+
+static cnn_status
+matmul_run (cuda_backend *cb, cnn_exec *x, node_state *s)
+{
+  cnn_matmul_geom g;
+  cnn_status st = cnn_matmul_geometry (x, &g);
+  if (st)
+    return st;
+  float *a = NULL, *b = NULL, *y = NULL;
+  DEV (x, x->in[0], a);
+  DEV (x, x->in[1], b);
+  DEV (x, x->out[0], y);
+  bool b_shared = true, a_linear = true;
+  for (int64_t bi = 0; bi < g.batch && (b_shared || a_linear); bi++) {
+    int64_t oa, ob;
+    cnn_matmul_batch_offsets (&g, bi, &oa, &ob);
+    b_shared &= ob == 0;
+    a_linear &= oa == bi;
+  }
+  if (b_shared && a_linear) {
+    /* one weight for the whole batch: one GEMM of batch*M rows */
+    st = sgemm_rm (cb, x, false, false, g.batch * g.M, g.N, g.K, 1.f, a, b, y);
+  } else {
+    for (int64_t bi = 0; bi < g.batch && st == CNN_OK; bi++) {
+      int64_t oa, ob;
+      cnn_matmul_batch_offsets (&g, bi, &oa, &ob);
+      st = sgemm_rm (cb, x, false, false, g.M, g.N, g.K, 1.f, a + oa * g.M * g.K, b + ob * g.K * g.N,
+          y + bi * g.M * g.N);
+    }
+  }
+  if (st == CNN_OK && x->act.type != CNN_ACT_NONE)
+    CUDA_TRY (x, cnn_cu_unary (y, y, cnn_tensor_numel (x->out[0]), act_of (&x->act), cb->stream));
+  return st;
+}
+
+/* ---- everything else ---- */
+
+static cnn_cu_view
+view_of (const cnn_tensor *t, const cnn_tensor *shape)
+{
+  cnn_cu_view v = { shape->ndim };
+  cnn_bcast_strides (t, shape, v.stride);
+  memcpy (v.dims, shape->dims, sizeof (int64_t) * shape->ndim);
+  return v;
+}
+
+static int
+unary_func (cnn_op op)
+{
+  switch (op) {
+    case CNN_OP_RELU: return CNN_CU_RELU;
+    case CNN_OP_LEAKY_RELU: return CNN_CU_LEAKY_RELU;
+    case CNN_OP_SIGMOID: return CNN_CU_SIGMOID;
+    case CNN_OP_TANH: return CNN_CU_TANH;
+    case CNN_OP_HARD_SIGMOID: return CNN_CU_HARD_SIGMOID;
+    case CNN_OP_HARD_SWISH: return CNN_CU_HARD_SWISH;
+    case CNN_OP_ELU: return CNN_CU_ELU;
+    case CNN_OP_SELU: return CNN_CU_SELU;
+    case CNN_OP_SOFTPLUS: return CNN_CU_SOFTPLUS;
+    case CNN_OP_MISH: return CNN_CU_MISH;
+    case CNN_OP_EXP: return CNN_CU_EXP;
+    case CNN_OP_LOG: return CNN_CU_LOG;
+    case CNN_OP_SQRT: return CNN_CU_SQRT;
+    case CNN_OP_ABS: return CNN_CU_ABS;
+    case CNN_OP_NEG: return CNN_CU_NEG;
+    case CNN_OP_RECIPROCAL: return CNN_CU_RECIPROCAL;
+    case CNN_OP_FLOOR: return CNN_CU_FLOOR;
+    case CNN_OP_CEIL: return CNN_CU_CEIL;
+    case CNN_OP_ERF: return CNN_CU_ERF;
+    default: return -1;
+  }
+}
+
+static int
+binary_op (cnn_op op)
+{
+  switch (op) {
+    case CNN_OP_ADD: return CNN_CU_ADD;
+    case CNN_OP_SUB: return CNN_CU_SUB;
+    case CNN_OP_MUL: return CNN_CU_MUL;
+    case CNN_OP_DIV: return CNN_CU_DIV;
+    case CNN_OP_POW: return CNN_CU_POW;
+    case CNN_OP_MAX: return CNN_CU_MAX;
+    case CNN_OP_MIN: return CNN_CU_MIN;
+    case CNN_OP_SUM: return CNN_CU_ADD;
+    case CNN_OP_PRELU: return CNN_CU_PRELU;
+    default: return -1;
+  }
+}
+
+static bool
+is_alias_op (cnn_op op)
+{
+  return op == CNN_OP_RESHAPE || op == CNN_OP_FLATTEN || op == CNN_OP_SQUEEZE ||
+      op == CNN_OP_UNSQUEEZE || op == CNN_OP_IDENTITY || op == CNN_OP_DROPOUT;
+}
+
+static bool
+all_float (const cnn_exec *x)
+{
+  for (int k = 0; k < x->n_in; k++)
+    if (x->in[k] && x->in[k]->dtype != CNN_DTYPE_FLOAT32)
+      return false;
+  for (int k = 0; k < x->n_out; k++)
+    if (x->out[k] && x->out[k]->dtype != CNN_DTYPE_FLOAT32)
+      return false;
+  return true;
+}
+
+/* Whether a CUDA kernel runs this node (else: the CPU reference). */
+static bool
+cuda_supports_op (cnn_backend *b, const cnn_exec *x)
+{
+  cnn_op op = x->node->op;
+  if (is_alias_op (op))
+    return x->n_out == 1 || !x->out[1];
+  if (op == CNN_OP_CONCAT || op == CNN_OP_TRANSPOSE || op == CNN_OP_SLICE)
+    return cnn_dtype_size (x->out[0]->dtype) > 0 && x->out[0]->ndim <= CNN_CUDA_MAX_DIMS;
+  if (!all_float (x))
+    return false;
+  if (unary_func (op) >= 0)
+    return true;
+  if (binary_op (op) >= 0)
+    return x->n_in == 2 && x->in[0] && x->in[1];
+  switch (op) {
+    case CNN_OP_CONV:
+      return x->in[0]->ndim >= 3 && x->in[0]->ndim <= 5;
+    case CNN_OP_CONV_TRANSPOSE:
+      return x->in[0]->ndim >= 3 && x->in[0]->ndim <= 5;
+    case CNN_OP_CLIP:
+      /* the bounds are read on the host: they must be constants */
+      return (x->n_in < 2 || !x->in[1] || x->in_const[1]) && (x->n_in < 3 || !x->in[2] || x->in_const[2]);
+    case CNN_OP_GEMM: case CNN_OP_MATMUL:
+    case CNN_OP_MAX_POOL: case CNN_OP_AVERAGE_POOL: case CNN_OP_GLOBAL_AVG_POOL: case CNN_OP_GLOBAL_MAX_POOL:
+    case CNN_OP_SOFTMAX: case CNN_OP_LOG_SOFTMAX: case CNN_OP_PAD:
+      return true;
+    case CNN_OP_INSTANCE_NORM: case CNN_OP_BATCH_NORM:
+      return x->in[0]->ndim >= 2;
+    case CNN_OP_RESIZE: case CNN_OP_UPSAMPLE:
+      return true;              /* image-like resizes; others fall back at plan time */
+    default:
+      return false;
+  }
+}
+
+static cnn_status
+resize_plan (cuda_backend *cb, cnn_exec *x, node_state *s)
+{
+  cnn_resize_tables t;
+  if (!cnn_resize_tables_new (x, &t)) {
+    s->fallback = true;
+    return CNN_OK;
+  }
+  /* one device block: int indices, float weights, byte flags */
+  size_t ny = t.oh, nx = t.ow;
+  size_t bytes = (2 * ny + 2 * nx) * sizeof (int) + (ny + nx) * sizeof (float) + ny + nx;
+  char *host = g_malloc (bytes);
+  int *y0 = (int *) host, *y1 = y0 + ny, *x0 = y1 + ny, *x1 = x0 + nx;
+  float *wy = (float *) (x1 + nx), *wx = wy + ny;
+  unsigned char *yo = (unsigned char *) (wx + nx), *xo = yo + ny;
+  for (size_t i = 0; i < ny; i++) {
+    y0[i] = (int) t.y0[i]; y1[i] = (int) t.y1[i]; wy[i] = t.wy[i]; yo[i] = t.yout[i];
+  }
+  for (size_t i = 0; i < nx; i++) {
+    x0[i] = (int) t.x0[i]; x1[i] = (int) t.x1[i]; wx[i] = t.wx[i]; xo[i] = t.xout[i];
+  }
+  s->linear = t.linear;
+  s->extrapolation = t.extrapolation;
+  cnn_resize_tables_clear (&t);
+  cudaError_t e = cudaMalloc (&s->tables, bytes);
+  if (e == cudaSuccess)
+    e = cudaMemcpyAsync (s->tables, host, bytes, cudaMemcpyHostToDevice, cb->stream);
+  if (e == cudaSuccess)
+    e = cudaStreamSynchronize (cb->stream);
+  if (e == cudaSuccess) {
+    char *d = s->tables;
+    s->rt.y0 = (const int *) d;
+    s->rt.y1 = s->rt.y0 + ny;
+    s->rt.x0 = s->rt.y1 + ny;
+    s->rt.x1 = s->rt.x0 + nx;
+    s->rt.wy = (const float *) (s->rt.x1 + nx);
+    s->rt.wx = s->rt.wy + ny;
+    s->rt.yout = (const unsigned char *) (s->rt.wx + nx);
+    s->rt.xout = s->rt.yout + ny;
+  }
+  g_free (host);
+  if (e != cudaSuccess)
+    return cnn_exec_fail (x, CNN_E_BACKEND, "CUDA: %s", cudaGetErrorString (e));
+  return CNN_OK;
+}
+
+static cnn_status
+run_native (cuda_backend *cb, cnn_exec *x, node_state *s)
+{
+  cnn_op op = x->node->op;
+  cudaStream_t st = cb->stream;
+  const cnn_tensor *I = x->in[0], *O = x->out[0];
+  int64_t n = cnn_tensor_numel (O);
+  void *in0 = NULL, *out0 = NULL;
+  DEV (x, I, in0);
+  DEV (x, O, out0);
+  float *xi = in0, *yo = out0;
+
+  if (op == CNN_OP_CONV)
+    return conv_run (cb, x, s);
+  if (op == CNN_OP_CONV_TRANSPOSE)
+    return convt_run (cb, x, s);
+  if (op == CNN_OP_GEMM)
+    return gemm_run (cb, x, s);
+  if (op == CNN_OP_MATMUL)
+    return matmul_run (cb, x, s);
+  if (is_alias_op (op)) {
+    if (in0 != out0)
+      CUDA_TRY (x, cudaMemcpyAsync (out0, in0, tensor_bytes (O), cudaMemcpyDeviceToDevice, st));
+    return CNN_OK;
+  }
+  int f = unary_func (op);
+  if (f >= 0) {
+    const cnn_unary_params *p = x->params;
+    cnn_cu_act a = { f, p->alpha, p->beta, p->gamma };
+    CUDA_TRY (x, cnn_cu_unary (xi, yo, n, a, st));
+    return CNN_OK;
+  }
+  int bop = binary_op (op);
+  if (bop >= 0) {
+    float *b;
+    cnn_tensor tmp;
+    DEV (x, x->in[1], b);
+    const cnn_tensor *B = op == CNN_OP_PRELU ? cnn_prelu_slope_view (x, &tmp) : x->in[1];
+    CUDA_TRY (x, cnn_cu_binary (bop, xi, view_of (I, O), b, view_of (B, O), yo, n, st));
+    return CNN_OK;
+  }
+  switch (op) {
+    case CNN_OP_CLIP: {
+      cnn_cu_act a = { CNN_CU_CLIP, 0, 0, 0 };
+      cnn_clip_bounds (x, &a.alpha, &a.beta);
+      CUDA_TRY (x, cnn_cu_unary (xi, yo, n, a, st));
+      return CNN_OK;
+    }
+    case CNN_OP_MAX_POOL: case CNN_OP_AVERAGE_POOL: {
+      cnn_window w;
+      cnn_status r = cnn_pool_geometry (x, &w);
+      if (r)
+        return r;
+      cnn_cu_window cw;
+      for (int i = 0; i < 3; i++) {
+        cw.in[i] = w.in[i]; cw.out[i] = w.out[i]; cw.kernel[i] = w.kernel[i];
+        cw.stride[i] = w.stride[i]; cw.dil[i] = w.dil[i]; cw.pad0[i] = w.pad0[i]; cw.pad1[i] = w.pad1[i];
+      }
+      CUDA_TRY (x, cnn_cu_pool (op == CNN_OP_MAX_POOL, cnn_pool_count_include_pad (x), xi, yo,
+              I->dims[0] * I->dims[1], cw, st));
+      return CNN_OK;
+    }
+    case CNN_OP_GLOBAL_AVG_POOL: case CNN_OP_GLOBAL_MAX_POOL:
+      CUDA_TRY (x, cnn_cu_global_pool (op == CNN_OP_GLOBAL_MAX_POOL, xi, yo, I->dims[0] * I->dims[1],
+              cnn_dims_prod (I, 2, I->ndim), st));
+      return CNN_OK;
+    case CNN_OP_SOFTMAX: case CNN_OP_LOG_SOFTMAX: {
+      int64_t len, inner;
+      cnn_softmax_dims (x, &len, &inner);
+      int64_t total = cnn_tensor_numel (I);
+      CUDA_TRY (x, cnn_cu_softmax (op == CNN_OP_LOG_SOFTMAX, xi, yo, len * inner > 0 ? total / (len * inner) : 0,
+              len, inner, st));
+      return CNN_OK;
+    }
+    case CNN_OP_PAD: {
+      int64_t pads[2 * CNN_MAX_DIMS];
+      double value;
+      cnn_status r = cnn_pad_resolve (x, pads, &value);
+      if (r)
+        return r;
+      CUDA_TRY (x, cnn_cu_pad (cnn_pad_mode (x), xi, yo, I->ndim, I->dims, O->dims, pads, (float) value, n, st));
+      return CNN_OK;
+    }
+    case CNN_OP_RESIZE: case CNN_OP_UPSAMPLE:
+      CUDA_TRY (x, cnn_cu_resize2d (xi, yo, n / MAX (O->dims[O->ndim - 1] * O->dims[O->ndim - 2], 1),
+              I->dims[I->ndim - 2], I->dims[I->ndim - 1], O->dims[O->ndim - 2], O->dims[O->ndim - 1],
+              s->linear, s->extrapolation, s->rt, st));
+      return CNN_OK;
+    case CNN_OP_INSTANCE_NORM: case CNN_OP_BATCH_NORM: {
+      const cnn_norm_params *p = x->params;
+      float *scale, *bias;
+      DEV (x, x->in[1], scale);
+      DEV (x, x->in[2], bias);
+      int64_t sp = cnn_dims_prod (I, 2, I->ndim);
+      if (op == CNN_OP_INSTANCE_NORM) {
+        CUDA_TRY (x, cnn_cu_instance_norm (xi, yo, scale, bias, I->dims[0], I->dims[1], sp, p->epsilon,
+                act_of (&x->act), st));
+      } else {
+        float *mean, *var;
+        DEV (x, x->in[3], mean);
+        DEV (x, x->in[4], var);
+        CUDA_TRY (x, cnn_cu_batch_norm (xi, yo, scale, bias, mean, var, I->dims[0], I->dims[1], sp,
+                p->epsilon, act_of (&x->act), st));
+      }
+      return CNN_OK;
+    }
+    case CNN_OP_TRANSPOSE: {
+      int perm[CNN_MAX_DIMS];
+      cnn_status r = cnn_transpose_perm (x, perm);
+      if (r)
+        return r;
+      int64_t istr[CNN_MAX_DIMS];
+      cnn_strides (I, istr);
+      cnn_cu_view vd = { O->ndim }, vs = { O->ndim };
+      cnn_strides (O, vd.stride);
+      for (int d = 0; d < O->ndim; d++) {
+        vd.dims[d] = vs.dims[d] = O->dims[d];
+        vs.stride[d] = istr[perm[d]];
+      }
+      CUDA_TRY (x, cnn_cu_copy (out0, vd, in0, vs, n, (int) cnn_dtype_size (O->dtype), st));
+      return CNN_OK;
+    }
+    case CNN_OP_SLICE: {
+      cnn_slice_geom g;
+      cnn_status r = cnn_slice_geometry (x, &g);
+      if (r)
+        return r;
+      int64_t istr[CNN_MAX_DIMS], off = 0;
+      cnn_strides (I, istr);
+      cnn_cu_view vd = { O->ndim }, vs = { O->ndim };
+      cnn_strides (O, vd.stride);
+      for (int d = 0; d < O->ndim; d++) {
+        vd.dims[d] = vs.dims[d] = O->dims[d];
+        vs.stride[d] = istr[d] * g.step[d];
+        off += g.start[d] * istr[d];
+      }
+      size_t es = cnn_dtype_size (O->dtype);
+      CUDA_TRY (x, cnn_cu_copy (out0, vd, (const char *) in0 + off * es, vs, n, (int) es, st));
+      return CNN_OK;
+    }
+    case CNN_OP_CONCAT: {
+      int axis = cnn_concat_axis (x);
+      size_t es = cnn_dtype_size (O->dtype);
+      int64_t outer = cnn_dims_prod (O, 0, axis), inner = cnn_dims_prod (O, axis + 1, O->ndim) * es;
+      int64_t orow = O->dims[axis] * inner, off = 0;
+      for (int k = 0; k < x->n_in; k++) {
+        int64_t row = x->in[k]->dims[axis] * inner;
+        void *src;
+        DEV (x, x->in[k], src);
+        if (row > 0 && outer > 0)
+          CUDA_TRY (x, cudaMemcpy2DAsync ((char *) out0 + off, orow, src, row, row, outer,
+                  cudaMemcpyDeviceToDevice, st));
+        off += row;
+      }
+      return CNN_OK;
+    }
+    default:
+      return cnn_exec_fail (x, CNN_E_BACKEND, "no CUDA kernel");
+  }
+}
+
+/* ---- the CPU fallback ---- */
+
+/* Runs the reference kernel on host copies of the node's tensors. */
+static cnn_status
+run_fallback (cuda_backend *cb, cnn_exec *x, node_state *s)
+{
+  if (!s->host_in) {
+    s->host_in = g_new0 (void *, MAX (x->n_in, 1));
+    s->host_out = g_new0 (void *, MAX (x->n_out, 1));
+  }
+  cnn_tensor *tin = g_newa (cnn_tensor, MAX (x->n_in, 1)), *tout = g_newa (cnn_tensor, MAX (x->n_out, 1));
+  cnn_tensor **pin = g_newa (cnn_tensor *, MAX (x->n_in, 1)), **pout = g_newa (cnn_tensor *, MAX (x->n_out, 1));
+  cnn_tensor res;
+  char *buf = NULL;
+  size_t total = 0;
+  /* one host block for every non-constant input, the residual and the outputs */
+  for (int k = 0; k < x->n_in; k++)
+    if (x->in[k] && !x->in_const[k])
+      total += (tensor_bytes (x->in[k]) + 63) / 64 * 64;
+  if (x->residual)
+    total += (tensor_bytes (x->residual) + 63) / 64 * 64;
+  for (int k = 0; k < x->n_out; k++)
+    if (x->out[k])
+      total += (tensor_bytes (x->out[k]) + 63) / 64 * 64;
+  buf = g_try_malloc (MAX (total, 1));
+  if (!buf)
+    return cnn_exec_fail (x, CNN_E_NOMEM, "cannot allocate %zu bytes of host staging", total);
+  cnn_status st = CNN_OK;
+  cudaError_t e = cudaStreamSynchronize (cb->stream);
+  size_t off = 0;
+  for (int k = 0; k < x->n_in && e == cudaSuccess; k++) {
+    pin[k] = x->in[k] ? &tin[k] : NULL;
+    if (!x->in[k])
+      continue;
+    tin[k] = *x->in[k];
+    if (x->in_const[k])
+      continue;                 /* constants live in host memory */
+    tin[k].data = buf + off;
+    e = cudaMemcpyAsync (tin[k].data, x->in[k]->data, tensor_bytes (x->in[k]), cudaMemcpyDeviceToHost,
+        cb->stream);
+    off += (tensor_bytes (x->in[k]) + 63) / 64 * 64;
+  }
+  if (x->residual && e == cudaSuccess) {
+    res = *x->residual;
+    res.data = buf + off;
+    e = cudaMemcpyAsync (res.data, x->residual->data, tensor_bytes (x->residual), cudaMemcpyDeviceToHost,
+        cb->stream);
+    off += (tensor_bytes (x->residual) + 63) / 64 * 64;
+  }
+  for (int k = 0; k < x->n_out; k++) {
+    pout[k] = x->out[k] ? &tout[k] : NULL;
+    if (!x->out[k])
+      continue;
+    tout[k] = *x->out[k];
+    tout[k].data = buf + off;
+    off += (tensor_bytes (x->out[k]) + 63) / 64 * 64;
+  }
+  if (e == cudaSuccess)
+    e = cudaStreamSynchronize (cb->stream);
+  if (e != cudaSuccess) {
+    g_free (buf);
+    return cnn_exec_fail (x, CNN_E_BACKEND, "CUDA: %s", cudaGetErrorString (e));
+  }
+  cnn_exec h = *x;
+  h.in = pin;
+  h.out = pout;
+  h.residual = x->residual ? &res : NULL;
+  h.pool = NULL;
+  h.threads = 1;
+  h.scratch = NULL;
+  h.scratch_size = 0;
+  h.cache = NULL;
+  st = cnn_op_defs[x->node->op]->compute_ref (&h);
+  for (int k = 0; k < x->n_out && st == CNN_OK && e == cudaSuccess; k++)
+    if (x->out[k])
+      e = cudaMemcpyAsync (x->out[k]->data, tout[k].data, tensor_bytes (x->out[k]), cudaMemcpyHostToDevice,
+          cb->stream);
+  if (e == cudaSuccess)
+    e = cudaStreamSynchronize (cb->stream);  /* before the staging block goes */
+  g_free (buf);
+  if (st == CNN_OK && e != cudaSuccess)
+    st = cnn_exec_fail (x, CNN_E_BACKEND, "CUDA: %s", cudaGetErrorString (e));
+  return st;
+}
+
+/* ---- the vtable ---- */
+
+static cnn_status
+node_prepare (cuda_backend *cb, cnn_exec *x, node_state **out)
+{
+  node_state *s = x->cache;
+  if (s && s->ready) {
+    *out = s;
+    return CNN_OK;
+  }
+  if (!s) {
+    s = g_new0 (node_state, 1);
+    x->cache = s;
+    x->cache_free = node_state_free;
+  }
+  cnn_status st = CNN_OK;
+  s->fallback = !cuda_supports_op (&cb->base, x);
+  if (!s->fallback) {
+    switch (x->node->op) {
+      case CNN_OP_CONV: st = conv_plan (cb, x, s); break;
+      case CNN_OP_CONV_TRANSPOSE: st = convt_plan (cb, x, s); break;
+      case CNN_OP_RESIZE: case CNN_OP_UPSAMPLE: st = resize_plan (cb, x, s); break;
+      default: break;
+    }
+  }
+  if (st == CNN_OK && s->fallback) {
+    cb->n_fallback++;
+    g_debug ("%s (%s) runs on the CPU", x->node->name, x->node->op_type);
+  }
+  s->ready = st == CNN_OK;
+  *out = s;
+  return st;
+}
+
+static void
+graph_drop (cuda_backend *cb)
+{
+  if (cb->graph)
+    cudaGraphExecDestroy (cb->graph);
+  cb->graph = NULL;
+  cb->graph_failed = false;
+  cb->plan_runs = 0;
+}
+
+/* Records the plan's kernels into cb->graph.  False when something in it
+ * cannot be captured: then the plan keeps running node by node. */
+static bool
+graph_capture (cuda_backend *cb, cnn_exec *const *execs, int n)
+{
+  cudaGraph_t g = NULL;
+  if (cudaStreamBeginCapture (cb->stream, cudaStreamCaptureModeThreadLocal) != cudaSuccess) {
+    cudaGetLastError ();
+    return false;
+  }
+  cnn_status st = CNN_OK;
+  for (int i = 0; i < n && st == CNN_OK; i++)
+    st = run_native (cb, execs[i], execs[i]->cache);
+  cudaError_t e = cudaStreamEndCapture (cb->stream, &g);
+  if (st == CNN_OK && e == cudaSuccess)
+    e = cudaGraphInstantiate (&cb->graph, g, 0);
+  if (g)
+    cudaGraphDestroy (g);
+  if (st != CNN_OK || e != cudaSuccess) {
+    cudaGetLastError ();
+    if (execs[0]->err)
+      g_string_truncate (execs[0]->err, 0);
+    cb->graph = NULL;
+    g_debug ("CUDA graph capture failed: %s", cudaGetErrorString (e));
+    return false;
+  }
+  return true;
+}
+
+/* Every node planned, and none on the CPU. */
+static bool
+all_native (cnn_exec *const *execs, int n)
+{
+  for (int i = 0; i < n; i++) {
+    const node_state *s = execs[i]->cache;
+    if (!s || !s->ready || s->fallback)
+      return false;
+  }
+  return n > 0;
+}
+
+static cnn_status
+cuda_graph_compute (cnn_backend *b, cnn_exec *const *execs, int n, double *times)
+{
+  cuda_backend *cb = (cuda_backend *) b;
+  cnn_status st = CNN_OK;
+  cudaSetDevice (cb->device);
+  /* from the second run of a plan with every node on the GPU: the graph */
+  if (cb->graphs && !times && cb->plan_runs > 0 && !cb->graph_failed && all_native (execs, n)) {
+    if (!cb->graph && !graph_capture (cb, execs, n))
+      cb->graph_failed = true;
+    if (cb->graph) {
+      cudaError_t e = cudaGraphLaunch (cb->graph, cb->stream);
+      if (e == cudaSuccess)
+        e = cudaStreamSynchronize (cb->stream);
+      if (e != cudaSuccess)
+        return cnn_exec_fail (execs[n - 1], CNN_E_BACKEND, "CUDA: %s", cudaGetErrorString (e));
+      return CNN_OK;
+    }
+  }
+  cb->plan_runs++;
+  for (int i = 0; i < n && st == CNN_OK; i++) {
+    cnn_exec *x = execs[i];
+    node_state *s;
+    gint64 t0 = times ? g_get_monotonic_time () : 0;
+    st = node_prepare (cb, x, &s);
+    if (st == CNN_OK)
+      st = s->fallback ? run_fallback (cb, x, s) : run_native (cb, x, s);
+    if (times) {
+      cudaStreamSynchronize (cb->stream);
+      times[i] = (g_get_monotonic_time () - t0) * 1e-6;
+    }
+  }
+  if (st == CNN_OK) {
+    cudaError_t e = cudaStreamSynchronize (cb->stream);
+    if (e != cudaSuccess && n > 0)
+      st = cnn_exec_fail (execs[n - 1], CNN_E_BACKEND, "CUDA: %s", cudaGetErrorString (e));
+  }
+  return st;
+}
+
+static void *
+cuda_alloc_buffer (cnn_backend *b, size_t size)
+{
+  cuda_backend *cb = (cuda_backend *) b;
+  void *p = NULL;
+  cudaSetDevice (cb->device);
+  if (cudaMalloc (&p, size) != cudaSuccess) {
+    cudaGetLastError ();        /* clear the sticky-free error state */
+    return NULL;
+  }
+  cb->arena = p;
+  cb->arena_size = size;
+  return p;
+}
+
+static void
+cuda_free_buffer (cnn_backend *b, void *buf)
+{
+  cuda_backend *cb = (cuda_backend *) b;
+  cudaStreamSynchronize (cb->stream);
+  cudaFree (buf);
+  if (buf == cb->arena) {
+    cb->arena = NULL;
+    cb->arena_size = 0;
+  }
+}
+
+static cnn_status
+cuda_set_tensor (cnn_backend *b, void *dst, const void *src, size_t size, GString *err)
+{
+  cuda_backend *cb = (cuda_backend *) b;
+  cudaError_t e = cudaMemcpyAsync (dst, src, size, cudaMemcpyHostToDevice, cb->stream);
+  if (e != cudaSuccess) {
+    g_string_append_printf (err, "copying an input to the GPU: %s", cudaGetErrorString (e));
+    return CNN_E_BACKEND;
+  }
+  return CNN_OK;
+}
+
+static cnn_status
+cuda_get_tensor (cnn_backend *b, void *dst, const void *src, size_t size, GString *err)
+{
+  cuda_backend *cb = (cuda_backend *) b;
+  cudaError_t e = cudaMemcpyAsync (dst, src, size, cudaMemcpyDeviceToHost, cb->stream);
+  if (e == cudaSuccess)
+    e = cudaStreamSynchronize (cb->stream);
+  if (e != cudaSuccess) {
+    g_string_append_printf (err, "copying an output from the GPU: %s", cudaGetErrorString (e));
+    return CNN_E_BACKEND;
+  }
+  return CNN_OK;
+}
+
+static void
+cuda_plan_reset (cnn_backend *b)
+{
+  cuda_backend *cb = (cuda_backend *) b;
+  cudaStreamSynchronize (cb->stream);
+  graph_drop (cb);
+  g_hash_table_remove_all (cb->consts);
+  cb->n_fallback = 0;
+}
+
+static void *
+cuda_alloc_host (cnn_backend *b, size_t size)
+{
+  void *p = NULL;
+  if (cudaMallocHost (&p, size) != cudaSuccess) {
+    cudaGetLastError ();
+    return NULL;
+  }
+  return p;
+}
+
+static void
+cuda_free_host (cnn_backend *b, void *buf)
+{
+  cudaFreeHost (buf);
+}
+
+static void
+cuda_free (cnn_backend *b)
+{
+  cuda_backend *cb = (cuda_backend *) b;
+  cudaSetDevice (cb->device);
+  cudaStreamSynchronize (cb->stream);
+  graph_drop (cb);
+  g_hash_table_destroy (cb->consts);
+  if (cb->workspace)
+    cudaFree (cb->workspace);
+  if (cb->cublas)
+    cublasDestroy (cb->cublas);
+  if (cb->cudnn)
+    cudnnDestroy (cb->cudnn);
+  if (cb->stream)
+    cudaStreamDestroy (cb->stream);
+  g_free (cb);
+}
+
+static const cnn_backend_i cuda_backend_i = {
+  /* .name          = */ "cuda",
+  /* .device_memory = */ true,
+  /* .supports_op   = */ cuda_supports_op,
+  /* .alloc_buffer  = */ cuda_alloc_buffer,
+  /* .free_buffer   = */ cuda_free_buffer,
+  /* .graph_compute = */ cuda_graph_compute,
+  /* .free          = */ cuda_free,
+  /* .set_tensor    = */ cuda_set_tensor,
+  /* .get_tensor    = */ cuda_get_tensor,
+  /* .plan_reset    = */ cuda_plan_reset,
+  /* .alloc_host    = */ cuda_alloc_host,
+  /* .free_host     = */ cuda_free_host,
+};
+
+cnn_backend *
+cnn_backend_cuda_new (const cnn_session_options *opts, GError **error)
+{
+  int count = 0;
+  cudaError_t e = cudaGetDeviceCount (&count);
+  if (e != cudaSuccess || count == 0) {
+    int driver = 0;
+    cudaDriverGetVersion (&driver);
+    if (driver == 0)
+      g_set_error (error, CNN_ERROR, CNN_ERROR_BACKEND, "no CUDA device: no NVIDIA driver is loaded");
+    else
+      g_set_error (error, CNN_ERROR, CNN_ERROR_BACKEND, "no CUDA device (driver %d.%d: %s)", driver / 1000,
+          driver % 1000 / 10, e != cudaSuccess ? cudaGetErrorString (e) : "no GPU found");
+    cudaGetLastError ();
+    return NULL;
+  }
+  cuda_backend *cb = g_new0 (cuda_backend, 1);
+  cb->base.iface = &cuda_backend_i;
+  cb->tf32 = opts->precision && strcmp (opts->precision, "tf32") == 0;
+  cb->graphs = g_strcmp0 (g_getenv ("CNN_CUDA_GRAPHS"), "0") != 0;
+  cudaGetDevice (&cb->device);
+  cb->consts = g_hash_table_new_full (NULL, NULL, NULL, device_free);
+  const char *what = "creating a CUDA stream";
+  e = cudaStreamCreateWithFlags (&cb->stream, cudaStreamNonBlocking);
+  cudnnStatus_t ds = CUDNN_STATUS_SUCCESS;
+  cublasStatus_t bs = CUBLAS_STATUS_SUCCESS;
+  if (e == cudaSuccess) {
+    what = "starting cuDNN";
+    ds = cudnnCreate (&cb->cudnn);
+    if (ds == CUDNN_STATUS_SUCCESS)
+      ds = cudnnSetStream (cb->cudnn, cb->stream);
+  }
+  if (e == cudaSuccess && ds == CUDNN_STATUS_SUCCESS) {
+    what = "starting cuBLAS";
+    bs = cublasCreate (&cb->cublas);
+    if (bs == CUBLAS_STATUS_SUCCESS)
+      bs = cublasSetStream (cb->cublas, cb->stream);
+    if (bs == CUBLAS_STATUS_SUCCESS)
+      bs = cublasSetMathMode (cb->cublas, cb->tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH);
+  }
+  if (e != cudaSuccess || ds != CUDNN_STATUS_SUCCESS || bs != CUBLAS_STATUS_SUCCESS) {
+    g_set_error (error, CNN_ERROR, CNN_ERROR_BACKEND, "%s: %s", what,
+        e != cudaSuccess ? cudaGetErrorString (e) :
+        ds != CUDNN_STATUS_SUCCESS ? cudnnGetErrorString (ds) : cublasGetStatusString (bs));
+    cuda_free (&cb->base);
+    return NULL;
+  }
+  return &cb->base;
+}

@@ -1,0 +1,103 @@
+/* kernels.h - the CUDA backend's own kernels (kernels.cu), callable from C.
+ * Plain C types only: this header is compiled by nvcc and by the C compiler.
+ * Every launcher queues work on @stream and returns the launch's error. */
+#ifndef CNN_CUDA_KERNELS_H
+#define CNN_CUDA_KERNELS_H
+
+#include <stdint.h>
+#include <stdbool.h>
+#include <cuda_runtime.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CNN_CUDA_MAX_DIMS 8
+
+/* Elementwise functions: the unary ops, and the activations fused into
+ * Conv/Gemm/norms (same numbering as cnn_act_type for those). */
+typedef enum {
+  CNN_CU_NONE, CNN_CU_RELU, CNN_CU_LEAKY_RELU, CNN_CU_CLIP, CNN_CU_SIGMOID, CNN_CU_TANH,
+  CNN_CU_HARD_SWISH, CNN_CU_SILU,
+  CNN_CU_HARD_SIGMOID, CNN_CU_ELU, CNN_CU_SELU, CNN_CU_SOFTPLUS, CNN_CU_MISH, CNN_CU_EXP,
+  CNN_CU_LOG, CNN_CU_SQRT, CNN_CU_ABS, CNN_CU_NEG, CNN_CU_RECIPROCAL, CNN_CU_FLOOR, CNN_CU_CEIL,
+  CNN_CU_ERF,
+} cnn_cu_func;
+
+typedef struct {
+  int func;                     /* cnn_cu_func */
+  float alpha, beta, gamma;     /* leaky slope / clip bounds / selu... */
+} cnn_cu_act;
+
+typedef enum {
+  CNN_CU_ADD, CNN_CU_SUB, CNN_CU_MUL, CNN_CU_DIV, CNN_CU_POW, CNN_CU_MAX, CNN_CU_MIN, CNN_CU_PRELU,
+} cnn_cu_binop;
+
+/* A view: dims and element strides (0 where broadcast). */
+typedef struct {
+  int nd;
+  int64_t dims[CNN_CUDA_MAX_DIMS];
+  int64_t stride[CNN_CUDA_MAX_DIMS];
+} cnn_cu_view;
+
+/* y = f(x) elementwise (in place allowed). */
+cudaError_t cnn_cu_unary (const float *x, float *y, int64_t n, cnn_cu_act f, cudaStream_t stream);
+
+/* Epilogue of convolutions and GEMMs: y = f(y + bias[channel] + res), channel
+ * = (i / inner) % channels; bias and res may be NULL. */
+cudaError_t cnn_cu_bias_act (float *y, const float *bias, const float *res, int64_t n, int64_t channels,
+    int64_t inner, cnn_cu_act f, cudaStream_t stream);
+
+/* y[i] = f(y[i] + beta * c[row * sm + col * sn]) for a rows x cols matrix. */
+cudaError_t cnn_cu_gemm_bias (float *y, const float *c, int64_t rows, int64_t cols, int64_t sm,
+    int64_t sn, float beta, cnn_cu_act f, cudaStream_t stream);
+
+/* y (contiguous, shape of @a's and @b's views) = a op b. */
+cudaError_t cnn_cu_binary (int op, const float *a, cnn_cu_view va, const float *b, cnn_cu_view vb,
+    float *y, int64_t n, cudaStream_t stream);
+
+/* dst view <- src view, elements of @elem bytes (1, 2, 4 or 8); both views
+ * have the same dims; strides in elements, may be negative. */
+cudaError_t cnn_cu_copy (void *dst, cnn_cu_view vd, const void *src, cnn_cu_view vs, int64_t n,
+    int elem, cudaStream_t stream);
+
+/* Window geometry normalized to 3 spatial dims. */
+typedef struct {
+  int64_t in[3], out[3], kernel[3], stride[3], dil[3], pad0[3], pad1[3];
+} cnn_cu_window;
+
+cudaError_t cnn_cu_pool (bool max, bool include_pad, const float *x, float *y, int64_t planes,
+    cnn_cu_window w, cudaStream_t stream);
+/* Mean or max over each of @planes planes of @size. */
+cudaError_t cnn_cu_global_pool (bool max, const float *x, float *y, int64_t planes, int64_t size,
+    cudaStream_t stream);
+
+cudaError_t cnn_cu_softmax (bool log, const float *x, float *y, int64_t outer, int64_t len,
+    int64_t inner, cudaStream_t stream);
+
+/* out[o] = x[(o - pads) mapped per mode] or value; float data. */
+cudaError_t cnn_cu_pad (int mode, const float *x, float *y, int nd, const int64_t *in_dims,
+    const int64_t *out_dims, const int64_t *pads_begin, float value, int64_t n, cudaStream_t stream);
+
+/* Last-two-dims resize from device tables (see cnn_resize_tables). */
+typedef struct {
+  const int *y0, *y1, *x0, *x1;
+  const float *wy, *wx;
+  const unsigned char *yout, *xout;
+} cnn_cu_resize_tables;
+cudaError_t cnn_cu_resize2d (const float *x, float *y, int64_t planes, int64_t ih, int64_t iw,
+    int64_t oh, int64_t ow, bool linear, float extrapolation, cnn_cu_resize_tables t,
+    cudaStream_t stream);
+
+/* Instance norm: per (n, c) plane of @size, scale and bias per channel. */
+cudaError_t cnn_cu_instance_norm (const float *x, float *y, const float *scale, const float *bias,
+    int64_t n, int64_t c, int64_t size, float eps, cnn_cu_act f, cudaStream_t stream);
+/* Inference batch norm with statistics given. */
+cudaError_t cnn_cu_batch_norm (const float *x, float *y, const float *scale, const float *bias,
+    const float *mean, const float *var, int64_t n, int64_t c, int64_t size, float eps, cnn_cu_act f,
+    cudaStream_t stream);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,30 @@
+#!/bin/sh
+# run-checks.sh - the CUDA backend against the CPU reference, on a machine
+# with a GPU:
+#   tests/cuda/run-checks.sh BINDIR ONNX_DATA_DIR MODEL...
+# BINDIR holds test-ops, onnx-suite and test-backends (a build's tests/).
+# Runs: the random op cases of test-ops (fp32 and tf32), ONNX's conformance
+# suites on the CUDA backend, and whole models at batch 1 and 4 (fp32, tf32).
+# Prints one line per check and "cuda-checks: N passed, N failed" last.
+set -u
+bin=$1; data=$2; shift 2
+pass=0; fail=0
+check () {
+  name=$1; shift
+  if "$@" > "${TMPDIR:-/tmp}/cuda-check.log" 2>&1; then
+    pass=$((pass + 1)); echo "ok   $name: $(tail -n 1 "${TMPDIR:-/tmp}/cuda-check.log")"
+  else
+    fail=$((fail + 1)); echo "FAIL $name:"; grep -E "FAIL|error" "${TMPDIR:-/tmp}/cuda-check.log" | head -n 20
+    tail -n 1 "${TMPDIR:-/tmp}/cuda-check.log"
+  fi
+}
+check "ops fp32" "$bin/test-ops" --backend cuda
+check "ops tf32" "$bin/test-ops" --backend cuda --precision tf32
+for suite in node pytorch-converted pytorch-operator simple; do
+  [ -d "$data/$suite" ] && check "onnx $suite" "$bin/onnx-suite" --backend cuda "$data/$suite"
+done
+check "models fp32 batch 1" "$bin/test-backends" --backend cuda "$@"
+check "models fp32 batch 4" "$bin/test-backends" --backend cuda --batch 4 "$@"
+check "models tf32 batch 1" "$bin/test-backends" --backend cuda --precision tf32 "$@"
+echo "cuda-checks: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
