@@ -10,7 +10,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_cnn_filter_debug);
 G_DEFINE_QUARK (gst-cnn-error-quark, gst_cnn_error)
 
 enum {
-  PROP_0, PROP_MODEL, PROP_LABELS, PROP_BACKEND, PROP_THREADS, PROP_INTERVAL, PROP_COLOR_ORDER,
+  PROP_0, PROP_MODEL, PROP_LABELS, PROP_BACKEND, PROP_PRECISION, PROP_THREADS, PROP_INTERVAL, PROP_COLOR_ORDER,
   PROP_MEAN, PROP_STD, PROP_SCALE, PROP_LAYOUT, PROP_KEEP_ASPECT,
 };
 
@@ -19,7 +19,7 @@ typedef enum { LAYOUT_AUTO, LAYOUT_NCHW, LAYOUT_NHWC } Layout;
 
 typedef struct {
   /* properties */
-  gchar *model_path, *labels_path, *backend, *mean, *std;
+  gchar *model_path, *labels_path, *backend, *precision, *mean, *std;
   gint threads;
   guint interval;
   ColorOrder color_order;
@@ -323,6 +323,7 @@ gst_cnn_filter_start (GstBaseTransform * bt)
   cnn_session_options so = CNN_SESSION_OPTIONS_INIT;
   so.threads = p->threads;
   so.backend = p->backend;
+  so.precision = p->precision;
   if (!(p->session = cnn_session_new (p->model, &so, &error))) {
     GST_ELEMENT_ERROR (self, LIBRARY, INIT, ("Could not prepare the model"), ("%s", error->message));
     goto fail;
@@ -588,6 +589,7 @@ gst_cnn_filter_set_property (GObject * object, guint prop_id, const GValue * val
       p->reload = p->model != NULL;
       break;
     case PROP_BACKEND: g_free (p->backend); p->backend = g_value_dup_string (value); break;
+    case PROP_PRECISION: g_free (p->precision); p->precision = g_value_dup_string (value); break;
     case PROP_THREADS: p->threads = g_value_get_int (value); break;
     case PROP_INTERVAL: p->interval = g_value_get_uint (value); break;
     case PROP_COLOR_ORDER: p->color_order = g_value_get_enum (value); break;
@@ -610,6 +612,7 @@ gst_cnn_filter_get_property (GObject * object, guint prop_id, GValue * value, GP
     case PROP_MODEL: g_value_set_string (value, p->model_path); break;
     case PROP_LABELS: g_value_set_string (value, p->labels_path); break;
     case PROP_BACKEND: g_value_set_string (value, p->backend ? p->backend : "auto"); break;
+    case PROP_PRECISION: g_value_set_string (value, p->precision ? p->precision : "fp32"); break;
     case PROP_THREADS: g_value_set_int (value, p->threads); break;
     case PROP_INTERVAL: g_value_set_uint (value, p->interval); break;
     case PROP_COLOR_ORDER: g_value_set_enum (value, p->color_order); break;
@@ -630,6 +633,7 @@ gst_cnn_filter_finalize (GObject * object)
   g_free (p->model_path);
   g_free (p->labels_path);
   g_free (p->backend);
+  g_free (p->precision);
   g_free (p->mean);
   g_free (p->std);
   G_OBJECT_CLASS (gst_cnn_filter_parent_class)->finalize (object);
@@ -661,7 +665,10 @@ gst_cnn_filter_class_init (GstCnnFilterClass * klass)
   g_object_class_install_property (oc, PROP_LABELS, g_param_spec_string ("labels", "Labels",
           "Labels file, one per line (\"idx,label\" lines also read)", NULL, rw_playing));
   g_object_class_install_property (oc, PROP_BACKEND, g_param_spec_string ("backend", "Backend",
-          "auto, cpu or cuda", "auto", rw));
+          "auto (CUDA when a GPU is there, else CPU), cpu or cuda", "auto", rw));
+  g_object_class_install_property (oc, PROP_PRECISION, g_param_spec_string ("precision", "Precision",
+          "Arithmetic on the GPU: fp32 (exact float32) or tf32 (tensor cores); the CPU computes fp32",
+          "fp32", rw));
   g_object_class_install_property (oc, PROP_THREADS, g_param_spec_int ("threads", "Threads",
           "Threads for inference (0: all cores)", 0, 1024, 0, rw));
   g_object_class_install_property (oc, PROP_INTERVAL, g_param_spec_uint ("interval", "Interval",

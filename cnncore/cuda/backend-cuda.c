@@ -26,6 +26,7 @@ typedef struct {
   /* the plan's kernels captured once into a CUDA graph, then replayed:
    * one launch instead of hundreds (CNN_CUDA_GRAPHS=0 turns this off) */
   bool graphs;
+  bool fuse;                    /* cuDNN's fused convolution (CNN_CUDA_FUSE=0: off) */
   int plan_runs;                /* runs of this plan so far */
   bool graph_failed;
   cudaGraphExec_t graph;
@@ -45,8 +46,10 @@ typedef struct {
   cudnnActivationDescriptor_t ad;
   cudnnTensorDescriptor_t bd;
   float *zero_bias;
-  float *padded;                /* input padded here when the pads are asymmetric */
-  int64_t pad_in[5], pad_out[5], pad_begin[5];
+  /* asymmetric pads: Conv pads its input here; ConvTranspose computes its
+   * unpadded output here (pad_out: those dims, pad_begin/end: the pads) */
+  float *padded;
+  int64_t pad_in[5], pad_out[5], pad_begin[5], pad_end[5];
   /* resize tables */
   void *tables;
   cnn_cu_resize_tables rt;
@@ -256,7 +259,7 @@ conv_plan (cuda_backend *cb, cnn_exec *x, node_state *s)
   /* cuDNN adds bias, residual and ReLU in the convolution's own call for
    * ReLU always, and for no activation with the implicit-GEMM algorithm */
   bool relu = x->act.type == CNN_ACT_RELU;
-  if (relu || (x->act.type == CNN_ACT_NONE && s->algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM)) {
+  if (cb->fuse && (relu || (x->act.type == CNN_ACT_NONE && s->algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM))) {
     int64_t bdims[5] = { 1, W->dims[0], 1, 1, 1 };
     CUDNN_TRY (x, cudnnCreateActivationDescriptor (&s->ad));
     CUDNN_TRY (x, cudnnSetActivationDescriptor (s->ad, relu ? CUDNN_ACTIVATION_RELU : CUDNN_ACTIVATION_IDENTITY,
@@ -318,17 +321,32 @@ convt_plan (cuda_backend *cb, cnn_exec *x, node_state *s)
   if (st)
     return st;
   const cnn_window *w = &z.w;
-  for (int i = 0; i < 3; i++)
-    if (w->pad0[i] != w->pad1[i]) {
-      s->fallback = true;       /* cuDNN pads symmetrically only */
-      return CNN_OK;
-    }
+  bool symmetric = true;
+  int64_t full[3], begin[3];
+  for (int i = 0; i < 3; i++) {
+    symmetric &= w->pad0[i] == w->pad1[i];
+    full[i] = w->in[i] + w->pad0[i] + w->pad1[i];
+    begin[i] = w->pad0[i];
+  }
   /* ConvTranspose is the data gradient of a Conv from our output to our
-   * input: its weight (C, M/group, k...) is that Conv's filter as it is. */
+   * input: its weight (C, M/group, k...) is that Conv's filter as it is.
+   * cuDNN pads symmetrically: with other pads, compute the whole unpadded
+   * output and copy the window out of it. */
   int64_t xdims[5], ydims[5];
-  int nd = conv_dims (w, z.N, z.M, w->in, xdims);
+  int nd = conv_dims (w, z.N, z.M, symmetric ? w->in : full, xdims);
   conv_dims (w, z.N, z.C, w->out, ydims);
-  if ((st = conv_describe (cb, x, s, w, z.group, xdims, nd, ydims, x->in[1], true)))
+  if (!symmetric) {
+    int64_t n = 1;
+    for (int i = 0; i < nd; i++)
+      n *= xdims[i];
+    memcpy (s->pad_out, xdims, sizeof xdims);
+    int64_t zero[2] = { 0, 0 };
+    conv_dims (w, zero[0], zero[1], begin, s->pad_begin);
+    int64_t end[3] = { w->pad1[0], w->pad1[1], w->pad1[2] };
+    conv_dims (w, zero[0], zero[1], end, s->pad_end);
+    CUDA_TRY (x, cudaMalloc ((void **) &s->padded, n * sizeof (float)));
+  }
+  if ((st = conv_describe (cb, x, s, w, z.group, xdims, nd, ydims, x->in[1], symmetric)))
     return st;
   cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
   int found = 0;
@@ -354,9 +372,28 @@ convt_run (cuda_backend *cb, cnn_exec *x, node_state *s)
   DEV (x, x->out[0], Y);
   if (x->n_in > 2 && x->in[2])
     DEV (x, x->in[2], B);
-  /* xd describes our output, yd our input */
+  /* xd describes our output (or its unpadded whole), yd our input */
   CUDNN_TRY (x, cudnnConvolutionBackwardData (cb->cudnn, &one, s->wd, W, s->yd, X, s->cd, s->algo,
-          cb->workspace, s->ws, &zero, s->xd, Y));
+          cb->workspace, s->ws, &zero, s->xd, s->padded ? s->padded : Y));
+  if (s->padded) {
+    const cnn_tensor *O = x->out[0];
+    int nd = O->ndim <= 4 ? 4 : 5;
+    cnn_cu_view vd = { nd }, vs = { nd };
+    int64_t off = 0, st = 1;
+    for (int i = nd - 1; i >= 0; i--) {
+      vs.stride[i] = st;
+      off += s->pad_begin[i] * st;
+      st *= s->pad_out[i];
+    }
+    /* our output's dims as cuDNN sees them (1D as 2D) */
+    st = 1;
+    for (int i = nd - 1; i >= 0; i--) {
+      vd.dims[i] = vs.dims[i] = i < 2 ? s->pad_out[i] : s->pad_out[i] - s->pad_begin[i] - s->pad_end[i];
+      vd.stride[i] = st;
+      st *= vd.dims[i];
+    }
+    CUDA_TRY (x, cnn_cu_copy (Y, vd, s->padded + off, vs, cnn_tensor_numel (O), 4, cb->stream));
+  }
   if (B || x->act.type != CNN_ACT_NONE) {
     const cnn_tensor *O = x->out[0];
     CUDA_TRY (x, cnn_cu_bias_act (Y, B, NULL, cnn_tensor_numel (O), O->dims[1],
@@ -547,6 +584,10 @@ cuda_supports_op (cnn_backend *b, const cnn_exec *x)
       return x->in[0]->ndim >= 2;
     case CNN_OP_RESIZE: case CNN_OP_UPSAMPLE:
       return true;              /* image-like resizes; others fall back at plan time */
+    case CNN_OP_AFFINE:
+      return true;
+    case CNN_OP_IMAGE_SCALER: case CNN_OP_CROP:
+      return x->in[0]->ndim == 4;
     default:
       return false;
   }
@@ -640,6 +681,28 @@ run_native (cuda_backend *cb, cnn_exec *x, node_state *s)
     return CNN_OK;
   }
   switch (op) {
+    case CNN_OP_AFFINE: {
+      const cnn_legacy_params *p = x->params;
+      cnn_cu_act a = { CNN_CU_AFFINE, p->alpha, p->beta, 0 };
+      CUDA_TRY (x, cnn_cu_unary (xi, yo, n, a, st));
+      return CNN_OK;
+    }
+    case CNN_OP_IMAGE_SCALER: {
+      const cnn_legacy_params *p = x->params;
+      CUDA_TRY (x, cnn_cu_scale_bias (xi, yo, n, I->dims[1], I->dims[2] * I->dims[3], p->scale, p->bias,
+              p->n_bias, st));
+      return CNN_OK;
+    }
+    case CNN_OP_CROP: {
+      const cnn_legacy_params *p = x->params;
+      cnn_cu_view vd = { 4 }, vs = { 4 };
+      cnn_strides (O, vd.stride);
+      cnn_strides (I, vs.stride);
+      memcpy (vd.dims, O->dims, sizeof (int64_t) * 4);
+      memcpy (vs.dims, O->dims, sizeof (int64_t) * 4);
+      CUDA_TRY (x, cnn_cu_copy (out0, vd, xi + p->border[1] * I->dims[3] + p->border[0], vs, n, 4, st));
+      return CNN_OK;
+    }
     case CNN_OP_CLIP: {
       cnn_cu_act a = { CNN_CU_CLIP, 0, 0, 0 };
       cnn_clip_bounds (x, &a.alpha, &a.beta);
@@ -1103,6 +1166,7 @@ cnn_backend_cuda_new (const cnn_session_options *opts, GError **error)
   cb->base.iface = &cuda_backend_i;
   cb->tf32 = opts->precision && strcmp (opts->precision, "tf32") == 0;
   cb->graphs = g_strcmp0 (g_getenv ("CNN_CUDA_GRAPHS"), "0") != 0;
+  cb->fuse = g_strcmp0 (g_getenv ("CNN_CUDA_FUSE"), "0") != 0;
   cudaGetDevice (&cb->device);
   cb->consts = g_hash_table_new_full (NULL, NULL, NULL, device_free);
   const char *what = "creating a CUDA stream";

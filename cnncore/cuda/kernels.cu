@@ -45,6 +45,7 @@ apply (const cnn_cu_act &f, float v)
     case CNN_CU_FLOOR: return floorf (v);
     case CNN_CU_CEIL: return ceilf (v);
     case CNN_CU_ERF: return erff (v);
+    case CNN_CU_AFFINE: return f.alpha * v + f.beta;
   }
   return v;
 }
@@ -86,6 +87,32 @@ cnn_cu_bias_act (float *y, const float *bias, const float *res, int64_t n, int64
 {
   if (n > 0)
     bias_act_kernel<<<grid_for (n), BLOCK, 0, stream>>> (y, bias, res, n, channels, inner, f);
+  return cudaGetLastError ();
+}
+
+typedef struct {
+  float v[64];
+} bias64;
+
+__global__ void
+scale_bias_kernel (const float *x, float *y, int64_t n, int64_t channels, int64_t inner, float scale,
+    bias64 b, int n_bias)
+{
+  GRID_LOOP (i, n)
+    y[i] = scale * x[i] + (n_bias > 0 ? b.v[(i / inner) % channels] : 0.f);
+}
+
+extern "C" cudaError_t
+cnn_cu_scale_bias (const float *x, float *y, int64_t n, int64_t channels, int64_t inner, float scale,
+    const float *bias, int n_bias, cudaStream_t stream)
+{
+  bias64 b;
+  if (n_bias < 0 || n_bias > 64)
+    return cudaErrorInvalidValue;
+  for (int i = 0; i < n_bias; i++)
+    b.v[i] = bias[i];
+  if (n > 0)
+    scale_bias_kernel<<<grid_for (n), BLOCK, 0, stream>>> (x, y, n, channels, inner, scale, b, n_bias);
   return cudaGetLastError ();
 }
 

@@ -21,7 +21,7 @@ typedef enum {
   CNN_CU_HARD_SWISH, CNN_CU_SILU,
   CNN_CU_HARD_SIGMOID, CNN_CU_ELU, CNN_CU_SELU, CNN_CU_SOFTPLUS, CNN_CU_MISH, CNN_CU_EXP,
   CNN_CU_LOG, CNN_CU_SQRT, CNN_CU_ABS, CNN_CU_NEG, CNN_CU_RECIPROCAL, CNN_CU_FLOOR, CNN_CU_CEIL,
-  CNN_CU_ERF,
+  CNN_CU_ERF, CNN_CU_AFFINE,
 } cnn_cu_func;
 
 typedef struct {
@@ -47,6 +47,10 @@ cudaError_t cnn_cu_unary (const float *x, float *y, int64_t n, cnn_cu_act f, cud
  * = (i / inner) % channels; bias and res may be NULL. */
 cudaError_t cnn_cu_bias_act (float *y, const float *bias, const float *res, int64_t n, int64_t channels,
     int64_t inner, cnn_cu_act f, cudaStream_t stream);
+
+/* y = scale * x + bias[channel] (bias on the host, at most 64 channels). */
+cudaError_t cnn_cu_scale_bias (const float *x, float *y, int64_t n, int64_t channels, int64_t inner,
+    float scale, const float *bias, int n_bias, cudaStream_t stream);
 
 /* y[i] = f(y[i] + beta * c[row * sm + col * sn]) for a rows x cols matrix. */
 cudaError_t cnn_cu_gemm_bias (float *y, const float *c, int64_t rows, int64_t cols, int64_t sm,

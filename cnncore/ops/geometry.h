@@ -63,6 +63,15 @@ int cnn_pad_mode (const cnn_exec *x);
 /* pads: begin for every dim, then end for every dim */
 cnn_status cnn_pad_resolve (cnn_exec *x, int64_t *pads, double *value);
 
+/* legacy.c: ImageScaler, Crop, Affine */
+typedef struct {
+  float scale, alpha, beta;
+  float bias[64];
+  int n_bias;
+  int64_t border[4], crop_scale[2];     /* border: left, top, right, bottom */
+  int n_border, n_crop_scale;
+} cnn_legacy_params;
+
 /* conv_transpose.c */
 typedef struct {
   cnn_window w;

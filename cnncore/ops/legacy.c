@@ -1,14 +1,8 @@
 /* legacy.c - the opset-1 experimental ops that older style-transfer models
  * use: ImageScaler, Crop, Affine. */
-#include "ops.h"
+#include "geometry.h"
 
-typedef struct {
-  float scale, alpha, beta;
-  float bias[64];
-  int n_bias;
-  int64_t border[4], crop_scale[2];
-  int n_border, n_crop_scale;
-} legacy_params;
+typedef cnn_legacy_params legacy_params;
 
 static cnn_status
 legacy_parse (const cnn_node *n, void *params, GString *err)

@@ -2,7 +2,7 @@
  * kernels, on the same random input: max abs error and max error relative
  * to the output's range, per output.
  *
- *   test-backends [--backend cuda] [--precision fp32|tf32] [--batch N] MODEL...
+ *   test-backends [--backend cuda] [--precision fp32|tf32] [--batch N] [--low X] [--high Y] MODEL...
  *
  * Fails above 5e-4 of the range (fp32: other summation orders and cuDNN
  * algorithms) or 2e-2 (tf32); exits 77 (skipped)
@@ -14,6 +14,7 @@
 
 static char *opt_backend = "cuda", *opt_precision;
 static gint64 opt_batch = 1;
+static double opt_lo = -1, opt_hi = 1;
 
 static int
 run_model (const char *path, double tolerance)
@@ -47,7 +48,7 @@ run_model (const char *path, double tolerance)
     in[i].data = g_malloc0 (MAX (n, 1) * MAX (cnn_dtype_size (info->dtype), 1));
     if (info->dtype == CNN_DTYPE_FLOAT32)
       for (int64_t k = 0; k < n; k++)
-        ((float *) in[i].data)[k] = (float) g_rand_double_range (rng, -1, 1);
+        ((float *) in[i].data)[k] = (float) g_rand_double_range (rng, opt_lo, opt_hi);
   }
   if (!dev || !cnn_session_run (ref, in, nin, &err) || !cnn_session_run (dev, in, nin, &err)) {
     printf ("FAIL %s: %s\n", path, err->message);
@@ -96,6 +97,8 @@ main (int argc, char **argv)
     { "backend", 'b', 0, G_OPTION_ARG_STRING, &opt_backend, "Backend to check (default cuda)", "NAME" },
     { "precision", 'p', 0, G_OPTION_ARG_STRING, &opt_precision, "fp32 (default) or tf32", "P" },
     { "batch", 'n', 0, G_OPTION_ARG_INT64, &opt_batch, "Value of symbolic dims (default 1)", "N" },
+    { "low", 0, 0, G_OPTION_ARG_DOUBLE, &opt_lo, "Random inputs from (default -1)", "X" },
+    { "high", 0, 0, G_OPTION_ARG_DOUBLE, &opt_hi, "Random inputs up to (default 1)", "X" },
     { NULL }
   };
   GOptionContext *ctx = g_option_context_new ("MODEL... - check a backend against the CPU reference");

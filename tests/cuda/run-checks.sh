@@ -25,6 +25,15 @@ for suite in node pytorch-converted pytorch-operator simple; do
 done
 check "models fp32 batch 1" "$bin/test-backends" --backend cuda "$@"
 check "models fp32 batch 4" "$bin/test-backends" --backend cuda --batch 4 "$@"
-check "models tf32 batch 1" "$bin/test-backends" --backend cuda --precision tf32 "$@"
+# tf32 rounds inputs to 10 bits: models meet 2e-2 of their range on inputs of
+# the scale they were trained for (style_candy wants 0..255 pixels; on -1..1
+# its instance norms blow the rounding up to 0.4 of the range)
+for m in "$@"; do
+  case "$m" in
+    *style_candy*) check "tf32 $(basename "$m")" "$bin/test-backends" --backend cuda --precision tf32 \
+        --low 0 --high 255 "$m" ;;
+    *) check "tf32 $(basename "$m")" "$bin/test-backends" --backend cuda --precision tf32 "$m" ;;
+  esac
+done
 echo "cuda-checks: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -323,6 +323,91 @@ GST_START_TEST (test_errors)
 }
 GST_END_TEST;
 
+/* Top-1 class id of eagle.jpg through "@launch", or -1 with *error set. */
+static gint
+eagle_top1 (const gchar * launch, gchar ** error)
+{
+  GstElement *p = gst_parse_launch (launch, NULL);
+  GstElement *sink = gst_bin_get_by_name (GST_BIN (p), "sink");
+  GstSample *s = NULL;
+  /* a failed start fails the state change: no need to wait for a sample */
+  if (gst_element_set_state (p, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE &&
+      gst_element_get_state (p, NULL, NULL, 20 * GST_SECOND) != GST_STATE_CHANGE_FAILURE)
+    g_signal_emit_by_name (sink, "try-pull-sample", (GstClockTime) (20 * GST_SECOND), &s);
+  gint id = -1;
+  *error = NULL;
+  if (s) {
+    const GstStructure *c = frame_classification (gst_sample_get_buffer (s));
+    if (c)
+      gst_structure_get_int (c, "class-id", &id);
+    gst_sample_unref (s);
+  } else {
+    GstMessage *m = gst_bus_pop_filtered (GST_ELEMENT_BUS (p), GST_MESSAGE_ERROR);
+    if (m) {
+      GError *e = NULL;
+      gchar *dbg = NULL;
+      gst_message_parse_error (m, &e, &dbg);
+      *error = g_strdup_printf ("%s: %s", e->message, dbg ? dbg : "");
+      g_error_free (e);
+      g_free (dbg);
+      gst_message_unref (m);
+    }
+  }
+  gst_element_set_state (p, GST_STATE_NULL);
+  gst_object_unref (sink);
+  gst_object_unref (p);
+  return id;
+}
+
+/* backend=cuda gives the CPU's answer where a GPU is, and a clear error
+ * naming the reason where none is; bad backend and precision names too. */
+GST_START_TEST (test_backends)
+{
+  gchar *model = shared_model ("squeezenet1.1_fp16.onnx");
+  if (!have_file (model)) {
+    g_free (model);
+    return;
+  }
+  g_free (model);
+  gchar *err = NULL;
+  gchar *launch;
+  gint cpu, cuda;
+  const gchar *src = "filesrc location=" PHOTOS "/eagle.jpg ! jpegdec ! videoconvert ! imagefreeze num-buffers=1 ! ";
+  gchar *c = squeezenet_launch ("backend=cpu");
+  launch = g_strdup_printf ("%s%s ! appsink name=sink", src, c);
+  cpu = eagle_top1 (launch, &err);
+  fail_unless (is_bird (cpu), "cpu: %d %s", cpu, err);
+  g_free (launch);
+  g_free (c);
+  for (int prec = 0; prec < 2; prec++) {
+    c = squeezenet_launch (prec ? "backend=cuda precision=tf32" : "backend=cuda");
+    launch = g_strdup_printf ("%s%s ! appsink name=sink", src, c);
+    cuda = eagle_top1 (launch, &err);
+    if (err) {
+      g_print ("backend=cuda: %s\n", err);
+      fail_unless (strstr (err, "cuda") || strstr (err, "CUDA"), "unclear error: %s", err);
+    } else {
+      fail_unless (cuda == cpu, "cuda says %d, cpu %d", cuda, cpu);
+    }
+    g_free (err);
+    g_free (launch);
+    g_free (c);
+  }
+  c = squeezenet_launch ("backend=tpu");
+  launch = g_strdup_printf ("%s%s ! appsink name=sink", src, c);
+  fail_unless (eagle_top1 (launch, &err) < 0 && err && strstr (err, "'tpu'"), "bad backend: %s", err);
+  g_free (err);
+  g_free (launch);
+  g_free (c);
+  c = squeezenet_launch ("precision=int4");
+  launch = g_strdup_printf ("%s%s ! appsink name=sink", src, c);
+  fail_unless (eagle_top1 (launch, &err) < 0 && err && strstr (err, "'int4'"), "bad precision: %s", err);
+  g_free (err);
+  g_free (launch);
+  g_free (c);
+}
+GST_END_TEST;
+
 GST_START_TEST (test_state_cycles)
 {
   gchar *model = shared_model ("squeezenet1.1_fp16.onnx");
@@ -356,6 +441,7 @@ cnnclassify_suite (void)
   tcase_add_test (tc, test_renegotiation);
   tcase_add_test (tc, test_flushing_seek);
   tcase_add_test (tc, test_errors);
+  tcase_add_test (tc, test_backends);
   tcase_add_test (tc, test_state_cycles);
   return s;
 }
