@@ -11,11 +11,13 @@ G_DEFINE_QUARK (gst-cnn-error-quark, gst_cnn_error)
 
 enum {
   PROP_0, PROP_MODEL, PROP_LABELS, PROP_BACKEND, PROP_PRECISION, PROP_THREADS, PROP_INTERVAL, PROP_COLOR_ORDER,
-  PROP_MEAN, PROP_STD, PROP_SCALE, PROP_LAYOUT, PROP_KEEP_ASPECT,
+  PROP_MEAN, PROP_STD, PROP_SCALE, PROP_LAYOUT, PROP_KEEP_ASPECT, PROP_QOS_POLICY, PROP_LATENCY,
+  PROP_STATS,
 };
 
 typedef enum { ORDER_AUTO, ORDER_RGB, ORDER_BGR } ColorOrder;
 typedef enum { LAYOUT_AUTO, LAYOUT_NCHW, LAYOUT_NHWC } Layout;
+typedef enum { QOS_NONE, QOS_SKIP, QOS_DROP } QosPolicy;
 
 typedef struct {
   /* properties */
@@ -26,6 +28,12 @@ typedef struct {
   Layout layout;
   gdouble scale;
   gint keep_aspect;             /* -1: not set */
+  QosPolicy qos_policy;
+  GstClockTime latency;         /* set by the user; NONE: measured */
+  /* QoS from downstream: frames ending before this running time are late */
+  GstClockTime earliest;
+  GstClockTime measured_latency;
+  GMutex run_lock;              /* the session: streaming thread vs latency queries */
   /* state */
   gchar *loaded_path;           /* the file `model` named when it was loaded */
   gboolean reload;              /* `model` or `labels` changed while running */
@@ -40,6 +48,7 @@ typedef struct {
   gint64 t_pre, t_infer, t_total;
   guint64 inferences;
   guint64 nonfinite;            /* frames whose outputs held NaN or Inf */
+  guint64 late_skipped, late_dropped;
 } GstCnnFilterPrivate;
 
 G_DEFINE_ABSTRACT_TYPE_WITH_CODE (GstCnnFilter, gst_cnn_filter, GST_TYPE_VIDEO_FILTER,
@@ -336,7 +345,11 @@ gst_cnn_filter_start (GstBaseTransform * bt)
   p->input.dims[2] = pre->nhwc ? pre->width : pre->height;
   p->input.dims[3] = pre->nhwc ? pre->channels : pre->width;
   p->input.data = g_new0 (gfloat, (gsize) pre->channels * pre->width * pre->height);
-  p->frames = p->inferences = p->nonfinite = 0;
+  p->frames = p->inferences = p->nonfinite = p->late_skipped = p->late_dropped = 0;
+  p->measured_latency = GST_CLOCK_TIME_NONE;
+  GST_OBJECT_LOCK (self);
+  p->earliest = GST_CLOCK_TIME_NONE;
+  GST_OBJECT_UNLOCK (self);
   p->t_pre = p->t_infer = p->t_total = 0;
   if (klass->setup && !klass->setup (self, &error)) {
     GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS, ("Model does not fit this element"), ("%s", error->message));
@@ -361,7 +374,9 @@ gst_cnn_filter_release (GstCnnFilter * self)
   GstCnnFilterClass *klass = GST_CNN_FILTER_GET_CLASS (self);
   if (klass->reset)
     klass->reset (self);
+  g_mutex_lock (&p->run_lock);
   g_clear_pointer (&p->session, cnn_session_free);
+  g_mutex_unlock (&p->run_lock);
   if (p->model) {
     model_release (p->loaded_path, p->model);
     p->model = NULL;
@@ -378,6 +393,8 @@ gst_cnn_filter_stop (GstBaseTransform * bt)
   gst_cnn_filter_release (GST_CNN_FILTER (bt));
   return TRUE;
 }
+
+static gboolean is_late (GstCnnFilter * self, GstBuffer * buf);
 
 static GstFlowReturn
 gst_cnn_filter_transform_frame_ip (GstVideoFilter * vf, GstVideoFrame * frame)
@@ -401,28 +418,150 @@ gst_cnn_filter_transform_frame_ip (GstVideoFilter * vf, GstVideoFrame * frame)
   guint64 n = p->frames++;
   gint64 t0 = g_get_monotonic_time ();
   GstFlowReturn ret;
-  if (p->interval > 1 && n % p->interval != 0 && klass->reuse)
+  gboolean late = is_late (self, frame->buffer);
+  if (late && p->qos_policy == QOS_DROP) {
+    /* as GstBaseTransform does: a QoS message for the application */
+    GstBuffer *b = frame->buffer;
+    GstSegment *seg = &GST_BASE_TRANSFORM (self)->segment;
+    GstMessage *m = gst_message_new_qos (GST_OBJECT (self), FALSE,
+        gst_segment_to_running_time (seg, GST_FORMAT_TIME, GST_BUFFER_PTS (b)),
+        gst_segment_to_stream_time (seg, GST_FORMAT_TIME, GST_BUFFER_PTS (b)), GST_BUFFER_PTS (b),
+        GST_BUFFER_DURATION (b));
+    p->late_dropped++;
+    gst_message_set_qos_stats (m, GST_FORMAT_BUFFERS, p->frames - p->late_dropped, p->late_dropped);
+    gst_element_post_message (GST_ELEMENT (self), m);
+    return GST_BASE_TRANSFORM_FLOW_DROPPED;
+  }
+  if (late && p->qos_policy == QOS_SKIP && p->inferences > 0 && klass->reuse) {
+    p->late_skipped++;
     ret = klass->reuse (self, frame);
-  else
+  } else if (p->interval > 1 && n % p->interval != 0 && klass->reuse) {
+    ret = klass->reuse (self, frame);
+  } else {
     ret = klass->process (self, frame);
+  }
   p->t_total += g_get_monotonic_time () - t0;
   return ret;
 }
 
-/* At EOS: an element message "cnn-stats" with frames, inferences and the
+/* The counters of the "stats" property and the "cnn-stats" message: frames,
+ * inferences, frames skipped or dropped for being late, and the
  * milliseconds spent in pre-processing, inference and the whole element
  * (the rest is post-processing: decoding, NMS, drawing masks...). */
+static GstStructure *
+make_stats (GstCnnFilterPrivate * p)
+{
+  return gst_structure_new ("cnn-stats", "frames", G_TYPE_UINT64, p->frames, "inferences",
+      G_TYPE_UINT64, p->inferences, "late-skipped", G_TYPE_UINT64, p->late_skipped, "late-dropped",
+      G_TYPE_UINT64, p->late_dropped, "preprocess-ms", G_TYPE_DOUBLE, p->t_pre / 1e3,
+      "inference-ms", G_TYPE_DOUBLE, p->t_infer / 1e3, "element-ms", G_TYPE_DOUBLE, p->t_total / 1e3,
+      NULL);
+}
+
+/* At EOS: the stats as an element message "cnn-stats". */
 static gboolean
 gst_cnn_filter_sink_event (GstBaseTransform * bt, GstEvent * event)
 {
   GstCnnFilterPrivate *p = PRIV (bt);
   if (GST_EVENT_TYPE (event) == GST_EVENT_EOS && p->frames)
-    gst_element_post_message (GST_ELEMENT (bt), gst_message_new_element (GST_OBJECT (bt),
-            gst_structure_new ("cnn-stats", "frames", G_TYPE_UINT64, p->frames, "inferences",
-                G_TYPE_UINT64, p->inferences, "preprocess-ms", G_TYPE_DOUBLE, p->t_pre / 1e3,
-                "inference-ms", G_TYPE_DOUBLE, p->t_infer / 1e3, "element-ms", G_TYPE_DOUBLE,
-                p->t_total / 1e3, NULL)));
+    gst_element_post_message (GST_ELEMENT (bt), gst_message_new_element (GST_OBJECT (bt), make_stats (p)));
+  if (GST_EVENT_TYPE (event) == GST_EVENT_FLUSH_STOP) {
+    GST_OBJECT_LOCK (bt);
+    p->earliest = GST_CLOCK_TIME_NONE;
+    GST_OBJECT_UNLOCK (bt);
+  }
   return GST_BASE_TRANSFORM_CLASS (gst_cnn_filter_parent_class)->sink_event (bt, event);
+}
+
+/* QoS events from downstream say when frames arrive late: remember the
+ * earliest running time a frame must end after to be in time. */
+static gboolean
+gst_cnn_filter_src_event (GstBaseTransform * bt, GstEvent * event)
+{
+  GstCnnFilterPrivate *p = PRIV (bt);
+  if (GST_EVENT_TYPE (event) == GST_EVENT_QOS) {
+    GstQOSType type;
+    gdouble proportion;
+    GstClockTimeDiff diff;
+    GstClockTime timestamp;
+    gst_event_parse_qos (event, &type, &proportion, &diff, &timestamp);
+    GST_OBJECT_LOCK (bt);
+    if (GST_CLOCK_TIME_IS_VALID (timestamp))
+      p->earliest = diff > 0 ? timestamp + diff : timestamp;
+    GST_OBJECT_UNLOCK (bt);
+  }
+  return GST_BASE_TRANSFORM_CLASS (gst_cnn_filter_parent_class)->src_event (bt, event);
+}
+
+static gboolean
+is_late (GstCnnFilter * self, GstBuffer * buf)
+{
+  GstCnnFilterPrivate *p = PRIV (self);
+  GstBaseTransform *bt = GST_BASE_TRANSFORM (self);
+  if (p->qos_policy == QOS_NONE || !GST_BUFFER_PTS_IS_VALID (buf))
+    return FALSE;
+  GST_OBJECT_LOCK (self);
+  GstClockTime earliest = p->earliest;
+  GST_OBJECT_UNLOCK (self);
+  if (!GST_CLOCK_TIME_IS_VALID (earliest))
+    return FALSE;
+  GstClockTime rt = gst_segment_to_running_time (&bt->segment, GST_FORMAT_TIME, GST_BUFFER_PTS (buf));
+  GstClockTime dur = GST_BUFFER_DURATION_IS_VALID (buf) ? GST_BUFFER_DURATION (buf) : 0;
+  return GST_CLOCK_TIME_IS_VALID (rt) && rt + dur < earliest;
+}
+
+/* Our processing time, for LATENCY queries: the `latency` property, else
+ * the time of one inference on a blank input, measured the first time a
+ * live pipeline asks (the runs before it are warm-up: plans, GPU setup). */
+static GstClockTime
+processing_latency (GstCnnFilter * self)
+{
+  GstCnnFilterPrivate *p = PRIV (self);
+  GST_OBJECT_LOCK (self);
+  GstClockTime user = p->latency;
+  GST_OBJECT_UNLOCK (self);
+  if (GST_CLOCK_TIME_IS_VALID (user))
+    return user;
+  g_mutex_lock (&p->run_lock);
+  if (!GST_CLOCK_TIME_IS_VALID (p->measured_latency) && p->session) {
+    cnn_tensor in = p->input;
+    in.data = g_malloc0 (cnn_tensor_numel (&in) * sizeof (gfloat));
+    gint64 best = G_MAXINT64;
+    for (gint i = 0; i < 3; i++) {
+      gint64 t0 = g_get_monotonic_time ();
+      if (!cnn_session_run (p->session, &in, 1, NULL))
+        break;
+      if (i > 0)
+        best = MIN (best, g_get_monotonic_time () - t0);
+    }
+    g_free (in.data);
+    if (best != G_MAXINT64)
+      p->measured_latency = best * GST_USECOND;
+    GST_INFO_OBJECT (self, "measured latency %" GST_TIME_FORMAT, GST_TIME_ARGS (p->measured_latency));
+  }
+  GstClockTime lat = p->measured_latency;
+  g_mutex_unlock (&p->run_lock);
+  return GST_CLOCK_TIME_IS_VALID (lat) ? lat : 0;
+}
+
+/* LATENCY: what upstream says plus our processing time, in live pipelines. */
+static gboolean
+gst_cnn_filter_query (GstBaseTransform * bt, GstPadDirection direction, GstQuery * query)
+{
+  gboolean res = GST_BASE_TRANSFORM_CLASS (gst_cnn_filter_parent_class)->query (bt, direction, query);
+  if (res && direction == GST_PAD_SRC && GST_QUERY_TYPE (query) == GST_QUERY_LATENCY) {
+    gboolean live;
+    GstClockTime min, max;
+    gst_query_parse_latency (query, &live, &min, &max);
+    if (live) {
+      GstClockTime ours = processing_latency (GST_CNN_FILTER (bt));
+      min += ours;
+      if (GST_CLOCK_TIME_IS_VALID (max))
+        max += ours;
+      gst_query_set_latency (query, live, min, max);
+    }
+  }
+  return res;
 }
 
 gboolean
@@ -433,7 +572,9 @@ gst_cnn_filter_infer (GstCnnFilter * self, const GstVideoFrame * frame, const Gs
   gint64 t0 = g_get_monotonic_time ();
   gst_cnn_preprocess (frame, rect, &p->pre, p->input.data, lb);
   gint64 t1 = g_get_monotonic_time ();
+  g_mutex_lock (&p->run_lock);
   gboolean ok = cnn_session_run (p->session, &p->input, 1, error);
+  g_mutex_unlock (&p->run_lock);
   p->t_pre += t1 - t0;
   p->t_infer += g_get_monotonic_time () - t1;
   p->inferences++;
@@ -556,6 +697,22 @@ color_order_get_type (void)
   return t;
 }
 
+#define GST_TYPE_CNN_QOS_POLICY (qos_policy_get_type ())
+static GType
+qos_policy_get_type (void)
+{
+  static GType t;
+  static const GEnumValue values[] = {
+    { QOS_NONE, "Infer every frame however late", "none" },
+    { QOS_SKIP, "Late frames pass with the last results, uninferred", "skip" },
+    { QOS_DROP, "Late frames are dropped", "drop" },
+    { 0, NULL, NULL }
+  };
+  if (g_once_init_enter (&t))
+    g_once_init_leave (&t, g_enum_register_static ("GstCnnQosPolicy", values));
+  return t;
+}
+
 #define GST_TYPE_CNN_LAYOUT (layout_get_type ())
 static GType
 layout_get_type (void)
@@ -598,6 +755,8 @@ gst_cnn_filter_set_property (GObject * object, guint prop_id, const GValue * val
     case PROP_SCALE: p->scale = g_value_get_double (value); break;
     case PROP_LAYOUT: p->layout = g_value_get_enum (value); break;
     case PROP_KEEP_ASPECT: p->keep_aspect = g_value_get_boolean (value); break;
+    case PROP_QOS_POLICY: p->qos_policy = g_value_get_enum (value); break;
+    case PROP_LATENCY: p->latency = g_value_get_uint64 (value); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec); break;
   }
   GST_OBJECT_UNLOCK (object);
@@ -621,6 +780,11 @@ gst_cnn_filter_get_property (GObject * object, guint prop_id, GValue * value, GP
     case PROP_SCALE: g_value_set_double (value, p->scale); break;
     case PROP_LAYOUT: g_value_set_enum (value, p->layout); break;
     case PROP_KEEP_ASPECT: g_value_set_boolean (value, p->keep_aspect > 0); break;
+    case PROP_QOS_POLICY: g_value_set_enum (value, p->qos_policy); break;
+    case PROP_LATENCY:
+      g_value_set_uint64 (value, GST_CLOCK_TIME_IS_VALID (p->latency) ? p->latency : p->measured_latency);
+      break;
+    case PROP_STATS: g_value_take_boxed (value, make_stats (p)); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec); break;
   }
   GST_OBJECT_UNLOCK (object);
@@ -636,6 +800,7 @@ gst_cnn_filter_finalize (GObject * object)
   g_free (p->precision);
   g_free (p->mean);
   g_free (p->std);
+  g_mutex_clear (&p->run_lock);
   G_OBJECT_CLASS (gst_cnn_filter_parent_class)->finalize (object);
 }
 
@@ -646,6 +811,13 @@ gst_cnn_filter_init (GstCnnFilter * self)
   p->interval = 1;
   p->keep_aspect = -1;
   p->threads = 0;
+  p->latency = GST_CLOCK_TIME_NONE;
+  p->measured_latency = GST_CLOCK_TIME_NONE;
+  p->earliest = GST_CLOCK_TIME_NONE;
+  p->qos_policy = QOS_DROP;
+  g_mutex_init (&p->run_lock);
+  /* qos-policy decides about late frames, not GstBaseTransform's dropping */
+  gst_base_transform_set_qos_enabled (GST_BASE_TRANSFORM (self), FALSE);
 }
 
 static void
@@ -686,13 +858,27 @@ gst_cnn_filter_class_init (GstCnnFilterClass * klass)
           "Input tensor layout", GST_TYPE_CNN_LAYOUT, LAYOUT_AUTO, rw));
   g_object_class_install_property (oc, PROP_KEEP_ASPECT, g_param_spec_boolean ("keep-aspect",
           "Keep aspect", "Letterbox the frame instead of stretching it", FALSE, rw));
+  g_object_class_install_property (oc, PROP_QOS_POLICY, g_param_spec_enum ("qos-policy", "QoS policy",
+          "What to do with frames that downstream's QoS events say are late (live sources: an "
+          "element slower than the camera sheds work instead of adding latency)",
+          GST_TYPE_CNN_QOS_POLICY, QOS_DROP,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (oc, PROP_LATENCY, g_param_spec_uint64 ("latency", "Latency",
+          "Processing latency added to LATENCY queries in live pipelines, in ns; unset: measured "
+          "(reads the value in use)", 0, G_MAXUINT64, GST_CLOCK_TIME_NONE, rw));
+  g_object_class_install_property (oc, PROP_STATS, g_param_spec_boxed ("stats", "Statistics",
+          "frames, inferences, late-skipped, late-dropped, preprocess-ms, inference-ms, element-ms",
+          GST_TYPE_STRUCTURE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
   bt->start = gst_cnn_filter_start;
   bt->stop = gst_cnn_filter_stop;
   bt->sink_event = gst_cnn_filter_sink_event;
+  bt->src_event = gst_cnn_filter_src_event;
+  bt->query = gst_cnn_filter_query;
   vf->transform_frame_ip = gst_cnn_filter_transform_frame_ip;
   gst_type_mark_as_plugin_api (GST_TYPE_CNN_FILTER, 0);
   gst_type_mark_as_plugin_api (GST_TYPE_CNN_COLOR_ORDER, 0);
   gst_type_mark_as_plugin_api (GST_TYPE_CNN_LAYOUT, 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_CNN_QOS_POLICY, 0);
 }
 
 void

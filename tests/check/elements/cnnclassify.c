@@ -408,6 +408,114 @@ GST_START_TEST (test_backends)
 }
 GST_END_TEST;
 
+static guint64
+stat_of (GstElement * e, const gchar * field)
+{
+  GstStructure *st = NULL;
+  guint64 v = 0;
+  g_object_get (e, "stats", &st, NULL);
+  fail_unless (st && gst_structure_get_uint64 (st, field, &v), "no %s in stats", field);
+  gst_structure_free (st);
+  return v;
+}
+
+static GstBuffer *
+timed_frame (GstClockTime pts)
+{
+  GstBuffer *b = gst_buffer_new_allocate (NULL, 32 * 32 * 3, NULL);
+  gst_buffer_memset (b, 0, 128, 32 * 32 * 3);
+  GST_BUFFER_PTS (b) = pts;
+  GST_BUFFER_DURATION (b) = 40 * GST_MSECOND;
+  return b;
+}
+
+/* Frames that downstream's QoS says are late: inferred anyway (none), passed
+ * with the last results (skip) or dropped (drop), and counted in stats. */
+GST_START_TEST (test_qos_policy)
+{
+  gchar *fashion = g_build_filename (SOURCE_DIR, "models", "fashion", "classifier.onnx", NULL);
+  const gchar *policies[] = { "none", "skip", "drop" };
+  for (int pi = 0; pi < 3; pi++) {
+    gchar *l = g_strdup_printf ("cnnclassify model=%s qos-policy=%s", fashion, policies[pi]);
+    GstVideoInfo info;
+    gst_video_info_set_format (&info, GST_VIDEO_FORMAT_RGB, 32, 32);
+    GstHarness *h = harness_for (l, &info);
+    GstElement *c = gst_harness_find_element (h, "cnnclassify");
+    gst_buffer_unref (gst_harness_push_and_pull (h, timed_frame (0)));
+    /* downstream: the frame at 40 ms came 1 s late */
+    fail_unless (gst_harness_push_upstream_event (h, gst_event_new_qos (GST_QOS_TYPE_UNDERFLOW, 0.5,
+                GST_SECOND, 40 * GST_MSECOND)));
+    for (int i = 1; i <= 3; i++)  /* ending at 80..160 ms, before 1.04 s: late */
+      fail_unless_equals_int (gst_harness_push (h, timed_frame (i * 40 * GST_MSECOND)), GST_FLOW_OK);
+    fail_unless_equals_int (gst_harness_push (h, timed_frame (2 * GST_SECOND)), GST_FLOW_OK);
+    guint64 inferences = stat_of (c, "inferences"), skipped = stat_of (c, "late-skipped"),
+        dropped = stat_of (c, "late-dropped");
+    guint received = gst_harness_buffers_received (h);
+    g_print ("qos-policy=%s: %u frames out, %" G_GUINT64_FORMAT " inferences, %" G_GUINT64_FORMAT
+        " skipped, %" G_GUINT64_FORMAT " dropped\n", policies[pi], received, inferences, skipped, dropped);
+    if (pi == 0) {
+      fail_unless (inferences == 5 && skipped == 0 && dropped == 0 && received == 5);
+    } else if (pi == 1) {
+      fail_unless (inferences == 2 && skipped == 3 && dropped == 0 && received == 5);
+      for (guint i = 0; i < 4; i++) {   /* the late frames still carry results */
+        GstBuffer *out = gst_harness_pull (h);
+        fail_unless (frame_classification (out) != NULL, "frame %u without results", i + 1);
+        gst_buffer_unref (out);
+      }
+    } else {
+      fail_unless (inferences == 2 && skipped == 0 && dropped == 3 && received == 2);
+    }
+    gst_object_unref (c);
+    gst_harness_teardown (h);
+    g_free (l);
+  }
+  g_free (fashion);
+}
+GST_END_TEST;
+
+/* In a live pipeline the element adds its measured processing time to the
+ * LATENCY answer; a set `latency` is used as given. */
+GST_START_TEST (test_latency)
+{
+  gchar *fashion = g_build_filename (SOURCE_DIR, "models", "fashion", "classifier.onnx", NULL);
+  GstClockTime mins[3];
+  const gchar *el[3] = { "", "! cnnclassify name=c model=%s ", "! cnnclassify name=c model=%s latency=50000000 " };
+  for (int k = 0; k < 3; k++) {
+    gchar *mid = g_strdup_printf (el[k], fashion);
+    gchar *l = g_strdup_printf ("videotestsrc is-live=true ! video/x-raw,format=RGB,width=32,height=32,"
+        "framerate=30/1 %s! fakesink sync=true", mid);
+    GstElement *p = gst_parse_launch (l, NULL);
+    fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
+    fail_unless (gst_element_get_state (p, NULL, NULL, 10 * GST_SECOND) == GST_STATE_CHANGE_SUCCESS);
+    GstQuery *q = gst_query_new_latency ();
+    fail_unless (gst_element_query (p, q));
+    gboolean live;
+    GstClockTime max;
+    gst_query_parse_latency (q, &live, &mins[k], &max);
+    gst_query_unref (q);
+    fail_unless (live);
+    if (k > 0) {
+      GstElement *c = gst_bin_get_by_name (GST_BIN (p), "c");
+      guint64 lat;
+      g_object_get (c, "latency", &lat, NULL);
+      g_print ("latency: pipeline %" GST_TIME_FORMAT " without the element, %" GST_TIME_FORMAT
+          " with it; element %" GST_TIME_FORMAT "\n", GST_TIME_ARGS (mins[0]), GST_TIME_ARGS (mins[k]),
+          GST_TIME_ARGS (lat));
+      fail_unless (lat > 0 && lat < GST_SECOND, "latency %" G_GUINT64_FORMAT, lat);
+      if (k == 2)
+        fail_unless_equals_uint64 (lat, 50 * GST_MSECOND);
+      fail_unless_equals_uint64 (mins[k], mins[0] + lat);
+      gst_object_unref (c);
+    }
+    gst_element_set_state (p, GST_STATE_NULL);
+    gst_object_unref (p);
+    g_free (l);
+    g_free (mid);
+  }
+  g_free (fashion);
+}
+GST_END_TEST;
+
 GST_START_TEST (test_state_cycles)
 {
   gchar *model = shared_model ("squeezenet1.1_fp16.onnx");
@@ -442,6 +550,8 @@ cnnclassify_suite (void)
   tcase_add_test (tc, test_flushing_seek);
   tcase_add_test (tc, test_errors);
   tcase_add_test (tc, test_backends);
+  tcase_add_test (tc, test_qos_policy);
+  tcase_add_test (tc, test_latency);
   tcase_add_test (tc, test_state_cycles);
   return s;
 }
