@@ -10,7 +10,7 @@ SUDO=""
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
   build-essential meson ninja-build pkg-config protobuf-c-compiler libprotobuf-c-dev \
-  clang libclang-rt-14-dev \
+  clang libclang-rt-14-dev valgrind \
   libonnx-dev libonnx-testdata libopenblas-dev libglib2.0-dev libgdk-pixbuf-2.0-dev \
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools \
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-libav \

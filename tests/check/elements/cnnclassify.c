@@ -210,7 +210,9 @@ GST_START_TEST (test_nonfinite_outputs)
   GstBus *bus = gst_bus_new ();
   gst_element_set_bus (h->element, bus);
   for (int i = 0; i < 3; i++) {
-    GstBuffer *out = gst_harness_push_and_pull (h, gst_buffer_new_allocate (NULL, info.size, NULL));
+    GstBuffer *in = gst_buffer_new_allocate (NULL, info.size, NULL);
+    gst_buffer_memset (in, 0, 40 * i, info.size);
+    GstBuffer *out = gst_harness_push_and_pull (h, in);
     fail_unless (out != NULL, "the stream stopped");
     fail_unless (frame_classification (out) == NULL, "results attached from NaN scores");
     gst_buffer_unref (out);
@@ -308,6 +310,16 @@ GST_START_TEST (test_errors)
   }
   g_free (model);
   model = shared_model ("squeezenet1.1_fp16.onnx");
+  if (have_file (model)) {
+    /* a labels path that cannot be read (a folder: root reads any file) */
+    gchar *l = g_strdup_printf ("videotestsrc num-buffers=1 ! cnnclassify model=%s labels=%s ! fakesink",
+        model, g_get_tmp_dir ());
+    msg = run_pipeline (l);
+    fail_unless (msg && strstr (msg, "labels") && strstr (msg, g_get_tmp_dir ()), "unreadable labels: %s", msg);
+    g_print ("unreadable labels: %s\n", msg);
+    g_free (msg);
+    g_free (l);
+  }
   if (have_file (model)) {
     gchar *bad = g_build_filename (g_get_tmp_dir (), "cnn-3-labels.txt", NULL);
     g_file_set_contents (bad, "a\nb\nc\n", -1, NULL);
@@ -516,6 +528,78 @@ GST_START_TEST (test_latency)
 }
 GST_END_TEST;
 
+static glong
+rss_kib (void)
+{
+  gchar *statm = NULL;
+  glong pages = 0, rss = 0;
+  if (g_file_get_contents ("/proc/self/statm", &statm, NULL, NULL))
+    sscanf (statm, "%ld %ld", &pages, &rss);
+  g_free (statm);
+  return rss * (sysconf (_SC_PAGESIZE) / 1024);
+}
+
+typedef struct {
+  guint64 n;
+  glong rss_early;
+} SoakCount;
+
+static GstPadProbeReturn
+soak_probe (GstPad * pad, GstPadProbeInfo * info, gpointer data)
+{
+  SoakCount *c = data;
+  if (++c->n == 10000)
+    c->rss_early = rss_kib ();
+  return GST_PAD_PROBE_OK;
+}
+
+/* 100,000 frames through the element: every frame classified, and the
+ * resident memory after the first 10,000 does not grow. */
+GST_START_TEST (test_soak)
+{
+  ob_model *b = ob_new (13);
+  int64_t in[4] = { 1, 3, 8, 8 };
+  ob_input (b, "image", 4, in);
+  ob_node (b, "GlobalAveragePool", "image", "p");
+  ob_node (b, "Flatten", "p", "f");
+  ob_node (b, "Softmax", "f", "scores");
+  ob_output (b, "scores");
+  size_t len;
+  uint8_t *buf = ob_pack (b, &len);
+  ob_free (b);
+  gchar *path = g_build_filename (g_get_tmp_dir (), "cnn-soak.onnx", NULL);
+  fail_unless (g_file_set_contents (path, (const gchar *) buf, len, NULL));
+  g_free (buf);
+  gchar *l = g_strdup_printf ("videotestsrc num-buffers=100000 pattern=ball ! "
+      "video/x-raw,format=RGB,width=16,height=16 ! cnnclassify name=c model=%s threads=1 ! "
+      "fakesink name=sink", path);
+  GstElement *p = gst_parse_launch (l, NULL);
+  GstElement *sink = gst_bin_get_by_name (GST_BIN (p), "sink"), *c = gst_bin_get_by_name (GST_BIN (p), "c");
+  GstPad *pad = gst_element_get_static_pad (sink, "sink");
+  SoakCount count = { 0, 0 };
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, soak_probe, &count, NULL);
+  gst_element_set_state (p, GST_STATE_PLAYING);
+  GstMessage *m = gst_bus_timed_pop_filtered (GST_ELEMENT_BUS (p), 600 * GST_SECOND,
+      GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+  fail_unless (m && GST_MESSAGE_TYPE (m) == GST_MESSAGE_EOS, "no EOS");
+  gst_message_unref (m);
+  glong rss_end = rss_kib ();
+  g_print ("soak: %" G_GUINT64_FORMAT " frames, %" G_GUINT64_FORMAT " inferences, RSS %ld KiB after "
+      "10,000, %ld KiB at the end\n", count.n, stat_of (c, "inferences"), count.rss_early, rss_end);
+  fail_unless_equals_uint64 (count.n, 100000);
+  fail_unless_equals_uint64 (stat_of (c, "inferences"), 100000);
+  fail_unless (rss_end - count.rss_early < 2048, "RSS grew by %ld KiB", rss_end - count.rss_early);
+  gst_element_set_state (p, GST_STATE_NULL);
+  gst_object_unref (pad);
+  gst_object_unref (sink);
+  gst_object_unref (c);
+  gst_object_unref (p);
+  g_remove (path);
+  g_free (path);
+  g_free (l);
+}
+GST_END_TEST;
+
 GST_START_TEST (test_state_cycles)
 {
   gchar *model = shared_model ("squeezenet1.1_fp16.onnx");
@@ -552,6 +636,7 @@ cnnclassify_suite (void)
   tcase_add_test (tc, test_backends);
   tcase_add_test (tc, test_qos_policy);
   tcase_add_test (tc, test_latency);
+  tcase_add_test (tc, test_soak);
   tcase_add_test (tc, test_state_cycles);
   return s;
 }
