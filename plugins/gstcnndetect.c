@@ -54,47 +54,77 @@ outputs_of (GstCnnFilter * f, const cnn_tensor ** out, gint * n)
     out[i] = gst_cnn_filter_get_output (f, i);
 }
 
+/* A list of lists of numbers: up to @max_lists lists of up to @max_each. */
+static gint
+json_lists (JsonObject * d, const gchar * name, gint max_lists, gint max_each, gfloat * out, gint stride,
+    gint * lens, GError ** error)
+{
+  JsonNode *n = json_object_get_member (d, name);
+  if (!JSON_NODE_HOLDS_ARRAY (n) || (gint) json_array_get_length (json_node_get_array (n)) > max_lists) {
+    g_set_error (error, GST_CNN_ERROR, 0, "description file: \"%s\" must be a list of at most %d lists",
+        name, max_lists);
+    return -1;
+  }
+  JsonArray *a = json_node_get_array (n);
+  gint count = (gint) json_array_get_length (a);
+  for (gint s = 0; s < count; s++) {
+    gdouble v[18];
+    gint k = gst_cnn_json_numbers (json_array_get_element (a, s), name, v, (guint) max_each, error);
+    if (k < 0)
+      return -1;
+    for (gint i = 0; i < k; i++)
+      out[s * stride + i] = (gfloat) v[i];
+    lens[s] = k;
+  }
+  return count;
+}
+
 static gboolean
 read_options (GstCnnDetect * self, JsonObject * d, GError ** error)
 {
   GstCnnDecoderOptions *o = &self->opts;
-  if (d && json_object_has_member (d, "anchors")) {
-    JsonArray *sets = json_object_get_array_member (d, "anchors");
-    o->n_anchor_sets = (gint) MIN (json_array_get_length (sets), 3);
+  gint64 bg = o->background_class;
+  gdouble v[4];
+  if (!d)
+    return TRUE;
+  if (json_object_has_member (d, "anchors")) {
+    gint lens[3];
+    if ((o->n_anchor_sets = json_lists (d, "anchors", 3, 18, &o->anchors[0][0], 18, lens, error)) < 0)
+      return FALSE;
     for (gint s = 0; s < o->n_anchor_sets; s++) {
-      JsonArray *a = json_array_get_array_element (sets, s);
-      guint n = a ? MIN (json_array_get_length (a), 18) : 0;
-      if (n % 2) {
+      if (lens[s] % 2) {
         g_set_error (error, GST_CNN_ERROR, 0, "anchors must be (w, h) pairs");
         return FALSE;
       }
-      for (guint i = 0; i < n; i++)
-        o->anchors[s][i] = (gfloat) json_array_get_double_element (a, i);
-      o->n_anchors[s] = (gint) n / 2;
+      o->n_anchors[s] = lens[s] / 2;
     }
   }
-  if (d && json_object_has_member (d, "background_class"))
-    o->background_class = (gint) json_object_get_int_member (d, "background_class");
-  if (d && json_object_has_member (d, "steps")) {
-    JsonArray *a = json_object_get_array_member (d, "steps");
-    o->n_steps = (gint) MIN (json_array_get_length (a), 4);
-    for (gint i = 0; i < o->n_steps; i++)
-      o->steps[i] = (gint) json_array_get_int_element (a, i);
-  }
-  if (d && json_object_has_member (d, "min_sizes")) {
-    JsonArray *a = json_object_get_array_member (d, "min_sizes");
-    for (guint i = 0; i < MIN (json_array_get_length (a), 4); i++) {
-      JsonArray *s = json_array_get_array_element (a, i);
-      o->n_min_sizes[i] = s ? (gint) MIN (json_array_get_length (s), 3) : 0;
-      for (gint k = 0; k < o->n_min_sizes[i]; k++)
-        o->min_sizes[i][k] = (gfloat) json_array_get_double_element (s, k);
+  if (!gst_cnn_json_int (d, "background_class", -1, 100000, &bg, error))
+    return FALSE;
+  o->background_class = (gint) bg;
+  if (json_object_has_member (d, "steps")) {
+    gint k = gst_cnn_json_numbers (json_object_get_member (d, "steps"), "steps", v, 4, error);
+    if (k < 0)
+      return FALSE;
+    o->n_steps = k;
+    for (gint i = 0; i < k; i++) {
+      if (v[i] < 1 || v[i] > 4096) {
+        g_set_error (error, GST_CNN_ERROR, 0, "description file: \"steps\" must be from 1 to 4096");
+        return FALSE;
+      }
+      o->steps[i] = (gint) v[i];
     }
   }
-  if (d && json_object_has_member (d, "variances")) {
-    JsonArray *a = json_object_get_array_member (d, "variances");
-    if (json_array_get_length (a) == 2) {
-      o->center_variance = (gfloat) json_array_get_double_element (a, 0);
-      o->size_variance = (gfloat) json_array_get_double_element (a, 1);
+  if (json_object_has_member (d, "min_sizes") &&
+      json_lists (d, "min_sizes", 4, 3, &o->min_sizes[0][0], 3, o->n_min_sizes, error) < 0)
+    return FALSE;
+  if (json_object_has_member (d, "variances")) {
+    gint k = gst_cnn_json_numbers (json_object_get_member (d, "variances"), "variances", v, 2, error);
+    if (k < 0)
+      return FALSE;
+    if (k == 2) {
+      o->center_variance = (gfloat) v[0];
+      o->size_variance = (gfloat) v[1];
     }
   }
   return TRUE;
@@ -110,8 +140,13 @@ gst_cnn_detect_setup (GstCnnFilter * filter, GError ** error)
     return FALSE;
   }
   JsonObject *d = gst_cnn_filter_get_decoder_options (filter);
-  const gchar *name = self->decoder && strcmp (self->decoder, "auto") != 0 ? self->decoder :
-      d && json_object_has_member (d, "type") ? json_object_get_string_member (d, "type") : "auto";
+  const gchar *name = "auto";
+  gdouble threshold = 0.5, nms_iou = 0.45;
+  if (!gst_cnn_json_string (d, "type", &name, error) || !gst_cnn_json_double (d, "threshold", &threshold, error) ||
+      !gst_cnn_json_double (d, "nms_iou", &nms_iou, error))
+    return FALSE;
+  if (self->decoder && strcmp (self->decoder, "auto") != 0)
+    name = self->decoder;
   GstCnnDecoderType type = gst_cnn_decoder_type_from_name (name);
   const cnn_tensor *out[4];
   gint n;
@@ -131,10 +166,8 @@ gst_cnn_detect_setup (GstCnnFilter * filter, GError ** error)
   const GstCnnPreprocess *pre = gst_cnn_filter_get_preprocess (filter);
   self->opts.input_width = pre->width;
   self->opts.input_height = pre->height;
-  self->opts.threshold = (gfloat) (self->threshold >= 0 ? self->threshold :
-      d && json_object_has_member (d, "threshold") ? json_object_get_double_member (d, "threshold") : 0.5);
-  self->iou = (gfloat) (self->nms_iou >= 0 ? self->nms_iou :
-      d && json_object_has_member (d, "nms_iou") ? json_object_get_double_member (d, "nms_iou") : 0.45);
+  self->opts.threshold = (gfloat) (self->threshold >= 0 ? self->threshold : threshold);
+  self->iou = (gfloat) (self->nms_iou >= 0 ? self->nms_iou : nms_iou);
   if ((self->n_classes = gst_cnn_decoder_n_classes (&self->opts, out, n, error)) < 0)
     return FALSE;
   gint real = self->n_classes - (self->opts.background_class >= 0 ? 1 : 0);

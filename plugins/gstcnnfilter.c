@@ -110,6 +110,94 @@ model_release (const gchar * path, cnn_model * m)
 
 /* ---- description file and labels ---- */
 
+/* Typed reads of a description member: TRUE when it is absent (@out keeps
+ * its value) or has the type asked for; FALSE with an error naming it. */
+static gboolean
+json_fail (GError ** error, const gchar * name, const gchar * what)
+{
+  g_set_error (error, GST_CNN_ERROR, 0, "description file: \"%s\" must be %s", name, what);
+  return FALSE;
+}
+
+static gboolean
+node_is_number (JsonNode * n)
+{
+  GType t = n && JSON_NODE_HOLDS_VALUE (n) ? json_node_get_value_type (n) : G_TYPE_INVALID;
+  return t == G_TYPE_INT64 || t == G_TYPE_DOUBLE;
+}
+
+gboolean
+gst_cnn_json_string (JsonObject * o, const gchar * name, const gchar ** out, GError ** error)
+{
+  JsonNode *n = o ? json_object_get_member (o, name) : NULL;
+  if (!n)
+    return TRUE;
+  if (!JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_STRING)
+    return json_fail (error, name, "a string");
+  *out = json_node_get_string (n);
+  return TRUE;
+}
+
+gboolean
+gst_cnn_json_double (JsonObject * o, const gchar * name, gdouble * out, GError ** error)
+{
+  JsonNode *n = o ? json_object_get_member (o, name) : NULL;
+  if (!n)
+    return TRUE;
+  if (!node_is_number (n) || !isfinite (json_node_get_double (n)))
+    return json_fail (error, name, "a number");
+  *out = json_node_get_double (n);
+  return TRUE;
+}
+
+gboolean
+gst_cnn_json_int (JsonObject * o, const gchar * name, gint64 min, gint64 max, gint64 * out, GError ** error)
+{
+  JsonNode *n = o ? json_object_get_member (o, name) : NULL;
+  if (!n)
+    return TRUE;
+  if (!JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_INT64 ||
+      json_node_get_int (n) < min || json_node_get_int (n) > max) {
+    g_set_error (error, GST_CNN_ERROR, 0, "description file: \"%s\" must be an integer from %"
+        G_GINT64_FORMAT " to %" G_GINT64_FORMAT, name, min, max);
+    return FALSE;
+  }
+  *out = json_node_get_int (n);
+  return TRUE;
+}
+
+gboolean
+gst_cnn_json_bool (JsonObject * o, const gchar * name, gboolean * out, GError ** error)
+{
+  JsonNode *n = o ? json_object_get_member (o, name) : NULL;
+  if (!n)
+    return TRUE;
+  if (!JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_BOOLEAN)
+    return json_fail (error, name, "true or false");
+  *out = json_node_get_boolean (n);
+  return TRUE;
+}
+
+gint
+gst_cnn_json_numbers (JsonNode * n, const gchar * name, gdouble * out, guint max, GError ** error)
+{
+  if (!n || !JSON_NODE_HOLDS_ARRAY (n))
+    return json_fail (error, name, "a list of numbers") ? 0 : -1;
+  JsonArray *a = json_node_get_array (n);
+  guint len = json_array_get_length (a);
+  if (len > max) {
+    g_set_error (error, GST_CNN_ERROR, 0, "description file: \"%s\" has more than %u values", name, max);
+    return -1;
+  }
+  for (guint i = 0; i < len; i++) {
+    JsonNode *e = json_array_get_element (a, i);
+    if (!node_is_number (e) || !isfinite (json_node_get_double (e)))
+      return json_fail (error, name, "a list of numbers") ? 0 : -1;
+    out[i] = json_node_get_double (e);
+  }
+  return (gint) len;
+}
+
 static JsonObject *
 desc_root (GstCnnFilterPrivate * p)
 {
@@ -125,6 +213,28 @@ desc_object (GstCnnFilterPrivate * p, const gchar * member)
   JsonObject *root = desc_root (p);
   JsonNode *n = root ? json_object_get_member (root, member) : NULL;
   return n && JSON_NODE_HOLDS_OBJECT (n) ? json_node_get_object (n) : NULL;
+}
+
+/* The shape of the file: an object whose "task" is a string and whose
+ * "preprocess" and "decoder" are objects; members are checked where read. */
+static gboolean
+check_description (GstCnnFilterPrivate * p, GError ** error)
+{
+  JsonObject *root = desc_root (p);
+  const gchar *task = NULL;
+  if (!root) {
+    g_set_error (error, GST_CNN_ERROR, 0, "description file: not a JSON object");
+    return FALSE;
+  }
+  if (!gst_cnn_json_string (root, "task", &task, error))
+    return FALSE;
+  const gchar *objects[] = { "preprocess", "decoder" };
+  for (guint i = 0; i < G_N_ELEMENTS (objects); i++) {
+    JsonNode *n = json_object_get_member (root, objects[i]);
+    if (n && !JSON_NODE_HOLDS_OBJECT (n))
+      return json_fail (error, objects[i], "an object");
+  }
+  return TRUE;
 }
 
 static gchar *
@@ -173,11 +283,16 @@ load_labels (GstCnnFilter * self, GError ** error)
     return TRUE;
   if (JSON_NODE_HOLDS_ARRAY (n)) {
     JsonArray *a = json_node_get_array (n);
-    for (guint i = 0; i < json_array_get_length (a); i++)
-      g_ptr_array_add (p->labels, g_strdup (json_array_get_string_element (a, i)));
+    for (guint i = 0; i < json_array_get_length (a); i++) {
+      JsonNode *e = json_array_get_element (a, i);
+      if (!JSON_NODE_HOLDS_VALUE (e) || json_node_get_value_type (e) != G_TYPE_STRING)
+        return json_fail (error, "labels", "a file name or a list of strings");
+      g_ptr_array_add (p->labels, g_strdup (json_node_get_string (e)));
+    }
     return TRUE;
   }
-  const gchar *rel = json_node_get_string (n);
+  const gchar *rel = JSON_NODE_HOLDS_VALUE (n) && json_node_get_value_type (n) == G_TYPE_STRING ?
+      json_node_get_string (n) : NULL;
   if (!rel) {
     g_set_error (error, GST_CNN_ERROR, 0, "\"labels\" must be a file name or a list");
     return FALSE;
@@ -190,22 +305,27 @@ load_labels (GstCnnFilter * self, GError ** error)
   return ok;
 }
 
-static gboolean
-json_triplet (JsonObject * o, const gchar * member, gfloat * v)
+/* "mean" / "std": one number or three.  1: read, 0: absent, -1: bad. */
+static gint
+json_triplet (JsonObject * o, const gchar * member, gfloat * v, GError ** error)
 {
   JsonNode *n = o ? json_object_get_member (o, member) : NULL;
+  gdouble d[3];
   if (!n)
-    return FALSE;
-  if (JSON_NODE_HOLDS_ARRAY (n) && json_array_get_length (json_node_get_array (n)) == 3) {
-    for (guint i = 0; i < 3; i++)
-      v[i] = (gfloat) json_array_get_double_element (json_node_get_array (n), i);
-    return TRUE;
-  }
-  if (JSON_NODE_HOLDS_VALUE (n)) {
+    return 0;
+  if (node_is_number (n) && isfinite (json_node_get_double (n))) {
     v[0] = v[1] = v[2] = (gfloat) json_node_get_double (n);
-    return TRUE;
+    return 1;
   }
-  return FALSE;
+  GError *e = NULL;
+  if (gst_cnn_json_numbers (n, member, d, 3, &e) == 3) {
+    for (guint i = 0; i < 3; i++)
+      v[i] = (gfloat) d[i];
+    return 1;
+  }
+  g_clear_error (&e);
+  json_fail (error, member, "a number or a list of three");
+  return -1;
 }
 
 /* Pre-processing from properties, else the description, else defaults. */
@@ -223,9 +343,20 @@ resolve_preprocess (GstCnnFilter * self, GError ** error)
     return FALSE;
   }
   Layout layout = p->layout;
-  if (layout == LAYOUT_AUTO && d && json_object_has_member (d, "layout"))
-    layout = g_ascii_strcasecmp (json_object_get_string_member (d, "layout"), "nhwc") == 0 ?
-        LAYOUT_NHWC : LAYOUT_NCHW;
+  const gchar *layout_name = NULL, *order_name = NULL;
+  gint64 width = 224, height = 224;
+  gdouble scale = 0, pad_value = 0;
+  gboolean keep_aspect = FALSE;
+  if (!gst_cnn_json_string (d, "layout", &layout_name, error) ||
+      !gst_cnn_json_string (d, "color_order", &order_name, error) ||
+      !gst_cnn_json_int (d, "width", 1, 16384, &width, error) ||
+      !gst_cnn_json_int (d, "height", 1, 16384, &height, error) ||
+      !gst_cnn_json_double (d, "scale", &scale, error) ||
+      !gst_cnn_json_double (d, "pad_value", &pad_value, error) ||
+      !gst_cnn_json_bool (d, "keep_aspect", &keep_aspect, error))
+    return FALSE;
+  if (layout == LAYOUT_AUTO && layout_name)
+    layout = g_ascii_strcasecmp (layout_name, "nhwc") == 0 ? LAYOUT_NHWC : LAYOUT_NCHW;
   if (layout == LAYOUT_AUTO)
     layout = (in->dims[1] == 1 || in->dims[1] == 3) ? LAYOUT_NCHW : LAYOUT_NHWC;
   pre->nhwc = layout == LAYOUT_NHWC;
@@ -239,13 +370,17 @@ resolve_preprocess (GstCnnFilter * self, GError ** error)
   }
   if (pre->width <= 0 || pre->height <= 0) {
     /* symbolic spatial dims: use the description, else 224 */
-    pre->width = d && json_object_has_member (d, "width") ? (gint) json_object_get_int_member (d, "width") : 224;
-    pre->height = d && json_object_has_member (d, "height") ? (gint) json_object_get_int_member (d, "height") : 224;
+    pre->width = (gint) width;
+    pre->height = (gint) height;
+  }
+  if ((gint64) pre->width * pre->height > 16384 * 16384) {
+    g_set_error (error, GST_CNN_ERROR, 0, "model input '%s' is %dx%d: too large for an image", in->name,
+        pre->width, pre->height);
+    return FALSE;
   }
   ColorOrder order = p->color_order;
-  if (order == ORDER_AUTO && d && json_object_has_member (d, "color_order"))
-    order = g_ascii_strcasecmp (json_object_get_string_member (d, "color_order"), "bgr") == 0 ?
-        ORDER_BGR : ORDER_RGB;
+  if (order == ORDER_AUTO && order_name)
+    order = g_ascii_strcasecmp (order_name, "bgr") == 0 ? ORDER_BGR : ORDER_RGB;
   pre->bgr = order == ORDER_BGR;
   for (int i = 0; i < 3; i++) {
     pre->mean[i] = 0.f;
@@ -254,27 +389,28 @@ resolve_preprocess (GstCnnFilter * self, GError ** error)
   if (p->mean) {
     if (!gst_cnn_parse_triplet (p->mean, pre->mean))
       goto bad_triplet;
-  } else {
-    json_triplet (d, "mean", pre->mean);
+  } else if (json_triplet (d, "mean", pre->mean, error) < 0) {
+    return FALSE;
   }
   if (p->std) {
     if (!gst_cnn_parse_triplet (p->std, pre->std))
       goto bad_triplet;
   } else if (p->scale > 0) {
     pre->std[0] = pre->std[1] = pre->std[2] = (gfloat) (1.0 / p->scale);
-  } else if (!json_triplet (d, "std", pre->std) && d && json_object_has_member (d, "scale")) {
-    gdouble s = json_object_get_double_member (d, "scale");
-    pre->std[0] = pre->std[1] = pre->std[2] = s > 0 ? (gfloat) (1.0 / s) : 1.f;
+  } else {
+    gint r = json_triplet (d, "std", pre->std, error);
+    if (r < 0)
+      return FALSE;
+    if (r == 0 && scale > 0)
+      pre->std[0] = pre->std[1] = pre->std[2] = (gfloat) (1.0 / scale);
   }
   for (int i = 0; i < 3; i++)
     if (pre->std[i] == 0.f) {
       g_set_error (error, GST_CNN_ERROR, 0, "std must not be 0");
       return FALSE;
     }
-  pre->keep_aspect = p->keep_aspect >= 0 ? p->keep_aspect :
-      (d && json_object_has_member (d, "keep_aspect") && json_object_get_boolean_member (d, "keep_aspect"));
-  pre->pad_value = d && json_object_has_member (d, "pad_value") ?
-      (gfloat) json_object_get_double_member (d, "pad_value") : 0.f;
+  pre->keep_aspect = p->keep_aspect >= 0 ? p->keep_aspect : keep_aspect;
+  pre->pad_value = (gfloat) pad_value;
   return TRUE;
 bad_triplet:
   g_set_error (error, GST_CNN_ERROR, 0, "mean and std take one value or three, comma-separated");
@@ -314,6 +450,11 @@ gst_cnn_filter_start (GstBaseTransform * bt)
       g_free (desc_path);
       goto fail;
     }
+  }
+  if (p->desc && !check_description (p, &error)) {
+    GST_ELEMENT_ERROR (self, RESOURCE, READ, ("Could not read %s", desc_path), ("%s", error->message));
+    g_free (desc_path);
+    goto fail;
   }
   g_free (desc_path);
   if (cnn_model_get_n_inputs (p->model) != 1) {
@@ -675,8 +816,9 @@ gst_cnn_filter_get_decoder_options (GstCnnFilter * self)
 const gchar *
 gst_cnn_filter_get_task (GstCnnFilter * self)
 {
-  JsonObject *root = desc_root (PRIV (self));
-  return root && json_object_has_member (root, "task") ? json_object_get_string_member (root, "task") : NULL;
+  const gchar *task = NULL;
+  gst_cnn_json_string (desc_root (PRIV (self)), "task", &task, NULL);  /* checked at start */
+  return task;
 }
 
 /* ---- GObject ---- */

@@ -66,6 +66,17 @@ gint gst_cnn_filter_get_n_labels (GstCnnFilter * self);
 /* Checks the label count against the model's class count. */
 gboolean gst_cnn_filter_check_labels (GstCnnFilter * self, gint n_classes, GError ** error);
 
+/* Typed reads of member @name of a description object (@o may be NULL):
+ * TRUE when absent (@out unchanged) or of the right type and range, else
+ * FALSE with an error naming the member. */
+gboolean gst_cnn_json_string (JsonObject * o, const gchar * name, const gchar ** out, GError ** error);
+gboolean gst_cnn_json_double (JsonObject * o, const gchar * name, gdouble * out, GError ** error);
+gboolean gst_cnn_json_int (JsonObject * o, const gchar * name, gint64 min, gint64 max, gint64 * out,
+    GError ** error);
+gboolean gst_cnn_json_bool (JsonObject * o, const gchar * name, gboolean * out, GError ** error);
+/* A list of at most @max numbers into @out: its length, or -1 with @error. */
+gint gst_cnn_json_numbers (JsonNode * n, const gchar * name, gdouble * out, guint max, GError ** error);
+
 /* The "decoder" object of the description file, or NULL. */
 JsonObject *gst_cnn_filter_get_decoder_options (GstCnnFilter * self);
 /* The "task" of the description file, or NULL. */

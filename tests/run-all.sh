@@ -46,7 +46,8 @@ a_ok=$(sed -n 's/^Ok: *\([0-9]*\).*/\1/p' "$ASAN_BUILD/meson-test.out" | tail -1
 a_fail=$(sed -n 's/^Fail: *\([0-9]*\).*/\1/p' "$ASAN_BUILD/meson-test.out" | tail -1)
 [ "$asan_rc" = 0 ] || cat "$ASAN_BUILD/meson-test.out"
 
-# The loader under libFuzzer (clang, ASan, UBSan) for a bounded time.
+# The loader and the description files under libFuzzer (clang, ASan, UBSan)
+# for a bounded time.
 f_ok=0
 f_fail=0
 if command -v clang >/dev/null 2>&1; then

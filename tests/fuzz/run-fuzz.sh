@@ -1,7 +1,9 @@
 #!/bin/sh
-# Builds the loader fuzzer with clang (libFuzzer + ASan + UBSan) and runs it
-# for a bounded time on a seed corpus made from the project's own models and
-# ONNX's conformance models.  Usage: run-fuzz.sh BUILD_DIR [SECONDS]
+# Builds the fuzzers with clang (libFuzzer + ASan + UBSan) and runs them for a
+# bounded time: the ONNX loader (seeds: the project's own models and ONNX's
+# conformance models) for SECONDS, and the model description parser through
+# the elements (seeds: the shipped description files) for a third of that.
+# Usage: run-fuzz.sh BUILD_DIR [SECONDS]
 # A crash leaves its input in BUILD_DIR/fuzz/crash-* : add it to
 # tests/fuzz/regressions/ (run on every CI) once fixed.
 set -eu
@@ -34,3 +36,19 @@ done
 # a fixed seed keeps CI runs repeatable; FUZZ_SEED=0 picks a random one
 ASAN_OPTIONS=detect_leaks=1 "$OUT/fuzz-model" -seed="${FUZZ_SEED:-1}" -max_total_time="$SECS" -max_len=65536 -timeout=10 \
   -rss_limit_mb=6144 -malloc_limit_mb=4200 -artifact_prefix="$OUT/" -print_final_stats=1 "$OUT/corpus"
+
+# the description files, through the elements
+DSECS=$(( (SECS + 2) / 3 ))
+mkdir -p "$OUT/desc-corpus"
+cp models/fashion/*.json models/zoo/*.json "$OUT/desc-corpus/" 2>/dev/null || true
+GSTFLAGS="$(pkg-config --cflags gstreamer-1.0 gstreamer-base-1.0 gstreamer-video-1.0 json-glib-1.0 pangocairo)"
+GSTLIBS="$(pkg-config --libs gstreamer-1.0 gstreamer-base-1.0 gstreamer-video-1.0 json-glib-1.0 pangocairo)"
+clang $CFLAGS -DGST_PLUGIN_BUILD_STATIC -DPACKAGE=\"cnn\" -Iplugins -Itests/core $GSTFLAGS \
+  $(pkg-config --cflags glib-2.0 libprotobuf-c) -o "$OUT/fuzz-description" tests/fuzz/fuzz-description.c \
+  plugins/*.c cnncore/*.c cnncore/ops/*.c cnncore/cpu/*.c "$PB" \
+  $GSTLIBS $(pkg-config --libs glib-2.0 libprotobuf-c openblas) -lm -lpthread
+# full stacks on malloc, so that GLib's one constructor block can be told apart
+GST_REGISTRY="$OUT/desc-registry.bin" GST_PLUGIN_PATH_1_0= ASAN_OPTIONS=detect_leaks=1:fast_unwind_on_malloc=0 \
+  LSAN_OPTIONS=suppressions=tests/fuzz/lsan.supp \
+  "$OUT/fuzz-description" -seed="${FUZZ_SEED:-1}" -max_total_time="$DSECS" -max_len=4096 -timeout=10 \
+  -rss_limit_mb=4096 -artifact_prefix="$OUT/desc-" -print_final_stats=1 "$OUT/desc-corpus"

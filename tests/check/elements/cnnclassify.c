@@ -600,6 +600,47 @@ GST_START_TEST (test_soak)
 }
 GST_END_TEST;
 
+/* A description file with members of the wrong type or range: the error
+ * names the member; nothing else happens. */
+GST_START_TEST (test_bad_descriptions)
+{
+  const gchar *bad[][2] = {
+    { "[1, 2]", "not a JSON object" },
+    { "{\"task\": 7}", "\"task\" must be a string" },
+    { "{\"preprocess\": [1]}", "\"preprocess\" must be an object" },
+    { "{\"preprocess\": {\"mean\": \"abc\"}}", "\"mean\" must be" },
+    { "{\"preprocess\": {\"std\": [1, 2]}}", "\"std\" must be" },
+    { "{\"preprocess\": {\"layout\": {}}}", "\"layout\" must be a string" },
+    { "{\"preprocess\": {\"keep_aspect\": 1}}", "\"keep_aspect\" must be true or false" },
+    { "{\"labels\": [1, 2, 3]}", "\"labels\" must be" },
+    { "{\"preprocess\": {\"width\": -5}}", "\"width\" must be an integer" },
+  };
+  gchar *dir = g_dir_make_tmp ("cnn-desc-XXXXXX", NULL);
+  gchar *model = g_build_filename (dir, "m.onnx", NULL), *json = g_build_filename (dir, "m.json", NULL);
+  gchar *fashion = g_build_filename (SOURCE_DIR, "models", "fashion", "classifier.onnx", NULL);
+  gchar *bytes;
+  gsize len;
+  fail_unless (g_file_get_contents (fashion, &bytes, &len, NULL));
+  fail_unless (g_file_set_contents (model, bytes, (gssize) len, NULL));
+  g_free (bytes);
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++) {
+    fail_unless (g_file_set_contents (json, bad[i][0], -1, NULL));
+    gchar *l = g_strdup_printf ("videotestsrc num-buffers=1 ! cnnclassify model=%s ! fakesink", model);
+    gchar *msg = run_pipeline (l);
+    fail_unless (msg && strstr (msg, bad[i][1]), "%s: %s", bad[i][0], msg);
+    g_free (msg);
+    g_free (l);
+  }
+  g_remove (json);
+  g_remove (model);
+  g_rmdir (dir);
+  g_free (json);
+  g_free (model);
+  g_free (dir);
+  g_free (fashion);
+}
+GST_END_TEST;
+
 GST_START_TEST (test_state_cycles)
 {
   gchar *model = shared_model ("squeezenet1.1_fp16.onnx");
@@ -637,6 +678,7 @@ cnnclassify_suite (void)
   tcase_add_test (tc, test_qos_policy);
   tcase_add_test (tc, test_latency);
   tcase_add_test (tc, test_soak);
+  tcase_add_test (tc, test_bad_descriptions);
   tcase_add_test (tc, test_state_cycles);
   return s;
 }
