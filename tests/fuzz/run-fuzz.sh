@@ -49,6 +49,6 @@ clang $CFLAGS -DGST_PLUGIN_BUILD_STATIC -DPACKAGE=\"cnn\" -Iplugins -Itests/core
   $GSTLIBS $(pkg-config --libs glib-2.0 libprotobuf-c openblas) -lm -lpthread
 # full stacks on malloc, so that GLib's one constructor block can be told apart
 GST_REGISTRY="$OUT/desc-registry.bin" GST_PLUGIN_PATH_1_0= ASAN_OPTIONS=detect_leaks=1:fast_unwind_on_malloc=0 \
-  LSAN_OPTIONS=suppressions=tests/fuzz/lsan.supp \
+  LSAN_OPTIONS=suppressions=tests/lsan.supp \
   "$OUT/fuzz-description" -seed="${FUZZ_SEED:-1}" -max_total_time="$DSECS" -max_len=4096 -timeout=10 \
   -rss_limit_mb=4096 -artifact_prefix="$OUT/desc-" -print_final_stats=1 "$OUT/desc-corpus"
