@@ -55,9 +55,6 @@ typedef struct {
   cnn_cu_resize_tables rt;
   bool linear;
   float extrapolation;
-  /* CPU fallback staging */
-  void **host_in, **host_out;
-  void *host_res;
 } node_state;
 
 #define CUDA_TRY(x, call) do { cudaError_t e_ = (call); \
@@ -89,8 +86,6 @@ node_state_free (void *p)
   if (s->bd) cudnnDestroyTensorDescriptor (s->bd);
   if (s->zero_bias) cudaFree (s->zero_bias);
   if (s->tables) cudaFree (s->tables);
-  g_free (s->host_in);
-  g_free (s->host_out);
   g_free (s);
 }
 
@@ -161,6 +156,11 @@ set_nd (cnn_exec *x, cudnnTensorDescriptor_t *d, int nd, const int64_t *dims64)
       return cnn_exec_fail (x, CNN_E_UNSUPPORTED, "dim %d is too large for cuDNN", i);
     dims[i] = (int) dims64[i];
   }
+  int64_t total = 1;
+  for (int i = 0; i < nd; i++)
+    total *= dims64[i];
+  if (total > INT32_MAX)
+    return cnn_exec_fail (x, CNN_E_UNSUPPORTED, "tensor too large for cuDNN's descriptors");
   strides[nd - 1] = 1;
   for (int i = nd - 2; i >= 0; i--)
     strides[i] = strides[i + 1] * dims[i + 1];
@@ -828,12 +828,9 @@ run_native (cuda_backend *cb, cnn_exec *x, node_state *s)
 static cnn_status
 run_fallback (cuda_backend *cb, cnn_exec *x, node_state *s)
 {
-  if (!s->host_in) {
-    s->host_in = g_new0 (void *, MAX (x->n_in, 1));
-    s->host_out = g_new0 (void *, MAX (x->n_out, 1));
-  }
-  cnn_tensor *tin = g_newa (cnn_tensor, MAX (x->n_in, 1)), *tout = g_newa (cnn_tensor, MAX (x->n_out, 1));
-  cnn_tensor **pin = g_newa (cnn_tensor *, MAX (x->n_in, 1)), **pout = g_newa (cnn_tensor *, MAX (x->n_out, 1));
+  /* Concat takes thousands of inputs: these go on the heap */
+  cnn_tensor *tin = g_new0 (cnn_tensor, MAX (x->n_in, 1)), *tout = g_new0 (cnn_tensor, MAX (x->n_out, 1));
+  cnn_tensor **pin = g_new0 (cnn_tensor *, MAX (x->n_in, 1)), **pout = g_new0 (cnn_tensor *, MAX (x->n_out, 1));
   cnn_tensor res;
   char *buf = NULL;
   size_t total = 0;
@@ -847,9 +844,11 @@ run_fallback (cuda_backend *cb, cnn_exec *x, node_state *s)
     if (x->out[k])
       total += (tensor_bytes (x->out[k]) + 63) / 64 * 64;
   buf = g_try_malloc (MAX (total, 1));
-  if (!buf)
-    return cnn_exec_fail (x, CNN_E_NOMEM, "cannot allocate %zu bytes of host staging", total);
   cnn_status st = CNN_OK;
+  if (!buf) {
+    st = cnn_exec_fail (x, CNN_E_NOMEM, "cannot allocate %zu bytes of host staging", total);
+    goto out;
+  }
   cudaError_t e = cudaStreamSynchronize (cb->stream);
   size_t off = 0;
   for (int k = 0; k < x->n_in && e == cudaSuccess; k++) {
@@ -882,8 +881,8 @@ run_fallback (cuda_backend *cb, cnn_exec *x, node_state *s)
   if (e == cudaSuccess)
     e = cudaStreamSynchronize (cb->stream);
   if (e != cudaSuccess) {
-    g_free (buf);
-    return cnn_exec_fail (x, CNN_E_BACKEND, "CUDA: %s", cudaGetErrorString (e));
+    st = cnn_exec_fail (x, CNN_E_BACKEND, "CUDA: %s", cudaGetErrorString (e));
+    goto out;
   }
   cnn_exec h = *x;
   h.in = pin;
@@ -901,9 +900,14 @@ run_fallback (cuda_backend *cb, cnn_exec *x, node_state *s)
           cb->stream);
   if (e == cudaSuccess)
     e = cudaStreamSynchronize (cb->stream);  /* before the staging block goes */
-  g_free (buf);
   if (st == CNN_OK && e != cudaSuccess)
     st = cnn_exec_fail (x, CNN_E_BACKEND, "CUDA: %s", cudaGetErrorString (e));
+out:
+  g_free (buf);
+  g_free (tin);
+  g_free (tout);
+  g_free (pin);
+  g_free (pout);
   return st;
 }
 
@@ -930,6 +934,14 @@ node_prepare (cuda_backend *cb, cnn_exec *x, node_state **out)
       case CNN_OP_CONV_TRANSPOSE: st = convt_plan (cb, x, s); break;
       case CNN_OP_RESIZE: case CNN_OP_UPSAMPLE: st = resize_plan (cb, x, s); break;
       default: break;
+    }
+    if (st == CNN_E_BACKEND || st == CNN_E_UNSUPPORTED) {
+      /* cuDNN cannot take this one (a geometry it does not support, a
+       * tensor too large for its descriptors): the CPU can */
+      g_debug ("%s (%s): %s; running it on the CPU", x->node->name, x->node->op_type, x->err->str);
+      g_string_truncate (x->err, 0);
+      s->fallback = true;
+      st = CNN_OK;
     }
   }
   if (st == CNN_OK && s->fallback) {

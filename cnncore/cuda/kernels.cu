@@ -337,24 +337,24 @@ cnn_cu_pool (bool max, bool include_pad, const float *x, float *y, int64_t plane
   return cudaGetLastError ();
 }
 
-/* one warp per plane */
+/* one warp per plane (whole warps step together, so the shuffles are safe) */
 __global__ void
 global_pool_kernel (bool max, const float *x, float *y, int64_t planes, int64_t size)
 {
-  int64_t p = ((int64_t) blockIdx.x * blockDim.x + threadIdx.x) / 32;
   int lane = threadIdx.x & 31;
-  if (p >= planes)
-    return;
-  const float *xp = x + p * size;
-  float acc = max ? -INFINITY : 0.f;
-  for (int64_t i = lane; i < size; i += 32)
-    acc = max ? fmaxf (acc, xp[i]) : acc + xp[i];
-  for (int o = 16; o > 0; o /= 2) {
-    float v = __shfl_down_sync (0xffffffffu, acc, o);
-    acc = max ? fmaxf (acc, v) : acc + v;
+  int64_t warps = (int64_t) gridDim.x * blockDim.x / 32;
+  for (int64_t p = ((int64_t) blockIdx.x * blockDim.x + threadIdx.x) / 32; p < planes; p += warps) {
+    const float *xp = x + p * size;
+    float acc = max ? -INFINITY : 0.f;
+    for (int64_t i = lane; i < size; i += 32)
+      acc = max ? fmaxf (acc, xp[i]) : acc + xp[i];
+    for (int o = 16; o > 0; o /= 2) {
+      float v = __shfl_down_sync (0xffffffffu, acc, o);
+      acc = max ? fmaxf (acc, v) : acc + v;
+    }
+    if (lane == 0)
+      y[p] = max ? acc : acc / (float) size;
   }
-  if (lane == 0)
-    y[p] = max ? acc : acc / (float) size;
 }
 
 extern "C" cudaError_t
@@ -597,6 +597,8 @@ extern "C" cudaError_t
 cnn_cu_instance_norm (const float *x, float *y, const float *scale, const float *bias, int64_t n,
     int64_t c, int64_t size, float eps, cnn_cu_act f, cudaStream_t stream)
 {
+  if (n * c > INT32_MAX)
+    return cudaErrorInvalidValue;
   if (n * c > 0 && size > 0)
     instance_norm_kernel<<<(unsigned) (n * c), BLOCK, 0, stream>>> (x, y, scale, bias, c, size, eps, f);
   return cudaGetLastError ();
