@@ -382,7 +382,8 @@ plan (cnn_session *s, const cnn_tensor *inputs)
   s->arena_size = peak + align_up (scratch);
   s->arena = s->backend->iface->alloc_buffer (s->backend, MAX (s->arena_size, CNN_ALIGN));
   if (!s->arena) {
-    g_string_append_printf (s->err, "cannot allocate %zu bytes of activation memory", s->arena_size);
+    g_string_append_printf (s->err, "cannot allocate %zu bytes of activation memory (backend %s)",
+        s->arena_size, s->backend->iface->name);
     st = CNN_E_NOMEM;
   } else {
     for (guint b = 0; b < bufs->len; b++) {
