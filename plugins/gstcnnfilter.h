@@ -1,8 +1,11 @@
 /* gstcnnfilter.h - GstCnnFilter, the abstract base of the cnn elements.
  *
  * It owns what every element has: the model (loaded once per file and
- * shared between elements), a run session, the labels, the pre-processing
- * (colour order, mean, std or scale, layout, letterbox) and `interval`.
+ * shared between elements), a run session (`backend`, `precision`), the
+ * labels, the pre-processing (colour order, mean, std or scale, layout,
+ * letterbox), `interval`, what happens to late frames (`qos-policy`), the
+ * latency it reports in live pipelines (`latency`) and its counters
+ * (`stats`, and a "cnn-stats" message at EOS).
  *
  * Settings come first from properties, else from a model description file
  * next to the model, MODEL.json for MODEL.onnx:
