@@ -289,6 +289,7 @@ typedef struct cnn_backend cnn_backend;
 typedef struct {
   const char *name;
   bool device_memory;
+  bool host_kernels;            /* runs the ops' CPU kernels: the session plans their scratch */
   bool (*supports_op) (cnn_backend *b, const cnn_exec *x);
   void *(*alloc_buffer) (cnn_backend *b, size_t size);
   void (*free_buffer) (cnn_backend *b, void *buf);

@@ -328,7 +328,7 @@ plan (cnn_session *s, const cnn_tensor *inputs)
     }
     if ((def->flags & CNN_OPF_ALIAS) && n->in[0] >= 0 && n->out[0] >= 0)
       root[n->out[0]] = root[n->in[0]];
-    if (!s->backend->iface->device_memory && !s->opts.reference && def->compute_fast && def->scratch_size)
+    if (s->backend->iface->host_kernels && !s->opts.reference && def->compute_fast && def->scratch_size)
       scratch = MAX (scratch, def->scratch_size (x));
     s->stats.flops += def->flops ? def->flops (x) : (x->out[0] ? cnn_tensor_numel (x->out[0]) : 0);
     s->execs[s->n_execs++] = x;

@@ -1146,6 +1146,7 @@ cuda_free (cnn_backend *b)
 static const cnn_backend_i cuda_backend_i = {
   /* .name          = */ "cuda",
   /* .device_memory = */ true,
+  /* .host_kernels  = */ false,
   /* .supports_op   = */ cuda_supports_op,
   /* .alloc_buffer  = */ cuda_alloc_buffer,
   /* .free_buffer   = */ cuda_free_buffer,
