@@ -368,14 +368,15 @@ cnn_cu_global_pool (bool max, const float *x, float *y, int64_t planes, int64_t 
 
 /* ---- softmax ---- */
 
-/* block-wide reduction; every thread gets the result */
-__device__ float
-block_reduce (float v, bool max)
+/* block-wide reduction (sum or max); every thread gets the result */
+template <typename T>
+__device__ T
+block_reduce (T v, bool max)
 {
-  __shared__ float part[32];
+  __shared__ T part[32];
   for (int o = 16; o > 0; o /= 2) {
-    float w = __shfl_down_sync (0xffffffffu, v, o);
-    v = max ? fmaxf (v, w) : v + w;
+    T w = __shfl_down_sync (0xffffffffu, v, o);
+    v = max ? fmax (v, w) : v + w;
   }
   int lane = threadIdx.x & 31, warp = threadIdx.x / 32, nw = (blockDim.x + 31) / 32;
   __syncthreads ();
@@ -383,10 +384,10 @@ block_reduce (float v, bool max)
     part[warp] = v;
   __syncthreads ();
   if (warp == 0) {
-    v = lane < nw ? part[lane] : (max ? -INFINITY : 0.f);
+    v = lane < nw ? part[lane] : (max ? (T) -INFINITY : (T) 0);
     for (int o = 16; o > 0; o /= 2) {
-      float w = __shfl_down_sync (0xffffffffu, v, o);
-      v = max ? fmaxf (v, w) : v + w;
+      T w = __shfl_down_sync (0xffffffffu, v, o);
+      v = max ? fmax (v, w) : v + w;
     }
     if (lane == 0)
       part[0] = v;
@@ -404,11 +405,11 @@ softmax_rows_kernel (bool log, const float *x, float *y, int64_t len)
   float mx = -INFINITY;
   for (int64_t i = threadIdx.x; i < len; i += blockDim.x)
     mx = fmaxf (mx, a[i]);
-  mx = block_reduce (mx, true);
+  mx = block_reduce<float> (mx, true);
   float sum = 0.f;
   for (int64_t i = threadIdx.x; i < len; i += blockDim.x)
     sum += expf (a[i] - mx);
-  sum = block_reduce (sum, false);
+  sum = block_reduce<float> (sum, false);
   if (log) {
     float ls = logf (sum);
     for (int64_t i = threadIdx.x; i < len; i += blockDim.x)
@@ -546,28 +547,6 @@ cnn_cu_resize2d (const float *x, float *y, int64_t planes, int64_t ih, int64_t i
 
 /* ---- normalization ---- */
 
-__device__ double
-block_sum_double (double v)
-{
-  __shared__ double part[32];
-  for (int o = 16; o > 0; o /= 2)
-    v += __shfl_down_sync (0xffffffffu, v, o);
-  int lane = threadIdx.x & 31, warp = threadIdx.x / 32, nw = (blockDim.x + 31) / 32;
-  __syncthreads ();
-  if (lane == 0)
-    part[warp] = v;
-  __syncthreads ();
-  if (warp == 0) {
-    v = lane < nw ? part[lane] : 0.0;
-    for (int o = 16; o > 0; o /= 2)
-      v += __shfl_down_sync (0xffffffffu, v, o);
-    if (lane == 0)
-      part[0] = v;
-  }
-  __syncthreads ();
-  return part[0];
-}
-
 /* one block per plane; mean and variance in two passes and in double, as
  * the reference computes them (planes of 10^5 values lose digits in float) */
 __global__ void
@@ -580,13 +559,13 @@ instance_norm_kernel (const float *x, float *y, const float *scale, const float 
   double s = 0.0;
   for (int64_t i = threadIdx.x; i < size; i += blockDim.x)
     s += a[i];
-  double mean = block_sum_double (s) / (double) size;
+  double mean = block_reduce<double> (s, false) / (double) size;
   double v = 0.0;
   for (int64_t i = threadIdx.x; i < size; i += blockDim.x) {
     double d = a[i] - mean;
     v += d * d;
   }
-  double var = block_sum_double (v) / (double) size;
+  double var = block_reduce<double> (v, false) / (double) size;
   int64_t ch = p % c;
   float k = (float) (scale[ch] / sqrt (var + eps)), b = (float) (bias[ch] - mean * k);
   for (int64_t i = threadIdx.x; i < size; i += blockDim.x)

@@ -185,23 +185,32 @@ GST_START_TEST (test_parallel_pipelines_share_model)
 }
 GST_END_TEST;
 
-/* A model whose outputs turn NaN / -Inf: the frame passes without results
- * and a warning names the output; the stream goes on. */
-GST_START_TEST (test_nonfinite_outputs)
+/* A file in the temp folder holding a 3-class "classifier" on 8x8 images:
+ * channel means, then @last_op (Log, Softmax...).  Returns its path. */
+static gchar *
+tiny_classifier (const gchar * last_op, const gchar * file)
 {
   ob_model *b = ob_new (13);
   int64_t in[4] = { 1, 3, 8, 8 };
   ob_input (b, "image", 4, in);
   ob_node (b, "GlobalAveragePool", "image", "p");
   ob_node (b, "Flatten", "p", "f");
-  ob_node (b, "Log", "f", "scores");
+  ob_node (b, last_op, "f", "scores");
   ob_output (b, "scores");
   size_t len;
   uint8_t *buf = ob_pack (b, &len);
   ob_free (b);
-  gchar *path = g_build_filename (g_get_tmp_dir (), "cnn-nan.onnx", NULL);
+  gchar *path = g_build_filename (g_get_tmp_dir (), file, NULL);
   fail_unless (g_file_set_contents (path, (const gchar *) buf, len, NULL));
   g_free (buf);
+  return path;
+}
+
+/* A model whose outputs turn NaN / -Inf: the frame passes without results
+ * and a warning names the output; the stream goes on. */
+GST_START_TEST (test_nonfinite_outputs)
+{
+  gchar *path = tiny_classifier ("Log", "cnn-nan.onnx");
   /* mean 255: every input is <= 0, log of it is -Inf or NaN */
   gchar *launch = g_strdup_printf ("cnnclassify model=%s mean=255", path);
   GstVideoInfo info;
@@ -557,19 +566,7 @@ soak_probe (GstPad * pad, GstPadProbeInfo * info, gpointer data)
  * resident memory after the first 10,000 does not grow. */
 GST_START_TEST (test_soak)
 {
-  ob_model *b = ob_new (13);
-  int64_t in[4] = { 1, 3, 8, 8 };
-  ob_input (b, "image", 4, in);
-  ob_node (b, "GlobalAveragePool", "image", "p");
-  ob_node (b, "Flatten", "p", "f");
-  ob_node (b, "Softmax", "f", "scores");
-  ob_output (b, "scores");
-  size_t len;
-  uint8_t *buf = ob_pack (b, &len);
-  ob_free (b);
-  gchar *path = g_build_filename (g_get_tmp_dir (), "cnn-soak.onnx", NULL);
-  fail_unless (g_file_set_contents (path, (const gchar *) buf, len, NULL));
-  g_free (buf);
+  gchar *path = tiny_classifier ("Softmax", "cnn-soak.onnx");
   gchar *l = g_strdup_printf ("videotestsrc num-buffers=100000 pattern=ball ! "
       "video/x-raw,format=RGB,width=16,height=16 ! cnnclassify name=c model=%s threads=1 ! "
       "fakesink name=sink", path);
