@@ -1,6 +1,8 @@
 /* cnnclassify element tests: real SqueezeNet on a real photo in every
  * format, secondary mode, interval, labels, errors. */
 #include "common.h"
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
 #include "../../core/onnx-builder.h"
 
 /* every format the elements take */
@@ -642,6 +644,91 @@ GST_START_TEST (test_bad_descriptions)
 }
 GST_END_TEST;
 
+/* An idx file of Debian's Fashion-MNIST, gunzipped: @header bytes then the data. */
+static guint8 *
+read_idx_gz (const gchar * path, gsize header, gsize * n)
+{
+  GFile *f = g_file_new_for_path (path);
+  GInputStream *raw = G_INPUT_STREAM (g_file_read (f, NULL, NULL));
+  g_object_unref (f);
+  if (!raw)
+    return NULL;
+  GZlibDecompressor *z = g_zlib_decompressor_new (G_ZLIB_COMPRESSOR_FORMAT_GZIP);
+  GInputStream *in = g_converter_input_stream_new (raw, G_CONVERTER (z));
+  GByteArray *all = g_byte_array_new ();
+  guint8 chunk[65536];
+  gssize got;
+  while ((got = g_input_stream_read (in, chunk, sizeof chunk, NULL, NULL)) > 0)
+    g_byte_array_append (all, chunk, (guint) got);
+  g_object_unref (in);
+  g_object_unref (z);
+  g_object_unref (raw);
+  *n = all->len > header ? all->len - header : 0;
+  guint8 *data = g_memdup2 (all->data + MIN (header, all->len), *n);
+  g_byte_array_unref (all);
+  return data;
+}
+
+/* The shipped classifier, through the element, on the whole Fashion-MNIST
+ * test set: at least the accuracy its description file reports (less 0.2
+ * points for rounding in the element's pre-processing). */
+GST_START_TEST (test_shipped_model_accuracy)
+{
+  const gchar *dir = "/usr/share/datasets/fashion-mnist";
+  gchar *ip = g_build_filename (dir, "t10k-images-idx3-ubyte.gz", NULL);
+  gchar *lp = g_build_filename (dir, "t10k-labels-idx1-ubyte.gz", NULL);
+  gsize ni = 0, nl = 0;
+  guint8 *images = read_idx_gz (ip, 16, &ni), *labels = read_idx_gz (lp, 8, &nl);
+  g_free (ip);
+  g_free (lp);
+  if (!images || !labels) {
+    g_printerr ("SKIP: Fashion-MNIST test set not installed (dataset-fashion-mnist)\n");
+    g_free (images);
+    g_free (labels);
+    return;
+  }
+  fail_unless (ni == nl * 28 * 28 && nl == 10000, "%zu images, %zu labels", ni / 784, nl);
+  gchar *json = g_build_filename (SOURCE_DIR, "models", "fashion", "classifier.json", NULL);
+  JsonParser *jp = json_parser_new ();
+  fail_unless (json_parser_load_from_file (jp, json, NULL));
+  JsonObject *trained = json_object_get_object_member (json_node_get_object (json_parser_get_root (jp)),
+      "trained");
+  gdouble reported = json_object_get_double_member (trained, "test_accuracy");
+  g_object_unref (jp);
+  g_free (json);
+  gchar *model = g_build_filename (SOURCE_DIR, "models", "fashion", "classifier.onnx", NULL);
+  gchar *launch = g_strdup_printf ("cnnclassify model=%s threads=2", model);
+  GstVideoInfo info;
+  gst_video_info_set_format (&info, GST_VIDEO_FORMAT_RGB, 28, 28);
+  GstHarness *h = harness_for (launch, &info);
+  guint right = 0;
+  for (gsize i = 0; i < nl; i++) {
+    GstBuffer *in = gst_buffer_new_allocate (NULL, info.size, NULL);
+    GstMapInfo map;
+    gst_buffer_map (in, &map, GST_MAP_WRITE);
+    for (gint y = 0; y < 28; y++)
+      for (gint x = 0; x < 28; x++)
+        memset (map.data + y * GST_VIDEO_INFO_PLANE_STRIDE (&info, 0) + 3 * x, images[i * 784 + y * 28 + x], 3);
+    gst_buffer_unmap (in, &map);
+    GstBuffer *out = gst_harness_push_and_pull (h, in);
+    const GstStructure *c = frame_classification (out);
+    gint id = -1;
+    fail_unless (c && gst_structure_get_int (c, "class-id", &id));
+    right += id == labels[i];
+    gst_buffer_unref (out);
+  }
+  gdouble acc = (gdouble) right / nl;
+  g_print ("shipped classifier through cnnclassify: %.2f%% of %zu test images (reported %.2f%%)\n",
+      100 * acc, nl, 100 * reported);
+  fail_unless (acc >= reported - 0.002, "accuracy %.4f below the reported %.4f", acc, reported);
+  gst_harness_teardown (h);
+  g_free (launch);
+  g_free (model);
+  g_free (images);
+  g_free (labels);
+}
+GST_END_TEST;
+
 GST_START_TEST (test_state_cycles)
 {
   gchar *model = shared_model ("squeezenet1.1_fp16.onnx");
@@ -680,6 +767,7 @@ cnnclassify_suite (void)
   tcase_add_test (tc, test_latency);
   tcase_add_test (tc, test_soak);
   tcase_add_test (tc, test_bad_descriptions);
+  tcase_add_test (tc, test_shipped_model_accuracy);
   tcase_add_test (tc, test_state_cycles);
   return s;
 }
