@@ -42,6 +42,7 @@ typedef struct {
   JsonParser *desc;
   GPtrArray *labels;
   GstCnnPreprocess pre;
+  GstCnnScratch scratch;        /* pre-processing tables, kept between frames */
   cnn_tensor input;
   guint64 frames;
   /* time spent, for the "cnn-stats" message at EOS */
@@ -526,6 +527,7 @@ gst_cnn_filter_release (GstCnnFilter * self)
   g_clear_object (&p->desc);
   g_clear_pointer (&p->labels, g_ptr_array_unref);
   g_clear_pointer (&p->input.data, g_free);
+  gst_cnn_scratch_clear (&p->scratch);
 }
 
 static gboolean
@@ -711,7 +713,7 @@ gst_cnn_filter_infer (GstCnnFilter * self, const GstVideoFrame * frame, const Gs
 {
   GstCnnFilterPrivate *p = PRIV (self);
   gint64 t0 = g_get_monotonic_time ();
-  gst_cnn_preprocess (frame, rect, &p->pre, p->input.data, lb);
+  gst_cnn_preprocess (frame, rect, &p->pre, p->input.data, lb, &p->scratch);
   gint64 t1 = g_get_monotonic_time ();
   g_mutex_lock (&p->run_lock);
   gboolean ok = cnn_session_run (p->session, &p->input, 1, error);

@@ -89,8 +89,15 @@ read_row_rgb (const GstVideoFrame * f, const yuv_coefs * c, gint y, gint x0, gin
 }
 
 void
+gst_cnn_scratch_clear (GstCnnScratch * s)
+{
+  g_clear_pointer (&s->mem, g_free);
+  s->size = 0;
+}
+
+void
 gst_cnn_preprocess (const GstVideoFrame * frame, const GstCnnRect * rect,
-    const GstCnnPreprocess * p, gfloat * out, GstCnnLetterbox * lb)
+    const GstCnnPreprocess * p, gfloat * out, GstCnnLetterbox * lb, GstCnnScratch * scratch)
 {
   GstCnnRect r = { 0, 0, GST_VIDEO_FRAME_WIDTH (frame), GST_VIDEO_FRAME_HEIGHT (frame) };
   if (rect) {
@@ -115,10 +122,19 @@ gst_cnn_preprocess (const GstVideoFrame * frame, const GstCnnRect * rect,
 
   yuv_coefs c;
   get_coefs (&frame->info, &c);
-  /* per output column: source columns and weight (half-pixel centers) */
-  gint *x0 = g_new (gint, W), *x1 = g_new (gint, W);
-  gfloat *wx = g_new (gfloat, W);
-  gboolean *xin = g_new (gboolean, W);
+  /* per output column: source columns and weight (half-pixel centers); two
+   * source rows converted to RGB */
+  GstCnnScratch local = { NULL, 0 }, *sc = scratch ? scratch : &local;
+  gsize need = (gsize) W * (2 * sizeof (gint) + sizeof (gfloat) + sizeof (gboolean)) + 6 * (gsize) r.w;
+  if (sc->size < need) {
+    g_free (sc->mem);
+    sc->mem = g_malloc (need);
+    sc->size = need;
+  }
+  gint *x0 = (gint *) sc->mem, *x1 = x0 + W;
+  gfloat *wx = (gfloat *) (x1 + W);
+  gboolean *xin = (gboolean *) (wx + W);
+  guint8 *row0 = (guint8 *) (xin + W), *row1 = row0 + 3 * r.w;
   for (gint i = 0; i < W; i++) {
     gdouble s = (i + 0.5 - ox) / sx - 0.5;
     xin[i] = i + 0.5 >= ox && i + 0.5 <= ox + r.w * sx;
@@ -127,7 +143,6 @@ gst_cnn_preprocess (const GstVideoFrame * frame, const GstCnnRect * rect,
     x1[i] = MIN (x0[i] + 1, r.w - 1);
     wx[i] = (gfloat) (s - x0[i]);
   }
-  guint8 *row0 = g_new (guint8, 3 * r.w), *row1 = g_new (guint8, 3 * r.w);
   gint cached0 = -1, cached1 = -1;
   gsize plane = (gsize) W * H;
   gfloat inv[3], pad[3];
@@ -180,12 +195,7 @@ gst_cnn_preprocess (const GstVideoFrame * frame, const GstCnnRect * rect,
       }
     }
   }
-  g_free (x0);
-  g_free (x1);
-  g_free (wx);
-  g_free (xin);
-  g_free (row0);
-  g_free (row1);
+  gst_cnn_scratch_clear (&local);
 }
 
 void

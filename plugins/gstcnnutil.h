@@ -34,10 +34,20 @@ typedef struct {
   gdouble scale_x, scale_y, off_x, off_y;
 } GstCnnLetterbox;
 
+/* Working memory kept between frames, so that pre-processing allocates
+ * nothing per frame once it has the size it needs. */
+typedef struct {
+  guint8 *mem;
+  gsize size;
+} GstCnnScratch;
+
+void gst_cnn_scratch_clear (GstCnnScratch * s);
+
 /* Writes the tensor for @rect of @frame (NULL: the whole frame) into @out
- * (channels * width * height floats) and the mapping into @lb. */
+ * (channels * width * height floats) and the mapping into @lb; @scratch
+ * holds its tables (NULL: allocated for this call). */
 void gst_cnn_preprocess (const GstVideoFrame * frame, const GstCnnRect * rect,
-    const GstCnnPreprocess * p, gfloat * out, GstCnnLetterbox * lb);
+    const GstCnnPreprocess * p, gfloat * out, GstCnnLetterbox * lb, GstCnnScratch * scratch);
 
 /* Tensor coordinates to frame coordinates. */
 void gst_cnn_letterbox_to_frame (const GstCnnLetterbox * lb, gdouble tx, gdouble ty,
