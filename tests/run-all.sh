@@ -86,7 +86,7 @@ if command -v valgrind >/dev/null 2>&1; then
   VG="valgrind --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite -q
     --suppressions=tests/valgrind.supp"
   [ -f /usr/share/glib-2.0/valgrind/glib.supp ] && VG="$VG --suppressions=/usr/share/glib-2.0/valgrind/glib.supp"
-  for t in "tests/test-session" "tests/check/check-cnnoverlay" \
+  for t in "tests/test-session" "tests/check/check-cnnoverlay" "tests/check/check-cnndetect" \
       "tests/check/check-cnnclassify test_nonfinite_outputs,test_errors,test_qos_policy"; do
     set -- $t
     if GST_REGISTRY="$BUILD/tests/check/registry.bin" GST_PLUGIN_SYSTEM_PATH_1_0= \
