@@ -183,6 +183,36 @@ pool_plane_2d (int64_t plane, int tid, void *data)
   }
 }
 
+/* Global pooling: one contiguous pass per plane (the window code would
+ * take a loop setup per tap: 1.2 of SqueezeNet's 6.4 ms). */
+CNN_MULTIVERSION static void
+pool_plane_global (int64_t plane, int tid, void *data)
+{
+  pool_ctx *c = data;
+  const cnn_window *w = &c->w;
+  int64_t n = w->in[0] * w->in[1] * w->in[2];
+  const float *restrict xi = (const float *) c->x->in[0]->data + plane * n;
+  float *o = (float *) c->x->out[0]->data + plane;
+  if (c->x->node->op == CNN_OP_GLOBAL_MAX_POOL) {
+    float m = -INFINITY;
+    for (int64_t i = 0; i < n; i++)
+      m = xi[i] > m ? xi[i] : m;
+    *o = m;
+    return;
+  }
+  float part[8] = { 0 };
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int k = 0; k < 8; k++)
+      part[k] += xi[i + k];
+  double acc = 0;
+  for (int k = 0; k < 8; k++)
+    acc += part[k];
+  for (; i < n; i++)
+    acc += xi[i];
+  *o = (float) (acc / (double) MAX (n, 1));
+}
+
 static cnn_status
 pool_fast (cnn_exec *x)
 {
@@ -190,8 +220,13 @@ pool_fast (cnn_exec *x)
   cnn_status st = cnn_pool_geometry (x, &c.w);
   if (st)
     return st;
+  cnn_op op = x->node->op;
   bool plain_2d = c.w.nsp == 2 && c.w.dil[1] == 1 && c.w.dil[2] == 1;
-  cnn_parallel_for (x->pool, x->in[0]->dims[0] * x->in[0]->dims[1], plain_2d ? pool_plane_2d : pool_plane, &c);
+  void (*fn) (int64_t, int, void *) = op == CNN_OP_GLOBAL_AVG_POOL || op == CNN_OP_GLOBAL_MAX_POOL ?
+      pool_plane_global : plain_2d ? pool_plane_2d : pool_plane;
+  int64_t planes = x->in[0]->dims[0] * x->in[0]->dims[1];
+  /* small pools: waking the pool costs more than the work */
+  cnn_parallel_for (cnn_tensor_numel (x->in[0]) > 32768 ? x->pool : NULL, planes, fn, &c);
   return CNN_OK;
 }
 
