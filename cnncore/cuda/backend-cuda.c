@@ -147,6 +147,15 @@ grow_workspace (cuda_backend *cb, cnn_exec *x, size_t size)
 
 /* ---- convolutions (cuDNN) ---- */
 
+static int64_t
+dims_numel (const int64_t *dims, int nd)
+{
+  int64_t n = 1;
+  for (int i = 0; i < nd; i++)
+    n *= dims[i];
+  return n;
+}
+
 static cnn_status
 set_nd (cnn_exec *x, cudnnTensorDescriptor_t *d, int nd, const int64_t *dims64)
 {
@@ -156,10 +165,7 @@ set_nd (cnn_exec *x, cudnnTensorDescriptor_t *d, int nd, const int64_t *dims64)
       return cnn_exec_fail (x, CNN_E_UNSUPPORTED, "dim %d is too large for cuDNN", i);
     dims[i] = (int) dims64[i];
   }
-  int64_t total = 1;
-  for (int i = 0; i < nd; i++)
-    total *= dims64[i];
-  if (total > INT32_MAX)
+  if (dims_numel (dims64, nd) > INT32_MAX)
     return cnn_exec_fail (x, CNN_E_UNSUPPORTED, "tensor too large for cuDNN's descriptors");
   strides[nd - 1] = 1;
   for (int i = nd - 2; i >= 0; i--)
@@ -237,10 +243,7 @@ conv_plan (cuda_backend *cb, cnn_exec *x, node_state *s)
     conv_dims (&w, X->dims[0], X->dims[1], sp_in, s->pad_out);
     int64_t zero[2] = { 0, 0 };
     conv_dims (&w, zero[0], zero[1], pb, s->pad_begin);
-    int64_t n = 1;
-    for (int i = 0; i < nd; i++)
-      n *= s->pad_out[i];
-    CUDA_TRY (x, cudaMalloc ((void **) &s->padded, n * sizeof (float)));
+    CUDA_TRY (x, cudaMalloc ((void **) &s->padded, dims_numel (s->pad_out, nd) * sizeof (float)));
   }
   if ((st = conv_describe (cb, x, s, &w, p->group, xdims, nd, ydims, W, symmetric)))
     return st;
@@ -289,11 +292,8 @@ conv_run (cuda_backend *cb, cnn_exec *x, node_state *s)
     DEV (x, x->residual, R);
   if (s->padded) {
     int nd = x->in[0]->ndim <= 4 ? 4 : 5;
-    int64_t n = 1;
-    for (int i = 0; i < nd; i++)
-      n *= s->pad_out[i];
     CUDA_TRY (x, cnn_cu_pad (CNN_PAD_CONSTANT, X, s->padded, nd, s->pad_in, s->pad_out, s->pad_begin, 0.f,
-            n, cb->stream));
+            dims_numel (s->pad_out, nd), cb->stream));
     X = s->padded;
   }
   if (s->fused) {
@@ -336,15 +336,12 @@ convt_plan (cuda_backend *cb, cnn_exec *x, node_state *s)
   int nd = conv_dims (w, z.N, z.M, symmetric ? w->in : full, xdims);
   conv_dims (w, z.N, z.C, w->out, ydims);
   if (!symmetric) {
-    int64_t n = 1;
-    for (int i = 0; i < nd; i++)
-      n *= xdims[i];
     memcpy (s->pad_out, xdims, sizeof xdims);
     int64_t zero[2] = { 0, 0 };
     conv_dims (w, zero[0], zero[1], begin, s->pad_begin);
     int64_t end[3] = { w->pad1[0], w->pad1[1], w->pad1[2] };
     conv_dims (w, zero[0], zero[1], end, s->pad_end);
-    CUDA_TRY (x, cudaMalloc ((void **) &s->padded, n * sizeof (float)));
+    CUDA_TRY (x, cudaMalloc ((void **) &s->padded, dims_numel (xdims, nd) * sizeof (float)));
   }
   if ((st = conv_describe (cb, x, s, w, z.group, xdims, nd, ydims, x->in[1], symmetric)))
     return st;
