@@ -140,9 +140,31 @@ pool_ref (cnn_exec *x)
   return CNN_OK;
 }
 
-/* 2D windows without dilation, one output row at a time: each kernel tap
- * is one pass over the row's valid columns (vectorizable, strided for
- * stride 2), then averages divide by the clipped window size. */
+/* The horizontal taps of one (already vertically reduced) row into the
+ * output row: each tap is one pass over the valid columns (strided for
+ * stride 2). */
+static inline void
+pool_row_taps (const cnn_window *w, const float *restrict row, float *restrict o, int64_t W, int64_t OW,
+    bool is_max)
+{
+  int64_t sx = w->stride[2];
+  for (int64_t kx = 0; kx < w->kernel[2]; kx++) {
+    int64_t ix0 = kx - w->pad0[2];
+    int64_t lo = ix0 >= 0 ? 0 : (-ix0 + sx - 1) / sx;
+    int64_t hi = W - ix0 > 0 ? MIN (OW, (W - ix0 + sx - 1) / sx) : 0;
+    const float *restrict src = row + ix0;
+    if (is_max)
+      for (int64_t ox = lo; ox < hi; ox++)
+        o[ox] = src[ox * sx] > o[ox] ? src[ox * sx] : o[ox];
+    else
+      for (int64_t ox = lo; ox < hi; ox++)
+        o[ox] += src[ox * sx];
+  }
+}
+
+/* 2D windows without dilation, one output row at a time: the window's rows
+ * are first reduced into one row (contiguous, vectorized), then only the
+ * horizontal taps are strided; averages divide by the clipped window size. */
 CNN_MULTIVERSION static void
 pool_plane_2d (int64_t plane, int tid, void *data)
 {
@@ -154,25 +176,32 @@ pool_plane_2d (int64_t plane, int tid, void *data)
   int64_t H = w->in[1], W = w->in[2], OH = w->out[1], OW = w->out[2], sx = w->stride[2];
   const float *xi = (const float *) c->x->in[0]->data + plane * H * W;
   float *out = (float *) c->x->out[0]->data + plane * OH * OW;
+  float rowbuf[W <= 4096 ? W : 1];
   for (int64_t oy = 0; oy < OH; oy++) {
     int64_t ys = oy * w->stride[1] - w->pad0[1], ye = ys + w->kernel[1];
     int64_t y0 = MAX (ys, 0), y1 = MIN (ye, H);
     float *restrict o = out + oy * OW;
     for (int64_t ox = 0; ox < OW; ox++)
       o[ox] = is_max ? -INFINITY : 0.f;
-    for (int64_t y = y0; y < y1; y++)
-      for (int64_t kx = 0; kx < w->kernel[2]; kx++) {
-        int64_t ix0 = kx - w->pad0[2];
-        int64_t lo = ix0 >= 0 ? 0 : (-ix0 + sx - 1) / sx;
-        int64_t hi = W - ix0 > 0 ? MIN (OW, (W - ix0 + sx - 1) / sx) : 0;
-        const float *restrict src = xi + y * W + ix0;
+    if (W <= 4096 && y1 - y0 > 1) {
+      float *restrict r = rowbuf;
+      /* max as the reference takes it: NaN never wins */
+      for (int64_t i = 0; i < W; i++)
+        r[i] = is_max ? -INFINITY : 0.f;
+      for (int64_t y = y0; y < y1; y++) {
+        const float *restrict src = xi + y * W;
         if (is_max)
-          for (int64_t ox = lo; ox < hi; ox++)
-            o[ox] = src[ox * sx] > o[ox] ? src[ox * sx] : o[ox];
+          for (int64_t i = 0; i < W; i++)
+            r[i] = src[i] > r[i] ? src[i] : r[i];
         else
-          for (int64_t ox = lo; ox < hi; ox++)
-            o[ox] += src[ox * sx];
+          for (int64_t i = 0; i < W; i++)
+            r[i] += src[i];
       }
+      pool_row_taps (w, r, o, W, OW, is_max);
+    } else {
+      for (int64_t y = y0; y < y1; y++)
+        pool_row_taps (w, xi + y * W, o, W, OW, is_max);
+    }
     if (!is_max)
       for (int64_t ox = 0; ox < OW; ox++) {
         int64_t xs = ox * sx - w->pad0[2], xe = xs + w->kernel[2];
