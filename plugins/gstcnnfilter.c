@@ -182,8 +182,10 @@ gst_cnn_json_bool (JsonObject * o, const gchar * name, gboolean * out, GError **
 gint
 gst_cnn_json_numbers (JsonNode * n, const gchar * name, gdouble * out, guint max, GError ** error)
 {
-  if (!n || !JSON_NODE_HOLDS_ARRAY (n))
-    return json_fail (error, name, "a list of numbers") ? 0 : -1;
+  if (!n || !JSON_NODE_HOLDS_ARRAY (n)) {
+    json_fail (error, name, "a list of numbers");
+    return -1;
+  }
   JsonArray *a = json_node_get_array (n);
   guint len = json_array_get_length (a);
   if (len > max) {
@@ -192,8 +194,10 @@ gst_cnn_json_numbers (JsonNode * n, const gchar * name, gdouble * out, guint max
   }
   for (guint i = 0; i < len; i++) {
     JsonNode *e = json_array_get_element (a, i);
-    if (!node_is_number (e) || !isfinite (json_node_get_double (e)))
-      return json_fail (error, name, "a list of numbers") ? 0 : -1;
+    if (!node_is_number (e) || !isfinite (json_node_get_double (e))) {
+      json_fail (error, name, "a list of numbers");
+      return -1;
+    }
     out[i] = json_node_get_double (e);
   }
   return (gint) len;
@@ -537,7 +541,7 @@ gst_cnn_filter_stop (GstBaseTransform * bt)
   return TRUE;
 }
 
-static gboolean is_late (GstCnnFilter * self, GstBuffer * buf);
+static gboolean is_late (GstCnnFilter * self, GstBuffer * buf, GstClockTime * running_time);
 
 static GstFlowReturn
 gst_cnn_filter_transform_frame_ip (GstVideoFilter * vf, GstVideoFrame * frame)
@@ -561,15 +565,14 @@ gst_cnn_filter_transform_frame_ip (GstVideoFilter * vf, GstVideoFrame * frame)
   guint64 n = p->frames++;
   gint64 t0 = g_get_monotonic_time ();
   GstFlowReturn ret;
-  gboolean late = is_late (self, frame->buffer);
+  GstClockTime rt;
+  gboolean late = is_late (self, frame->buffer, &rt);
   if (late && p->qos_policy == QOS_DROP) {
     /* as GstBaseTransform does: a QoS message for the application */
     GstBuffer *b = frame->buffer;
-    GstSegment *seg = &GST_BASE_TRANSFORM (self)->segment;
-    GstMessage *m = gst_message_new_qos (GST_OBJECT (self), FALSE,
-        gst_segment_to_running_time (seg, GST_FORMAT_TIME, GST_BUFFER_PTS (b)),
-        gst_segment_to_stream_time (seg, GST_FORMAT_TIME, GST_BUFFER_PTS (b)), GST_BUFFER_PTS (b),
-        GST_BUFFER_DURATION (b));
+    GstMessage *m = gst_message_new_qos (GST_OBJECT (self), FALSE, rt,
+        gst_segment_to_stream_time (&GST_BASE_TRANSFORM (self)->segment, GST_FORMAT_TIME, GST_BUFFER_PTS (b)),
+        GST_BUFFER_PTS (b), GST_BUFFER_DURATION (b));
     p->late_dropped++;
     gst_message_set_qos_stats (m, GST_FORMAT_BUFFERS, p->frames - p->late_dropped, p->late_dropped);
     gst_element_post_message (GST_ELEMENT (self), m);
@@ -636,8 +639,9 @@ gst_cnn_filter_src_event (GstBaseTransform * bt, GstEvent * event)
   return GST_BASE_TRANSFORM_CLASS (gst_cnn_filter_parent_class)->src_event (bt, event);
 }
 
+/* TRUE (with its running time) for a frame downstream's QoS says is late. */
 static gboolean
-is_late (GstCnnFilter * self, GstBuffer * buf)
+is_late (GstCnnFilter * self, GstBuffer * buf, GstClockTime * running_time)
 {
   GstCnnFilterPrivate *p = PRIV (self);
   GstBaseTransform *bt = GST_BASE_TRANSFORM (self);
@@ -650,6 +654,7 @@ is_late (GstCnnFilter * self, GstBuffer * buf)
     return FALSE;
   GstClockTime rt = gst_segment_to_running_time (&bt->segment, GST_FORMAT_TIME, GST_BUFFER_PTS (buf));
   GstClockTime dur = GST_BUFFER_DURATION_IS_VALID (buf) ? GST_BUFFER_DURATION (buf) : 0;
+  *running_time = rt;
   return GST_CLOCK_TIME_IS_VALID (rt) && rt + dur < earliest;
 }
 

@@ -566,9 +566,7 @@ cuda_supports_op (cnn_backend *b, const cnn_exec *x)
   if (binary_op (op) >= 0)
     return x->n_in == 2 && x->in[0] && x->in[1];
   switch (op) {
-    case CNN_OP_CONV:
-      return x->in[0]->ndim >= 3 && x->in[0]->ndim <= 5;
-    case CNN_OP_CONV_TRANSPOSE:
+    case CNN_OP_CONV: case CNN_OP_CONV_TRANSPOSE:
       return x->in[0]->ndim >= 3 && x->in[0]->ndim <= 5;
     case CNN_OP_CLIP:
       /* the bounds are read on the host: they must be constants */

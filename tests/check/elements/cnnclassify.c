@@ -346,11 +346,17 @@ GST_START_TEST (test_errors)
 }
 GST_END_TEST;
 
-/* Top-1 class id of eagle.jpg through "@launch", or -1 with *error set. */
+/* Top-1 class id of eagle.jpg through SqueezeNet's cnnclassify with
+ * @extra properties, or -1 with *error set. */
 static gint
-eagle_top1 (const gchar * launch, gchar ** error)
+eagle_top1 (const gchar * extra, gchar ** error)
 {
+  gchar *c = squeezenet_launch (extra);
+  gchar *launch = g_strdup_printf ("filesrc location=" PHOTOS "/eagle.jpg ! jpegdec ! videoconvert ! "
+      "imagefreeze num-buffers=1 ! %s ! appsink name=sink", c);
   GstElement *p = gst_parse_launch (launch, NULL);
+  g_free (launch);
+  g_free (c);
   GstElement *sink = gst_bin_get_by_name (GST_BIN (p), "sink");
   GstSample *s = NULL;
   /* a failed start fails the state change: no need to wait for a sample */
@@ -393,19 +399,10 @@ GST_START_TEST (test_backends)
   }
   g_free (model);
   gchar *err = NULL;
-  gchar *launch;
-  gint cpu, cuda;
-  const gchar *src = "filesrc location=" PHOTOS "/eagle.jpg ! jpegdec ! videoconvert ! imagefreeze num-buffers=1 ! ";
-  gchar *c = squeezenet_launch ("backend=cpu");
-  launch = g_strdup_printf ("%s%s ! appsink name=sink", src, c);
-  cpu = eagle_top1 (launch, &err);
+  gint cpu = eagle_top1 ("backend=cpu", &err), cuda;
   fail_unless (is_bird (cpu), "cpu: %d %s", cpu, err);
-  g_free (launch);
-  g_free (c);
   for (int prec = 0; prec < 2; prec++) {
-    c = squeezenet_launch (prec ? "backend=cuda precision=tf32" : "backend=cuda");
-    launch = g_strdup_printf ("%s%s ! appsink name=sink", src, c);
-    cuda = eagle_top1 (launch, &err);
+    cuda = eagle_top1 (prec ? "backend=cuda precision=tf32" : "backend=cuda", &err);
     if (err) {
       g_print ("backend=cuda: %s\n", err);
       fail_unless (strstr (err, "cuda") || strstr (err, "CUDA"), "unclear error: %s", err);
@@ -413,21 +410,12 @@ GST_START_TEST (test_backends)
       fail_unless (cuda == cpu, "cuda says %d, cpu %d", cuda, cpu);
     }
     g_free (err);
-    g_free (launch);
-    g_free (c);
   }
-  c = squeezenet_launch ("backend=tpu");
-  launch = g_strdup_printf ("%s%s ! appsink name=sink", src, c);
-  fail_unless (eagle_top1 (launch, &err) < 0 && err && strstr (err, "'tpu'"), "bad backend: %s", err);
+  fail_unless (eagle_top1 ("backend=tpu", &err) < 0 && err && strstr (err, "'tpu'"), "bad backend: %s", err);
   g_free (err);
-  g_free (launch);
-  g_free (c);
-  c = squeezenet_launch ("precision=int4");
-  launch = g_strdup_printf ("%s%s ! appsink name=sink", src, c);
-  fail_unless (eagle_top1 (launch, &err) < 0 && err && strstr (err, "'int4'"), "bad precision: %s", err);
+  fail_unless (eagle_top1 ("precision=int4", &err) < 0 && err && strstr (err, "'int4'"), "bad precision: %s",
+      err);
   g_free (err);
-  g_free (launch);
-  g_free (c);
 }
 GST_END_TEST;
 
