@@ -5,7 +5,7 @@ ratio ours / PyTorch.  PyTorch stands in for ONNX Runtime's CUDA provider
 where onnxruntime-gpu cannot be installed.
 
   bench/cuda-compare.py --cnn-bench BUILD/cnncore/cnn-bench --models DIR \
-      [--batches 1,8,32] [--precisions fp32,tf32] [--runs 30]
+      [--batches 1,8,32] [--precisions fp32,tf32,fp16] [--runs 30]
 
 The models (torchvision's ResNet-50, MobileNetV2, SqueezeNet 1.1 with
 random weights) are exported to DIR with a symbolic batch dimension, so
@@ -19,7 +19,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--cnn-bench", required=True)
 ap.add_argument("--models", required=True)
 ap.add_argument("--batches", default="1,8,32")
-ap.add_argument("--precisions", default="fp32,tf32")
+ap.add_argument("--precisions", default="fp32,tf32,fp16")
 ap.add_argument("--runs", type=int, default=30)
 a = ap.parse_args()
 
@@ -48,15 +48,18 @@ def torch_rate(name, batch, precision):
     torch.backends.cudnn.allow_tf32 = precision == "tf32"
     torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
     m = archs[name]().eval().cuda()
+    # fp16: half weights and activations, float32 tensors in and out as ours
+    dtype = torch.float16 if precision == "fp16" else torch.float32
+    m = m.to(dtype)
     x = torch.rand(batch, 3, 224, 224)
     with torch.inference_mode():
         for _ in range(5):
-            m(x.cuda())
+            m(x.cuda().to(dtype))
         torch.cuda.synchronize()
         ts = []
         for _ in range(a.runs):
             t0 = time.perf_counter()
-            m(x.cuda()).cpu()   # host in, host out: what cnn-bench times
+            m(x.cuda().to(dtype)).float().cpu()   # host in, host out: what cnn-bench times
             ts.append(time.perf_counter() - t0)
     ts.sort()
     return batch / ts[len(ts) // 2]

@@ -78,10 +78,10 @@ static const cnn_backend_i cpu_backend_i = {
  * that the tests run the session's device-memory path (inputs copied into
  * the arena, outputs copied out) on machines without a GPU. */
 static cnn_status
-cpu_copy (cnn_backend *b, void *dst, const void *src, size_t size, GString *err)
+cpu_copy (cnn_backend *b, void *dst, const void *src, cnn_dtype dtype, int64_t numel, GString *err)
 {
   (void) b; (void) err;
-  memcpy (dst, src, size);
+  memcpy (dst, src, (size_t) numel * cnn_dtype_size (dtype));
   return CNN_OK;
 }
 

@@ -21,9 +21,10 @@ cnn_backend_new (const cnn_session_options *opts, int threads, GError **error)
 {
   const char *name = opts->backend ? opts->backend : "auto";
   bool is_auto = strcmp (name, "auto") == 0;
-  if (opts->precision && strcmp (opts->precision, "fp32") != 0 && strcmp (opts->precision, "tf32") != 0) {
+  if (opts->precision && strcmp (opts->precision, "fp32") != 0 && strcmp (opts->precision, "tf32") != 0 &&
+      strcmp (opts->precision, "fp16") != 0) {
     g_set_error (error, CNN_ERROR, CNN_ERROR_INVALID_ARGUMENT,
-        "precision '%s' is not supported (fp32, tf32)", opts->precision);
+        "precision '%s' is not supported (fp32, tf32, fp16)", opts->precision);
     return NULL;
   }
   if (strcmp (name, "cpu") == 0 || (is_auto && opts->reference))

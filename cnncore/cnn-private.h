@@ -168,6 +168,7 @@ typedef struct cnn_exec {
   const cnn_tensor *residual;
   int residual_value;
   int out0_value;
+  bool out0_final;              /* output 0 is a graph output: the session reads it */
   /* data a fast kernel derives from constant inputs once per plan
    * (transformed weights), freed with the plan */
   void *cache;
@@ -295,8 +296,12 @@ typedef struct {
   void (*free_buffer) (cnn_backend *b, void *buf);
   cnn_status (*graph_compute) (cnn_backend *b, cnn_exec *const *execs, int n, double *times);
   void (*free) (cnn_backend *b);
-  cnn_status (*set_tensor) (cnn_backend *b, void *dst, const void *src, size_t size, GString *err);
-  cnn_status (*get_tensor) (cnn_backend *b, void *dst, const void *src, size_t size, GString *err);
+  /* host @src (numel elements of dtype) to the device's @dst, and back: the
+   * device may store a tensor in another element type (fp16) */
+  cnn_status (*set_tensor) (cnn_backend *b, void *dst, const void *src, cnn_dtype dtype, int64_t numel,
+      GString *err);
+  cnn_status (*get_tensor) (cnn_backend *b, void *dst, const void *src, cnn_dtype dtype, int64_t numel,
+      GString *err);
   void (*plan_reset) (cnn_backend *b);
   /* host memory for outputs (pinned where that helps); NULL: g_malloc */
   void *(*alloc_host) (cnn_backend *b, size_t size);

@@ -151,7 +151,9 @@ typedef struct {
   gboolean reference;           /* run the plain reference kernels only (CPU) */
   int64_t default_dim;          /* value for symbolic dims not set by inputs (default 1) */
   /* arithmetic of the CUDA backend: "fp32" (NULL: exact float32 math),
-   * "tf32" (tensor cores on float32 data); the CPU always computes fp32 */
+   * "tf32" (tensor cores on float32 data), "fp16" (float tensors stored as
+   * half on the GPU, tensor cores, float accumulation; inputs and outputs
+   * stay float32); the CPU always computes fp32 */
   const char *precision;
 } cnn_session_options;
 
@@ -199,6 +201,12 @@ void cnn_session_foreach_node_time (const cnn_session *session,
 
 /* Turns per-node timing on or off (off by default). */
 void cnn_session_set_profiling (cnn_session *session, gboolean enable);
+
+/* Host memory for input data that the session's backend copies fastest:
+ * pinned (page-locked) memory on CUDA, plain memory on the CPU.  NULL when
+ * it cannot be had; free it with cnn_session_free_host before the session. */
+void *cnn_session_alloc_host (cnn_session *session, size_t size);
+void cnn_session_free_host (cnn_session *session, void *mem);
 
 /* ---- helpers ------------------------------------------------------------ */
 

@@ -339,6 +339,9 @@ plan (cnn_session *s, const cnn_tensor *inputs)
   }
 
   fuse_residuals (s);
+  for (int e = 0; e < s->n_execs; e++)
+    for (int i = 0; i < m->n_outputs; i++)
+      s->execs[e]->out0_final |= s->execs[e]->out0_value == m->output_values[i];
 
   /* Lifetimes of the arena buffers (roots of non-constant, non-input values). */
   int nv = s->n_values;
@@ -522,8 +525,8 @@ cnn_session_run (cnn_session *s, const cnn_tensor *inputs, int n_inputs, GError 
       continue;
     if (!bi->device_memory)
       t->data = inputs[i].data;
-    else if (t->data && (st = bi->set_tensor (s->backend, t->data, inputs[i].data,
-                cnn_tensor_numel (t) * cnn_dtype_size (t->dtype), s->err)) != CNN_OK)
+    else if (t->data && (st = bi->set_tensor (s->backend, t->data, inputs[i].data, t->dtype,
+                cnn_tensor_numel (t), s->err)) != CNN_OK)
       return fail (s, st, error);
   }
   st = bi->graph_compute (s->backend, s->execs, s->n_execs, s->profiling ? s->times : NULL);
@@ -532,8 +535,8 @@ cnn_session_run (cnn_session *s, const cnn_tensor *inputs, int n_inputs, GError 
   for (int i = 0; i < m->n_outputs; i++) {
     s->outputs[i] = s->t[m->output_values[i]];
     if (s->host_outputs[i]) {
-      st = bi->get_tensor (s->backend, s->host_outputs[i], s->outputs[i].data,
-          cnn_tensor_numel (&s->outputs[i]) * cnn_dtype_size (s->outputs[i].dtype), s->err);
+      st = bi->get_tensor (s->backend, s->host_outputs[i], s->outputs[i].data, s->outputs[i].dtype,
+          cnn_tensor_numel (&s->outputs[i]), s->err);
       if (st != CNN_OK)
         return fail (s, st, error);
       s->outputs[i].data = s->host_outputs[i];
@@ -552,6 +555,21 @@ void
 cnn_session_get_stats (const cnn_session *s, cnn_session_stats *stats)
 {
   *stats = s->stats;
+}
+
+void *
+cnn_session_alloc_host (cnn_session *s, size_t size)
+{
+  const cnn_backend_i *bi = s->backend->iface;
+  return bi->alloc_host ? bi->alloc_host (s->backend, MAX (size, 1)) : g_try_malloc (MAX (size, 1));
+}
+
+void
+cnn_session_free_host (cnn_session *s, void *mem)
+{
+  const cnn_backend_i *bi = s->backend->iface;
+  if (mem)
+    bi->free_host ? bi->free_host (s->backend, mem) : g_free (mem);
 }
 
 void

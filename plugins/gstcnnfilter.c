@@ -988,7 +988,8 @@ gst_cnn_filter_class_init (GstCnnFilterClass * klass)
   g_object_class_install_property (oc, PROP_BACKEND, g_param_spec_string ("backend", "Backend",
           "auto (CUDA when a GPU is there, else CPU), cpu or cuda", "auto", rw));
   g_object_class_install_property (oc, PROP_PRECISION, g_param_spec_string ("precision", "Precision",
-          "Arithmetic on the GPU: fp32 (exact float32) or tf32 (tensor cores); the CPU computes fp32",
+          "Arithmetic on the GPU: fp32 (exact float32), tf32 (tensor cores) or fp16 (half tensors, tensor "
+          "cores); the CPU computes fp32",
           "fp32", rw));
   g_object_class_install_property (oc, PROP_THREADS, g_param_spec_int ("threads", "Threads",
           "Threads for inference (0: all cores)", 0, 1024, 0, rw));

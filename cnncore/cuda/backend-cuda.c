@@ -17,11 +17,24 @@ typedef struct {
   cudnnHandle_t cudnn;
   cublasHandle_t cublas;
   bool tf32;
+  /* precision fp16: every float tensor on the device (activations and
+   * constants) is stored as half; the session's tensors stay float32 */
+  bool half;
+  int dt;                       /* cnn_cu_dtype of float tensors on the device */
   char *arena;                  /* the session's arena, for telling device pointers apart */
   size_t arena_size;
   GHashTable *consts;           /* host pointer -> device copy, for this plan */
   void *workspace;              /* cuDNN workspace, grown as plans ask */
   size_t workspace_size;
+  void *stage;                  /* float32 staging for converting uploads and downloads */
+  size_t stage_size;
+  /* channels last (tf32, fp16; CNN_CUDA_NHWC=0: off): tensor cores want
+   * NHWC, so chains of 4D convolutions, pools and elementwise ops keep their
+   * tensors NHWC; other ops see NCHW copies (see layout_plan) */
+  bool nhwc_mode;
+  GHashTable *nhwc;             /* cnn_tensor * stored NHWC in this plan */
+  GHashTable *keep_nchw;        /* cnn_tensor * that must stay NCHW: read by aliases, graph outputs */
+  GHashTable *own;              /* device buffers of nodes that dev_ptr passes through */
   int n_fallback;               /* nodes of the plan that run on the CPU */
   /* the plan's kernels captured once into a CUDA graph, then replayed:
    * one launch instead of hundreds (CNN_CUDA_GRAPHS=0 turns this off) */
@@ -45,16 +58,28 @@ typedef struct {
   bool fused;
   cudnnActivationDescriptor_t ad;
   cudnnTensorDescriptor_t bd;
-  float *zero_bias;
+  void *zero_bias;
   /* asymmetric pads: Conv pads its input here; ConvTranspose computes its
    * unpadded output here (pad_out: those dims, pad_begin/end: the pads) */
-  float *padded;
+  void *padded;
   int64_t pad_in[5], pad_out[5], pad_begin[5], pad_end[5];
   /* resize tables */
   void *tables;
   cnn_cu_resize_tables rt;
   bool linear;
   float extrapolation;
+  /* layouts: the node runs on NHWC data (output 0 NHWC, but for global
+   * pools); inputs it reads in the other layout are converted first */
+  bool nhwc;
+  void *wt;                     /* NHWC convolution: the filter, KRSC */
+  int n_relayout;
+  struct relayout {
+    int k;                      /* input index, -1: the residual */
+    bool to_nhwc;
+    void *buf;
+  } *relayouts;
+  cnn_tensor *tin, **pin, tres; /* the inputs as the node reads them */
+  bool ran;                     /* has run once (cuDNN's errors show then) */
 } node_state;
 
 #define CUDA_TRY(x, call) do { cudaError_t e_ = (call); \
@@ -74,9 +99,20 @@ device_free (void *p)
 }
 
 static void
-node_state_free (void *p)
+layout_clear (node_state *s)
 {
-  node_state *s = p;
+  for (int i = 0; i < s->n_relayout; i++)
+    cudaFree (s->relayouts[i].buf);
+  g_clear_pointer (&s->relayouts, g_free);
+  g_clear_pointer (&s->tin, g_free);
+  g_clear_pointer (&s->pin, g_free);
+  s->n_relayout = 0;
+}
+
+/* What conv_plan and convt_plan made. */
+static void
+conv_state_clear (node_state *s)
+{
   if (s->xd) cudnnDestroyTensorDescriptor (s->xd);
   if (s->yd) cudnnDestroyTensorDescriptor (s->yd);
   if (s->wd) cudnnDestroyFilterDescriptor (s->wd);
@@ -85,7 +121,23 @@ node_state_free (void *p)
   if (s->ad) cudnnDestroyActivationDescriptor (s->ad);
   if (s->bd) cudnnDestroyTensorDescriptor (s->bd);
   if (s->zero_bias) cudaFree (s->zero_bias);
+  if (s->wt) cudaFree (s->wt);
+  s->xd = s->yd = s->bd = NULL;
+  s->wd = NULL;
+  s->cd = NULL;
+  s->ad = NULL;
+  s->padded = s->zero_bias = NULL;
+  s->wt = NULL;
+  s->fused = false;
+}
+
+static void
+node_state_free (void *p)
+{
+  node_state *s = p;
+  conv_state_clear (s);
   if (s->tables) cudaFree (s->tables);
+  layout_clear (s);
   g_free (s);
 }
 
@@ -95,21 +147,88 @@ tensor_bytes (const cnn_tensor *t)
   return (size_t) cnn_tensor_numel (t) * cnn_dtype_size (t->dtype);
 }
 
+/* Whether tensors of @dtype are stored as half on the device. */
+static bool
+is_half (const cuda_backend *cb, cnn_dtype dtype)
+{
+  return cb->half && dtype == CNN_DTYPE_FLOAT32;
+}
+
+/* Bytes of one element of @dtype on the device. */
+static size_t
+dev_elem (const cuda_backend *cb, cnn_dtype dtype)
+{
+  return is_half (cb, dtype) ? 2 : cnn_dtype_size (dtype);
+}
+
+static size_t
+dev_bytes (const cuda_backend *cb, const cnn_tensor *t)
+{
+  return (size_t) cnn_tensor_numel (t) * dev_elem (cb, t->dtype);
+}
+
+static cudaError_t
+grow_stage (cuda_backend *cb, size_t size)
+{
+  if (size <= cb->stage_size)
+    return cudaSuccess;
+  cudaError_t e = cudaStreamSynchronize (cb->stream);
+  if (e != cudaSuccess)
+    return e;
+  cudaFree (cb->stage);
+  cb->stage = NULL;
+  cb->stage_size = 0;
+  if ((e = cudaMalloc (&cb->stage, size)) == cudaSuccess)
+    cb->stage_size = size;
+  return e;
+}
+
+/* Host data (as the session holds it) to device memory (as this backend
+ * stores it): float32 goes through the staging buffer into half at fp16. */
+static cudaError_t
+upload (cuda_backend *cb, void *dst, const void *src, cnn_dtype dtype, int64_t numel)
+{
+  size_t bytes = (size_t) numel * cnn_dtype_size (dtype);
+  if (!is_half (cb, dtype))
+    return cudaMemcpyAsync (dst, src, bytes, cudaMemcpyHostToDevice, cb->stream);
+  cudaError_t e = grow_stage (cb, bytes);
+  if (e == cudaSuccess)
+    e = cudaMemcpyAsync (cb->stage, src, bytes, cudaMemcpyHostToDevice, cb->stream);
+  if (e == cudaSuccess)
+    e = cnn_cu_convert (CNN_CU_F32, cb->stage, CNN_CU_F16, dst, numel, cb->stream);
+  return e;
+}
+
+/* The reverse of upload; the copy is complete when the stream is. */
+static cudaError_t
+download (cuda_backend *cb, void *dst, const void *src, cnn_dtype dtype, int64_t numel)
+{
+  size_t bytes = (size_t) numel * cnn_dtype_size (dtype);
+  if (!is_half (cb, dtype))
+    return cudaMemcpyAsync (dst, src, bytes, cudaMemcpyDeviceToHost, cb->stream);
+  cudaError_t e = grow_stage (cb, bytes);
+  if (e == cudaSuccess)
+    e = cnn_cu_convert (CNN_CU_F16, src, CNN_CU_F32, cb->stage, numel, cb->stream);
+  if (e == cudaSuccess)
+    e = cudaMemcpyAsync (dst, cb->stage, bytes, cudaMemcpyDeviceToHost, cb->stream);
+  return e;
+}
+
 /* The device address of a tensor's data: in the arena already, or a constant
  * uploaded at its first use in this plan. */
 static cnn_status
 dev_ptr (cuda_backend *cb, cnn_exec *x, const cnn_tensor *t, void **out)
 {
   char *p = t->data;
-  if (p >= cb->arena && p < cb->arena + cb->arena_size) {
+  if ((p >= cb->arena && p < cb->arena + cb->arena_size) || g_hash_table_contains (cb->own, p)) {
     *out = p;
     return CNN_OK;
   }
   void *d = g_hash_table_lookup (cb->consts, p);
   if (!d) {
-    size_t bytes = MAX (tensor_bytes (t), 1);
+    size_t bytes = MAX (dev_bytes (cb, t), 1);
     CUDA_TRY (x, cudaMalloc (&d, bytes));
-    cudaError_t e = cudaMemcpyAsync (d, p, tensor_bytes (t), cudaMemcpyHostToDevice, cb->stream);
+    cudaError_t e = upload (cb, d, p, t->dtype, cnn_tensor_numel (t));
     if (e != cudaSuccess) {
       cudaFree (d);
       return cnn_exec_fail (x, CNN_E_BACKEND, "CUDA: %s", cudaGetErrorString (e));
@@ -122,6 +241,26 @@ dev_ptr (cuda_backend *cb, cnn_exec *x, const cnn_tensor *t, void **out)
 
 #define DEV(x, t, var) do { cnn_status st_ = dev_ptr (cb, (x), (t), (void **) &(var)); \
     if (st_) return st_; } while (0)
+
+/* NCHW <-> NHWC copy of the 4D tensor @t (dims in NCHW order). */
+static cudaError_t
+relayout_copy (cuda_backend *cb, void *dst, const void *src, const cnn_tensor *t, bool to_nhwc)
+{
+  int64_t n = t->dims[0], c = t->dims[1], h = t->dims[2], w = t->dims[3];
+  int64_t nhwc_dims[4] = { n, h, w, c }, nchw_strides_of_nhwc[4] = { c * h * w, w, 1, h * w };
+  int64_t nchw_dims[4] = { n, c, h, w }, nhwc_strides_of_nchw[4] = { h * w * c, 1, w * c, c };
+  const int64_t *dims = to_nhwc ? nhwc_dims : nchw_dims;
+  const int64_t *sstr = to_nhwc ? nchw_strides_of_nhwc : nhwc_strides_of_nchw;
+  cnn_cu_view vd = { 4 }, vs = { 4 };
+  int64_t step = 1;
+  for (int d = 3; d >= 0; d--) {
+    vd.dims[d] = vs.dims[d] = dims[d];
+    vd.stride[d] = step;
+    vs.stride[d] = sstr[d];
+    step *= dims[d];
+  }
+  return cnn_cu_copy (dst, vd, src, vs, n * c * h * w, (int) dev_elem (cb, t->dtype), cb->stream);
+}
 
 static cnn_cu_act
 act_of (const cnn_act *a)
@@ -156,8 +295,14 @@ dims_numel (const int64_t *dims, int nd)
   return n;
 }
 
+static cudnnDataType_t
+cudnn_type (const cuda_backend *cb)
+{
+  return cb->half ? CUDNN_DATA_HALF : CUDNN_DATA_FLOAT;
+}
+
 static cnn_status
-set_nd (cnn_exec *x, cudnnTensorDescriptor_t *d, int nd, const int64_t *dims64)
+set_nd (cuda_backend *cb, cnn_exec *x, cudnnTensorDescriptor_t *d, int nd, const int64_t *dims64, bool nhwc)
 {
   int dims[5], strides[5];
   for (int i = 0; i < nd; i++) {
@@ -170,8 +315,14 @@ set_nd (cnn_exec *x, cudnnTensorDescriptor_t *d, int nd, const int64_t *dims64)
   strides[nd - 1] = 1;
   for (int i = nd - 2; i >= 0; i--)
     strides[i] = strides[i + 1] * dims[i + 1];
+  if (nhwc && nd == 4) {
+    strides[1] = 1;
+    strides[3] = dims[1];
+    strides[2] = dims[3] * dims[1];
+    strides[0] = dims[2] * strides[2];
+  }
   CUDNN_TRY (x, cudnnCreateTensorDescriptor (d));
-  CUDNN_TRY (x, cudnnSetTensorNdDescriptor (*d, CUDNN_DATA_FLOAT, nd, dims, strides));
+  CUDNN_TRY (x, cudnnSetTensorNdDescriptor (*d, cudnn_type (cb), nd, dims, strides));
   return CNN_OK;
 }
 
@@ -198,7 +349,7 @@ conv_describe (cuda_backend *cb, cnn_exec *x, node_state *s, const cnn_window *w
 {
   cnn_status st;
   int wdims[5], pad[3], stride[3], dil[3], nsp = nd - 2, off = 3 - nsp;
-  if ((st = set_nd (x, &s->xd, nd, xdims)) || (st = set_nd (x, &s->yd, nd, ydims)))
+  if ((st = set_nd (cb, x, &s->xd, nd, xdims, s->nhwc)) || (st = set_nd (cb, x, &s->yd, nd, ydims, s->nhwc)))
     return st;
   wdims[0] = (int) W->dims[0];
   wdims[1] = (int) W->dims[1];
@@ -209,14 +360,40 @@ conv_describe (cuda_backend *cb, cnn_exec *x, node_state *s, const cnn_window *w
     dil[i] = (int) w->dil[off + i];
   }
   CUDNN_TRY (x, cudnnCreateFilterDescriptor (&s->wd));
-  CUDNN_TRY (x, cudnnSetFilterNdDescriptor (s->wd, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, nd, wdims));
+  CUDNN_TRY (x, cudnnSetFilterNdDescriptor (s->wd, cudnn_type (cb), s->nhwc ? CUDNN_TENSOR_NHWC :
+          CUDNN_TENSOR_NCHW, nd, wdims));
   CUDNN_TRY (x, cudnnCreateConvolutionDescriptor (&s->cd));
   CUDNN_TRY (x, cudnnSetConvolutionNdDescriptor (s->cd, nsp, pad, stride, dil, CUDNN_CROSS_CORRELATION,
           CUDNN_DATA_FLOAT));
   CUDNN_TRY (x, cudnnSetConvolutionGroupCount (s->cd, (int) group));
-  CUDNN_TRY (x, cudnnSetConvolutionMathType (s->cd, cb->tf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
+  /* accumulation in float always; tensor cores for tf32 and fp16 */
+  CUDNN_TRY (x, cudnnSetConvolutionMathType (s->cd, cb->tf32 || cb->half ? CUDNN_TENSOR_OP_MATH :
+          CUDNN_FMA_MATH));
   return CNN_OK;
 }
+
+/* Sets k to the entry of cudnnFind's results (fastest first) to use: on
+ * tensor cores where the precision allows them, for Find's timings are
+ * noisy enough to rank a plain FMA kernel first, which then runs several
+ * times slower.  A macro: the forward and backward-data results have
+ * different types. */
+#define PICK_ALGO(x, perf, found, k, what) \
+  int k = -1; \
+  for (int j_ = 0; j_ < (found); j_++) { \
+    if ((perf)[j_].status != CUDNN_STATUS_SUCCESS) \
+      continue; \
+    bool tc_ = (perf)[j_].mathType != CUDNN_DEFAULT_MATH && (perf)[j_].mathType != CUDNN_FMA_MATH; \
+    if (k < 0) \
+      k = j_; \
+    if (tc_ && (cb->tf32 || cb->half)) { \
+      k = j_; \
+      break; \
+    } \
+  } \
+  if (k < 0) \
+    return cnn_exec_fail ((x), CNN_E_BACKEND, "cuDNN has no algorithm for this " what); \
+  g_debug ("%s: cuDNN algorithm %d, math type %d, %.3f ms in cudnnFind", (x)->node->name, \
+      (int) (perf)[k].algo, (int) (perf)[k].mathType, (perf)[k].time)
 
 static cnn_status
 conv_plan (cuda_backend *cb, cnn_exec *x, node_state *s)
@@ -234,6 +411,7 @@ conv_plan (cuda_backend *cb, cnn_exec *x, node_state *s)
     sp_in[i] = w.in[i] + (w.pad0[i] + w.pad1[i]);
     sp_out[i] = w.out[i];
   }
+  s->nhwc &= symmetric;         /* the pad copy below is NCHW */
   int nd = conv_dims (&w, X->dims[0], X->dims[1], symmetric ? w.in : sp_in, xdims);
   conv_dims (&w, X->dims[0], W->dims[0], sp_out, ydims);
   if (!symmetric) {
@@ -243,22 +421,27 @@ conv_plan (cuda_backend *cb, cnn_exec *x, node_state *s)
     conv_dims (&w, X->dims[0], X->dims[1], sp_in, s->pad_out);
     int64_t zero[2] = { 0, 0 };
     conv_dims (&w, zero[0], zero[1], pb, s->pad_begin);
-    CUDA_TRY (x, cudaMalloc ((void **) &s->padded, dims_numel (s->pad_out, nd) * sizeof (float)));
+    CUDA_TRY (x, cudaMalloc ((void **) &s->padded, dims_numel (s->pad_out, nd) * dev_elem (cb, X->dtype)));
   }
   if ((st = conv_describe (cb, x, s, &w, p->group, xdims, nd, ydims, W, symmetric)))
     return st;
+  if (s->nhwc) {
+    void *wd;
+    DEV (x, W, wd);
+    CUDA_TRY (x, cudaMalloc (&s->wt, dev_bytes (cb, W)));
+    CUDA_TRY (x, relayout_copy (cb, s->wt, wd, W, true));
+  }
   /* pick the fastest algorithm for this shape once, by running them */
   cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
   int found = 0;
   CUDNN_TRY (x, cudnnFindConvolutionForwardAlgorithm (cb->cudnn, s->xd, s->wd, s->cd, s->yd,
           CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &found, perf));
-  int k = 0;
-  while (k < found && perf[k].status != CUDNN_STATUS_SUCCESS)
-    k++;
-  if (k == found)
-    return cnn_exec_fail (x, CNN_E_BACKEND, "cuDNN has no algorithm for this convolution");
+  PICK_ALGO (x, perf, found, k, "convolution");
   s->algo = perf[k].algo;
   s->ws = perf[k].memory;
+  /* the algorithm was timed with this math type: without it, it runs another kernel */
+  if (cb->tf32 || cb->half)
+    CUDNN_TRY (x, cudnnSetConvolutionMathType (s->cd, perf[k].mathType));
   /* cuDNN adds bias, residual and ReLU in the convolution's own call for
    * ReLU always, and for no activation with the implicit-GEMM algorithm */
   bool relu = x->act.type == CNN_ACT_RELU;
@@ -267,10 +450,11 @@ conv_plan (cuda_backend *cb, cnn_exec *x, node_state *s)
     CUDNN_TRY (x, cudnnCreateActivationDescriptor (&s->ad));
     CUDNN_TRY (x, cudnnSetActivationDescriptor (s->ad, relu ? CUDNN_ACTIVATION_RELU : CUDNN_ACTIVATION_IDENTITY,
             CUDNN_PROPAGATE_NAN, 0.0));
-    if ((st = set_nd (x, &s->bd, nd, bdims)))
+    if ((st = set_nd (cb, x, &s->bd, nd, bdims, false)))
       return st;
     if (x->n_in < 3 || !x->in[2]) {
       CUDA_TRY (x, cudaMalloc ((void **) &s->zero_bias, W->dims[0] * sizeof (float)));
+      /* zero bits are 0 in half too */
       CUDA_TRY (x, cudaMemsetAsync (s->zero_bias, 0, W->dims[0] * sizeof (float), cb->stream));
     }
     s->fused = true;
@@ -282,7 +466,7 @@ static cnn_status
 conv_run (cuda_backend *cb, cnn_exec *x, node_state *s)
 {
   const float one = 1.f, zero = 0.f;
-  float *X = NULL, *W = NULL, *Y = NULL, *B = NULL, *R = NULL;
+  void *X = NULL, *W = NULL, *Y = NULL, *B = NULL, *R = NULL;
   DEV (x, x->in[0], X);
   DEV (x, x->in[1], W);
   DEV (x, x->out[0], Y);
@@ -290,9 +474,11 @@ conv_run (cuda_backend *cb, cnn_exec *x, node_state *s)
     DEV (x, x->in[2], B);
   if (x->residual)
     DEV (x, x->residual, R);
+  if (s->wt)
+    W = s->wt;
   if (s->padded) {
     int nd = x->in[0]->ndim <= 4 ? 4 : 5;
-    CUDA_TRY (x, cnn_cu_pad (CNN_PAD_CONSTANT, X, s->padded, nd, s->pad_in, s->pad_out, s->pad_begin, 0.f,
+    CUDA_TRY (x, cnn_cu_pad (cb->dt, CNN_PAD_CONSTANT, X, s->padded, nd, s->pad_in, s->pad_out, s->pad_begin, 0.f,
             dims_numel (s->pad_out, nd), cb->stream));
     X = s->padded;
   }
@@ -307,8 +493,9 @@ conv_run (cuda_backend *cb, cnn_exec *x, node_state *s)
           cb->workspace, s->ws, &zero, s->yd, Y));
   if (B || R || x->act.type != CNN_ACT_NONE) {
     const cnn_tensor *O = x->out[0];
-    CUDA_TRY (x, cnn_cu_bias_act (Y, B, R, cnn_tensor_numel (O), O->dims[1], cnn_dims_prod (O, 2, O->ndim),
-            act_of (&x->act), cb->stream));
+    /* NHWC: the channel is the innermost index */
+    CUDA_TRY (x, cnn_cu_bias_act (cb->dt, Y, B, R, cnn_tensor_numel (O), O->dims[1],
+            s->nhwc ? 1 : cnn_dims_prod (O, 2, O->ndim), act_of (&x->act), cb->stream));
   }
   return CNN_OK;
 }
@@ -341,7 +528,7 @@ convt_plan (cuda_backend *cb, cnn_exec *x, node_state *s)
     conv_dims (w, zero[0], zero[1], begin, s->pad_begin);
     int64_t end[3] = { w->pad1[0], w->pad1[1], w->pad1[2] };
     conv_dims (w, zero[0], zero[1], end, s->pad_end);
-    CUDA_TRY (x, cudaMalloc ((void **) &s->padded, dims_numel (xdims, nd) * sizeof (float)));
+    CUDA_TRY (x, cudaMalloc ((void **) &s->padded, dims_numel (xdims, nd) * dev_elem (cb, x->out[0]->dtype)));
   }
   if ((st = conv_describe (cb, x, s, w, z.group, xdims, nd, ydims, x->in[1], symmetric)))
     return st;
@@ -349,13 +536,11 @@ convt_plan (cuda_backend *cb, cnn_exec *x, node_state *s)
   int found = 0;
   CUDNN_TRY (x, cudnnFindConvolutionBackwardDataAlgorithm (cb->cudnn, s->wd, s->yd, s->cd, s->xd,
           CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &found, perf));
-  int k = 0;
-  while (k < found && perf[k].status != CUDNN_STATUS_SUCCESS)
-    k++;
-  if (k == found)
-    return cnn_exec_fail (x, CNN_E_BACKEND, "cuDNN has no algorithm for this transposed convolution");
+  PICK_ALGO (x, perf, found, k, "transposed convolution");
   s->algo = perf[k].algo;
   s->ws = perf[k].memory;
+  if (cb->tf32 || cb->half)
+    CUDNN_TRY (x, cudnnSetConvolutionMathType (s->cd, perf[k].mathType));
   return grow_workspace (cb, x, s->ws);
 }
 
@@ -363,7 +548,7 @@ static cnn_status
 convt_run (cuda_backend *cb, cnn_exec *x, node_state *s)
 {
   const float one = 1.f, zero = 0.f;
-  float *X = NULL, *W = NULL, *Y = NULL, *B = NULL;
+  void *X = NULL, *W = NULL, *Y = NULL, *B = NULL;
   DEV (x, x->in[0], X);
   DEV (x, x->in[1], W);
   DEV (x, x->out[0], Y);
@@ -389,11 +574,13 @@ convt_run (cuda_backend *cb, cnn_exec *x, node_state *s)
       vd.stride[i] = st;
       st *= vd.dims[i];
     }
-    CUDA_TRY (x, cnn_cu_copy (Y, vd, s->padded + off, vs, cnn_tensor_numel (O), 4, cb->stream));
+    size_t es = dev_elem (cb, O->dtype);
+    CUDA_TRY (x, cnn_cu_copy (Y, vd, (char *) s->padded + off * es, vs, cnn_tensor_numel (O), (int) es,
+            cb->stream));
   }
   if (B || x->act.type != CNN_ACT_NONE) {
     const cnn_tensor *O = x->out[0];
-    CUDA_TRY (x, cnn_cu_bias_act (Y, B, NULL, cnn_tensor_numel (O), O->dims[1],
+    CUDA_TRY (x, cnn_cu_bias_act (cb->dt, Y, B, NULL, cnn_tensor_numel (O), O->dims[1],
             cnn_dims_prod (O, 2, O->ndim), act_of (&x->act), cb->stream));
   }
   return CNN_OK;
@@ -401,17 +588,23 @@ convt_run (cuda_backend *cb, cnn_exec *x, node_state *s)
 
 /* ---- GEMMs (cuBLAS) ---- */
 
-/* Row-major Y[M,N] = op(A) op(B), through column-major Y^T = op(B)^T op(A)^T. */
+/* Row-major Y[M,N] = op(A) op(B), through column-major Y^T = op(B)^T op(A)^T;
+ * half data accumulates in float on the tensor cores. */
 static cnn_status
-sgemm_rm (cuda_backend *cb, cnn_exec *x, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
-    const float *A, const float *B, float *Y)
+gemm_rm (cuda_backend *cb, cnn_exec *x, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
+    const void *A, const void *B, void *Y)
 {
   const float zero = 0.f;
   if (M > INT32_MAX || N > INT32_MAX || K > INT32_MAX)
     return cnn_exec_fail (x, CNN_E_UNSUPPORTED, "matrix too large for cuBLAS");
-  CUBLAS_TRY (x, cublasSgemm (cb->cublas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
-          (int) N, (int) M, (int) K, &alpha, B, tb ? (int) K : (int) N, A, ta ? (int) M : (int) K, &zero,
-          Y, (int) N));
+  cublasOperation_t opa = tb ? CUBLAS_OP_T : CUBLAS_OP_N, opb = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
+  int lda = tb ? (int) K : (int) N, ldb = ta ? (int) M : (int) K;
+  if (cb->half)
+    CUBLAS_TRY (x, cublasGemmEx (cb->cublas, opa, opb, (int) N, (int) M, (int) K, &alpha, B, CUDA_R_16F, lda,
+            A, CUDA_R_16F, ldb, &zero, Y, CUDA_R_16F, (int) N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  else
+    CUBLAS_TRY (x, cublasSgemm (cb->cublas, opa, opb, (int) N, (int) M, (int) K, &alpha, B, lda, A, ldb,
+            &zero, Y, (int) N));
   return CNN_OK;
 }
 
@@ -422,11 +615,11 @@ gemm_run (cuda_backend *cb, cnn_exec *x, node_state *s)
   const cnn_tensor *A = x->in[0], *O = x->out[0];
   const cnn_tensor *C = x->n_in > 2 ? x->in[2] : NULL;
   int64_t M = O->dims[0], N = O->dims[1], K = p->trans_a ? A->dims[0] : A->dims[1];
-  float *a = NULL, *b = NULL, *y = NULL, *c = NULL;
+  void *a = NULL, *b = NULL, *y = NULL, *c = NULL;
   DEV (x, x->in[0], a);
   DEV (x, x->in[1], b);
   DEV (x, x->out[0], y);
-  cnn_status st = sgemm_rm (cb, x, p->trans_a, p->trans_b, M, N, K, p->alpha, a, b, y);
+  cnn_status st = gemm_rm (cb, x, p->trans_a, p->trans_b, M, N, K, p->alpha, a, b, y);
   if (st)
     return st;
   int64_t sm = 0, sn = 0;
@@ -438,7 +631,7 @@ gemm_run (cuda_backend *cb, cnn_exec *x, node_state *s)
     DEV (x, C, c);
   }
   if (c || x->act.type != CNN_ACT_NONE)
-    CUDA_TRY (x, cnn_cu_gemm_bias (y, c, M, N, sm, sn, p->beta, act_of (&x->act), cb->stream));
+    CUDA_TRY (x, cnn_cu_gemm_bias (cb->dt, y, c, M, N, sm, sn, p->beta, act_of (&x->act), cb->stream));
   return CNN_OK;
 }
 
@@ -449,7 +642,8 @@ matmul_run (cuda_backend *cb, cnn_exec *x, node_state *s)
   cnn_status st = cnn_matmul_geometry (x, &g);
   if (st)
     return st;
-  float *a = NULL, *b = NULL, *y = NULL;
+  char *a = NULL, *b = NULL, *y = NULL;
+  size_t es = dev_elem (cb, x->out[0]->dtype);
   DEV (x, x->in[0], a);
   DEV (x, x->in[1], b);
   DEV (x, x->out[0], y);
@@ -462,17 +656,17 @@ matmul_run (cuda_backend *cb, cnn_exec *x, node_state *s)
   }
   if (b_shared && a_linear) {
     /* one weight for the whole batch: one GEMM of batch*M rows */
-    st = sgemm_rm (cb, x, false, false, g.batch * g.M, g.N, g.K, 1.f, a, b, y);
+    st = gemm_rm (cb, x, false, false, g.batch * g.M, g.N, g.K, 1.f, a, b, y);
   } else {
     for (int64_t bi = 0; bi < g.batch && st == CNN_OK; bi++) {
       int64_t oa, ob;
       cnn_matmul_batch_offsets (&g, bi, &oa, &ob);
-      st = sgemm_rm (cb, x, false, false, g.M, g.N, g.K, 1.f, a + oa * g.M * g.K, b + ob * g.K * g.N,
-          y + bi * g.M * g.N);
+      st = gemm_rm (cb, x, false, false, g.M, g.N, g.K, 1.f, a + oa * g.M * g.K * es,
+          b + ob * g.K * g.N * es, y + bi * g.M * g.N * es);
     }
   }
   if (st == CNN_OK && x->act.type != CNN_ACT_NONE)
-    CUDA_TRY (x, cnn_cu_unary (y, y, cnn_tensor_numel (x->out[0]), act_of (&x->act), cb->stream));
+    CUDA_TRY (x, cnn_cu_unary (cb->dt, y, y, cnn_tensor_numel (x->out[0]), act_of (&x->act), cb->stream));
   return st;
 }
 
@@ -644,7 +838,8 @@ run_native (cuda_backend *cb, cnn_exec *x, node_state *s)
   void *in0 = NULL, *out0 = NULL;
   DEV (x, I, in0);
   DEV (x, O, out0);
-  float *xi = in0, *yo = out0;
+  void *xi = in0, *yo = out0;
+  int dt = cb->dt;
 
   if (op == CNN_OP_CONV)
     return conv_run (cb, x, s);
@@ -656,35 +851,35 @@ run_native (cuda_backend *cb, cnn_exec *x, node_state *s)
     return matmul_run (cb, x, s);
   if (is_alias_op (op)) {
     if (in0 != out0)
-      CUDA_TRY (x, cudaMemcpyAsync (out0, in0, tensor_bytes (O), cudaMemcpyDeviceToDevice, st));
+      CUDA_TRY (x, cudaMemcpyAsync (out0, in0, dev_bytes (cb, O), cudaMemcpyDeviceToDevice, st));
     return CNN_OK;
   }
   int f = unary_func (op);
   if (f >= 0) {
     const cnn_unary_params *p = x->params;
     cnn_cu_act a = { f, p->alpha, p->beta, p->gamma };
-    CUDA_TRY (x, cnn_cu_unary (xi, yo, n, a, st));
+    CUDA_TRY (x, cnn_cu_unary (dt, xi, yo, n, a, st));
     return CNN_OK;
   }
   int bop = binary_op (op);
   if (bop >= 0) {
-    float *b;
+    void *b;
     cnn_tensor tmp;
     DEV (x, x->in[1], b);
     const cnn_tensor *B = op == CNN_OP_PRELU ? cnn_prelu_slope_view (x, &tmp) : x->in[1];
-    CUDA_TRY (x, cnn_cu_binary (bop, xi, view_of (I, O), b, view_of (B, O), yo, n, st));
+    CUDA_TRY (x, cnn_cu_binary (dt, bop, xi, view_of (I, O), b, view_of (B, O), yo, n, st));
     return CNN_OK;
   }
   switch (op) {
     case CNN_OP_AFFINE: {
       const cnn_legacy_params *p = x->params;
       cnn_cu_act a = { CNN_CU_AFFINE, p->alpha, p->beta, 0 };
-      CUDA_TRY (x, cnn_cu_unary (xi, yo, n, a, st));
+      CUDA_TRY (x, cnn_cu_unary (dt, xi, yo, n, a, st));
       return CNN_OK;
     }
     case CNN_OP_IMAGE_SCALER: {
       const cnn_legacy_params *p = x->params;
-      CUDA_TRY (x, cnn_cu_scale_bias (xi, yo, n, I->dims[1], I->dims[2] * I->dims[3], p->scale, p->bias,
+      CUDA_TRY (x, cnn_cu_scale_bias (dt, xi, yo, n, I->dims[1], I->dims[2] * I->dims[3], p->scale, p->bias,
               p->n_bias, st));
       return CNN_OK;
     }
@@ -695,13 +890,15 @@ run_native (cuda_backend *cb, cnn_exec *x, node_state *s)
       cnn_strides (I, vs.stride);
       memcpy (vd.dims, O->dims, sizeof (int64_t) * 4);
       memcpy (vs.dims, O->dims, sizeof (int64_t) * 4);
-      CUDA_TRY (x, cnn_cu_copy (out0, vd, xi + p->border[1] * I->dims[3] + p->border[0], vs, n, 4, st));
+      size_t es = dev_elem (cb, I->dtype);
+      CUDA_TRY (x, cnn_cu_copy (out0, vd, (char *) xi + (p->border[1] * I->dims[3] + p->border[0]) * es, vs,
+              n, (int) es, st));
       return CNN_OK;
     }
     case CNN_OP_CLIP: {
       cnn_cu_act a = { CNN_CU_CLIP, 0, 0, 0 };
       cnn_clip_bounds (x, &a.alpha, &a.beta);
-      CUDA_TRY (x, cnn_cu_unary (xi, yo, n, a, st));
+      CUDA_TRY (x, cnn_cu_unary (dt, xi, yo, n, a, st));
       return CNN_OK;
     }
     case CNN_OP_MAX_POOL: case CNN_OP_AVERAGE_POOL: {
@@ -714,19 +911,20 @@ run_native (cuda_backend *cb, cnn_exec *x, node_state *s)
         cw.in[i] = w.in[i]; cw.out[i] = w.out[i]; cw.kernel[i] = w.kernel[i];
         cw.stride[i] = w.stride[i]; cw.dil[i] = w.dil[i]; cw.pad0[i] = w.pad0[i]; cw.pad1[i] = w.pad1[i];
       }
-      CUDA_TRY (x, cnn_cu_pool (op == CNN_OP_MAX_POOL, cnn_pool_count_include_pad (x), xi, yo,
-              I->dims[0] * I->dims[1], cw, st));
+      CUDA_TRY (x, cnn_cu_pool (dt, op == CNN_OP_MAX_POOL, cnn_pool_count_include_pad (x), xi, yo,
+              s->nhwc ? I->dims[0] : I->dims[0] * I->dims[1], s->nhwc ? I->dims[1] : 0, cw, st));
       return CNN_OK;
     }
     case CNN_OP_GLOBAL_AVG_POOL: case CNN_OP_GLOBAL_MAX_POOL:
-      CUDA_TRY (x, cnn_cu_global_pool (op == CNN_OP_GLOBAL_MAX_POOL, xi, yo, I->dims[0] * I->dims[1],
+      CUDA_TRY (x, cnn_cu_global_pool (dt, op == CNN_OP_GLOBAL_MAX_POOL, xi, yo,
+              s->nhwc ? I->dims[0] : I->dims[0] * I->dims[1], s->nhwc ? I->dims[1] : 0,
               cnn_dims_prod (I, 2, I->ndim), st));
       return CNN_OK;
     case CNN_OP_SOFTMAX: case CNN_OP_LOG_SOFTMAX: {
       int64_t len, inner;
       cnn_softmax_dims (x, &len, &inner);
       int64_t total = cnn_tensor_numel (I);
-      CUDA_TRY (x, cnn_cu_softmax (op == CNN_OP_LOG_SOFTMAX, xi, yo, len * inner > 0 ? total / (len * inner) : 0,
+      CUDA_TRY (x, cnn_cu_softmax (dt, op == CNN_OP_LOG_SOFTMAX, xi, yo, len * inner > 0 ? total / (len * inner) : 0,
               len, inner, st));
       return CNN_OK;
     }
@@ -736,28 +934,28 @@ run_native (cuda_backend *cb, cnn_exec *x, node_state *s)
       cnn_status r = cnn_pad_resolve (x, pads, &value);
       if (r)
         return r;
-      CUDA_TRY (x, cnn_cu_pad (cnn_pad_mode (x), xi, yo, I->ndim, I->dims, O->dims, pads, (float) value, n, st));
+      CUDA_TRY (x, cnn_cu_pad (dt, cnn_pad_mode (x), xi, yo, I->ndim, I->dims, O->dims, pads, (float) value, n, st));
       return CNN_OK;
     }
     case CNN_OP_RESIZE: case CNN_OP_UPSAMPLE:
-      CUDA_TRY (x, cnn_cu_resize2d (xi, yo, n / MAX (O->dims[O->ndim - 1] * O->dims[O->ndim - 2], 1),
+      CUDA_TRY (x, cnn_cu_resize2d (dt, xi, yo, n / MAX (O->dims[O->ndim - 1] * O->dims[O->ndim - 2], 1),
               I->dims[I->ndim - 2], I->dims[I->ndim - 1], O->dims[O->ndim - 2], O->dims[O->ndim - 1],
               s->linear, s->extrapolation, s->rt, st));
       return CNN_OK;
     case CNN_OP_INSTANCE_NORM: case CNN_OP_BATCH_NORM: {
       const cnn_norm_params *p = x->params;
-      float *scale, *bias;
+      void *scale, *bias;
       DEV (x, x->in[1], scale);
       DEV (x, x->in[2], bias);
       int64_t sp = cnn_dims_prod (I, 2, I->ndim);
       if (op == CNN_OP_INSTANCE_NORM) {
-        CUDA_TRY (x, cnn_cu_instance_norm (xi, yo, scale, bias, I->dims[0], I->dims[1], sp, p->epsilon,
+        CUDA_TRY (x, cnn_cu_instance_norm (dt, xi, yo, scale, bias, I->dims[0], I->dims[1], sp, p->epsilon,
                 act_of (&x->act), st));
       } else {
-        float *mean, *var;
+        void *mean, *var;
         DEV (x, x->in[3], mean);
         DEV (x, x->in[4], var);
-        CUDA_TRY (x, cnn_cu_batch_norm (xi, yo, scale, bias, mean, var, I->dims[0], I->dims[1], sp,
+        CUDA_TRY (x, cnn_cu_batch_norm (dt, xi, yo, scale, bias, mean, var, I->dims[0], I->dims[1], sp,
                 p->epsilon, act_of (&x->act), st));
       }
       return CNN_OK;
@@ -775,7 +973,7 @@ run_native (cuda_backend *cb, cnn_exec *x, node_state *s)
         vd.dims[d] = vs.dims[d] = O->dims[d];
         vs.stride[d] = istr[perm[d]];
       }
-      CUDA_TRY (x, cnn_cu_copy (out0, vd, in0, vs, n, (int) cnn_dtype_size (O->dtype), st));
+      CUDA_TRY (x, cnn_cu_copy (out0, vd, in0, vs, n, (int) dev_elem (cb, O->dtype), st));
       return CNN_OK;
     }
     case CNN_OP_SLICE: {
@@ -792,14 +990,19 @@ run_native (cuda_backend *cb, cnn_exec *x, node_state *s)
         vs.stride[d] = istr[d] * g.step[d];
         off += g.start[d] * istr[d];
       }
-      size_t es = cnn_dtype_size (O->dtype);
+      size_t es = dev_elem (cb, O->dtype);
       CUDA_TRY (x, cnn_cu_copy (out0, vd, (const char *) in0 + off * es, vs, n, (int) es, st));
       return CNN_OK;
     }
     case CNN_OP_CONCAT: {
       int axis = cnn_concat_axis (x);
-      size_t es = cnn_dtype_size (O->dtype);
+      size_t es = dev_elem (cb, O->dtype);
       int64_t outer = cnn_dims_prod (O, 0, axis), inner = cnn_dims_prod (O, axis + 1, O->ndim) * es;
+      if (s->nhwc) {
+        /* channels of NHWC images: rows of pixels */
+        outer = O->dims[0] * O->dims[2] * O->dims[3];
+        inner = es;
+      }
       int64_t orow = O->dims[axis] * inner, off = 0;
       for (int k = 0; k < x->n_in; k++) {
         int64_t row = x->in[k]->dims[axis] * inner;
@@ -854,15 +1057,13 @@ run_fallback (cuda_backend *cb, cnn_exec *x, node_state *s)
     if (x->in_const[k])
       continue;                 /* constants live in host memory */
     tin[k].data = buf + off;
-    e = cudaMemcpyAsync (tin[k].data, x->in[k]->data, tensor_bytes (x->in[k]), cudaMemcpyDeviceToHost,
-        cb->stream);
+    e = download (cb, tin[k].data, x->in[k]->data, x->in[k]->dtype, cnn_tensor_numel (x->in[k]));
     off += (tensor_bytes (x->in[k]) + 63) / 64 * 64;
   }
   if (x->residual && e == cudaSuccess) {
     res = *x->residual;
     res.data = buf + off;
-    e = cudaMemcpyAsync (res.data, x->residual->data, tensor_bytes (x->residual), cudaMemcpyDeviceToHost,
-        cb->stream);
+    e = download (cb, res.data, x->residual->data, x->residual->dtype, cnn_tensor_numel (x->residual));
     off += (tensor_bytes (x->residual) + 63) / 64 * 64;
   }
   for (int k = 0; k < x->n_out; k++) {
@@ -891,8 +1092,7 @@ run_fallback (cuda_backend *cb, cnn_exec *x, node_state *s)
   st = cnn_op_defs[x->node->op]->compute_ref (&h);
   for (int k = 0; k < x->n_out && st == CNN_OK && e == cudaSuccess; k++)
     if (x->out[k])
-      e = cudaMemcpyAsync (x->out[k]->data, tout[k].data, tensor_bytes (x->out[k]), cudaMemcpyHostToDevice,
-          cb->stream);
+      e = upload (cb, x->out[k]->data, tout[k].data, x->out[k]->dtype, cnn_tensor_numel (x->out[k]));
   if (e == cudaSuccess)
     e = cudaStreamSynchronize (cb->stream);  /* before the staging block goes */
   if (st == CNN_OK && e != cudaSuccess)
@@ -904,6 +1104,145 @@ out:
   g_free (pin);
   g_free (pout);
   return st;
+}
+
+/* ---- layouts ---- */
+
+static bool
+is_nhwc (cuda_backend *cb, const cnn_tensor *t)
+{
+  return t && g_hash_table_contains (cb->nhwc, t);
+}
+
+/* Whether @t may be stored NHWC. */
+static bool
+nhwc_candidate (cuda_backend *cb, const cnn_tensor *t)
+{
+  return cb->nhwc_mode && t && t->ndim == 4 && t->dtype == CNN_DTYPE_FLOAT32 &&
+      !g_hash_table_contains (cb->keep_nchw, t);
+}
+
+/* At a plan's first run: the tensors that must stay NCHW.  An alias op
+ * shares its input's buffer with its output, which means NCHW; the session
+ * reads graph outputs as NCHW. */
+static void
+layouts_begin (cuda_backend *cb, cnn_exec *const *execs, int n)
+{
+  g_hash_table_remove_all (cb->nhwc);
+  g_hash_table_remove_all (cb->keep_nchw);
+  for (int i = 0; i < n; i++) {
+    const cnn_exec *x = execs[i];
+    if (x->out0_final && x->out[0])
+      g_hash_table_add (cb->keep_nchw, x->out[0]);
+    if (is_alias_op (x->node->op) && x->in[0])
+      g_hash_table_add (cb->keep_nchw, x->in[0]);
+  }
+}
+
+/* Whether a node other than Conv runs on its NHWC input(s) as they are. */
+static bool
+runs_nhwc (cuda_backend *cb, const cnn_exec *x)
+{
+  const cnn_tensor *O = x->out[0];
+  cnn_op op = x->node->op;
+  if (!is_nhwc (cb, x->in[0]))
+    return false;
+  if (op == CNN_OP_GLOBAL_AVG_POOL || op == CNN_OP_GLOBAL_MAX_POOL)
+    return true;                /* its 1x1 output is the same in both layouts */
+  if (!nhwc_candidate (cb, O))
+    return false;
+  if (unary_func (op) >= 0 || op == CNN_OP_CLIP || op == CNN_OP_AFFINE)
+    return true;
+  if (binary_op (op) >= 0 && op != CNN_OP_PRELU)
+    return is_nhwc (cb, x->in[1]) && cnn_shape_equal (x->in[0], O) && cnn_shape_equal (x->in[1], O);
+  if (op == CNN_OP_MAX_POOL || op == CNN_OP_AVERAGE_POOL)
+    return x->n_out == 1 || !x->out[1];
+  if (op == CNN_OP_CONCAT) {
+    if (cnn_concat_axis (x) != 1)
+      return false;
+    for (int k = 0; k < x->n_in; k++)
+      if (!is_nhwc (cb, x->in[k]))
+        return false;
+    return true;
+  }
+  return false;
+}
+
+static void
+layout_forget (cuda_backend *cb, node_state *s)
+{
+  for (int i = 0; i < s->n_relayout; i++)
+    g_hash_table_remove (cb->own, s->relayouts[i].buf);
+  layout_clear (s);
+  memset (&s->tres, 0, sizeof s->tres);
+}
+
+/* Decides the node's layout (Conv: conv_plan did) and the inputs it must
+ * read converted, and records the layout of its output. */
+static cnn_status
+layout_plan (cuda_backend *cb, cnn_exec *x, node_state *s)
+{
+  layout_forget (cb, s);
+  bool conv = x->node->op == CNN_OP_CONV;
+  if (s->fallback)
+    s->nhwc = false;
+  else if (!conv)
+    s->nhwc = runs_nhwc (cb, x);
+  s->relayouts = g_new0 (struct relayout, x->n_in + 1);
+  for (int k = -1; k < x->n_in; k++) {
+    const cnn_tensor *t = k < 0 ? x->residual : x->in[k];
+    if (!t || (k >= 0 && x->in_const[k]) || t->ndim != 4 || t->dtype != CNN_DTYPE_FLOAT32)
+      continue;
+    bool want = s->nhwc && (!conv || k <= 0);
+    if (want == is_nhwc (cb, t))
+      continue;
+    struct relayout *r = &s->relayouts[s->n_relayout];
+    CUDA_TRY (x, cudaMalloc (&r->buf, dev_bytes (cb, t)));
+    r->k = k;
+    r->to_nhwc = want;
+    s->n_relayout++;
+    g_hash_table_add (cb->own, r->buf);
+  }
+  if (s->n_relayout > 0) {
+    s->tin = g_new0 (cnn_tensor, MAX (x->n_in, 1));
+    s->pin = g_new0 (cnn_tensor *, MAX (x->n_in, 1));
+    for (int k = 0; k < x->n_in; k++)
+      s->pin[k] = x->in[k];
+    for (int i = 0; i < s->n_relayout; i++) {
+      const struct relayout *r = &s->relayouts[i];
+      cnn_tensor *t = r->k < 0 ? &s->tres : &s->tin[r->k];
+      *t = r->k < 0 ? *x->residual : *x->in[r->k];
+      t->data = r->buf;
+      if (r->k >= 0)
+        s->pin[r->k] = t;
+    }
+  }
+  cnn_op op = x->node->op;
+  for (int k = 0; k < x->n_out; k++)
+    if (x->out[k])
+      g_hash_table_remove (cb->nhwc, x->out[k]);
+  if (s->nhwc && op != CNN_OP_GLOBAL_AVG_POOL && op != CNN_OP_GLOBAL_MAX_POOL)
+    g_hash_table_add (cb->nhwc, x->out[0]);
+  return CNN_OK;
+}
+
+/* Runs a prepared node: converts the inputs it reads in the other layout,
+ * then its kernel, on the GPU or the CPU. */
+static cnn_status
+run_node (cuda_backend *cb, cnn_exec *x, node_state *s)
+{
+  if (s->n_relayout == 0)
+    return s->fallback ? run_fallback (cb, x, s) : run_native (cb, x, s);
+  for (int i = 0; i < s->n_relayout; i++) {
+    const struct relayout *r = &s->relayouts[i];
+    const cnn_tensor *t = r->k < 0 ? x->residual : x->in[r->k];
+    CUDA_TRY (x, relayout_copy (cb, r->buf, t->data, t, r->to_nhwc));
+  }
+  cnn_exec h = *x;
+  h.in = s->pin;
+  if (s->tres.data)
+    h.residual = &s->tres;
+  return s->fallback ? run_fallback (cb, &h, s) : run_native (cb, &h, s);
 }
 
 /* ---- the vtable ---- */
@@ -925,7 +1264,18 @@ node_prepare (cuda_backend *cb, cnn_exec *x, node_state **out)
   s->fallback = !cuda_supports_op (&cb->base, x);
   if (!s->fallback) {
     switch (x->node->op) {
-      case CNN_OP_CONV: st = conv_plan (cb, x, s); break;
+      case CNN_OP_CONV:
+        s->nhwc = cb->nhwc_mode && x->in[0]->ndim == 4 && x->in_const[1] && nhwc_candidate (cb, x->out[0]);
+        st = conv_plan (cb, x, s);
+        if (st != CNN_OK && s->nhwc) {
+          /* no NHWC kernel for this one in cuDNN: NCHW then */
+          g_debug ("%s (%s): NHWC: %s", x->node->name, x->node->op_type, x->err->str);
+          g_string_truncate (x->err, 0);
+          conv_state_clear (s);
+          s->nhwc = false;
+          st = conv_plan (cb, x, s);
+        }
+        break;
       case CNN_OP_CONV_TRANSPOSE: st = convt_plan (cb, x, s); break;
       case CNN_OP_RESIZE: case CNN_OP_UPSAMPLE: st = resize_plan (cb, x, s); break;
       default: break;
@@ -943,6 +1293,8 @@ node_prepare (cuda_backend *cb, cnn_exec *x, node_state **out)
     cb->n_fallback++;
     g_debug ("%s (%s) runs on the CPU", x->node->name, x->node->op_type);
   }
+  if (st == CNN_OK)
+    st = layout_plan (cb, x, s);
   s->ready = st == CNN_OK;
   *out = s;
   return st;
@@ -970,7 +1322,7 @@ graph_capture (cuda_backend *cb, cnn_exec *const *execs, int n)
   }
   cnn_status st = CNN_OK;
   for (int i = 0; i < n && st == CNN_OK; i++)
-    st = run_native (cb, execs[i], execs[i]->cache);
+    st = run_node (cb, execs[i], execs[i]->cache);
   cudaError_t e = cudaStreamEndCapture (cb->stream, &g);
   if (st == CNN_OK && e == cudaSuccess)
     e = cudaGraphInstantiate (&cb->graph, g, 0);
@@ -1018,14 +1370,30 @@ cuda_graph_compute (cnn_backend *b, cnn_exec *const *execs, int n, double *times
       return CNN_OK;
     }
   }
-  cb->plan_runs++;
+  if (cb->plan_runs++ == 0)
+    layouts_begin (cb, execs, n);
   for (int i = 0; i < n && st == CNN_OK; i++) {
     cnn_exec *x = execs[i];
-    node_state *s;
+    node_state *s = NULL;
     gint64 t0 = times ? g_get_monotonic_time () : 0;
     st = node_prepare (cb, x, &s);
     if (st == CNN_OK)
-      st = s->fallback ? run_fallback (cb, x, s) : run_native (cb, x, s);
+      st = run_node (cb, x, s);
+    cnn_op op = x->node->op;
+    if (st != CNN_OK && s && !s->ran && !s->fallback && (op == CNN_OP_CONV || op == CNN_OP_CONV_TRANSPOSE)) {
+      /* cuDNN found an algorithm, then refused the call (fp16 3D transposed
+       * convolutions): the CPU computes this one */
+      g_debug ("%s (%s): %s; running it on the CPU", x->node->name, x->node->op_type, x->err->str);
+      g_string_truncate (x->err, 0);
+      cudaGetLastError ();
+      s->fallback = true;
+      cb->n_fallback++;
+      st = layout_plan (cb, x, s);
+      if (st == CNN_OK)
+        st = run_node (cb, x, s);
+    }
+    if (s)
+      s->ran = true;
     if (times) {
       cudaStreamSynchronize (cb->stream);
       times[i] = (g_get_monotonic_time () - t0) * 1e-6;
@@ -1067,10 +1435,10 @@ cuda_free_buffer (cnn_backend *b, void *buf)
 }
 
 static cnn_status
-cuda_set_tensor (cnn_backend *b, void *dst, const void *src, size_t size, GString *err)
+cuda_set_tensor (cnn_backend *b, void *dst, const void *src, cnn_dtype dtype, int64_t numel, GString *err)
 {
   cuda_backend *cb = (cuda_backend *) b;
-  cudaError_t e = cudaMemcpyAsync (dst, src, size, cudaMemcpyHostToDevice, cb->stream);
+  cudaError_t e = upload (cb, dst, src, dtype, numel);
   if (e != cudaSuccess) {
     g_string_append_printf (err, "copying an input to the GPU: %s", cudaGetErrorString (e));
     return CNN_E_BACKEND;
@@ -1079,10 +1447,10 @@ cuda_set_tensor (cnn_backend *b, void *dst, const void *src, size_t size, GStrin
 }
 
 static cnn_status
-cuda_get_tensor (cnn_backend *b, void *dst, const void *src, size_t size, GString *err)
+cuda_get_tensor (cnn_backend *b, void *dst, const void *src, cnn_dtype dtype, int64_t numel, GString *err)
 {
   cuda_backend *cb = (cuda_backend *) b;
-  cudaError_t e = cudaMemcpyAsync (dst, src, size, cudaMemcpyDeviceToHost, cb->stream);
+  cudaError_t e = download (cb, dst, src, dtype, numel);
   if (e == cudaSuccess)
     e = cudaStreamSynchronize (cb->stream);
   if (e != cudaSuccess) {
@@ -1099,6 +1467,8 @@ cuda_plan_reset (cnn_backend *b)
   cudaStreamSynchronize (cb->stream);
   graph_drop (cb);
   g_hash_table_remove_all (cb->consts);
+  g_hash_table_remove_all (cb->nhwc);
+  g_hash_table_remove_all (cb->own);
   cb->n_fallback = 0;
 }
 
@@ -1127,8 +1497,13 @@ cuda_free (cnn_backend *b)
   cudaStreamSynchronize (cb->stream);
   graph_drop (cb);
   g_hash_table_destroy (cb->consts);
+  g_hash_table_destroy (cb->nhwc);
+  g_hash_table_destroy (cb->keep_nchw);
+  g_hash_table_destroy (cb->own);
   if (cb->workspace)
     cudaFree (cb->workspace);
+  if (cb->stage)
+    cudaFree (cb->stage);
   if (cb->cublas)
     cublasDestroy (cb->cublas);
   if (cb->cudnn)
@@ -1172,11 +1547,17 @@ cnn_backend_cuda_new (const cnn_session_options *opts, GError **error)
   }
   cuda_backend *cb = g_new0 (cuda_backend, 1);
   cb->base.iface = &cuda_backend_i;
-  cb->tf32 = opts->precision && strcmp (opts->precision, "tf32") == 0;
+  cb->tf32 = g_strcmp0 (opts->precision, "tf32") == 0;
+  cb->half = g_strcmp0 (opts->precision, "fp16") == 0;
+  cb->dt = cb->half ? CNN_CU_F16 : CNN_CU_F32;
   cb->graphs = g_strcmp0 (g_getenv ("CNN_CUDA_GRAPHS"), "0") != 0;
   cb->fuse = g_strcmp0 (g_getenv ("CNN_CUDA_FUSE"), "0") != 0;
   cudaGetDevice (&cb->device);
   cb->consts = g_hash_table_new_full (NULL, NULL, NULL, device_free);
+  cb->nhwc_mode = (cb->tf32 || cb->half) && g_strcmp0 (g_getenv ("CNN_CUDA_NHWC"), "0") != 0;
+  cb->nhwc = g_hash_table_new (NULL, NULL);
+  cb->keep_nchw = g_hash_table_new (NULL, NULL);
+  cb->own = g_hash_table_new (NULL, NULL);
   const char *what = "creating a CUDA stream";
   e = cudaStreamCreateWithFlags (&cb->stream, cudaStreamNonBlocking);
   cudnnStatus_t ds = CUDNN_STATUS_SUCCESS;
@@ -1193,7 +1574,8 @@ cnn_backend_cuda_new (const cnn_session_options *opts, GError **error)
     if (bs == CUBLAS_STATUS_SUCCESS)
       bs = cublasSetStream (cb->cublas, cb->stream);
     if (bs == CUBLAS_STATUS_SUCCESS)
-      bs = cublasSetMathMode (cb->cublas, cb->tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH);
+      bs = cublasSetMathMode (cb->cublas, cb->tf32 ? CUBLAS_TF32_TENSOR_OP_MATH :
+          cb->half ? CUBLAS_DEFAULT_MATH : CUBLAS_PEDANTIC_MATH);
   }
   if (e != cudaSuccess || ds != CUDNN_STATUS_SUCCESS || bs != CUBLAS_STATUS_SUCCESS) {
     g_set_error (error, CNN_ERROR, CNN_ERROR_BACKEND, "%s: %s", what,

@@ -2,9 +2,23 @@
  * epilogues, pooling, softmax, copies through strided views, pad, resize and
  * normalization.  Convolutions and GEMMs go to cuDNN and cuBLAS. */
 #include "kernels.h"
+#include <cuda_fp16.h>
 #include <math.h>
 
 #define BLOCK 256
+
+/* Loads and stores of activations: float32, or float16 with float math
+ * (precision=fp16 stores every float tensor as half). */
+__device__ __forceinline__ float ld (const float *p, int64_t i) { return p[i]; }
+__device__ __forceinline__ float ld (const __half *p, int64_t i) { return __half2float (p[i]); }
+__device__ __forceinline__ void st (float *p, int64_t i, float v) { p[i] = v; }
+__device__ __forceinline__ void st (__half *p, int64_t i, float v) { p[i] = __float2half (v); }
+
+/* Runs the statement with T the element type of @dt. */
+#define DISPATCH(dt, ...) do { \
+    if ((dt) == CNN_CU_F16) { typedef __half T; __VA_ARGS__; } \
+    else { typedef float T; __VA_ARGS__; } \
+  } while (0)
 
 static unsigned
 grid_for (int64_t n)
@@ -50,43 +64,70 @@ apply (const cnn_cu_act &f, float v)
   return v;
 }
 
-/* ---- elementwise ---- */
+/* ---- conversions ---- */
 
+template <typename S, typename D>
 __global__ void
-unary_kernel (const float *x, float *y, int64_t n, cnn_cu_act f)
+convert_kernel (const S *x, D *y, int64_t n)
 {
   GRID_LOOP (i, n)
-    y[i] = apply (f, x[i]);
+    st (y, i, ld (x, i));
 }
 
 extern "C" cudaError_t
-cnn_cu_unary (const float *x, float *y, int64_t n, cnn_cu_act f, cudaStream_t stream)
+cnn_cu_convert (int src_dt, const void *x, int dst_dt, void *y, int64_t n, cudaStream_t stream)
 {
-  if (n > 0)
-    unary_kernel<<<grid_for (n), BLOCK, 0, stream>>> (x, y, n, f);
+  if (n <= 0)
+    return cudaGetLastError ();
+  if (src_dt == dst_dt)
+    return cudaMemcpyAsync (y, x, n * (src_dt == CNN_CU_F16 ? 2 : 4), cudaMemcpyDeviceToDevice, stream);
+  if (src_dt == CNN_CU_F32)
+    convert_kernel<<<grid_for (n), BLOCK, 0, stream>>> ((const float *) x, (__half *) y, n);
+  else
+    convert_kernel<<<grid_for (n), BLOCK, 0, stream>>> ((const __half *) x, (float *) y, n);
   return cudaGetLastError ();
 }
 
+/* ---- elementwise ---- */
+
+template <typename T>
 __global__ void
-bias_act_kernel (float *y, const float *bias, const float *res, int64_t n, int64_t channels,
-    int64_t inner, cnn_cu_act f)
+unary_kernel (const T *x, T *y, int64_t n, cnn_cu_act f)
+{
+  GRID_LOOP (i, n)
+    st (y, i, apply (f, ld (x, i)));
+}
+
+extern "C" cudaError_t
+cnn_cu_unary (int dt, const void *x, void *y, int64_t n, cnn_cu_act f, cudaStream_t stream)
+{
+  if (n > 0)
+    DISPATCH (dt, unary_kernel<<<grid_for (n), BLOCK, 0, stream>>> ((const T *) x, (T *) y, n, f));
+  return cudaGetLastError ();
+}
+
+template <typename T>
+__global__ void
+bias_act_kernel (T *y, const T *bias, const T *res, int64_t n, int64_t channels, int64_t inner,
+    cnn_cu_act f)
 {
   GRID_LOOP (i, n) {
-    float v = y[i];
+    float v = ld (y, i);
     if (bias)
-      v += bias[(i / inner) % channels];
+      v += ld (bias, (i / inner) % channels);
     if (res)
-      v += res[i];
-    y[i] = apply (f, v);
+      v += ld (res, i);
+    st (y, i, apply (f, v));
   }
 }
 
 extern "C" cudaError_t
-cnn_cu_bias_act (float *y, const float *bias, const float *res, int64_t n, int64_t channels,
+cnn_cu_bias_act (int dt, void *y, const void *bias, const void *res, int64_t n, int64_t channels,
     int64_t inner, cnn_cu_act f, cudaStream_t stream)
 {
   if (n > 0)
-    bias_act_kernel<<<grid_for (n), BLOCK, 0, stream>>> (y, bias, res, n, channels, inner, f);
+    DISPATCH (dt, bias_act_kernel<<<grid_for (n), BLOCK, 0, stream>>> ((T *) y, (const T *) bias,
+            (const T *) res, n, channels, inner, f));
   return cudaGetLastError ();
 }
 
@@ -94,16 +135,17 @@ typedef struct {
   float v[64];
 } bias64;
 
+template <typename T>
 __global__ void
-scale_bias_kernel (const float *x, float *y, int64_t n, int64_t channels, int64_t inner, float scale,
+scale_bias_kernel (const T *x, T *y, int64_t n, int64_t channels, int64_t inner, float scale,
     bias64 b, int n_bias)
 {
   GRID_LOOP (i, n)
-    y[i] = scale * x[i] + (n_bias > 0 ? b.v[(i / inner) % channels] : 0.f);
+    st (y, i, scale * ld (x, i) + (n_bias > 0 ? b.v[(i / inner) % channels] : 0.f));
 }
 
 extern "C" cudaError_t
-cnn_cu_scale_bias (const float *x, float *y, int64_t n, int64_t channels, int64_t inner, float scale,
+cnn_cu_scale_bias (int dt, const void *x, void *y, int64_t n, int64_t channels, int64_t inner, float scale,
     const float *bias, int n_bias, cudaStream_t stream)
 {
   bias64 b;
@@ -112,28 +154,31 @@ cnn_cu_scale_bias (const float *x, float *y, int64_t n, int64_t channels, int64_
   for (int i = 0; i < n_bias; i++)
     b.v[i] = bias[i];
   if (n > 0)
-    scale_bias_kernel<<<grid_for (n), BLOCK, 0, stream>>> (x, y, n, channels, inner, scale, b, n_bias);
+    DISPATCH (dt, scale_bias_kernel<<<grid_for (n), BLOCK, 0, stream>>> ((const T *) x, (T *) y, n,
+            channels, inner, scale, b, n_bias));
   return cudaGetLastError ();
 }
 
+template <typename T>
 __global__ void
-gemm_bias_kernel (float *y, const float *c, int64_t rows, int64_t cols, int64_t sm, int64_t sn,
-    float beta, cnn_cu_act f)
+gemm_bias_kernel (T *y, const T *c, int64_t rows, int64_t cols, int64_t sm, int64_t sn, float beta,
+    cnn_cu_act f)
 {
   GRID_LOOP (i, rows * cols) {
-    float v = y[i];
+    float v = ld (y, i);
     if (c)
-      v += beta * c[(i / cols) * sm + (i % cols) * sn];
-    y[i] = apply (f, v);
+      v += beta * ld (c, (i / cols) * sm + (i % cols) * sn);
+    st (y, i, apply (f, v));
   }
 }
 
 extern "C" cudaError_t
-cnn_cu_gemm_bias (float *y, const float *c, int64_t rows, int64_t cols, int64_t sm, int64_t sn,
+cnn_cu_gemm_bias (int dt, void *y, const void *c, int64_t rows, int64_t cols, int64_t sm, int64_t sn,
     float beta, cnn_cu_act f, cudaStream_t stream)
 {
   if (rows * cols > 0)
-    gemm_bias_kernel<<<grid_for (rows * cols), BLOCK, 0, stream>>> (y, c, rows, cols, sm, sn, beta, f);
+    DISPATCH (dt, gemm_bias_kernel<<<grid_for (rows * cols), BLOCK, 0, stream>>> ((T *) y, (const T *) c,
+            rows, cols, sm, sn, beta, f));
   return cudaGetLastError ();
 }
 
@@ -166,36 +211,38 @@ view_offset (const cnn_cu_view &v, int64_t i)
   return off;
 }
 
+template <typename T>
 __global__ void
-binary_same_kernel (int op, const float *a, const float *b, float *y, int64_t n)
+binary_same_kernel (int op, const T *a, const T *b, T *y, int64_t n)
 {
   GRID_LOOP (i, n)
-    y[i] = binop (op, a[i], b[i]);
+    st (y, i, binop (op, ld (a, i), ld (b, i)));
 }
 
+template <typename T>
 __global__ void
-binary_scalar_kernel (int op, const float *a, const float *b, float *y, int64_t n)
+binary_scalar_kernel (int op, const T *a, const T *b, T *y, int64_t n)
 {
-  float s = b[0];
+  float s = ld (b, 0);
   GRID_LOOP (i, n)
-    y[i] = binop (op, a[i], s);
+    st (y, i, binop (op, ld (a, i), s));
 }
 
 /* b varies along one channel axis only: b[(i / inner) % channels] */
+template <typename T>
 __global__ void
-binary_channel_kernel (int op, const float *a, const float *b, float *y, int64_t n, int64_t channels,
-    int64_t inner)
+binary_channel_kernel (int op, const T *a, const T *b, T *y, int64_t n, int64_t channels, int64_t inner)
 {
   GRID_LOOP (i, n)
-    y[i] = binop (op, a[i], b[(i / inner) % channels]);
+    st (y, i, binop (op, ld (a, i), ld (b, (i / inner) % channels)));
 }
 
+template <typename T>
 __global__ void
-binary_kernel (int op, const float *a, cnn_cu_view va, const float *b, cnn_cu_view vb, float *y,
-    int64_t n)
+binary_kernel (int op, const T *a, cnn_cu_view va, const T *b, cnn_cu_view vb, T *y, int64_t n)
 {
   GRID_LOOP (i, n)
-    y[i] = binop (op, a[view_offset (va, i)], b[view_offset (vb, i)]);
+    st (y, i, binop (op, ld (a, view_offset (va, i)), ld (b, view_offset (vb, i))));
 }
 
 static bool
@@ -239,13 +286,12 @@ view_channel (const cnn_cu_view &v, int64_t *channels, int64_t *inner)
   return true;
 }
 
-extern "C" cudaError_t
-cnn_cu_binary (int op, const float *a, cnn_cu_view va, const float *b, cnn_cu_view vb, float *y,
-    int64_t n, cudaStream_t stream)
+template <typename T>
+static void
+binary_launch (int op, const T *a, cnn_cu_view va, const T *b, cnn_cu_view vb, T *y, int64_t n,
+    cudaStream_t stream)
 {
   int64_t channels, inner;
-  if (n <= 0)
-    return cudaGetLastError ();
   bool ca = view_contiguous (va);
   if (ca && view_contiguous (vb))
     binary_same_kernel<<<grid_for (n), BLOCK, 0, stream>>> (op, a, b, y, n);
@@ -255,6 +301,14 @@ cnn_cu_binary (int op, const float *a, cnn_cu_view va, const float *b, cnn_cu_vi
     binary_channel_kernel<<<grid_for (n), BLOCK, 0, stream>>> (op, a, b, y, n, channels, inner);
   else
     binary_kernel<<<grid_for (n), BLOCK, 0, stream>>> (op, a, va, b, vb, y, n);
+}
+
+extern "C" cudaError_t
+cnn_cu_binary (int dt, int op, const void *a, cnn_cu_view va, const void *b, cnn_cu_view vb, void *y,
+    int64_t n, cudaStream_t stream)
+{
+  if (n > 0)
+    DISPATCH (dt, binary_launch<T> (op, (const T *) a, va, (const T *) b, vb, (T *) y, n, stream));
   return cudaGetLastError ();
 }
 
@@ -287,14 +341,19 @@ cnn_cu_copy (void *dst, cnn_cu_view vd, const void *src, cnn_cu_view vs, int64_t
 
 /* ---- pooling ---- */
 
+/* channels == 0: NCHW, @planes planes; else NHWC, @planes images of
+ * @channels channels (element i of the output is (image, pixel, channel)) */
+template <typename T>
 __global__ void
-pool_kernel (bool max, bool include_pad, const float *x, float *y, int64_t planes, cnn_cu_window w)
+pool_kernel (bool max, bool include_pad, const T *x, T *y, int64_t planes, int64_t channels,
+    cnn_cu_window w)
 {
   int64_t osz = w.out[0] * w.out[1] * w.out[2], isz = w.in[0] * w.in[1] * w.in[2];
-  GRID_LOOP (i, planes * osz) {
-    int64_t p = i / osz, r = i % osz;
+  int64_t c = channels > 0 ? channels : 1, step = c;
+  GRID_LOOP (i, planes * osz * c) {
+    int64_t r = (i / c) % osz;
     int64_t oz = r / (w.out[1] * w.out[2]), oy = (r / w.out[2]) % w.out[1], ox = r % w.out[2];
-    const float *xp = x + p * isz;
+    const T *xp = x + (i / (c * osz)) * isz * c + i % c;
     float acc = max ? -INFINITY : 0.f;
     int64_t count = 0, padded = 1;
     int64_t start[3] = { oz * w.stride[0] - w.pad0[0], oy * w.stride[1] - w.pad0[1],
@@ -317,65 +376,85 @@ pool_kernel (bool max, bool include_pad, const float *x, float *y, int64_t plane
           int64_t ix = start[2] + kx * w.dil[2];
           if (ix < 0 || ix >= w.in[2])
             continue;
-          float v = xp[(iz * w.in[1] + iy) * w.in[2] + ix];
+          float v = ld (xp, ((iz * w.in[1] + iy) * w.in[2] + ix) * step);
           acc = max ? (v > acc ? v : acc) : acc + v;
           count++;
         }
       }
     }
-    y[i] = max ? acc : acc / (float) (include_pad ? padded : (count ? count : 1));
+    st (y, i, max ? acc : acc / (float) (include_pad ? padded : (count ? count : 1)));
   }
 }
 
 extern "C" cudaError_t
-cnn_cu_pool (bool max, bool include_pad, const float *x, float *y, int64_t planes, cnn_cu_window w,
-    cudaStream_t stream)
+cnn_cu_pool (int dt, bool max, bool include_pad, const void *x, void *y, int64_t planes, int64_t channels,
+    cnn_cu_window w, cudaStream_t stream)
 {
-  int64_t n = planes * w.out[0] * w.out[1] * w.out[2];
+  int64_t n = planes * (channels > 0 ? channels : 1) * w.out[0] * w.out[1] * w.out[2];
   if (n > 0)
-    pool_kernel<<<grid_for (n), BLOCK, 0, stream>>> (max, include_pad, x, y, planes, w);
+    DISPATCH (dt, pool_kernel<<<grid_for (n), BLOCK, 0, stream>>> (max, include_pad, (const T *) x, (T *) y,
+            planes, channels, w));
   return cudaGetLastError ();
 }
 
 /* one warp per plane (whole warps step together, so the shuffles are safe) */
+template <typename T>
 __global__ void
-global_pool_kernel (bool max, const float *x, float *y, int64_t planes, int64_t size)
+global_pool_kernel (bool max, const T *x, T *y, int64_t planes, int64_t size)
 {
   int lane = threadIdx.x & 31;
   int64_t warps = (int64_t) gridDim.x * blockDim.x / 32;
   for (int64_t p = ((int64_t) blockIdx.x * blockDim.x + threadIdx.x) / 32; p < planes; p += warps) {
-    const float *xp = x + p * size;
+    const T *xp = x + p * size;
     float acc = max ? -INFINITY : 0.f;
     for (int64_t i = lane; i < size; i += 32)
-      acc = max ? fmaxf (acc, xp[i]) : acc + xp[i];
+      acc = max ? fmaxf (acc, ld (xp, i)) : acc + ld (xp, i);
     for (int o = 16; o > 0; o /= 2) {
       float v = __shfl_down_sync (0xffffffffu, acc, o);
       acc = max ? fmaxf (acc, v) : acc + v;
     }
     if (lane == 0)
-      y[p] = max ? acc : acc / (float) size;
+      st (y, p, max ? acc : acc / (float) size);
+  }
+}
+
+/* NHWC: one thread per (image, channel); neighbours read neighbouring channels */
+template <typename T>
+__global__ void
+global_pool_nhwc_kernel (bool max, const T *x, T *y, int64_t n, int64_t channels, int64_t size)
+{
+  GRID_LOOP (i, n * channels) {
+    const T *xp = x + (i / channels) * size * channels + i % channels;
+    float acc = max ? -INFINITY : 0.f;
+    for (int64_t k = 0; k < size; k++)
+      acc = max ? fmaxf (acc, ld (xp, k * channels)) : acc + ld (xp, k * channels);
+    st (y, i, max ? acc : acc / (float) size);
   }
 }
 
 extern "C" cudaError_t
-cnn_cu_global_pool (bool max, const float *x, float *y, int64_t planes, int64_t size,
-    cudaStream_t stream)
+cnn_cu_global_pool (int dt, bool max, const void *x, void *y, int64_t planes, int64_t channels,
+    int64_t size, cudaStream_t stream)
 {
-  if (planes > 0)
-    global_pool_kernel<<<grid_for (planes * 32), BLOCK, 0, stream>>> (max, x, y, planes, size);
+  if (channels > 0 && planes > 0)
+    DISPATCH (dt, global_pool_nhwc_kernel<<<grid_for (planes * channels), BLOCK, 0, stream>>> (max,
+            (const T *) x, (T *) y, planes, channels, size));
+  else if (planes > 0)
+    DISPATCH (dt, global_pool_kernel<<<grid_for (planes * 32), BLOCK, 0, stream>>> (max, (const T *) x,
+            (T *) y, planes, size));
   return cudaGetLastError ();
 }
 
 /* ---- softmax ---- */
 
 /* block-wide reduction (sum or max); every thread gets the result */
-template <typename T>
-__device__ T
-block_reduce (T v, bool max)
+template <typename A>
+__device__ A
+block_reduce (A v, bool max)
 {
-  __shared__ T part[32];
+  __shared__ A part[32];
   for (int o = 16; o > 0; o /= 2) {
-    T w = __shfl_down_sync (0xffffffffu, v, o);
+    A w = __shfl_down_sync (0xffffffffu, v, o);
     v = max ? fmax (v, w) : v + w;
   }
   int lane = threadIdx.x & 31, warp = threadIdx.x / 32, nw = (blockDim.x + 31) / 32;
@@ -384,9 +463,9 @@ block_reduce (T v, bool max)
     part[warp] = v;
   __syncthreads ();
   if (warp == 0) {
-    v = lane < nw ? part[lane] : (max ? (T) -INFINITY : (T) 0);
+    v = lane < nw ? part[lane] : (max ? (A) -INFINITY : (A) 0);
     for (int o = 16; o > 0; o /= 2) {
-      T w = __shfl_down_sync (0xffffffffu, v, o);
+      A w = __shfl_down_sync (0xffffffffu, v, o);
       v = max ? fmax (v, w) : v + w;
     }
     if (lane == 0)
@@ -397,67 +476,70 @@ block_reduce (T v, bool max)
 }
 
 /* contiguous rows: one block per row */
+template <typename T>
 __global__ void
-softmax_rows_kernel (bool log, const float *x, float *y, int64_t len)
+softmax_rows_kernel (bool log, const T *x, T *y, int64_t len)
 {
-  const float *a = x + blockIdx.x * len;
-  float *o = y + blockIdx.x * len;
+  const T *a = x + blockIdx.x * len;
+  T *o = y + blockIdx.x * len;
   float mx = -INFINITY;
   for (int64_t i = threadIdx.x; i < len; i += blockDim.x)
-    mx = fmaxf (mx, a[i]);
+    mx = fmaxf (mx, ld (a, i));
   mx = block_reduce<float> (mx, true);
   float sum = 0.f;
   for (int64_t i = threadIdx.x; i < len; i += blockDim.x)
-    sum += expf (a[i] - mx);
+    sum += expf (ld (a, i) - mx);
   sum = block_reduce<float> (sum, false);
   if (log) {
     float ls = logf (sum);
     for (int64_t i = threadIdx.x; i < len; i += blockDim.x)
-      o[i] = a[i] - mx - ls;
+      st (o, i, ld (a, i) - mx - ls);
   } else {
     float inv = 1.f / sum;
     for (int64_t i = threadIdx.x; i < len; i += blockDim.x)
-      o[i] = expf (a[i] - mx) * inv;
+      st (o, i, expf (ld (a, i) - mx) * inv);
   }
 }
 
 /* strided rows: one thread per row */
+template <typename T>
 __global__ void
-softmax_strided_kernel (bool log, const float *x, float *y, int64_t rows, int64_t len, int64_t inner)
+softmax_strided_kernel (bool log, const T *x, T *y, int64_t rows, int64_t len, int64_t inner)
 {
   GRID_LOOP (r, rows) {
     int64_t outer = r / inner, in = r % inner;
-    const float *a = x + outer * len * inner + in;
-    float *o = y + outer * len * inner + in;
+    const T *a = x + outer * len * inner + in;
+    T *o = y + outer * len * inner + in;
     float mx = -INFINITY;
     for (int64_t i = 0; i < len; i++)
-      mx = fmaxf (mx, a[i * inner]);
+      mx = fmaxf (mx, ld (a, i * inner));
     float sum = 0.f;
     for (int64_t i = 0; i < len; i++)
-      sum += expf (a[i * inner] - mx);
+      sum += expf (ld (a, i * inner) - mx);
     if (log) {
       float ls = logf (sum);
       for (int64_t i = 0; i < len; i++)
-        o[i * inner] = a[i * inner] - mx - ls;
+        st (o, i * inner, ld (a, i * inner) - mx - ls);
     } else {
       float inv = 1.f / sum;
       for (int64_t i = 0; i < len; i++)
-        o[i * inner] = expf (a[i * inner] - mx) * inv;
+        st (o, i * inner, expf (ld (a, i * inner) - mx) * inv);
     }
   }
 }
 
 extern "C" cudaError_t
-cnn_cu_softmax (bool log, const float *x, float *y, int64_t outer, int64_t len, int64_t inner,
+cnn_cu_softmax (int dt, bool log, const void *x, void *y, int64_t outer, int64_t len, int64_t inner,
     cudaStream_t stream)
 {
   if (outer * len * inner <= 0)
     return cudaGetLastError ();
   if (inner == 1 && len >= 64 && outer <= INT32_MAX)
-    softmax_rows_kernel<<<(unsigned) outer, BLOCK, 0, stream>>> (log, x, y, len);
+    DISPATCH (dt, softmax_rows_kernel<<<(unsigned) outer, BLOCK, 0, stream>>> (log, (const T *) x, (T *) y,
+            len));
   else
-    softmax_strided_kernel<<<grid_for (outer * inner), BLOCK, 0, stream>>> (log, x, y, outer * inner, len,
-        inner);
+    DISPATCH (dt, softmax_strided_kernel<<<grid_for (outer * inner), BLOCK, 0, stream>>> (log, (const T *) x,
+            (T *) y, outer * inner, len, inner));
   return cudaGetLastError ();
 }
 
@@ -468,8 +550,9 @@ typedef struct {
   int64_t in[CNN_CUDA_MAX_DIMS], out[CNN_CUDA_MAX_DIMS], pad[CNN_CUDA_MAX_DIMS];
 } pad_geom;
 
+template <typename T>
 __global__ void
-pad_kernel (int mode, const float *x, float *y, pad_geom g, float value, int64_t n)
+pad_kernel (int mode, const T *x, T *y, pad_geom g, float value, int64_t n)
 {
   GRID_LOOP (i, n) {
     int64_t r = i, src = 0, stride = 1;
@@ -488,12 +571,12 @@ pad_kernel (int mode, const float *x, float *y, pad_geom g, float value, int64_t
       src += s * stride;
       stride *= dim;
     }
-    y[i] = outside ? value : x[src];
+    st (y, i, outside ? value : ld (x, src));
   }
 }
 
 extern "C" cudaError_t
-cnn_cu_pad (int mode, const float *x, float *y, int nd, const int64_t *in_dims, const int64_t *out_dims,
+cnn_cu_pad (int dt, int mode, const void *x, void *y, int nd, const int64_t *in_dims, const int64_t *out_dims,
     const int64_t *pads_begin, float value, int64_t n, cudaStream_t stream)
 {
   pad_geom g;
@@ -504,44 +587,46 @@ cnn_cu_pad (int mode, const float *x, float *y, int nd, const int64_t *in_dims, 
     g.pad[d] = pads_begin[d];
   }
   if (n > 0)
-    pad_kernel<<<grid_for (n), BLOCK, 0, stream>>> (mode, x, y, g, value, n);
+    DISPATCH (dt, pad_kernel<<<grid_for (n), BLOCK, 0, stream>>> (mode, (const T *) x, (T *) y, g, value, n));
   return cudaGetLastError ();
 }
 
 /* ---- resize ---- */
 
+template <typename T>
 __global__ void
-resize2d_kernel (const float *x, float *y, int64_t planes, int64_t ih, int64_t iw, int64_t oh, int64_t ow,
+resize2d_kernel (const T *x, T *y, int64_t planes, int64_t ih, int64_t iw, int64_t oh, int64_t ow,
     bool linear, float extrapolation, cnn_cu_resize_tables t)
 {
   GRID_LOOP (i, planes * oh * ow) {
     int64_t p = i / (oh * ow), r = i % (oh * ow), yy = r / ow, xx = r % ow;
     if (t.yout[yy] || t.xout[xx]) {
-      y[i] = extrapolation;
+      st (y, i, extrapolation);
       continue;
     }
-    const float *src = x + p * ih * iw;
-    const float *a = src + (int64_t) t.y0[yy] * iw;
+    const T *src = x + p * ih * iw;
+    const T *a = src + (int64_t) t.y0[yy] * iw;
     if (!linear) {
-      y[i] = a[t.x0[xx]];
+      st (y, i, ld (a, t.x0[xx]));
       continue;
     }
-    const float *b = src + (int64_t) t.y1[yy] * iw;
+    const T *b = src + (int64_t) t.y1[yy] * iw;
     float wx = t.wx[xx], wy = t.wy[yy];
-    float top = a[t.x0[xx]] + wx * (a[t.x1[xx]] - a[t.x0[xx]]);
-    float bot = b[t.x0[xx]] + wx * (b[t.x1[xx]] - b[t.x0[xx]]);
-    y[i] = top + wy * (bot - top);
+    float a0 = ld (a, t.x0[xx]), b0 = ld (b, t.x0[xx]);
+    float top = a0 + wx * (ld (a, t.x1[xx]) - a0);
+    float bot = b0 + wx * (ld (b, t.x1[xx]) - b0);
+    st (y, i, top + wy * (bot - top));
   }
 }
 
 extern "C" cudaError_t
-cnn_cu_resize2d (const float *x, float *y, int64_t planes, int64_t ih, int64_t iw, int64_t oh, int64_t ow,
-    bool linear, float extrapolation, cnn_cu_resize_tables t, cudaStream_t stream)
+cnn_cu_resize2d (int dt, const void *x, void *y, int64_t planes, int64_t ih, int64_t iw, int64_t oh,
+    int64_t ow, bool linear, float extrapolation, cnn_cu_resize_tables t, cudaStream_t stream)
 {
   int64_t n = planes * oh * ow;
   if (n > 0)
-    resize2d_kernel<<<grid_for (n), BLOCK, 0, stream>>> (x, y, planes, ih, iw, oh, ow, linear,
-        extrapolation, t);
+    DISPATCH (dt, resize2d_kernel<<<grid_for (n), BLOCK, 0, stream>>> ((const T *) x, (T *) y, planes, ih, iw,
+            oh, ow, linear, extrapolation, t));
   return cudaGetLastError ();
 }
 
@@ -549,58 +634,61 @@ cnn_cu_resize2d (const float *x, float *y, int64_t planes, int64_t ih, int64_t i
 
 /* one block per plane; mean and variance in two passes and in double, as
  * the reference computes them (planes of 10^5 values lose digits in float) */
+template <typename T>
 __global__ void
-instance_norm_kernel (const float *x, float *y, const float *scale, const float *bias, int64_t c,
-    int64_t size, float eps, cnn_cu_act f)
+instance_norm_kernel (const T *x, T *y, const T *scale, const T *bias, int64_t c, int64_t size, float eps,
+    cnn_cu_act f)
 {
   int64_t p = blockIdx.x;
-  const float *a = x + p * size;
-  float *o = y + p * size;
+  const T *a = x + p * size;
+  T *o = y + p * size;
   double s = 0.0;
   for (int64_t i = threadIdx.x; i < size; i += blockDim.x)
-    s += a[i];
+    s += ld (a, i);
   double mean = block_reduce<double> (s, false) / (double) size;
   double v = 0.0;
   for (int64_t i = threadIdx.x; i < size; i += blockDim.x) {
-    double d = a[i] - mean;
+    double d = ld (a, i) - mean;
     v += d * d;
   }
   double var = block_reduce<double> (v, false) / (double) size;
   int64_t ch = p % c;
-  float k = (float) (scale[ch] / sqrt (var + eps)), b = (float) (bias[ch] - mean * k);
+  float k = (float) (ld (scale, ch) / sqrt (var + eps)), b = (float) (ld (bias, ch) - mean * k);
   for (int64_t i = threadIdx.x; i < size; i += blockDim.x)
-    o[i] = apply (f, a[i] * k + b);
+    st (o, i, apply (f, ld (a, i) * k + b));
 }
 
 extern "C" cudaError_t
-cnn_cu_instance_norm (const float *x, float *y, const float *scale, const float *bias, int64_t n,
+cnn_cu_instance_norm (int dt, const void *x, void *y, const void *scale, const void *bias, int64_t n,
     int64_t c, int64_t size, float eps, cnn_cu_act f, cudaStream_t stream)
 {
   if (n * c > INT32_MAX)
     return cudaErrorInvalidValue;
   if (n * c > 0 && size > 0)
-    instance_norm_kernel<<<(unsigned) (n * c), BLOCK, 0, stream>>> (x, y, scale, bias, c, size, eps, f);
+    DISPATCH (dt, instance_norm_kernel<<<(unsigned) (n * c), BLOCK, 0, stream>>> ((const T *) x, (T *) y,
+            (const T *) scale, (const T *) bias, c, size, eps, f));
   return cudaGetLastError ();
 }
 
+template <typename T>
 __global__ void
-batch_norm_kernel (const float *x, float *y, const float *scale, const float *bias, const float *mean,
-    const float *var, int64_t total, int64_t c, int64_t size, float eps, cnn_cu_act f)
+batch_norm_kernel (const T *x, T *y, const T *scale, const T *bias, const T *mean, const T *var,
+    int64_t total, int64_t c, int64_t size, float eps, cnn_cu_act f)
 {
   GRID_LOOP (i, total) {
     int64_t ch = (i / size) % c;
-    float k = scale[ch] / sqrtf (var[ch] + eps);
-    y[i] = apply (f, x[i] * k + (bias[ch] - mean[ch] * k));
+    float k = ld (scale, ch) / sqrtf (ld (var, ch) + eps);
+    st (y, i, apply (f, ld (x, i) * k + (ld (bias, ch) - ld (mean, ch) * k)));
   }
 }
 
 extern "C" cudaError_t
-cnn_cu_batch_norm (const float *x, float *y, const float *scale, const float *bias, const float *mean,
-    const float *var, int64_t n, int64_t c, int64_t size, float eps, cnn_cu_act f, cudaStream_t stream)
+cnn_cu_batch_norm (int dt, const void *x, void *y, const void *scale, const void *bias, const void *mean,
+    const void *var, int64_t n, int64_t c, int64_t size, float eps, cnn_cu_act f, cudaStream_t stream)
 {
   int64_t total = n * c * size;
   if (total > 0)
-    batch_norm_kernel<<<grid_for (total), BLOCK, 0, stream>>> (x, y, scale, bias, mean, var, total, c,
-        size, eps, f);
+    DISPATCH (dt, batch_norm_kernel<<<grid_for (total), BLOCK, 0, stream>>> ((const T *) x, (T *) y,
+            (const T *) scale, (const T *) bias, (const T *) mean, (const T *) var, total, c, size, eps, f));
   return cudaGetLastError ();
 }

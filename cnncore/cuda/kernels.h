@@ -14,6 +14,14 @@ extern "C" {
 
 #define CNN_CUDA_MAX_DIMS 8
 
+/* Element types of float tensors on the device: float32, or float16 when
+ * the session runs at precision fp16 (kernels still compute in float).  Every
+ * launcher taking @dt reads and writes its float tensors in that type. */
+typedef enum { CNN_CU_F32, CNN_CU_F16 } cnn_cu_dtype;
+
+/* y (@dst_dt) = x (@src_dt), n elements. */
+cudaError_t cnn_cu_convert (int src_dt, const void *x, int dst_dt, void *y, int64_t n, cudaStream_t stream);
+
 /* Elementwise functions: the unary ops, and the activations fused into
  * Conv/Gemm/norms (same numbering as cnn_act_type for those). */
 typedef enum {
@@ -41,24 +49,24 @@ typedef struct {
 } cnn_cu_view;
 
 /* y = f(x) elementwise (in place allowed). */
-cudaError_t cnn_cu_unary (const float *x, float *y, int64_t n, cnn_cu_act f, cudaStream_t stream);
+cudaError_t cnn_cu_unary (int dt, const void *x, void *y, int64_t n, cnn_cu_act f, cudaStream_t stream);
 
 /* Epilogue of convolutions and GEMMs: y = f(y + bias[channel] + res), channel
  * = (i / inner) % channels; bias and res may be NULL. */
-cudaError_t cnn_cu_bias_act (float *y, const float *bias, const float *res, int64_t n, int64_t channels,
+cudaError_t cnn_cu_bias_act (int dt, void *y, const void *bias, const void *res, int64_t n, int64_t channels,
     int64_t inner, cnn_cu_act f, cudaStream_t stream);
 
 /* y = scale * x + bias[channel] (bias on the host, at most 64 channels). */
-cudaError_t cnn_cu_scale_bias (const float *x, float *y, int64_t n, int64_t channels, int64_t inner,
+cudaError_t cnn_cu_scale_bias (int dt, const void *x, void *y, int64_t n, int64_t channels, int64_t inner,
     float scale, const float *bias, int n_bias, cudaStream_t stream);
 
 /* y[i] = f(y[i] + beta * c[row * sm + col * sn]) for a rows x cols matrix. */
-cudaError_t cnn_cu_gemm_bias (float *y, const float *c, int64_t rows, int64_t cols, int64_t sm,
+cudaError_t cnn_cu_gemm_bias (int dt, void *y, const void *c, int64_t rows, int64_t cols, int64_t sm,
     int64_t sn, float beta, cnn_cu_act f, cudaStream_t stream);
 
 /* y (contiguous, shape of @a's and @b's views) = a op b. */
-cudaError_t cnn_cu_binary (int op, const float *a, cnn_cu_view va, const float *b, cnn_cu_view vb,
-    float *y, int64_t n, cudaStream_t stream);
+cudaError_t cnn_cu_binary (int dt, int op, const void *a, cnn_cu_view va, const void *b, cnn_cu_view vb,
+    void *y, int64_t n, cudaStream_t stream);
 
 /* dst view <- src view, elements of @elem bytes (1, 2, 4 or 8); both views
  * have the same dims; strides in elements, may be negative. */
@@ -70,17 +78,20 @@ typedef struct {
   int64_t in[3], out[3], kernel[3], stride[3], dil[3], pad0[3], pad1[3];
 } cnn_cu_window;
 
-cudaError_t cnn_cu_pool (bool max, bool include_pad, const float *x, float *y, int64_t planes,
-    cnn_cu_window w, cudaStream_t stream);
-/* Mean or max over each of @planes planes of @size. */
-cudaError_t cnn_cu_global_pool (bool max, const float *x, float *y, int64_t planes, int64_t size,
-    cudaStream_t stream);
+/* @channels 0: NCHW data, @planes (n * c) planes; else NHWC data of
+ * @planes images with @channels channels, the output NHWC too. */
+cudaError_t cnn_cu_pool (int dt, bool max, bool include_pad, const void *x, void *y, int64_t planes,
+    int64_t channels, cnn_cu_window w, cudaStream_t stream);
+/* Mean or max over each of @planes planes of @size (@channels 0), or over
+ * the @size pixels of each channel of @planes NHWC images. */
+cudaError_t cnn_cu_global_pool (int dt, bool max, const void *x, void *y, int64_t planes, int64_t channels,
+    int64_t size, cudaStream_t stream);
 
-cudaError_t cnn_cu_softmax (bool log, const float *x, float *y, int64_t outer, int64_t len,
+cudaError_t cnn_cu_softmax (int dt, bool log, const void *x, void *y, int64_t outer, int64_t len,
     int64_t inner, cudaStream_t stream);
 
-/* out[o] = x[(o - pads) mapped per mode] or value; float data. */
-cudaError_t cnn_cu_pad (int mode, const float *x, float *y, int nd, const int64_t *in_dims,
+/* out[o] = x[(o - pads) mapped per mode] or value. */
+cudaError_t cnn_cu_pad (int dt, int mode, const void *x, void *y, int nd, const int64_t *in_dims,
     const int64_t *out_dims, const int64_t *pads_begin, float value, int64_t n, cudaStream_t stream);
 
 /* Last-two-dims resize from device tables (see cnn_resize_tables). */
@@ -89,16 +100,16 @@ typedef struct {
   const float *wy, *wx;
   const unsigned char *yout, *xout;
 } cnn_cu_resize_tables;
-cudaError_t cnn_cu_resize2d (const float *x, float *y, int64_t planes, int64_t ih, int64_t iw,
+cudaError_t cnn_cu_resize2d (int dt, const void *x, void *y, int64_t planes, int64_t ih, int64_t iw,
     int64_t oh, int64_t ow, bool linear, float extrapolation, cnn_cu_resize_tables t,
     cudaStream_t stream);
 
 /* Instance norm: per (n, c) plane of @size, scale and bias per channel. */
-cudaError_t cnn_cu_instance_norm (const float *x, float *y, const float *scale, const float *bias,
+cudaError_t cnn_cu_instance_norm (int dt, const void *x, void *y, const void *scale, const void *bias,
     int64_t n, int64_t c, int64_t size, float eps, cnn_cu_act f, cudaStream_t stream);
 /* Inference batch norm with statistics given. */
-cudaError_t cnn_cu_batch_norm (const float *x, float *y, const float *scale, const float *bias,
-    const float *mean, const float *var, int64_t n, int64_t c, int64_t size, float eps, cnn_cu_act f,
+cudaError_t cnn_cu_batch_norm (int dt, const void *x, void *y, const void *scale, const void *bias,
+    const void *mean, const void *var, int64_t n, int64_t c, int64_t size, float eps, cnn_cu_act f,
     cudaStream_t stream);
 
 #ifdef __cplusplus

@@ -9,6 +9,7 @@
 #include "cnn.h"
 #include <cblas.h>
 #include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 
 static int
@@ -85,7 +86,7 @@ main (int argc, char **argv)
     { "no-peak", 0, 0, G_OPTION_ARG_NONE, &no_peak, "Skip the SGEMM peak measurement", NULL },
     { "backend", 0, 0, G_OPTION_ARG_STRING, &backend, "auto, cpu (default), cuda", "NAME" },
     { "profile", 0, 0, G_OPTION_ARG_NONE, &profile, "Time per op type (one more run, node by node)", NULL },
-    { "precision", 0, 0, G_OPTION_ARG_STRING, &precision, "CUDA arithmetic: fp32 (default), tf32", "P" },
+    { "precision", 0, 0, G_OPTION_ARG_STRING, &precision, "CUDA arithmetic: fp32 (default), tf32, fp16", "P" },
     { NULL }
   };
   GError *error = NULL;
@@ -122,7 +123,14 @@ main (int argc, char **argv)
     for (int d = 0; d < info->ndim; d++)
       in[i].dims[d] = info->dims[d] < 0 ? batch : info->dims[d];
     int64_t n = cnn_tensor_numel (&in[i]);
-    in[i].data = g_malloc0 (MAX (n, 1) * MAX (cnn_dtype_size (info->dtype), 1));
+    /* pinned on the GPU, as an element feeding it would hold frames */
+    size_t bytes = MAX (n, 1) * MAX (cnn_dtype_size (info->dtype), 1);
+    in[i].data = cnn_session_alloc_host (s, bytes);
+    if (!in[i].data) {
+      g_printerr ("cnn-bench: cannot allocate %zu bytes of input\n", bytes);
+      return 1;
+    }
+    memset (in[i].data, 0, bytes);
     if (info->dtype == CNN_DTYPE_FLOAT32)
       for (int64_t k = 0; k < n; k++)
         ((float *) in[i].data)[k] = (float) g_rand_double (rng);
@@ -169,7 +177,7 @@ main (int argc, char **argv)
       print_profile (s);
   }
   for (int i = 0; i < nin; i++)
-    g_free (in[i].data);
+    cnn_session_free_host (s, in[i].data);
   g_free (in);
   g_free (t);
   g_rand_free (rng);

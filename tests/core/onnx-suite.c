@@ -260,7 +260,7 @@ main (int argc, char **argv)
     { "reference", 'r', 0, G_OPTION_ARG_NONE, &opt_reference, "Reference kernels only", NULL },
     { "verbose", 'v', 0, G_OPTION_ARG_NONE, &opt_verbose, "List passing tests and skips", NULL },
     { "backend", 'b', 0, G_OPTION_ARG_STRING, &opt_backend, "cpu (default), cuda, auto", "NAME" },
-    { "precision", 'p', 0, G_OPTION_ARG_STRING, &opt_precision, "CUDA arithmetic: fp32, tf32", "P" },
+    { "precision", 'p', 0, G_OPTION_ARG_STRING, &opt_precision, "CUDA arithmetic: fp32, tf32, fp16", "P" },
     { NULL }
   };
   GOptionContext *ctx = g_option_context_new ("DIR... - run ONNX conformance tests");

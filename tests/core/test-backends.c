@@ -2,10 +2,10 @@
  * kernels, on the same random input: max abs error and max error relative
  * to the output's range, per output.
  *
- *   test-backends [--backend cuda] [--precision fp32|tf32] [--batch N] [--low X] [--high Y] MODEL...
+ *   test-backends [--backend cuda] [--precision fp32|tf32|fp16] [--batch N] [--low X] [--high Y] MODEL...
  *
  * Fails above 5e-4 of the range (fp32: other summation orders and cuDNN
- * algorithms) or 2e-2 (tf32); exits 77 (skipped)
+ * algorithms) or 2e-2 (tf32, fp16: 10-bit mantissas); exits 77 (skipped)
  * when the backend cannot start, for want of a GPU say. */
 #include "cnn.h"
 #include <math.h>
@@ -95,7 +95,7 @@ main (int argc, char **argv)
 {
   GOptionEntry entries[] = {
     { "backend", 'b', 0, G_OPTION_ARG_STRING, &opt_backend, "Backend to check (default cuda)", "NAME" },
-    { "precision", 'p', 0, G_OPTION_ARG_STRING, &opt_precision, "fp32 (default) or tf32", "P" },
+    { "precision", 'p', 0, G_OPTION_ARG_STRING, &opt_precision, "fp32 (default), tf32 or fp16", "P" },
     { "batch", 'n', 0, G_OPTION_ARG_INT64, &opt_batch, "Value of symbolic dims (default 1)", "N" },
     { "low", 0, 0, G_OPTION_ARG_DOUBLE, &opt_lo, "Random inputs from (default -1)", "X" },
     { "high", 0, 0, G_OPTION_ARG_DOUBLE, &opt_hi, "Random inputs up to (default 1)", "X" },
@@ -109,7 +109,7 @@ main (int argc, char **argv)
     return 2;
   }
   g_option_context_free (ctx);
-  double tolerance = opt_precision && strcmp (opt_precision, "tf32") == 0 ? 2e-2 : 5e-4;
+  double tolerance = opt_precision && strcmp (opt_precision, "fp32") != 0 ? 2e-2 : 5e-4;
   /* skip, not fail, where the backend cannot start */
   const char *const *names = cnn_backend_list ();
   gboolean compiled = FALSE;

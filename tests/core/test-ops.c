@@ -3,10 +3,10 @@
  * Prints the max abs / rel error per case; fails above 1e-4 (relative to
  * the output's magnitude).
  *
- *   test-ops [SEED] [--backend cuda [--precision tf32]]
+ *   test-ops [SEED] [--backend cuda [--precision tf32|fp16]]
  *
  * With --backend the same graphs run on that backend against the CPU
- * reference (tolerance 1e-2 of the magnitude for tf32); exit status 77
+ * reference (tolerance 1e-2 of the magnitude for tf32 and fp16); exit status 77
  * (skipped) when the backend cannot start, for want of a GPU say. */
 #include "cnn.h"
 #include "cnn-private.h"
@@ -277,6 +277,50 @@ test_elementwise (void)
   }
 }
 
+/* Chains of ops, not single ones: on a GPU in tf32 and fp16 the tensors
+ * between them are NHWC (convolutions, pools, Relu, residual Adds, channel
+ * Concats), converted at the ends; on the CPU the residual fusion runs. */
+static void
+test_chains (void)
+{
+  for (int c = 0; c < 12; c++) {
+    ob_model *b = ob_new (13);
+    int64_t N = rnd (1, 2), C = rnd (1, 8), M = rnd (1, 9), H = rnd (4, 19), W = rnd (4, 19);
+    int64_t xd[4] = { N, C, H, W }, w1[4] = { M, C, 3, 3 }, w2[4] = { M, M, 1, 1 }, w3[4] = { M, M, 3, 3 };
+    int64_t pads[4] = { 1, 1, 1, 1 }, k2[2] = { 2, 2 }, mb[1] = { M };
+    ob_input (b, "x", 4, xd);
+    ob_init_float (b, "w1", 4, w1, NULL, rng);
+    ob_init_float (b, "b1", 1, mb, NULL, rng);
+    ob_init_float (b, "w2", 4, w2, NULL, rng);
+    ob_init_float (b, "w3", 4, w3, NULL, rng);
+    ob_init_float (b, "b3", 1, mb, NULL, rng);
+    Onnx__NodeProto *n = ob_node (b, "Conv", "x,w1,b1", "a");
+    ob_attr_ints (b, n, "pads", 4, pads);
+    ob_node (b, c % 3 == 2 ? "LeakyRelu" : "Relu", "a", "r");
+    n = ob_node (b, c % 2 ? "MaxPool" : "AveragePool", "r", "p");
+    ob_attr_ints (b, n, "kernel_shape", 2, k2);
+    ob_attr_ints (b, n, "strides", 2, k2);
+    ob_node (b, "Conv", "p,w2", "q");
+    n = ob_node (b, "Conv", "p,w3,b3", "t");
+    ob_attr_ints (b, n, "pads", 4, pads);
+    ob_node (b, "Add", "q,t", "sum");
+    ob_node (b, "Relu", "sum", "r2");
+    n = ob_node (b, "Concat", "r2,p", "cat");
+    ob_attr_int (b, n, "axis", 1);
+    ob_node (b, "Sigmoid", "cat", "sg");
+    if (c % 2)
+      ob_node (b, "GlobalAveragePool", "sg", "y");
+    else
+      ob_node (b, "Mul", "sg,cat", "y");
+    ob_output (b, "y");
+    char *what = g_strdup_printf ("chain C%" G_GINT64_FORMAT " M%" G_GINT64_FORMAT " %" G_GINT64_FORMAT
+        "x%" G_GINT64_FORMAT, C, M, H, W);
+    check (b, what);
+    g_free (what);
+    ob_free (b);
+  }
+}
+
 static void
 test_pad_resize (void)
 {
@@ -453,7 +497,7 @@ main (int argc, char **argv)
     }
     cnn_session_free (s);
     cnn_model_unref (m);
-    if (opt_precision && strcmp (opt_precision, "tf32") == 0)
+    if (opt_precision && strcmp (opt_precision, "fp32") != 0)
       tolerance = 1e-2;
   }
   /* the Winograd path is opt-in: test it */
@@ -464,6 +508,7 @@ main (int argc, char **argv)
   test_gemm ();
   test_elementwise ();
   test_pad_resize ();
+  test_chains ();
   if (strcmp (opt_backend, "cpu") == 0)
     test_sgemm_kernel ();       /* calls the CPU kernel directly */
   test_winograd ();

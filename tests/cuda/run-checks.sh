@@ -3,8 +3,9 @@
 # with a GPU:
 #   tests/cuda/run-checks.sh BINDIR ONNX_DATA_DIR MODEL...
 # BINDIR holds test-ops, onnx-suite and test-backends (a build's tests/).
-# Runs: the random op cases of test-ops (fp32 and tf32), ONNX's conformance
-# suites on the CUDA backend, and whole models at batch 1 and 4 (fp32, tf32).
+# Runs: the random op cases of test-ops (fp32, tf32, fp16), ONNX's conformance
+# suites on the CUDA backend, and whole models at batch 1 and 4 (fp32), and in
+# tf32 and fp16.
 # Prints one line per check and "cuda-checks: N passed, N failed" last.
 set -u
 bin=$1; data=$2; shift 2
@@ -20,20 +21,23 @@ check () {
 }
 check "ops fp32" "$bin/test-ops" --backend cuda
 check "ops tf32" "$bin/test-ops" --backend cuda --precision tf32
+check "ops fp16" "$bin/test-ops" --backend cuda --precision fp16
 for suite in node pytorch-converted pytorch-operator simple; do
   [ -d "$data/$suite" ] && check "onnx $suite" "$bin/onnx-suite" --backend cuda "$data/$suite"
 done
 check "models fp32 batch 1" "$bin/test-backends" --backend cuda "$@"
 check "models fp32 batch 4" "$bin/test-backends" --backend cuda --batch 4 "$@"
-# tf32 rounds inputs to 10 bits: models meet 2e-2 of their range on inputs of
-# the scale they were trained for (style_candy wants 0..255 pixels; on -1..1
-# its instance norms blow the rounding up to 0.4 of the range)
-for m in "$@"; do
-  case "$m" in
-    *style_candy*) check "tf32 $(basename "$m")" "$bin/test-backends" --backend cuda --precision tf32 \
-        --low 0 --high 255 "$m" ;;
-    *) check "tf32 $(basename "$m")" "$bin/test-backends" --backend cuda --precision tf32 "$m" ;;
-  esac
+# tf32 and fp16 round to 10-bit mantissas: models meet 2e-2 of their range
+# on inputs of the scale they were trained for (style_candy wants 0..255
+# pixels; on -1..1 its instance norms blow the rounding up to 0.4 of the range)
+for prec in tf32 fp16; do
+  for m in "$@"; do
+    case "$m" in
+      *style_candy*) check "$prec $(basename "$m")" "$bin/test-backends" --backend cuda --precision $prec \
+          --low 0 --high 255 "$m" ;;
+      *) check "$prec $(basename "$m")" "$bin/test-backends" --backend cuda --precision $prec "$m" ;;
+    esac
+  done
 done
 echo "cuda-checks: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
