@@ -8,7 +8,8 @@
  * multifilesrc / imagesequencesrc with the frame's index filled in; a
  * symbolic link is followed to the file it names), frame
  * size, detected objects with their boxes and classifications, whole-frame
- * classifications and the pixel count per class of a segmentation.  Lines
+ * classifications and the pixel count per class of a segmentation (with
+ * mask-rle=true its whole class map too, run-length encoded).  Lines
  * are flushed as they are written, so an error or a kill loses nothing
  * already written.  With emit-messages=true each frame's object also goes
  * to the bus as an element message "cnn-results" with field "json".
@@ -30,12 +31,13 @@
 GST_DEBUG_CATEGORY_STATIC (gst_cnn_meta_publish_debug);
 #define GST_CAT_DEFAULT gst_cnn_meta_publish_debug
 
-enum { PROP_0, PROP_LOCATION, PROP_EMIT_MESSAGES };
+enum { PROP_0, PROP_LOCATION, PROP_EMIT_MESSAGES, PROP_MASK_RLE };
 
 struct _GstCnnMetaPublish {
   GstBaseTransform parent;
   gchar *location;
   gboolean emit_messages;
+  gboolean mask_rle;
   FILE *out;
   guint64 frame;
   GstVideoInfo info;
@@ -278,6 +280,20 @@ gst_cnn_meta_publish_transform_ip (GstBaseTransform * bt, GstBuffer * buf)
       g_free (name);
     }
     json_builder_end_object (b);
+    if (self->mask_rle) {
+      gsize n = (gsize) seg->width * seg->height;
+      json_builder_set_member_name (b, "rle");
+      json_builder_begin_array (b);
+      for (gsize i = 0; i < n;) {
+        gsize j = i + 1;
+        while (j < n && seg->mask[j] == seg->mask[i])
+          j++;
+        json_builder_add_int_value (b, seg->mask[i]);
+        json_builder_add_int_value (b, (gint64) (j - i));
+        i = j;
+      }
+      json_builder_end_array (b);
+    }
     json_builder_end_object (b);
   }
   json_builder_end_object (b);
@@ -309,6 +325,7 @@ gst_cnn_meta_publish_set_property (GObject * object, guint prop_id, const GValue
   switch (prop_id) {
     case PROP_LOCATION: g_free (self->location); self->location = g_value_dup_string (value); break;
     case PROP_EMIT_MESSAGES: self->emit_messages = g_value_get_boolean (value); break;
+    case PROP_MASK_RLE: self->mask_rle = g_value_get_boolean (value); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec); break;
   }
 }
@@ -320,6 +337,7 @@ gst_cnn_meta_publish_get_property (GObject * object, guint prop_id, GValue * val
   switch (prop_id) {
     case PROP_LOCATION: g_value_set_string (value, self->location); break;
     case PROP_EMIT_MESSAGES: g_value_set_boolean (value, self->emit_messages); break;
+    case PROP_MASK_RLE: g_value_set_boolean (value, self->mask_rle); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec); break;
   }
 }
@@ -351,6 +369,10 @@ gst_cnn_meta_publish_class_init (GstCnnMetaPublishClass * klass)
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (oc, PROP_EMIT_MESSAGES, g_param_spec_boolean ("emit-messages",
           "Emit messages", "Also post each frame's results on the bus (\"cnn-results\")", FALSE,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (oc, PROP_MASK_RLE, g_param_spec_boolean ("mask-rle",
+          "Mask RLE", "Also write the segmentation's class map, run-length encoded row after row: "
+          "\"rle\": [class, count, class, count, ...] (class 255: none)", FALSE,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
   gst_element_class_set_static_metadata (ec, "CNN metadata writer", "Sink/Metadata",
       "Writes detections, classifications and segmentation summaries as JSON Lines", "cnn project");

@@ -13,7 +13,8 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   clang libclang-rt-14-dev valgrind \
   libonnx-dev libonnx-testdata libopenblas-dev libglib2.0-dev libgdk-pixbuf-2.0-dev \
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools \
-  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-libav \
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly \
+  gstreamer1.0-libav \
   libjson-glib-dev libcairo2-dev fonts-dejavu-core libgdk-pixbuf2.0-bin \
   libpango1.0-dev darknet dataset-fashion-mnist \
   python3 python3-venv python3-numpy python3-torch python3-torchvision python3-onnx python3-pil \

@@ -1,8 +1,9 @@
 /* cnnmetapublish tests: a folder of JPEGs classified in a batch pipeline
  * gives one parseable JSON line per image with its file name; detections
- * with boxes; bus messages. */
+ * with boxes; bus messages; segmentation masks run-length encoded. */
 #include "common.h"
 #include <json-glib/json-glib.h>
+#include "gstcnnmeta.h"
 
 GST_START_TEST (test_folder_to_json_lines)
 {
@@ -99,6 +100,61 @@ GST_START_TEST (test_objects_and_messages)
 }
 GST_END_TEST;
 
+/* The class map of a segmentation, run-length encoded row after row: the
+ * shipped segmenter's mask meta on a frame, and the runs decoded again. */
+GST_START_TEST (test_mask_rle)
+{
+  GstVideoInfo info;
+  gst_video_info_set_format (&info, GST_VIDEO_FORMAT_RGB, 128, 128);
+  gchar *l = g_strdup_printf ("cnnsegment model=%s/models/fashion/segmenter.onnx ! "
+      "cnnmetapublish emit-messages=true location=/dev/null mask-rle=true", SOURCE_DIR);
+  GstHarness *h = harness_for (l, &info);
+  GstBus *bus = gst_bus_new ();
+  gst_element_set_bus (h->element, bus);
+  GstBuffer *in = gst_buffer_new_allocate (NULL, info.size, NULL);
+  GstMapInfo map;
+  gst_buffer_map (in, &map, GST_MAP_WRITE);
+  for (gsize i = 0; i < map.size; i++)   /* a bright square on a dark gradient */
+    map.data[i] = (i / 3 / 128 > 40 && i / 3 / 128 < 90 && i / 3 % 128 > 30 && i / 3 % 128 < 70) ? 230 : i / 3 % 128;
+  gst_buffer_unmap (in, &map);
+  GstBuffer *out = gst_harness_push_and_pull (h, in);
+  GstCnnSegmentationMeta *seg = (GstCnnSegmentationMeta *) gst_buffer_get_meta (out,
+      g_type_from_name ("GstCnnSegmentationMetaAPI"));
+  fail_unless (seg != NULL, "no mask meta");
+  GstMessage *m = gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT);
+  fail_unless (m != NULL, "no bus message");
+  JsonParser *p = json_parser_new ();
+  fail_unless (json_parser_load_from_data (p, gst_structure_get_string (gst_message_get_structure (m), "json"),
+          -1, NULL));
+  JsonObject *js = json_object_get_object_member (json_node_get_object (json_parser_get_root (p)),
+      "segmentation");
+  fail_unless_equals_int (json_object_get_int_member (js, "width"), seg->width);
+  JsonArray *rle = json_object_get_array_member (js, "rle");
+  guint n = json_array_get_length (rle), runs = 0;
+  gsize at = 0, total = (gsize) seg->width * seg->height;
+  fail_unless (n % 2 == 0);
+  for (guint i = 0; i < n; i += 2) {
+    gint64 c = json_array_get_int_element (rle, i), count = json_array_get_int_element (rle, i + 1);
+    fail_unless (count > 0 && at + count <= total, "run %u: %" G_GINT64_FORMAT " pixels", i / 2, count);
+    /* each run is the class the mask has there, and a run ends where it changes */
+    for (gint64 k = 0; k < count; k++)
+      fail_unless_equals_int (seg->mask[at + k], c);
+    fail_unless (at + count == total || seg->mask[at + count] != c);
+    at += count;
+    runs++;
+  }
+  fail_unless_equals_int (at, total);
+  g_print ("mask %ux%u: %u runs\n", seg->width, seg->height, runs);
+  gst_buffer_unref (out);
+  g_object_unref (p);
+  gst_message_unref (m);
+  gst_element_set_bus (h->element, NULL);
+  gst_object_unref (bus);
+  gst_harness_teardown (h);
+  g_free (l);
+}
+GST_END_TEST;
+
 static Suite *
 cnnmetapublish_suite (void)
 {
@@ -108,6 +164,7 @@ cnnmetapublish_suite (void)
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_folder_to_json_lines);
   tcase_add_test (tc, test_objects_and_messages);
+  tcase_add_test (tc, test_mask_rle);
   return s;
 }
 
