@@ -26,7 +26,8 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fashion_scenes as fs  # noqa: E402
 
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fashion")
+# CNN_MODELS_OUT: write elsewhere (to compare a rerun with the shipped files)
+OUT = os.environ.get("CNN_MODELS_OUT", os.path.join(os.path.dirname(os.path.abspath(__file__)), "fashion"))
 STRIDE = 8
 GRID = fs.SIZE // STRIDE
 NC = len(fs.LABELS)
@@ -231,7 +232,9 @@ def train_segmenter(tr, te, epochs):
 def ship(net, name, output, description):
     """Writes models/fashion/NAME.onnx and its description file NAME.json."""
     net.eval()
-    kw = dict(opset_version=13, input_names=["input"], output_names=[output])
+    # a symbolic batch: the elements' batch-size gathers frames into one run
+    kw = dict(opset_version=13, input_names=["input"], output_names=[output],
+              dynamic_axes={"input": {0: "N"}, output: {0: "N"}})
     x = torch.rand(1, 3, fs.SIZE, fs.SIZE)
     path = os.path.join(OUT, name + ".onnx")
     try:

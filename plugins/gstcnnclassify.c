@@ -55,6 +55,8 @@ gst_cnn_classify_setup (GstCnnFilter * filter, GError ** error)
     g_set_error (error, GST_CNN_ERROR, 0, "the model description says task \"%s\", not classify", task);
     return FALSE;
   }
+  /* regions are inferred one by one: no batches of frames */
+  gst_cnn_filter_set_batchable (filter, self->region == REGION_FULL_FRAME);
   const cnn_tensor *o = gst_cnn_filter_get_output (filter, 0);
   int64_t n = cnn_tensor_numel (o);
   /* [1, C] or [1, C, 1, 1]: every dim but one is 1 */

@@ -1,5 +1,6 @@
 /* gstcnnfilter.c - base class of the cnn elements: model loading and
- * sharing, description files, labels, pre-processing, interval. */
+ * sharing, description files, labels, pre-processing, interval, batching,
+ * QoS and latency. */
 #include "gstcnnfilter.h"
 #include <math.h>
 #include <string.h>
@@ -12,7 +13,7 @@ G_DEFINE_QUARK (gst-cnn-error-quark, gst_cnn_error)
 enum {
   PROP_0, PROP_MODEL, PROP_LABELS, PROP_BACKEND, PROP_PRECISION, PROP_THREADS, PROP_INTERVAL, PROP_COLOR_ORDER,
   PROP_MEAN, PROP_STD, PROP_SCALE, PROP_LAYOUT, PROP_KEEP_ASPECT, PROP_QOS_POLICY, PROP_LATENCY,
-  PROP_STATS,
+  PROP_STATS, PROP_BATCH_SIZE, PROP_BATCH_TIMEOUT,
 };
 
 typedef enum { ORDER_AUTO, ORDER_RGB, ORDER_BGR } ColorOrder;
@@ -30,6 +31,8 @@ typedef struct {
   gint keep_aspect;             /* -1: not set */
   QosPolicy qos_policy;
   GstClockTime latency;         /* set by the user; NONE: measured */
+  guint batch_size;             /* frames per inference */
+  guint batch_timeout;          /* ms of running time a partial batch waits; 0: until full */
   /* QoS from downstream: frames ending before this running time are late */
   GstClockTime earliest;
   GstClockTime measured_latency;
@@ -50,6 +53,19 @@ typedef struct {
   guint64 inferences;
   guint64 nonfinite;            /* frames whose outputs held NaN or Inf */
   guint64 late_skipped, late_dropped;
+  /* batching (batch > 1): frames wait in `pending` until the batch is full
+   * (or times out, or EOS); then one run infers them all, and `process`
+   * runs per frame with gst_cnn_filter_infer() and get_output() handing out
+   * its item; the frames wait in `done` for generate_output */
+  gint batch;                   /* batch of this run: batch-size, or 1 */
+  gboolean batchable;           /* the subclass infers whole frames (not regions) */
+  GQueue pending, done;
+  GstClockTime pending_since;   /* running time of the first pending frame */
+  gboolean in_batch;            /* process() runs on a frame of the batch just inferred */
+  gint item;                    /* its slot */
+  GstCnnLetterbox *batch_lb;    /* per slot */
+  GError *batch_error;          /* the batch run failed */
+  cnn_tensor *views;            /* per output: the slice of item `item` */
 } GstCnnFilterPrivate;
 
 G_DEFINE_ABSTRACT_TYPE_WITH_CODE (GstCnnFilter, gst_cnn_filter, GST_TYPE_VIDEO_FILTER,
@@ -484,25 +500,44 @@ gst_cnn_filter_start (GstBaseTransform * bt)
     goto fail;
   }
   const GstCnnPreprocess *pre = &p->pre;
+  p->batchable = TRUE;
+  p->batch = 1;                 /* setup sees the outputs unbatched */
+  if (klass->setup && !klass->setup (self, &error)) {
+    GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS, ("Model does not fit this element"), ("%s", error->message));
+    goto fail;
+  }
+  GST_OBJECT_LOCK (self);
+  p->batch = MAX (p->batch_size, 1);
+  GST_OBJECT_UNLOCK (self);
+  if (p->batch > 1 && !p->batchable) {
+    GST_ELEMENT_WARNING (self, LIBRARY, SETTINGS, ("batch-size ignored"),
+        ("this element infers regions of frames one by one in this mode"));
+    p->batch = 1;
+  }
+  gint64 model_batch = cnn_model_get_input (p->model, 0)->dims[0];
+  if (p->batch > 1 && model_batch >= 0 && model_batch != p->batch) {
+    GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS, ("Model does not fit batch-size=%d", p->batch),
+        ("input '%s' has a fixed batch of %" G_GINT64_FORMAT "; batching needs a symbolic (or equal) "
+            "first dimension", cnn_model_get_input (p->model, 0)->name, model_batch));
+    goto fail;
+  }
   p->input.dtype = CNN_DTYPE_FLOAT32;
   p->input.ndim = 4;
-  p->input.dims[0] = 1;
+  p->input.dims[0] = p->batch;
   p->input.dims[1] = pre->nhwc ? pre->height : pre->channels;
   p->input.dims[2] = pre->nhwc ? pre->width : pre->height;
   p->input.dims[3] = pre->nhwc ? pre->channels : pre->width;
-  p->input.data = g_new0 (gfloat, (gsize) pre->channels * pre->width * pre->height);
+  p->input.data = g_new0 (gfloat, (gsize) p->batch * pre->channels * pre->width * pre->height);
+  p->batch_lb = g_new0 (GstCnnLetterbox, p->batch);
+  p->views = g_new0 (cnn_tensor, MAX (cnn_model_get_n_outputs (p->model), 1));
   p->frames = p->inferences = p->nonfinite = p->late_skipped = p->late_dropped = 0;
   p->measured_latency = GST_CLOCK_TIME_NONE;
   GST_OBJECT_LOCK (self);
   p->earliest = GST_CLOCK_TIME_NONE;
   GST_OBJECT_UNLOCK (self);
   p->t_pre = p->t_infer = p->t_total = 0;
-  if (klass->setup && !klass->setup (self, &error)) {
-    GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS, ("Model does not fit this element"), ("%s", error->message));
-    goto fail;
-  }
-  GST_INFO_OBJECT (self, "model %s: input %dx%dx%d %s %s, backend %s", p->model_path, pre->width,
-      pre->height, pre->channels, pre->nhwc ? "NHWC" : "NCHW", pre->bgr ? "BGR" : "RGB",
+  GST_INFO_OBJECT (self, "model %s: input %dx%dx%d %s %s, batch %d, backend %s", p->model_path, pre->width,
+      pre->height, pre->channels, pre->nhwc ? "NHWC" : "NCHW", pre->bgr ? "BGR" : "RGB", p->batch,
       cnn_session_get_backend (p->session));
   return TRUE;
 fail:
@@ -531,17 +566,79 @@ gst_cnn_filter_release (GstCnnFilter * self)
   g_clear_object (&p->desc);
   g_clear_pointer (&p->labels, g_ptr_array_unref);
   g_clear_pointer (&p->input.data, g_free);
+  g_clear_pointer (&p->batch_lb, g_free);
+  g_clear_pointer (&p->views, g_free);
+  g_clear_error (&p->batch_error);
   gst_cnn_scratch_clear (&p->scratch);
+}
+
+static void
+batch_drop (GstCnnFilterPrivate * p)
+{
+  g_queue_clear_full (&p->pending, (GDestroyNotify) gst_buffer_unref);
+  g_queue_clear_full (&p->done, (GDestroyNotify) gst_buffer_unref);
 }
 
 static gboolean
 gst_cnn_filter_stop (GstBaseTransform * bt)
 {
+  batch_drop (PRIV (bt));
   gst_cnn_filter_release (GST_CNN_FILTER (bt));
   return TRUE;
 }
 
 static gboolean is_late (GstCnnFilter * self, GstBuffer * buf, GstClockTime * running_time);
+
+/* A new model while running: set everything up again between frames; a
+ * model that fails to load stops the pipeline with the reason. */
+static gboolean
+maybe_reload (GstCnnFilter * self)
+{
+  GstCnnFilterPrivate *p = PRIV (self);
+  GST_OBJECT_LOCK (self);
+  gboolean reload = p->reload;
+  GST_OBJECT_UNLOCK (self);
+  if (!reload)
+    return TRUE;
+  guint64 frames = p->frames;
+  GST_INFO_OBJECT (self, "loading the new model");
+  gst_cnn_filter_release (self);
+  if (!gst_cnn_filter_start (GST_BASE_TRANSFORM (self)))
+    return FALSE;
+  p->frames = frames;
+  return TRUE;
+}
+
+typedef enum { FRAME_DROP, FRAME_REUSE, FRAME_INFER } FrameAction;
+
+/* What a frame gets: dropped (late, qos-policy=drop: with a QoS message, as
+ * GstBaseTransform posts), the last results (late with skip, or between
+ * `interval` frames), or an inference. */
+static FrameAction
+frame_action (GstCnnFilter * self, GstBuffer * b)
+{
+  GstCnnFilterPrivate *p = PRIV (self);
+  GstCnnFilterClass *klass = GST_CNN_FILTER_GET_CLASS (self);
+  guint64 n = p->frames++;
+  GstClockTime rt;
+  gboolean late = is_late (self, b, &rt);
+  if (late && p->qos_policy == QOS_DROP) {
+    GstMessage *m = gst_message_new_qos (GST_OBJECT (self), FALSE, rt,
+        gst_segment_to_stream_time (&GST_BASE_TRANSFORM (self)->segment, GST_FORMAT_TIME, GST_BUFFER_PTS (b)),
+        GST_BUFFER_PTS (b), GST_BUFFER_DURATION (b));
+    p->late_dropped++;
+    gst_message_set_qos_stats (m, GST_FORMAT_BUFFERS, p->frames - p->late_dropped, p->late_dropped);
+    gst_element_post_message (GST_ELEMENT (self), m);
+    return FRAME_DROP;
+  }
+  if (late && p->qos_policy == QOS_SKIP && p->inferences > 0 && klass->reuse) {
+    p->late_skipped++;
+    return FRAME_REUSE;
+  }
+  if (p->interval > 1 && n % p->interval != 0 && klass->reuse)
+    return FRAME_REUSE;
+  return FRAME_INFER;
+}
 
 static GstFlowReturn
 gst_cnn_filter_transform_frame_ip (GstVideoFilter * vf, GstVideoFrame * frame)
@@ -549,44 +646,160 @@ gst_cnn_filter_transform_frame_ip (GstVideoFilter * vf, GstVideoFrame * frame)
   GstCnnFilter *self = GST_CNN_FILTER (vf);
   GstCnnFilterPrivate *p = PRIV (self);
   GstCnnFilterClass *klass = GST_CNN_FILTER_GET_CLASS (self);
-  GST_OBJECT_LOCK (self);
-  gboolean reload = p->reload;
-  GST_OBJECT_UNLOCK (self);
-  if (reload) {
-    /* a new model while running: set everything up again between frames;
-     * a model that fails to load stops the pipeline with the reason */
-    guint64 frames = p->frames;
-    GST_INFO_OBJECT (self, "loading the new model");
-    gst_cnn_filter_release (self);
-    if (!gst_cnn_filter_start (GST_BASE_TRANSFORM (self)))
-      return GST_FLOW_ERROR;
-    p->frames = frames;
-  }
-  guint64 n = p->frames++;
+  if (!maybe_reload (self))
+    return GST_FLOW_ERROR;
   gint64 t0 = g_get_monotonic_time ();
   GstFlowReturn ret;
-  GstClockTime rt;
-  gboolean late = is_late (self, frame->buffer, &rt);
-  if (late && p->qos_policy == QOS_DROP) {
-    /* as GstBaseTransform does: a QoS message for the application */
-    GstBuffer *b = frame->buffer;
-    GstMessage *m = gst_message_new_qos (GST_OBJECT (self), FALSE, rt,
-        gst_segment_to_stream_time (&GST_BASE_TRANSFORM (self)->segment, GST_FORMAT_TIME, GST_BUFFER_PTS (b)),
-        GST_BUFFER_PTS (b), GST_BUFFER_DURATION (b));
-    p->late_dropped++;
-    gst_message_set_qos_stats (m, GST_FORMAT_BUFFERS, p->frames - p->late_dropped, p->late_dropped);
-    gst_element_post_message (GST_ELEMENT (self), m);
-    return GST_BASE_TRANSFORM_FLOW_DROPPED;
-  }
-  if (late && p->qos_policy == QOS_SKIP && p->inferences > 0 && klass->reuse) {
-    p->late_skipped++;
-    ret = klass->reuse (self, frame);
-  } else if (p->interval > 1 && n % p->interval != 0 && klass->reuse) {
-    ret = klass->reuse (self, frame);
-  } else {
-    ret = klass->process (self, frame);
+  switch (frame_action (self, frame->buffer)) {
+    case FRAME_DROP: return GST_BASE_TRANSFORM_FLOW_DROPPED;
+    case FRAME_REUSE: ret = klass->reuse (self, frame); break;
+    default: ret = klass->process (self, frame); break;
   }
   p->t_total += g_get_monotonic_time () - t0;
+  return ret;
+}
+
+/* ---- batching ---- */
+
+/* Infers the pending frames in one run, then runs process (or reuse) on
+ * each in order; they go to `done`. */
+static GstFlowReturn
+batch_flush (GstCnnFilter * self)
+{
+  GstCnnFilterPrivate *p = PRIV (self);
+  GstCnnFilterClass *klass = GST_CNN_FILTER_GET_CLASS (self);
+  guint n = g_queue_get_length (&p->pending);
+  if (n == 0)
+    return GST_FLOW_OK;
+  if (!maybe_reload (self)) {
+    batch_drop (p);
+    return GST_FLOW_ERROR;
+  }
+  gint64 t0 = g_get_monotonic_time ();
+  GstVideoInfo *info = &GST_VIDEO_FILTER (self)->in_info;
+  GstVideoFrame *frames = g_new0 (GstVideoFrame, n);
+  FrameAction *act = g_new (FrameAction, n);
+  gint *slot = g_new (gint, n), k = 0;
+  gsize per = cnn_tensor_numel (&p->input) / p->batch;
+  GstFlowReturn ret = GST_FLOW_OK;
+  for (guint i = 0; i < n; i++) {
+    GstBuffer *b = g_queue_pop_head (&p->pending);
+    act[i] = frame_action (self, b);
+    if (act[i] == FRAME_DROP) {
+      gst_buffer_unref (b);
+      continue;
+    }
+    b = gst_buffer_make_writable (b);
+    /* no ref: the processing attaches metas, which needs the buffer writable */
+    if (!gst_video_frame_map (&frames[i], info, b, GST_MAP_READWRITE | GST_VIDEO_FRAME_MAP_FLAG_NO_REF)) {
+      gst_buffer_unref (b);
+      act[i] = FRAME_DROP;
+      GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Could not map a frame"), (NULL));
+      ret = GST_FLOW_ERROR;
+      continue;
+    }
+    if (act[i] == FRAME_INFER && k < p->batch) {
+      gst_cnn_preprocess (&frames[i], NULL, &p->pre, (gfloat *) p->input.data + k * per, &p->batch_lb[k],
+          &p->scratch);
+      slot[i] = k++;
+    } else if (act[i] == FRAME_INFER) {
+      act[i] = FRAME_REUSE;     /* more pending than a batch: only after a reload */
+    }
+  }
+  gint64 t1 = g_get_monotonic_time ();
+  g_clear_error (&p->batch_error);
+  if (k > 0 && ret == GST_FLOW_OK) {
+    /* a partial batch runs whole: the same plan (and CUDA graph) every time */
+    g_mutex_lock (&p->run_lock);
+    gboolean ok = cnn_session_run (p->session, &p->input, 1, &p->batch_error);
+    g_mutex_unlock (&p->run_lock);
+    for (gint o = 0; ok && o < cnn_model_get_n_outputs (p->model); o++) {
+      const cnn_tensor *t = cnn_session_get_output (p->session, o);
+      if (t->ndim < 1 || t->dims[0] != p->batch) {
+        g_set_error (&p->batch_error, GST_CNN_ERROR, 0, "output '%s' has no batch dimension of %d: "
+            "batching needs one", cnn_model_get_output (p->model, o)->name, p->batch);
+        ok = FALSE;
+      }
+    }
+  }
+  gint64 t2 = g_get_monotonic_time ();
+  p->t_pre += t1 - t0;
+  p->t_infer += t2 - t1;
+  for (guint i = 0; i < n; i++) {
+    if (act[i] == FRAME_DROP)
+      continue;
+    GstBuffer *b = frames[i].buffer;
+    if (ret == GST_FLOW_OK) {
+      p->in_batch = act[i] == FRAME_INFER;
+      p->item = p->in_batch ? slot[i] : 0;
+      GstFlowReturn r = p->in_batch ? klass->process (self, &frames[i]) :
+          klass->reuse ? klass->reuse (self, &frames[i]) : GST_FLOW_OK;
+      p->in_batch = FALSE;
+      if (r != GST_FLOW_OK && r != GST_BASE_TRANSFORM_FLOW_DROPPED)
+        ret = r;
+    }
+    gst_video_frame_unmap (&frames[i]);
+    if (ret == GST_FLOW_OK)
+      g_queue_push_tail (&p->done, b);
+    else
+      gst_buffer_unref (b);
+  }
+  p->t_total += g_get_monotonic_time () - t0;
+  g_free (frames);
+  g_free (act);
+  g_free (slot);
+  return ret;
+}
+
+/* Batching: a frame waits for its batch instead of passing through. */
+static GstFlowReturn
+gst_cnn_filter_submit_input_buffer (GstBaseTransform * bt, gboolean discont, GstBuffer * buf)
+{
+  GstCnnFilterPrivate *p = PRIV (bt);
+  if (p->batch <= 1)
+    return GST_BASE_TRANSFORM_CLASS (gst_cnn_filter_parent_class)->submit_input_buffer (bt, discont, buf);
+  GstClockTime rt = GST_BUFFER_PTS_IS_VALID (buf) ?
+      gst_segment_to_running_time (&bt->segment, GST_FORMAT_TIME, GST_BUFFER_PTS (buf)) : GST_CLOCK_TIME_NONE;
+  GstFlowReturn ret = GST_FLOW_OK;
+  /* a partial batch older than batch-timeout goes before this frame joins */
+  GST_OBJECT_LOCK (bt);
+  GstClockTime timeout = p->batch_timeout * GST_MSECOND;
+  GST_OBJECT_UNLOCK (bt);
+  if (timeout > 0 && !g_queue_is_empty (&p->pending) && GST_CLOCK_TIME_IS_VALID (rt) &&
+      GST_CLOCK_TIME_IS_VALID (p->pending_since) && rt > p->pending_since + timeout)
+    ret = batch_flush (GST_CNN_FILTER (bt));
+  if (g_queue_is_empty (&p->pending))
+    p->pending_since = rt;
+  g_queue_push_tail (&p->pending, buf);
+  if (ret == GST_FLOW_OK && g_queue_get_length (&p->pending) >= (guint) p->batch)
+    ret = batch_flush (GST_CNN_FILTER (bt));
+  return ret;
+}
+
+static GstFlowReturn
+gst_cnn_filter_generate_output (GstBaseTransform * bt, GstBuffer ** out)
+{
+  GstCnnFilterPrivate *p = PRIV (bt);
+  /* batched frames first (also after a reload to a model run unbatched) */
+  if ((*out = g_queue_pop_head (&p->done)) || p->batch > 1)
+    return GST_FLOW_OK;
+  return GST_BASE_TRANSFORM_CLASS (gst_cnn_filter_parent_class)->generate_output (bt, out);
+}
+
+/* The frames of a partial batch, processed and pushed (at EOS, before new
+ * caps, on a gap in the stream). */
+static GstFlowReturn
+batch_drain (GstCnnFilter * self)
+{
+  GstCnnFilterPrivate *p = PRIV (self);
+  GstFlowReturn ret = batch_flush (self);
+  GstBuffer *b;
+  while ((b = g_queue_pop_head (&p->done))) {
+    if (ret == GST_FLOW_OK)
+      ret = gst_pad_push (GST_BASE_TRANSFORM_SRC_PAD (self), b);
+    else
+      gst_buffer_unref (b);
+  }
   return ret;
 }
 
@@ -609,6 +822,16 @@ static gboolean
 gst_cnn_filter_sink_event (GstBaseTransform * bt, GstEvent * event)
 {
   GstCnnFilterPrivate *p = PRIV (bt);
+  switch (GST_EVENT_TYPE (event)) {
+    case GST_EVENT_EOS: case GST_EVENT_CAPS: case GST_EVENT_SEGMENT: case GST_EVENT_GAP:
+      batch_drain (GST_CNN_FILTER (bt));
+      break;
+    case GST_EVENT_FLUSH_STOP:
+      batch_drop (p);
+      break;
+    default:
+      break;
+  }
   if (GST_EVENT_TYPE (event) == GST_EVENT_EOS && p->frames)
     gst_element_post_message (GST_ELEMENT (bt), gst_message_new_element (GST_OBJECT (bt), make_stats (p)));
   if (GST_EVENT_TYPE (event) == GST_EVENT_FLUSH_STOP) {
@@ -717,17 +940,30 @@ gst_cnn_filter_infer (GstCnnFilter * self, const GstVideoFrame * frame, const Gs
     GstCnnLetterbox * lb, GError ** error)
 {
   GstCnnFilterPrivate *p = PRIV (self);
-  gint64 t0 = g_get_monotonic_time ();
-  gst_cnn_preprocess (frame, rect, &p->pre, p->input.data, lb, &p->scratch);
-  gint64 t1 = g_get_monotonic_time ();
-  g_mutex_lock (&p->run_lock);
-  gboolean ok = cnn_session_run (p->session, &p->input, 1, error);
-  g_mutex_unlock (&p->run_lock);
-  p->t_pre += t1 - t0;
-  p->t_infer += g_get_monotonic_time () - t1;
+  gboolean ok;
+  if (p->in_batch) {
+    /* the batch ran already: this frame's item */
+    g_return_val_if_fail (rect == NULL, FALSE);
+    if (p->batch_error) {
+      g_propagate_error (error, g_error_copy (p->batch_error));
+      return FALSE;
+    }
+    if (lb)
+      *lb = p->batch_lb[p->item];
+    ok = TRUE;
+  } else {
+    gint64 t0 = g_get_monotonic_time ();
+    gst_cnn_preprocess (frame, rect, &p->pre, p->input.data, lb, &p->scratch);
+    gint64 t1 = g_get_monotonic_time ();
+    g_mutex_lock (&p->run_lock);
+    ok = cnn_session_run (p->session, &p->input, 1, error);
+    g_mutex_unlock (&p->run_lock);
+    p->t_pre += t1 - t0;
+    p->t_infer += g_get_monotonic_time () - t1;
+  }
   p->inferences++;
   for (gint i = 0; ok && i < cnn_model_get_n_outputs (p->model); i++) {
-    const cnn_tensor *o = cnn_session_get_output (p->session, i);
+    const cnn_tensor *o = gst_cnn_filter_get_output (self, i);
     if (o->dtype != CNN_DTYPE_FLOAT32)
       continue;
     const float *v = o->data;
@@ -766,7 +1002,22 @@ gst_cnn_filter_fail (GstCnnFilter * self, const gchar * what, GError * error)
 const cnn_tensor *
 gst_cnn_filter_get_output (GstCnnFilter * self, gint index)
 {
-  return cnn_session_get_output (PRIV (self)->session, index);
+  GstCnnFilterPrivate *p = PRIV (self);
+  const cnn_tensor *o = cnn_session_get_output (p->session, index);
+  if (!o || p->batch <= 1)
+    return o;
+  /* batching: the current frame's item, as a batch of one */
+  cnn_tensor *v = &p->views[index];
+  *v = *o;
+  v->dims[0] = 1;
+  v->data = (gchar *) o->data + (gsize) p->item * (cnn_tensor_numel (o) / p->batch) * cnn_dtype_size (o->dtype);
+  return v;
+}
+
+void
+gst_cnn_filter_set_batchable (GstCnnFilter * self, gboolean batchable)
+{
+  PRIV (self)->batchable = batchable;
 }
 
 gint
@@ -896,6 +1147,8 @@ gst_cnn_filter_set_property (GObject * object, guint prop_id, const GValue * val
       break;
     case PROP_BACKEND: g_free (p->backend); p->backend = g_value_dup_string (value); break;
     case PROP_PRECISION: g_free (p->precision); p->precision = g_value_dup_string (value); break;
+    case PROP_BATCH_SIZE: p->batch_size = g_value_get_uint (value); break;
+    case PROP_BATCH_TIMEOUT: p->batch_timeout = g_value_get_uint (value); break;
     case PROP_THREADS: p->threads = g_value_get_int (value); break;
     case PROP_INTERVAL: p->interval = g_value_get_uint (value); break;
     case PROP_COLOR_ORDER: p->color_order = g_value_get_enum (value); break;
@@ -921,6 +1174,8 @@ gst_cnn_filter_get_property (GObject * object, guint prop_id, GValue * value, GP
     case PROP_LABELS: g_value_set_string (value, p->labels_path); break;
     case PROP_BACKEND: g_value_set_string (value, p->backend ? p->backend : "auto"); break;
     case PROP_PRECISION: g_value_set_string (value, p->precision ? p->precision : "fp32"); break;
+    case PROP_BATCH_SIZE: g_value_set_uint (value, p->batch_size); break;
+    case PROP_BATCH_TIMEOUT: g_value_set_uint (value, p->batch_timeout); break;
     case PROP_THREADS: g_value_set_int (value, p->threads); break;
     case PROP_INTERVAL: g_value_set_uint (value, p->interval); break;
     case PROP_COLOR_ORDER: g_value_set_enum (value, p->color_order); break;
@@ -964,6 +1219,9 @@ gst_cnn_filter_init (GstCnnFilter * self)
   p->measured_latency = GST_CLOCK_TIME_NONE;
   p->earliest = GST_CLOCK_TIME_NONE;
   p->qos_policy = QOS_DROP;
+  p->batch_size = 1;
+  g_queue_init (&p->pending);
+  g_queue_init (&p->done);
   g_mutex_init (&p->run_lock);
   /* qos-policy decides about late frames, not GstBaseTransform's dropping */
   gst_base_transform_set_qos_enabled (GST_BASE_TRANSFORM (self), FALSE);
@@ -1019,8 +1277,18 @@ gst_cnn_filter_class_init (GstCnnFilterClass * klass)
   g_object_class_install_property (oc, PROP_STATS, g_param_spec_boxed ("stats", "Statistics",
           "frames, inferences, late-skipped, late-dropped, preprocess-ms, inference-ms, element-ms",
           GST_TYPE_STRUCTURE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (oc, PROP_BATCH_SIZE, g_param_spec_uint ("batch-size", "Batch size",
+          "Frames inferred together in one run (the GPU's throughput; the model needs a symbolic first "
+          "dimension); frames wait for their batch, a partial one goes at EOS, caps, segment or gap events",
+          1, 256, 1, rw));
+  g_object_class_install_property (oc, PROP_BATCH_TIMEOUT, g_param_spec_uint ("batch-timeout",
+          "Batch timeout", "Milliseconds of stream time a partial batch waits: a frame arriving later "
+          "than that after the batch's first one sends the batch on first; 0: wait until full", 0,
+          G_MAXUINT, 0, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
   bt->start = gst_cnn_filter_start;
   bt->stop = gst_cnn_filter_stop;
+  bt->submit_input_buffer = gst_cnn_filter_submit_input_buffer;
+  bt->generate_output = gst_cnn_filter_generate_output;
   bt->sink_event = gst_cnn_filter_sink_event;
   bt->src_event = gst_cnn_filter_src_event;
   bt->query = gst_cnn_filter_query;

@@ -3,7 +3,9 @@
  * It owns what every element has: the model (loaded once per file and
  * shared between elements), a run session (`backend`, `precision`), the
  * labels, the pre-processing (colour order, mean, std or scale, layout,
- * letterbox), `interval`, what happens to late frames (`qos-policy`), the
+ * letterbox), `interval`, batching (`batch-size`, `batch-timeout`: frames
+ * wait for their batch, then one run infers them all and `process` runs per
+ * frame, reading its item), what happens to late frames (`qos-policy`), the
  * latency it reports in live pipelines (`latency`) and its counters
  * (`stats`, and a "cnn-stats" message at EOS).
  *
@@ -58,7 +60,12 @@ struct _GstCnnFilterClass {
  * holding NaN or Inf fail with GST_CNN_ERROR_NONFINITE. */
 gboolean gst_cnn_filter_infer (GstCnnFilter * self, const GstVideoFrame * frame,
     const GstCnnRect * rect, GstCnnLetterbox * lb, GError ** error);
+/* Output @index of the last inference; with batch-size > 1, the current
+ * frame's item of the batch (first dimension 1). */
 const cnn_tensor *gst_cnn_filter_get_output (GstCnnFilter * self, gint index);
+/* For setup: FALSE when this element infers regions of frames (one run per
+ * region), which batch-size cannot gather; it then runs unbatched. */
+void gst_cnn_filter_set_batchable (GstCnnFilter * self, gboolean batchable);
 gint gst_cnn_filter_get_n_outputs (GstCnnFilter * self);
 cnn_model *gst_cnn_filter_get_model (GstCnnFilter * self);
 const GstCnnPreprocess *gst_cnn_filter_get_preprocess (GstCnnFilter * self);

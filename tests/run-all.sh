@@ -87,7 +87,8 @@ if command -v valgrind >/dev/null 2>&1; then
     --suppressions=tests/valgrind.supp"
   [ -f /usr/share/glib-2.0/valgrind/glib.supp ] && VG="$VG --suppressions=/usr/share/glib-2.0/valgrind/glib.supp"
   for t in "tests/test-session" "tests/check/check-cnnoverlay" "tests/check/check-cnndetect" \
-      "tests/check/check-cnnclassify test_nonfinite_outputs,test_errors,test_qos_policy"; do
+      "tests/check/check-cnnclassify test_nonfinite_outputs,test_errors,test_qos_policy,test_batching" \
+      "tests/check/check-cnnmetapublish"; do
     set -- $t
     if GST_REGISTRY="$BUILD/tests/check/registry.bin" GST_PLUGIN_SYSTEM_PATH_1_0= \
         GST_PLUGIN_PATH_1_0="$BUILD/plugins:/usr/lib/x86_64-linux-gnu/gstreamer-1.0" CK_FORK=no \

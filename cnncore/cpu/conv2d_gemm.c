@@ -58,7 +58,7 @@ cnn_conv2d_gemm_scratch (const cnn_exec *x)
   if (cnn_conv2d_winograd_applies (x))
     return cnn_conv2d_winograd_scratch (x);
   const cnn_conv_params *p = x->params;
-  if (cnn_conv_geometry ((cnn_exec *) x, &w) != CNN_OK || is_pointwise (&w))
+  if (cnn_conv_geometry ((cnn_exec *) x, &w) != CNN_OK)
     return 0;
   if (use_direct (x))
     return 0;
@@ -68,6 +68,8 @@ cnn_conv2d_gemm_scratch (const cnn_exec *x)
   plan_conv (x, &w, K, &cp);
   if (cp.bands)
     return cp.per_thread * MAX (x->threads, 1) * sizeof (float);
+  if (is_pointwise (&w))
+    return 0;
   return (size_t) K * w.out[0] * w.out[1] * w.out[2] * sizeof (float);
 }
 
@@ -364,7 +366,7 @@ cnn_conv2d_gemm (cnn_exec *x)
   bool pointwise = is_pointwise (&w);
   conv_plan cp;
   plan_conv (x, &w, K, &cp);
-  if (!pointwise && x->scratch_size < (cp.bands ? cp.per_thread * MAX (x->threads, 1) :
+  if ((cp.bands || !pointwise) && x->scratch_size < (cp.bands ? cp.per_thread * MAX (x->threads, 1) :
           (size_t) (K * osz)) * sizeof (float))
     return cnn_exec_fail (x, CNN_E_BACKEND, "scratch too small");
   for (int64_t n = 0; n < N; n++)
@@ -374,7 +376,7 @@ cnn_conv2d_gemm (cnn_exec *x)
       const float *wg = (const float *) W->data + g * Mg * K;
       const float *bg = B ? (const float *) B->data + g * Mg : NULL;
       const float *rg = x->residual ? (const float *) x->residual->data + (n * M + g * Mg) * osz : NULL;
-      if (!pointwise && cp.bands) {
+      if (cp.bands) {
         const float *wp = NULL;
         if (cp.packed) {
           /* weights packed once per plan, all groups */

@@ -336,6 +336,16 @@ void
 cnn_sgemm_serial (bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
     const float *B, int ldb, float beta, float *C, int ldc)
 {
+  if (M == 1) {
+    /* one row (a batch-1 classifier head): a matrix-vector product, which
+     * streams B once where sgemm would copy it into packed panels first */
+    int incx = ta ? lda : 1;
+    if (tb)
+      cblas_sgemv (CblasRowMajor, CblasNoTrans, N, K, alpha, B, ldb, A, incx, beta, C, 1);
+    else
+      cblas_sgemv (CblasRowMajor, CblasTrans, K, N, alpha, B, ldb, A, incx, beta, C, 1);
+    return;
+  }
   /* a row or a few (GEMV-like) pack more than they compute: OpenBLAS */
   if (cnn_sgemm_avx512_available () && M >= 8)
     cnn_sgemm_avx512 (ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);

@@ -41,32 +41,76 @@ sgemm_peak (int threads)
   return best;
 }
 
-/* --profile: total time per op type over one profiled run */
+/* --profile: time per op type, and the slowest nodes, over profiled runs */
+typedef struct {
+  GHashTable *by_op;            /* op type -> [seconds, nodes] */
+  GArray *nodes;                /* node_time, in execution order */
+  guint at;                     /* index of the next node in this run */
+} profile;
+
+typedef struct {
+  const char *name, *op_type;
+  char shape[64];
+  double seconds;
+} node_time;
+
 static void
 add_node_time (const char *name, const char *op_type, const cnn_tensor *output, double seconds,
     gpointer user_data)
 {
-  GHashTable *by_op = user_data;
-  double *t = g_hash_table_lookup (by_op, op_type);
+  profile *p = user_data;
+  double *t = g_hash_table_lookup (p->by_op, op_type);
   if (!t) {
     t = g_new0 (double, 2);
-    g_hash_table_insert (by_op, (gpointer) op_type, t);
+    g_hash_table_insert (p->by_op, (gpointer) op_type, t);
   }
   t[0] += seconds;
   t[1] += 1;
+  if (p->at == p->nodes->len) {
+    node_time n = { name, op_type, "", 0 };
+    for (int d = 0, o = 0; output && d < output->ndim && o < (int) sizeof n.shape - 24; d++)
+      o += g_snprintf (n.shape + o, sizeof n.shape - o, d ? "x%" G_GINT64_FORMAT : "%" G_GINT64_FORMAT,
+          output->dims[d]);
+    g_array_append_val (p->nodes, n);
+  }
+  g_array_index (p->nodes, node_time, p->at).seconds += seconds;
+  p->at++;
+}
+
+static gint
+slower_first (gconstpointer a, gconstpointer b)
+{
+  double d = ((const node_time *) b)->seconds - ((const node_time *) a)->seconds;
+  return d > 0 ? 1 : d < 0 ? -1 : 0;
 }
 
 static void
-print_profile (cnn_session *s)
+print_profile (cnn_session *s, cnn_tensor *in, int nin, int runs)
 {
-  GHashTable *by_op = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
-  cnn_session_foreach_node_time (s, add_node_time, by_op);
+  profile p = { g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free),
+    g_array_new (FALSE, FALSE, sizeof (node_time)), 0 };
+  int done = 0;
+  cnn_session_set_profiling (s, TRUE);
+  for (; done < runs && cnn_session_run (s, in, nin, NULL); done++) {
+    p.at = 0;
+    cnn_session_foreach_node_time (s, add_node_time, &p);
+  }
+  cnn_session_set_profiling (s, FALSE);
+  printf ("  per run, node by node (%d runs):\n", done);
   GHashTableIter it;
   gpointer k, v;
-  g_hash_table_iter_init (&it, by_op);
+  g_hash_table_iter_init (&it, p.by_op);
   while (g_hash_table_iter_next (&it, &k, &v))
-    printf ("  %-22s %4.0f nodes %9.3f ms\n", (const char *) k, ((double *) v)[1], ((double *) v)[0] * 1e3);
-  g_hash_table_destroy (by_op);
+    printf ("  %-22s %4.0f nodes %9.3f ms\n", (const char *) k, ((double *) v)[1] / MAX (done, 1),
+        ((double *) v)[0] * 1e3 / MAX (done, 1));
+  g_array_sort (p.nodes, slower_first);
+  printf ("  slowest nodes:\n");
+  for (guint i = 0; i < MIN (p.nodes->len, 12); i++) {
+    const node_time *n = &g_array_index (p.nodes, node_time, i);
+    printf ("  %8.3f ms  %-18s %-22s %s\n", n->seconds * 1e3 / MAX (done, 1), n->op_type, n->shape, n->name);
+  }
+  g_hash_table_destroy (p.by_op);
+  g_array_free (p.nodes, TRUE);
 }
 
 int
@@ -85,7 +129,7 @@ main (int argc, char **argv)
     { "reference", 0, 0, G_OPTION_ARG_NONE, &reference, "Reference kernels only", NULL },
     { "no-peak", 0, 0, G_OPTION_ARG_NONE, &no_peak, "Skip the SGEMM peak measurement", NULL },
     { "backend", 0, 0, G_OPTION_ARG_STRING, &backend, "auto, cpu (default), cuda", "NAME" },
-    { "profile", 0, 0, G_OPTION_ARG_NONE, &profile, "Time per op type (one more run, node by node)", NULL },
+    { "profile", 0, 0, G_OPTION_ARG_NONE, &profile, "Time per op type and the slowest nodes (up to 20 more runs, node by node)", NULL },
     { "precision", 0, 0, G_OPTION_ARG_STRING, &precision, "CUDA arithmetic: fp32 (default), tf32, fp16", "P" },
     { NULL }
   };
@@ -171,11 +215,8 @@ main (int argc, char **argv)
       printf (", %.0f%% of this machine's SGEMM peak (%.1f GFLOP/s)", 100 * gflops / peak, peak);
     printf ("\n");
   }
-  if (profile) {
-    cnn_session_set_profiling (s, TRUE);
-    if (cnn_session_run (s, in, nin, NULL))
-      print_profile (s);
-  }
+  if (profile)
+    print_profile (s, in, nin, MIN (runs, 20));
   for (int i = 0; i < nin; i++)
     cnn_session_free_host (s, in[i].data);
   g_free (in);

@@ -717,6 +717,96 @@ GST_START_TEST (test_shipped_model_accuracy)
 }
 GST_END_TEST;
 
+/* A 28x28 RGB frame of seeded noise, time-stamped @pts. */
+static GstBuffer *
+noise_frame (GRand * r, const GstVideoInfo * info, GstClockTime pts)
+{
+  GstBuffer *b = gst_buffer_new_allocate (NULL, info->size, NULL);
+  GstMapInfo map;
+  gst_buffer_map (b, &map, GST_MAP_WRITE);
+  for (gsize i = 0; i < map.size; i++)
+    map.data[i] = (guint8) g_rand_int_range (r, 0, 256);
+  gst_buffer_unmap (b, &map);
+  GST_BUFFER_PTS (b) = pts;
+  GST_BUFFER_DURATION (b) = 33 * GST_MSECOND;
+  return b;
+}
+
+/* batch-size: frames wait for their batch and come out in order, with the
+ * results an unbatched element gives; a partial batch goes at EOS, or
+ * before a frame later than batch-timeout; a model with a fixed batch of
+ * one says so. */
+GST_START_TEST (test_batching)
+{
+  gchar *model = g_build_filename (SOURCE_DIR, "models", "fashion", "classifier.onnx", NULL);
+  GstVideoInfo info;
+  gst_video_info_set_format (&info, GST_VIDEO_FORMAT_RGB, 28, 28);
+  gchar *l1 = g_strdup_printf ("cnnclassify model=%s", model);
+  gchar *l4 = g_strdup_printf ("cnnclassify model=%s batch-size=4", model);
+  GstHarness *h1 = harness_for (l1, &info), *h4 = harness_for (l4, &info);
+  GRand *r = g_rand_new_with_seed (7);
+  const guint n = 10;
+  for (guint i = 0; i < n; i++) {
+    GstBuffer *in = noise_frame (r, &info, i * 33 * GST_MSECOND);
+    fail_unless_equals_int (gst_harness_push (h1, gst_buffer_ref (in)), GST_FLOW_OK);
+    fail_unless_equals_int (gst_harness_push (h4, in), GST_FLOW_OK);
+    /* whole batches only */
+    fail_unless_equals_int (gst_harness_buffers_received (h4), (i + 1) / 4 * 4);
+  }
+  fail_unless (gst_harness_push_event (h4, gst_event_new_eos ()));
+  fail_unless_equals_int (gst_harness_buffers_received (h4), n);
+  for (guint i = 0; i < n; i++) {
+    GstBuffer *a = gst_harness_pull (h1), *b = gst_harness_pull (h4);
+    fail_unless_equals_uint64 (GST_BUFFER_PTS (b), GST_BUFFER_PTS (a));
+    const GstStructure *ca = frame_classification (a), *cb = frame_classification (b);
+    fail_unless (ca && cb);
+    gint ia = -1, ib = -2;
+    gdouble pa = 0, pb = 1;
+    gst_structure_get_int (ca, "class-id", &ia);
+    gst_structure_get_int (cb, "class-id", &ib);
+    gst_structure_get_double (ca, "confidence", &pa);
+    gst_structure_get_double (cb, "confidence", &pb);
+    fail_unless_equals_int (ib, ia);
+    fail_unless (fabs (pa - pb) < 1e-5, "frame %u: %f batched, %f not", i, pb, pa);
+    gst_buffer_unref (a);
+    gst_buffer_unref (b);
+  }
+  gst_harness_teardown (h1);
+  gst_harness_teardown (h4);
+
+  /* batch-timeout: a frame 200 ms after the batch's first sends it on */
+  gchar *lt = g_strdup_printf ("cnnclassify model=%s batch-size=4 batch-timeout=50", model);
+  GstHarness *ht = harness_for (lt, &info);
+  gst_harness_push (ht, noise_frame (r, &info, 0));
+  gst_harness_push (ht, noise_frame (r, &info, 10 * GST_MSECOND));
+  fail_unless_equals_int (gst_harness_buffers_received (ht), 0);
+  gst_harness_push (ht, noise_frame (r, &info, 200 * GST_MSECOND));
+  fail_unless_equals_int (gst_harness_buffers_received (ht), 2);
+  for (guint i = 0; i < 2; i++) {
+    GstBuffer *b = gst_harness_pull (ht);
+    fail_unless (frame_classification (b) != NULL, "no result on a timed-out batch");
+    gst_buffer_unref (b);
+  }
+  gst_harness_teardown (ht);
+  g_free (lt);
+
+  gchar *fixed = shared_model ("squeezenet1.1_fp16.onnx");
+  if (have_file (fixed)) {
+    gchar *l = g_strdup_printf ("videotestsrc num-buffers=1 ! cnnclassify model=%s batch-size=2 ! fakesink", fixed);
+    gchar *msg = run_pipeline (l);
+    fail_unless (msg && strstr (msg, "fixed batch of 1"), "fixed batch: %s", msg);
+    g_print ("fixed batch: %s\n", msg);
+    g_free (msg);
+    g_free (l);
+  }
+  g_free (fixed);
+  g_rand_free (r);
+  g_free (l1);
+  g_free (l4);
+  g_free (model);
+}
+GST_END_TEST;
+
 GST_START_TEST (test_state_cycles)
 {
   gchar *model = shared_model ("squeezenet1.1_fp16.onnx");
@@ -748,6 +838,7 @@ cnnclassify_suite (void)
   tcase_add_test (tc, test_parallel_pipelines_share_model);
   tcase_add_test (tc, test_nonfinite_outputs);
   tcase_add_test (tc, test_renegotiation);
+  tcase_add_test (tc, test_batching);
   tcase_add_test (tc, test_flushing_seek);
   tcase_add_test (tc, test_errors);
   tcase_add_test (tc, test_backends);
