@@ -915,6 +915,17 @@ processing_latency (GstCnnFilter * self)
   return GST_CLOCK_TIME_IS_VALID (lat) ? lat : 0;
 }
 
+/* With batch-size N a frame may also wait N-1 frame durations for its batch. */
+static GstClockTime
+batch_wait (GstCnnFilter * self)
+{
+  GstCnnFilterPrivate *p = PRIV (self);
+  const GstVideoInfo *vi = &GST_VIDEO_FILTER (self)->in_info;
+  if (p->batch <= 1 || vi->fps_n <= 0 || vi->fps_d <= 0)
+    return 0;
+  return gst_util_uint64_scale_int (GST_SECOND, vi->fps_d, vi->fps_n) * (p->batch - 1);
+}
+
 /* LATENCY: what upstream says plus our processing time, in live pipelines. */
 static gboolean
 gst_cnn_filter_query (GstBaseTransform * bt, GstPadDirection direction, GstQuery * query)
@@ -925,7 +936,7 @@ gst_cnn_filter_query (GstBaseTransform * bt, GstPadDirection direction, GstQuery
     GstClockTime min, max;
     gst_query_parse_latency (query, &live, &min, &max);
     if (live) {
-      GstClockTime ours = processing_latency (GST_CNN_FILTER (bt));
+      GstClockTime ours = processing_latency (GST_CNN_FILTER (bt)) + batch_wait (GST_CNN_FILTER (bt));
       min += ours;
       if (GST_CLOCK_TIME_IS_VALID (max))
         max += ours;
@@ -1273,7 +1284,8 @@ gst_cnn_filter_class_init (GstCnnFilterClass * klass)
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (oc, PROP_LATENCY, g_param_spec_uint64 ("latency", "Latency",
           "Processing latency added to LATENCY queries in live pipelines, in ns; unset: measured "
-          "(reads the value in use)", 0, G_MAXUINT64, GST_CLOCK_TIME_NONE, rw));
+          "(reads the value in use); batch-size N adds N-1 frame durations to it", 0, G_MAXUINT64,
+          GST_CLOCK_TIME_NONE, rw));
   g_object_class_install_property (oc, PROP_STATS, g_param_spec_boxed ("stats", "Statistics",
           "frames, inferences, late-skipped, late-dropped, preprocess-ms, inference-ms, element-ms",
           GST_TYPE_STRUCTURE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
