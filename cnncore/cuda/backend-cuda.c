@@ -375,8 +375,8 @@ conv_describe (cuda_backend *cb, cnn_exec *x, node_state *s, const cnn_window *w
 /* Sets k to the entry of cudnnFind's results (fastest first) to use: on
  * tensor cores where the precision allows them, for Find's timings are
  * noisy enough to rank a plain FMA kernel first, which then runs several
- * times slower.  A macro: the forward and backward-data results have
- * different types. */
+ * times slower.  A macro (reading `cb`): the forward and backward-data
+ * results have different types. */
 #define PICK_ALGO(x, perf, found, k, what) \
   int k = -1; \
   for (int j_ = 0; j_ < (found); j_++) { \
