@@ -45,8 +45,7 @@ plan_clear (cnn_session *s)
   s->n_execs = 0;
   const cnn_backend_i *bi = s->backend->iface;
   for (int i = 0; i < s->model->n_outputs; i++) {
-    if (s->host_outputs[i])
-      bi->free_host ? bi->free_host (s->backend, s->host_outputs[i]) : g_free (s->host_outputs[i]);
+    cnn_session_free_host (s, s->host_outputs[i]);
     s->host_outputs[i] = NULL;
   }
   if (bi->plan_reset)
@@ -412,8 +411,7 @@ plan (cnn_session *s, const cnn_tensor *inputs)
     s->outputs[i] = s->t[v];
     if (device && st == CNN_OK && !s->is_const[v]) {
       size_t bytes = MAX (cnn_tensor_numel (&s->t[v]) * cnn_dtype_size (s->t[v].dtype), 1);
-      const cnn_backend_i *bi = s->backend->iface;
-      s->host_outputs[i] = bi->alloc_host ? bi->alloc_host (s->backend, bytes) : g_try_malloc (bytes);
+      s->host_outputs[i] = cnn_session_alloc_host (s, bytes);
       if (!s->host_outputs[i]) {
         g_string_append_printf (s->err, "cannot allocate %zu bytes for output %d", bytes, i);
         st = CNN_E_NOMEM;
