@@ -372,28 +372,35 @@ conv_describe (cuda_backend *cb, cnn_exec *x, node_state *s, const cnn_window *w
   return CNN_OK;
 }
 
-/* Sets k to the entry of cudnnFind's results (fastest first) to use: on
- * tensor cores where the precision allows them, for Find's timings are
+/* Takes the entry of cudnnFind's results (fastest first) for the node:
+ * on tensor cores where the precision allows them, for Find's timings are
  * noisy enough to rank a plain FMA kernel first, which then runs several
- * times slower.  A macro (reading `cb`): the forward and backward-data
- * results have different types. */
-#define PICK_ALGO(x, perf, found, k, what) \
-  int k = -1; \
-  for (int j_ = 0; j_ < (found); j_++) { \
-    if ((perf)[j_].status != CUDNN_STATUS_SUCCESS) \
-      continue; \
-    bool tc_ = (perf)[j_].mathType != CUDNN_DEFAULT_MATH && (perf)[j_].mathType != CUDNN_FMA_MATH; \
-    if (k < 0) \
-      k = j_; \
-    if (tc_ && (cb->tf32 || cb->half)) { \
-      k = j_; \
-      break; \
+ * times slower.  The algorithm was timed with its math type, which the
+ * descriptor must then carry, or cuDNN runs another kernel.  A macro
+ * (reading `cb`): the forward and backward-data results have different
+ * types. */
+#define USE_ALGO(x, s, perf, found, what) do { \
+    int k_ = -1; \
+    for (int j_ = 0; j_ < (found); j_++) { \
+      if ((perf)[j_].status != CUDNN_STATUS_SUCCESS) \
+        continue; \
+      bool tc_ = (perf)[j_].mathType != CUDNN_DEFAULT_MATH && (perf)[j_].mathType != CUDNN_FMA_MATH; \
+      if (k_ < 0) \
+        k_ = j_; \
+      if (tc_ && (cb->tf32 || cb->half)) { \
+        k_ = j_; \
+        break; \
+      } \
     } \
-  } \
-  if (k < 0) \
-    return cnn_exec_fail ((x), CNN_E_BACKEND, "cuDNN has no algorithm for this " what); \
-  g_debug ("%s: cuDNN algorithm %d, math type %d, %.3f ms in cudnnFind", (x)->node->name, \
-      (int) (perf)[k].algo, (int) (perf)[k].mathType, (perf)[k].time)
+    if (k_ < 0) \
+      return cnn_exec_fail ((x), CNN_E_BACKEND, "cuDNN has no algorithm for this " what); \
+    g_debug ("%s: cuDNN algorithm %d, math type %d, %.3f ms in cudnnFind", (x)->node->name, \
+        (int) (perf)[k_].algo, (int) (perf)[k_].mathType, (perf)[k_].time); \
+    (s)->algo = (perf)[k_].algo; \
+    (s)->ws = (perf)[k_].memory; \
+    if (cb->tf32 || cb->half) \
+      CUDNN_TRY ((x), cudnnSetConvolutionMathType ((s)->cd, (perf)[k_].mathType)); \
+  } while (0)
 
 static cnn_status
 conv_plan (cuda_backend *cb, cnn_exec *x, node_state *s)
@@ -436,12 +443,7 @@ conv_plan (cuda_backend *cb, cnn_exec *x, node_state *s)
   int found = 0;
   CUDNN_TRY (x, cudnnFindConvolutionForwardAlgorithm (cb->cudnn, s->xd, s->wd, s->cd, s->yd,
           CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &found, perf));
-  PICK_ALGO (x, perf, found, k, "convolution");
-  s->algo = perf[k].algo;
-  s->ws = perf[k].memory;
-  /* the algorithm was timed with this math type: without it, it runs another kernel */
-  if (cb->tf32 || cb->half)
-    CUDNN_TRY (x, cudnnSetConvolutionMathType (s->cd, perf[k].mathType));
+  USE_ALGO (x, s, perf, found, "convolution");
   /* cuDNN adds bias, residual and ReLU in the convolution's own call for
    * ReLU always, and for no activation with the implicit-GEMM algorithm */
   bool relu = x->act.type == CNN_ACT_RELU;
@@ -536,11 +538,7 @@ convt_plan (cuda_backend *cb, cnn_exec *x, node_state *s)
   int found = 0;
   CUDNN_TRY (x, cudnnFindConvolutionBackwardDataAlgorithm (cb->cudnn, s->wd, s->yd, s->cd, s->xd,
           CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &found, perf));
-  PICK_ALGO (x, perf, found, k, "transposed convolution");
-  s->algo = perf[k].algo;
-  s->ws = perf[k].memory;
-  if (cb->tf32 || cb->half)
-    CUDNN_TRY (x, cudnnSetConvolutionMathType (s->cd, perf[k].mathType));
+  USE_ALGO (x, s, perf, found, "transposed convolution");
   return grow_workspace (cb, x, s->ws);
 }
 
