@@ -57,6 +57,8 @@ cnn_conv2d_gemm_scratch (const cnn_exec *x)
     return cnn_conv2d_dw3x3_scratch (x);
   if (cnn_conv2d_winograd_applies (x))
     return cnn_conv2d_winograd_scratch (x);
+  if (cnn_conv2d_implicit_applies (x))
+    return cnn_conv2d_implicit_scratch (x);
   const cnn_conv_params *p = x->params;
   if (cnn_conv_geometry ((cnn_exec *) x, &w) != CNN_OK)
     return 0;
@@ -330,6 +332,24 @@ conv_band (int64_t b, int tid, void *data)
   }
 }
 
+const float *
+cnn_conv_packed_weights (cnn_exec *x, int64_t Mg, int64_t K)
+{
+  if (!x->cache) {
+    int64_t G = x->in[1]->dims[0] / Mg;
+    size_t per_group = cnn_sgemm_packed_a_size ((int) Mg, (int) K);
+    float *pk = NULL;
+    if (posix_memalign ((void **) &pk, 64, sizeof (float) * per_group * G) != 0)
+      return NULL;
+    for (int64_t g = 0; g < G; g++)
+      cnn_sgemm_pack_a (false, (int) Mg, (int) K, (const float *) x->in[1]->data + g * Mg * K, (int) K,
+          pk + g * per_group);
+    x->cache = pk;
+    x->cache_free = free;
+  }
+  return x->cache;
+}
+
 static bool
 use_direct (const cnn_exec *x)
 {
@@ -356,6 +376,8 @@ cnn_conv2d_gemm (cnn_exec *x)
     return cnn_conv2d_dw3x3 (x);
   if (cnn_conv2d_winograd_applies (x))
     return cnn_conv2d_winograd (x);
+  if (cnn_conv2d_implicit_applies (x))
+    return cnn_conv2d_implicit (x);
   if (use_direct (x)) {
     direct_ctx c = { x, &w, w.out[0] * w.out[1] };
     c.chunk = CLAMP (DIRECT_CHUNK / MAX (w.out[2], 1), 1, c.rows);
@@ -379,19 +401,10 @@ cnn_conv2d_gemm (cnn_exec *x)
       if (cp.bands) {
         const float *wp = NULL;
         if (cp.packed) {
-          /* weights packed once per plan, all groups */
-          size_t per_group = cnn_sgemm_packed_a_size ((int) Mg, (int) K);
-          if (!x->cache) {
-            float *pk = NULL;
-            if (posix_memalign ((void **) &pk, 64, sizeof (float) * per_group * G) != 0)
-              return cnn_exec_fail (x, CNN_E_NOMEM, "out of memory for packed weights");
-            for (int64_t gg = 0; gg < G; gg++)
-              cnn_sgemm_pack_a (false, (int) Mg, (int) K, (const float *) W->data + gg * Mg * K, (int) K,
-                  pk + gg * per_group);
-            x->cache = pk;
-            x->cache_free = free;
-          }
-          wp = (const float *) x->cache + g * per_group;
+          wp = cnn_conv_packed_weights (x, Mg, K);
+          if (!wp)
+            return cnn_exec_fail (x, CNN_E_NOMEM, "out of memory for packed weights");
+          wp += g * cnn_sgemm_packed_a_size ((int) Mg, (int) K);
         }
         band_ctx bc = { x, &w, &cp, xg, wg, bg, rg, wp, og, Mg, K };
         int64_t rows = w.out[0] * w.out[1];

@@ -49,19 +49,26 @@ geometry (const cnn_exec *x, wino_geom *g)
   return true;
 }
 
+/* Off unless CNN_WINOGRAD=1: the scalar tile transforms still cost more
+ * than the multiplications they save on this CPU (see bench/compare.py);
+ * the tests turn it on to keep it correct. */
+static int winograd_enabled = -1;
+
+void
+cnn_conv2d_winograd_enable (bool on)
+{
+  winograd_enabled = on;
+}
+
 bool
 cnn_conv2d_winograd_applies (const cnn_exec *x)
 {
   wino_geom g;
+  if (winograd_enabled < 0)
+    winograd_enabled = g_strcmp0 (g_getenv ("CNN_WINOGRAD"), "1") == 0;
   /* small images (few tiles to amortize the transformed weights over) and
    * tiny channel counts do better with im2col */
-  /* Off unless CNN_WINOGRAD=1: the scalar tile transforms still cost more
-   * than the multiplications they save on this CPU (see bench/compare.py);
-   * the tests force it on to keep it correct. */
-  static int enabled = -1;
-  if (enabled < 0)
-    enabled = g_strcmp0 (g_getenv ("CNN_WINOGRAD"), "1") == 0;
-  return enabled && geometry (x, &g) && g.tiles >= 64 && g.C >= 8 && g.M >= 8 && g.C <= 512 && g.M <= 512;
+  return winograd_enabled && geometry (x, &g) && g.tiles >= 64 && g.C >= 8 && g.M >= 8 && g.C <= 512 && g.M <= 512;
 }
 
 size_t

@@ -17,6 +17,11 @@
 #define KC 256
 #define MC (MR * 16)
 #define NC (NR * 64)
+/* floats ahead of the kernel's reads of packed A to prefetch: weights of
+ * deep layers stream from DRAM once per run, used by few columns */
+#ifndef A_PREFETCH
+#define A_PREFETCH 1024
+#endif
 
 #ifdef HAVE_AVX512_KERNEL
 
@@ -110,18 +115,29 @@ pack_b (bool tb, const float *B, int ldb, int k0, int kc, int n0, int nc, float 
   }
 }
 
-/* C[0..m, 0..n] = (first ? beta * C : C) + alpha * Ap Bp over kc. */
-__attribute__ ((target ("avx512f")))
-static void
-kernel_12x32 (int kc, const float *Ap, const float *Bp, float *C, int ldc, int m, int n, float alpha,
-    float beta, bool first)
+/* C[0..m, 0..n] = (first ? beta * C : C) + alpha * Ap Bp over kc.  Row k of
+ * B is at Bp + k * NR (a packed panel) or, with koff, at Bp + koff[k] (a
+ * matrix read in place: an implicit GEMM's input). */
+__attribute__ ((target ("avx512f"), always_inline))
+static inline void
+kernel_12x32_any (int kc, const float *Ap, const float *Bp, const int32_t *koff, float *C, int ldc, int m,
+    int n, float alpha, float beta, bool first)
 {
   __m512 c0[MR], c1[MR];
   for (int i = 0; i < MR; i++)
     c0[i] = c1[i] = _mm512_setzero_ps ();
   for (int k = 0; k < kc; k++) {
-    __m512 b0 = _mm512_load_ps (Bp + (size_t) k * NR), b1 = _mm512_load_ps (Bp + (size_t) k * NR + 16);
+    const float *b = koff ? Bp + koff[k] : Bp + (size_t) k * NR;
+    if (koff) {
+      /* the next tile's slice of this row: a large input does not stay in
+       * cache between the column tiles of a row */
+      _mm_prefetch ((const char *) (b + NR), _MM_HINT_T0);
+      _mm_prefetch ((const char *) (b + NR + 16), _MM_HINT_T0);
+    }
+    __m512 b0 = koff ? _mm512_loadu_ps (b) : _mm512_load_ps (b);
+    __m512 b1 = koff ? _mm512_loadu_ps (b + 16) : _mm512_load_ps (b + 16);
     const float *a = Ap + (size_t) k * MR;
+    _mm_prefetch ((const char *) (a + A_PREFETCH), _MM_HINT_T0);
 #define STEP(i) { __m512 ai = _mm512_set1_ps (a[i]); c0[i] = _mm512_fmadd_ps (ai, b0, c0[i]); \
       c1[i] = _mm512_fmadd_ps (ai, b1, c1[i]); }
     STEP (0) STEP (1) STEP (2) STEP (3) STEP (4) STEP (5)
@@ -146,6 +162,22 @@ kernel_12x32 (int kc, const float *Ap, const float *Bp, float *C, int ldc, int m
     _mm512_mask_storeu_ps (c, m0, r0);
     _mm512_mask_storeu_ps (c + 16, m1, r1);
   }
+}
+
+__attribute__ ((target ("avx512f")))
+static void
+kernel_12x32 (int kc, const float *Ap, const float *Bp, float *C, int ldc, int m, int n, float alpha,
+    float beta, bool first)
+{
+  kernel_12x32_any (kc, Ap, Bp, NULL, C, ldc, m, n, alpha, beta, first);
+}
+
+__attribute__ ((target ("avx512f")))
+static void
+kernel_12x32_gather (int kc, const float *Ap, const float *B, const int32_t *koff, float *C, int ldc, int m,
+    int n, bool first)
+{
+  kernel_12x32_any (kc, Ap, B, koff, C, ldc, m, n, 1.f, 0.f, first);
 }
 
 size_t
@@ -239,6 +271,24 @@ cnn_sgemm_avx512_packed_ab (int M, int N, int K, const float *Apacked, const flo
   }
 }
 
+/* Rows [m0, m1) of C = A B, A packed by cnn_sgemm_pack_a() (m0 a multiple
+ * of MR), row k of B read in place at B + koff[k]: columns 0..n-1, in whole
+ * NR-wide panels, so up to NR - 1 floats past column n - 1 must be readable. */
+void
+cnn_sgemm_avx512_gather (int M, int m0, int m1, int n, int K, const float *Apacked, const float *B,
+    const int32_t *koff, float *C, int ldc)
+{
+  int mpad = (M + MR - 1) / MR * MR;
+  for (int pc = 0; pc < K; pc += KC) {
+    int kc = MIN (KC, K - pc);
+    const float *Ap = Apacked + (size_t) pc * mpad;
+    for (int jr = 0; jr < n; jr += NR)
+      for (int ir = m0; ir < m1; ir += MR)
+        kernel_12x32_gather (kc, Ap + (size_t) ir * kc, B + jr, koff + pc, C + (size_t) (ir - m0) * ldc + jr,
+            ldc, MIN (MR, m1 - ir), MIN (NR, n - jr), pc == 0);
+  }
+}
+
 void
 cnn_sgemm_avx512 (bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
     const float *B, int ldb, float beta, float *C, int ldc)
@@ -318,6 +368,13 @@ cnn_sgemm_packed_b_size (int N, int K)
 void
 cnn_sgemm_avx512_packed_ab (int M, int N, int K, const float *Apacked, const float *Bpacked, float *C,
     int ldc)
+{
+  g_assert_not_reached ();
+}
+
+void
+cnn_sgemm_avx512_gather (int M, int m0, int m1, int n, int K, const float *Apacked, const float *B,
+    const int32_t *koff, float *C, int ldc)
 {
   g_assert_not_reached ();
 }

@@ -20,8 +20,19 @@ cnn_status cnn_conv2d_dw3x3 (cnn_exec *x);
 bool cnn_conv2d_winograd_applies (const cnn_exec *x);
 size_t cnn_conv2d_winograd_scratch (const cnn_exec *x);
 cnn_status cnn_conv2d_winograd (cnn_exec *x);
+/* Overrides CNN_WINOGRAD (tests); not thread safe against running sessions. */
+void cnn_conv2d_winograd_enable (bool on);
+
+/* cpu/conv2d_implicit.c: stride-1 2D convolutions as an implicit GEMM over a
+ * zero-padded copy of the input (AVX-512). */
+bool cnn_conv2d_implicit_applies (const cnn_exec *x);
+size_t cnn_conv2d_implicit_scratch (const cnn_exec *x);
+cnn_status cnn_conv2d_implicit (cnn_exec *x);
 
 /* cpu/conv2d_gemm.c: im2col + OpenBLAS sgemm, and a direct depthwise kernel. */
 cnn_status cnn_conv2d_gemm (cnn_exec *x);
 size_t cnn_conv2d_gemm_scratch (const cnn_exec *x);
+/* The weights packed for cnn_sgemm_pack_a() as G groups of Mg x K, made
+ * once per plan (x->cache); NULL when out of memory. */
+const float *cnn_conv_packed_weights (cnn_exec *x, int64_t Mg, int64_t K);
 #endif

@@ -10,6 +10,7 @@
  * (skipped) when the backend cannot start, for want of a GPU say. */
 #include "cnn.h"
 #include "cnn-private.h"
+#include "ops/conv.h"
 #include "onnx-builder.h"
 #include <math.h>
 #include <stdio.h>
@@ -389,6 +390,66 @@ test_winograd (void)
   }
 }
 
+/* 2D convolutions with enough channels for the implicit GEMM
+ * (cpu/conv2d_implicit.c): kernel sizes 1 (padded or strided) to 5, strides
+ * 1 to 3, dilations, uneven pads, groups, widths from 1 up, output channels
+ * not a multiple of the tile, bias, a fused activation or a fused residual
+ * Add + Relu.  Winograd
+ * is off here so that the 3x3 cases reach this path. */
+static void
+test_implicit (void)
+{
+  cnn_conv2d_winograd_enable (false);
+  for (int c = 0; c < 24; c++) {
+    ob_model *b = ob_new (13);
+    int64_t G = c % 5 == 4 ? 2 : 1, C = G * rnd (2, 24), M = G * rnd (8, 40), mm = M;
+    int64_t kh = c < 12 ? 3 : rnd (1, 5), kw = c < 12 ? 3 : rnd (1, 5), d = c % 4 == 3 ? 2 : 1;
+    int64_t H = rnd (1, 40), W = c % 6 == 0 ? rnd (1, 4) : rnd (5, 70);
+    int64_t p[4] = { rnd (0, 2), rnd (0, 2), rnd (0, 2), rnd (0, 2) };
+    if (c % 8 == 7) {           /* a ResNet downsample: 1x1, stride 2, no pads */
+      kh = kw = 1;
+      p[0] = p[1] = p[2] = p[3] = 0;
+    }
+    if (kh * kw == 1 && c % 8 != 7)
+      p[1] = 1;                 /* a padded 1x1: not a plain GEMM */
+    /* the dilated kernel fits the padded input */
+    H = MAX (H, (kh - 1) * d + 1 - p[0] - p[2]);
+    W = MAX (W, (kw - 1) * d + 1 - p[1] - p[3]);
+    int64_t st[2] = { c % 3 == 1 || c % 8 == 7 ? 2 : c % 7 == 6 ? 3 : 1, c % 3 == 1 || c % 8 == 7 ? 2 : 1 };
+    int64_t xd[4] = { rnd (1, 2), C, H, W }, wd[4] = { M, C / G, kh, kw }, dil[2] = { d, d };
+    ob_input (b, "x", 4, xd);
+    ob_init_float (b, "w", 4, wd, NULL, rng);
+    ob_init_float (b, "b", 1, &mm, NULL, rng);
+    int kind = c % 3;           /* 0 plain, 1 fused Relu, 2 residual Add + Relu */
+    Onnx__NodeProto *n = ob_node (b, "Conv", c % 2 ? "x,w,b" : "x,w", kind ? "c" : "y");
+    ob_attr_ints (b, n, "pads", 4, p);
+    ob_attr_ints (b, n, "dilations", 2, dil);
+    ob_attr_ints (b, n, "strides", 2, st);
+    ob_attr_int (b, n, "group", G);
+    if (kind == 1)
+      ob_node (b, "Relu", "c", "y");
+    else if (kind == 2) {
+      /* the residual: another input of the output's shape */
+      int64_t rd[4] = { xd[0], M, (H + p[0] + p[2] - (kh - 1) * d - 1) / st[0] + 1,
+        (W + p[1] + p[3] - (kw - 1) * d - 1) / st[1] + 1 };
+      ob_input (b, "r", 4, rd);
+      ob_node (b, "Add", "c,r", "s");
+      ob_node (b, "Relu", "s", "y");
+    }
+    ob_output (b, "y");
+    char *what = g_strdup_printf ("Conv (implicit GEMM) C%" G_GINT64_FORMAT " M%" G_GINT64_FORMAT " g%"
+        G_GINT64_FORMAT " %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT " k%" G_GINT64_FORMAT "x%" G_GINT64_FORMAT
+        " s%" G_GINT64_FORMAT "x%" G_GINT64_FORMAT " d%" G_GINT64_FORMAT " pads %" G_GINT64_FORMAT ",%"
+        G_GINT64_FORMAT ",%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT "%s", C, M, G, H, W, kh, kw, st[0], st[1], d,
+        p[0], p[1], p[2], p[3],
+        kind == 2 ? " + residual" : kind ? " + Relu" : "");
+    check (b, what);
+    g_free (what);
+    ob_free (b);
+  }
+  cnn_conv2d_winograd_enable (true);
+}
+
 /* 3x3 depthwise convolutions (MobileNet style): stride 1 and 2, pads 0/1,
  * odd widths for the vector tails, bias, fused ReLU6-style clip. */
 static void
@@ -502,7 +563,7 @@ main (int argc, char **argv)
       tolerance = 1e-2;
   }
   /* the Winograd path is opt-in: test it */
-  g_setenv ("CNN_WINOGRAD", "1", TRUE);
+  cnn_conv2d_winograd_enable (true);
   test_conv (FALSE);
   test_conv (TRUE);
   test_pool ();
@@ -513,6 +574,7 @@ main (int argc, char **argv)
   if (strcmp (opt_backend, "cpu") == 0)
     test_sgemm_kernel ();       /* calls the CPU kernel directly */
   test_winograd ();
+  test_implicit ();
   test_depthwise ();
   printf ("test-ops: %d passed, %d failed\n", n_pass, n_fail);
   g_rand_free (rng);
