@@ -22,7 +22,8 @@ typedef struct {
   int64_t Hp, Wp, OH, OW;       /* padded input, output */
   int64_t Hq, Wq;               /* one phase plane */
   int64_t ncols;                /* grid columns holding outputs: (OH - 1) * Wq + OW */
-  int64_t plane_floats;         /* the padded input of one group, slack included */
+  bool in_place;                /* 1x1, stride 1, no pads: B is the input itself */
+  int64_t plane_floats;         /* the padded input of one group (0 in place) */
   int64_t mblock;               /* output channels per task, a multiple of MR */
   int64_t col_blocks, m_blocks;
 } implicit_geom;
@@ -63,22 +64,19 @@ implicit_geometry (const cnn_exec *x, implicit_geom *g)
   g->sw = w.stride[2];
   if (g->OH < 1 || g->OW < 1)
     return false;
-  /* a 1x1 stride-1 convolution is already a plain GEMM on its input */
-  if (g->kh * g->kw == 1 && g->sh == 1 && g->sw == 1 && !g->pt && !g->pl && !w.pad1[1] && !w.pad1[2])
-    return false;
+  g->in_place = g->kh * g->kw == 1 && g->sh == 1 && g->sw == 1 && !g->pt && !g->pl && !w.pad1[1] &&
+      !w.pad1[2];
   g->Hp = g->H + g->pt + w.pad1[1];
   g->Wp = g->W + g->pl + w.pad1[2];
   g->Hq = (g->Hp + g->sh - 1) / g->sh;
   g->Wq = (g->Wp + g->sw - 1) / g->sw;
   g->ncols = (g->OH - 1) * g->Wq + g->OW;
-  int64_t tiles = (g->ncols + NR - 1) / NR, planes = g->Cg * g->sh * g->sw * g->Hq * g->Wq;
-  int64_t max_off = 0;
-  for (int64_t ky = 0; ky < g->kh; ky += MAX (g->kh - 1, 1))
-    for (int64_t kx = 0; kx < g->kw; kx += MAX (g->kw - 1, 1))
-      max_off = MAX (max_off, tap_offset (g, g->Cg - 1, ky, kx));
-  g->plane_floats = MAX (planes, max_off + tiles * NR);
+  /* the GEMM reads whole tiles of NR columns: up to NR - 1 past the last
+   * plane's end (in place, the last tile is masked instead) */
+  int64_t planes = g->Cg * g->sh * g->sw * g->Hq * g->Wq;
+  g->plane_floats = g->in_place ? 0 : planes + NR;
   /* enough work per column to fill the kernel's tile; offsets fit int32 */
-  if (g->K < 16 || g->Mg < 8 || g->plane_floats >= (int64_t) 1 << 30)
+  if (g->K < 16 || g->Mg < 8 || planes >= (int64_t) 1 << 30)
     return false;
   /* tasks: column blocks times channel blocks, a few per thread */
   int T = MAX (x->threads, 1);
@@ -119,7 +117,8 @@ typedef struct {
   const cnn_exec *x;
   const implicit_geom *g;
   const float *in;              /* one image's group: Cg planes H x W */
-  float *padded;
+  float *padded;                /* its phase planes */
+  const float *b;               /* what the GEMM reads: the planes, or the input in place */
   const int32_t *koff;
   const float *wpacked;         /* the group's weights, packed */
   const float *bias, *residual; /* the group's, or NULL */
@@ -128,7 +127,19 @@ typedef struct {
   size_t per_thread;
 } implicit_ctx;
 
-/* One channel into its zero-bordered phase planes. */
+/* Does a kernel tap read phase (py, px)? */
+static bool
+phase_used (const implicit_geom *g, int64_t py, int64_t px)
+{
+  bool y = false, x = false;
+  for (int64_t ky = 0; ky < g->kh; ky++)
+    y |= ky * g->dh % g->sh == py;
+  for (int64_t kx = 0; kx < g->kw; kx++)
+    x |= kx * g->dw % g->sw == px;
+  return y && x;
+}
+
+/* One channel into its zero-bordered phase planes (those a tap reads). */
 static void
 pad_plane (int64_t c, int tid, void *data)
 {
@@ -137,25 +148,29 @@ pad_plane (int64_t c, int tid, void *data)
   const float *src = t->in + c * g->H * g->W;
   float *dst = t->padded + c * g->sh * g->sw * g->Hq * g->Wq;
   for (int64_t py = 0; py < g->sh; py++)
-    for (int64_t px = 0; px < g->sw; px++)
-      for (int64_t i = 0; i < g->Hq; i++, dst += g->Wq) {
+    for (int64_t px = 0; px < g->sw; px++, dst += g->Hq * g->Wq) {
+      if (!phase_used (g, py, px))
+        continue;
+      float *d = dst;
+      for (int64_t i = 0; i < g->Hq; i++, d += g->Wq) {
         int64_t y = i * g->sh + py - g->pt;     /* input row */
         if (y < 0 || y >= g->H) {
-          memset (dst, 0, sizeof (float) * g->Wq);
+          memset (d, 0, sizeof (float) * g->Wq);
           continue;
         }
         const float *row = src + y * g->W;
         /* plane columns [lo, hi) fall inside the input row */
         int64_t lo = MIN ((MAX (g->pl - px, 0) + g->sw - 1) / g->sw, g->Wq);
         int64_t hi = MAX (MIN ((g->pl + g->W - px + g->sw - 1) / g->sw, g->Wq), lo);
-        memset (dst, 0, sizeof (float) * lo);
+        memset (d, 0, sizeof (float) * lo);
         if (g->sw == 1)
-          memcpy (dst + lo, row + lo + px - g->pl, sizeof (float) * (hi - lo));
+          memcpy (d + lo, row + lo + px - g->pl, sizeof (float) * (hi - lo));
         else
           for (int64_t q = lo; q < hi; q++)
-            dst[q] = row[q * g->sw + px - g->pl];
-        memset (dst + hi, 0, sizeof (float) * (g->Wq - hi));
+            d[q] = row[q * g->sw + px - g->pl];
+        memset (d + hi, 0, sizeof (float) * (g->Wq - hi));
       }
+    }
 }
 
 /* One block of grid columns for one block of output channels: the GEMM into
@@ -168,8 +183,8 @@ implicit_block (int64_t task, int tid, void *data)
   int64_t j0 = (task % g->col_blocks) * BLOCK_COLS, m0 = (task / g->col_blocks) * g->mblock;
   int64_t n = MIN (BLOCK_COLS, g->ncols - j0), m1 = MIN (m0 + g->mblock, g->Mg);
   float *blk = t->blocks + (size_t) tid * t->per_thread;
-  cnn_sgemm_avx512_gather ((int) g->Mg, (int) m0, (int) m1, (int) n, (int) g->K, t->wpacked, t->padded + j0,
-      t->koff, blk, BLOCK_COLS);
+  cnn_sgemm_avx512_gather ((int) g->Mg, (int) m0, (int) m1, (int) n, (int) g->K, t->wpacked, t->b + j0,
+      t->koff, g->in_place, blk, BLOCK_COLS);
   int64_t osz = g->OH * g->OW;
   for (int64_t y = j0 / g->Wq; y * g->Wq < j0 + n; y++) {
     /* the row's output columns inside this block */
@@ -212,22 +227,23 @@ cnn_conv2d_implicit (cnn_exec *x)
     for (int64_t ky = 0; ky < g.kh; ky++)
       for (int64_t kx = 0; kx < g.kw; kx++)
         koff[k++] = (int32_t) tap_offset (&g, c, ky, kx);
-  /* the slack past the planes feeds only dropped columns; zero it once per
-   * run so that nothing reads uninitialized memory */
-  int64_t planes = g.Cg * g.sh * g.sw * g.Hq * g.Wq;
-  memset (padded + planes, 0, sizeof (float) * (g.plane_floats - planes));
+  /* the slack past the planes feeds only dropped columns */
+  memset (padded + g.plane_floats - (g.in_place ? 0 : NR), 0, sizeof (float) * (g.in_place ? 0 : NR));
   const cnn_tensor *X = x->in[0], *B = x->n_in > 2 ? x->in[2] : NULL;
   int64_t N = X->dims[0], isz = g.H * g.W, osz = g.OH * g.OW;
   size_t per_group = cnn_sgemm_packed_a_size ((int) g.Mg, (int) g.K);
   for (int64_t n = 0; n < N; n++)
     for (int64_t gr = 0; gr < g.G; gr++) {
       implicit_ctx t = {
-        x, &g, (const float *) X->data + (n * g.C + gr * g.Cg) * isz, padded, koff, wp + gr * per_group,
+        x, &g, (const float *) X->data + (n * g.C + gr * g.Cg) * isz, padded, padded, koff, wp + gr * per_group,
         B ? (const float *) B->data + gr * g.Mg : NULL,
         x->residual ? (const float *) x->residual->data + (n * g.M + gr * g.Mg) * osz : NULL,
         (float *) x->out[0]->data + (n * g.M + gr * g.Mg) * osz, blocks, per_thread
       };
-      cnn_parallel_for (g.Cg * isz > 16384 ? x->pool : NULL, g.Cg, pad_plane, &t);
+      if (g.in_place)
+        t.b = t.in;
+      else
+        cnn_parallel_for (g.Cg * isz > 16384 ? x->pool : NULL, g.Cg, pad_plane, &t);
       cnn_parallel_for (x->pool, g.col_blocks * g.m_blocks, implicit_block, &t);
     }
   return CNN_OK;

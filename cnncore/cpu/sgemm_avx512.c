@@ -120,10 +120,12 @@ pack_b (bool tb, const float *B, int ldb, int k0, int kc, int n0, int nc, float 
  * matrix read in place: an implicit GEMM's input). */
 __attribute__ ((target ("avx512f"), always_inline))
 static inline void
-kernel_12x32_any (int kc, const float *Ap, const float *Bp, const int32_t *koff, float *C, int ldc, int m,
-    int n, float alpha, float beta, bool first)
+kernel_12x32_any (int kc, const float *Ap, const float *Bp, const int32_t *koff, bool masked, float *C,
+    int ldc, int m, int n, float alpha, float beta, bool first)
 {
   __m512 c0[MR], c1[MR];
+  __mmask16 m0 = n >= 16 ? 0xffff : (__mmask16) ((1u << n) - 1);
+  __mmask16 m1 = n >= 32 ? 0xffff : n > 16 ? (__mmask16) ((1u << (n - 16)) - 1) : 0;
   for (int i = 0; i < MR; i++)
     c0[i] = c1[i] = _mm512_setzero_ps ();
   for (int k = 0; k < kc; k++) {
@@ -134,8 +136,18 @@ kernel_12x32_any (int kc, const float *Ap, const float *Bp, const int32_t *koff,
       _mm_prefetch ((const char *) (b + NR), _MM_HINT_T0);
       _mm_prefetch ((const char *) (b + NR + 16), _MM_HINT_T0);
     }
-    __m512 b0 = koff ? _mm512_loadu_ps (b) : _mm512_load_ps (b);
-    __m512 b1 = koff ? _mm512_loadu_ps (b + 16) : _mm512_load_ps (b + 16);
+    __m512 b0, b1;
+    if (masked) {
+      /* a matrix read in place ends at its last column */
+      b0 = _mm512_maskz_loadu_ps (m0, b);
+      b1 = _mm512_maskz_loadu_ps (m1, b + 16);
+    } else if (koff) {
+      b0 = _mm512_loadu_ps (b);
+      b1 = _mm512_loadu_ps (b + 16);
+    } else {
+      b0 = _mm512_load_ps (b);
+      b1 = _mm512_load_ps (b + 16);
+    }
     const float *a = Ap + (size_t) k * MR;
     _mm_prefetch ((const char *) (a + A_PREFETCH), _MM_HINT_T0);
 #define STEP(i) { __m512 ai = _mm512_set1_ps (a[i]); c0[i] = _mm512_fmadd_ps (ai, b0, c0[i]); \
@@ -144,8 +156,6 @@ kernel_12x32_any (int kc, const float *Ap, const float *Bp, const int32_t *koff,
     STEP (6) STEP (7) STEP (8) STEP (9) STEP (10) STEP (11)
 #undef STEP
   }
-  __mmask16 m0 = n >= 16 ? 0xffff : (__mmask16) ((1u << n) - 1);
-  __mmask16 m1 = n >= 32 ? 0xffff : n > 16 ? (__mmask16) ((1u << (n - 16)) - 1) : 0;
   __m512 va = _mm512_set1_ps (alpha), vb = _mm512_set1_ps (beta);
   for (int i = 0; i < m; i++) {
     float *c = C + (size_t) i * ldc;
@@ -169,15 +179,20 @@ static void
 kernel_12x32 (int kc, const float *Ap, const float *Bp, float *C, int ldc, int m, int n, float alpha,
     float beta, bool first)
 {
-  kernel_12x32_any (kc, Ap, Bp, NULL, C, ldc, m, n, alpha, beta, first);
+  kernel_12x32_any (kc, Ap, Bp, NULL, false, C, ldc, m, n, alpha, beta, first);
 }
 
 __attribute__ ((target ("avx512f")))
 static void
 kernel_12x32_gather (int kc, const float *Ap, const float *B, const int32_t *koff, float *C, int ldc, int m,
-    int n, bool first)
+    int n, bool first, bool tail_masked)
 {
-  kernel_12x32_any (kc, Ap, B, koff, C, ldc, m, n, 1.f, 0.f, first);
+  /* masked loads are several times slower than plain ones on some CPUs
+   * (Zen 5): only where reading past column n could fault */
+  if (tail_masked && n < NR)
+    kernel_12x32_any (kc, Ap, B, koff, true, C, ldc, m, n, 1.f, 0.f, first);
+  else
+    kernel_12x32_any (kc, Ap, B, koff, false, C, ldc, m, n, 1.f, 0.f, first);
 }
 
 size_t
@@ -272,11 +287,11 @@ cnn_sgemm_avx512_packed_ab (int M, int N, int K, const float *Apacked, const flo
 }
 
 /* Rows [m0, m1) of C = A B, A packed by cnn_sgemm_pack_a() (m0 a multiple
- * of MR), row k of B read in place at B + koff[k]: columns 0..n-1, in whole
- * NR-wide panels, so up to NR - 1 floats past column n - 1 must be readable. */
+ * of MR), row k of B (columns 0..n-1) read in place at B + koff[k]; in whole
+ * NR-column panels unless tail_masked. */
 void
 cnn_sgemm_avx512_gather (int M, int m0, int m1, int n, int K, const float *Apacked, const float *B,
-    const int32_t *koff, float *C, int ldc)
+    const int32_t *koff, bool tail_masked, float *C, int ldc)
 {
   int mpad = (M + MR - 1) / MR * MR;
   for (int pc = 0; pc < K; pc += KC) {
@@ -285,7 +300,7 @@ cnn_sgemm_avx512_gather (int M, int m0, int m1, int n, int K, const float *Apack
     for (int jr = 0; jr < n; jr += NR)
       for (int ir = m0; ir < m1; ir += MR)
         kernel_12x32_gather (kc, Ap + (size_t) ir * kc, B + jr, koff + pc, C + (size_t) (ir - m0) * ldc + jr,
-            ldc, MIN (MR, m1 - ir), MIN (NR, n - jr), pc == 0);
+            ldc, MIN (MR, m1 - ir), MIN (NR, n - jr), pc == 0, tail_masked);
   }
 }
 
@@ -374,7 +389,7 @@ cnn_sgemm_avx512_packed_ab (int M, int N, int K, const float *Apacked, const flo
 
 void
 cnn_sgemm_avx512_gather (int M, int m0, int m1, int n, int K, const float *Apacked, const float *B,
-    const int32_t *koff, float *C, int ldc)
+    const int32_t *koff, bool tail_masked, float *C, int ldc)
 {
   g_assert_not_reached ();
 }
