@@ -272,10 +272,10 @@ void cnn_sgemm_avx512_packed_ab (int M, int N, int K, const float *Apacked, cons
 /* Implicit GEMM: rows [m0, m1) of C (m0 a multiple of 12) = A B with A packed
  * by cnn_sgemm_pack_a() and row k of B (n columns) read in place at
  * B + koff[k], in whole CNN_SGEMM_NR-column panels (up to NR - 1 floats past
- * column n - 1 are read and must exist) unless @tail_masked, which is
- * slower.  C holds rows m0.. at stride ldc. */
+ * column n - 1 are read and must exist) unless @tail_packed, which copies a
+ * narrower last panel first.  C holds rows m0.. at stride ldc. */
 void cnn_sgemm_avx512_gather (int M, int m0, int m1, int n, int K, const float *Apacked, const float *B,
-    const int32_t *koff, bool tail_masked, float *C, int ldc);
+    const int32_t *koff, bool tail_packed, float *C, int ldc);
 void cnn_sgemm_avx512 (bool trans_a, bool trans_b, int M, int N, int K, float alpha,
     const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
 

@@ -72,7 +72,7 @@ implicit_geometry (const cnn_exec *x, implicit_geom *g)
   g->Wq = (g->Wp + g->sw - 1) / g->sw;
   g->ncols = (g->OH - 1) * g->Wq + g->OW;
   /* the GEMM reads whole tiles of NR columns: up to NR - 1 past the last
-   * plane's end (in place, the last tile is masked instead) */
+   * plane's end (in place, the last tile is copied instead) */
   int64_t planes = g->Cg * g->sh * g->sw * g->Hq * g->Wq;
   g->plane_floats = g->in_place ? 0 : planes + NR;
   /* enough work per column to fill the kernel's tile; offsets fit int32 */
@@ -139,38 +139,41 @@ phase_used (const implicit_geom *g, int64_t py, int64_t px)
   return y && x;
 }
 
-/* One channel into its zero-bordered phase planes (those a tap reads). */
-static void
-pad_plane (int64_t c, int tid, void *data)
+/* Rows of phase py of one channel into its zero-bordered planes (those a
+ * tap reads).  Task c * sh + py. */
+CNN_MULTIVERSION static void
+pad_plane (int64_t task, int tid, void *data)
 {
   implicit_ctx *t = data;
   const implicit_geom *g = t->g;
+  int64_t c = task / g->sh, py = task % g->sh, psz = g->Hq * g->Wq;
   const float *src = t->in + c * g->H * g->W;
-  float *dst = t->padded + c * g->sh * g->sw * g->Hq * g->Wq;
-  for (int64_t py = 0; py < g->sh; py++)
-    for (int64_t px = 0; px < g->sw; px++, dst += g->Hq * g->Wq) {
-      if (!phase_used (g, py, px))
+  for (int64_t px = 0; px < g->sw; px++) {
+    if (!phase_used (g, py, px))
+      continue;
+    float *d = t->padded + ((c * g->sh + py) * g->sw + px) * psz;
+    /* plane columns [lo, hi) fall inside the input row */
+    int64_t lo = MIN ((MAX (g->pl - px, 0) + g->sw - 1) / g->sw, g->Wq);
+    int64_t hi = MAX (MIN ((g->pl + g->W - px + g->sw - 1) / g->sw, g->Wq), lo);
+    for (int64_t i = 0; i < g->Hq; i++, d += g->Wq) {
+      int64_t y = i * g->sh + py - g->pt;       /* input row */
+      if (y < 0 || y >= g->H) {
+        memset (d, 0, sizeof (float) * g->Wq);
         continue;
-      float *d = dst;
-      for (int64_t i = 0; i < g->Hq; i++, d += g->Wq) {
-        int64_t y = i * g->sh + py - g->pt;     /* input row */
-        if (y < 0 || y >= g->H) {
-          memset (d, 0, sizeof (float) * g->Wq);
-          continue;
-        }
-        const float *row = src + y * g->W;
-        /* plane columns [lo, hi) fall inside the input row */
-        int64_t lo = MIN ((MAX (g->pl - px, 0) + g->sw - 1) / g->sw, g->Wq);
-        int64_t hi = MAX (MIN ((g->pl + g->W - px + g->sw - 1) / g->sw, g->Wq), lo);
-        memset (d, 0, sizeof (float) * lo);
-        if (g->sw == 1)
-          memcpy (d + lo, row + lo + px - g->pl, sizeof (float) * (hi - lo));
-        else
-          for (int64_t q = lo; q < hi; q++)
-            d[q] = row[q * g->sw + px - g->pl];
-        memset (d + hi, 0, sizeof (float) * (g->Wq - hi));
       }
+      const float *row = src + y * g->W + px - g->pl;
+      memset (d, 0, sizeof (float) * lo);
+      if (g->sw == 1)
+        memcpy (d + lo, row + lo, sizeof (float) * (hi - lo));
+      else if (g->sw == 2)
+        for (int64_t q = lo; q < hi; q++)
+          d[q] = row[2 * q];
+      else
+        for (int64_t q = lo; q < hi; q++)
+          d[q] = row[q * g->sw];
+      memset (d + hi, 0, sizeof (float) * (g->Wq - hi));
     }
+  }
 }
 
 /* One block of grid columns for one block of output channels: the GEMM into
@@ -243,7 +246,7 @@ cnn_conv2d_implicit (cnn_exec *x)
       if (g.in_place)
         t.b = t.in;
       else
-        cnn_parallel_for (g.Cg * isz > 16384 ? x->pool : NULL, g.Cg, pad_plane, &t);
+        cnn_parallel_for (g.Cg * isz > 16384 ? x->pool : NULL, g.Cg * g.sh, pad_plane, &t);
       cnn_parallel_for (x->pool, g.col_blocks * g.m_blocks, implicit_block, &t);
     }
   return CNN_OK;

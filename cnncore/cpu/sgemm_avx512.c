@@ -120,12 +120,10 @@ pack_b (bool tb, const float *B, int ldb, int k0, int kc, int n0, int nc, float 
  * matrix read in place: an implicit GEMM's input). */
 __attribute__ ((target ("avx512f"), always_inline))
 static inline void
-kernel_12x32_any (int kc, const float *Ap, const float *Bp, const int32_t *koff, bool masked, float *C,
-    int ldc, int m, int n, float alpha, float beta, bool first)
+kernel_12x32_any (int kc, const float *Ap, const float *Bp, const int32_t *koff, float *C, int ldc, int m,
+    int n, float alpha, float beta, bool first)
 {
   __m512 c0[MR], c1[MR];
-  __mmask16 m0 = n >= 16 ? 0xffff : (__mmask16) ((1u << n) - 1);
-  __mmask16 m1 = n >= 32 ? 0xffff : n > 16 ? (__mmask16) ((1u << (n - 16)) - 1) : 0;
   for (int i = 0; i < MR; i++)
     c0[i] = c1[i] = _mm512_setzero_ps ();
   for (int k = 0; k < kc; k++) {
@@ -137,11 +135,7 @@ kernel_12x32_any (int kc, const float *Ap, const float *Bp, const int32_t *koff,
       _mm_prefetch ((const char *) (b + NR + 16), _MM_HINT_T0);
     }
     __m512 b0, b1;
-    if (masked) {
-      /* a matrix read in place ends at its last column */
-      b0 = _mm512_maskz_loadu_ps (m0, b);
-      b1 = _mm512_maskz_loadu_ps (m1, b + 16);
-    } else if (koff) {
+    if (koff) {
       b0 = _mm512_loadu_ps (b);
       b1 = _mm512_loadu_ps (b + 16);
     } else {
@@ -156,6 +150,8 @@ kernel_12x32_any (int kc, const float *Ap, const float *Bp, const int32_t *koff,
     STEP (6) STEP (7) STEP (8) STEP (9) STEP (10) STEP (11)
 #undef STEP
   }
+  __mmask16 m0 = n >= 16 ? 0xffff : (__mmask16) ((1u << n) - 1);
+  __mmask16 m1 = n >= 32 ? 0xffff : n > 16 ? (__mmask16) ((1u << (n - 16)) - 1) : 0;
   __m512 va = _mm512_set1_ps (alpha), vb = _mm512_set1_ps (beta);
   for (int i = 0; i < m; i++) {
     float *c = C + (size_t) i * ldc;
@@ -179,20 +175,15 @@ static void
 kernel_12x32 (int kc, const float *Ap, const float *Bp, float *C, int ldc, int m, int n, float alpha,
     float beta, bool first)
 {
-  kernel_12x32_any (kc, Ap, Bp, NULL, false, C, ldc, m, n, alpha, beta, first);
+  kernel_12x32_any (kc, Ap, Bp, NULL, C, ldc, m, n, alpha, beta, first);
 }
 
 __attribute__ ((target ("avx512f")))
 static void
 kernel_12x32_gather (int kc, const float *Ap, const float *B, const int32_t *koff, float *C, int ldc, int m,
-    int n, bool first, bool tail_masked)
+    int n, bool first)
 {
-  /* masked loads are several times slower than plain ones on some CPUs
-   * (Zen 5): only where reading past column n could fault */
-  if (tail_masked && n < NR)
-    kernel_12x32_any (kc, Ap, B, koff, true, C, ldc, m, n, 1.f, 0.f, first);
-  else
-    kernel_12x32_any (kc, Ap, B, koff, false, C, ldc, m, n, 1.f, 0.f, first);
+  kernel_12x32_any (kc, Ap, B, koff, C, ldc, m, n, 1.f, 0.f, first);
 }
 
 size_t
@@ -287,20 +278,39 @@ cnn_sgemm_avx512_packed_ab (int M, int N, int K, const float *Apacked, const flo
 }
 
 /* Rows [m0, m1) of C = A B, A packed by cnn_sgemm_pack_a() (m0 a multiple
- * of MR), row k of B (columns 0..n-1) read in place at B + koff[k]; in whole
- * NR-column panels unless tail_masked. */
+ * of MR), row k of B (columns 0..n-1) read in place at B + koff[k].  With
+ * tail_packed, a last tile narrower than NR is copied into a packed panel
+ * first, so nothing past column n - 1 is read (masked loads would do it but
+ * run several times slower on some CPUs: Zen 5); else whole tiles are. */
 void
 cnn_sgemm_avx512_gather (int M, int m0, int m1, int n, int K, const float *Apacked, const float *B,
-    const int32_t *koff, bool tail_masked, float *C, int ldc)
+    const int32_t *koff, bool tail_packed, float *C, int ldc)
 {
   int mpad = (M + MR - 1) / MR * MR;
+  float *tail = tail_packed && n % NR ? thread_buf (true, (size_t) KC * NR) : NULL;
+  if (tail_packed && n % NR && !tail) {
+    g_critical ("cnn: out of memory for GEMM packing");
+    return;
+  }
   for (int pc = 0; pc < K; pc += KC) {
     int kc = MIN (KC, K - pc);
     const float *Ap = Apacked + (size_t) pc * mpad;
-    for (int jr = 0; jr < n; jr += NR)
+    for (int jr = 0; jr < n; jr += NR) {
+      int cols = MIN (NR, n - jr);
+      if (tail && cols < NR) {
+        for (int k = 0; k < kc; k++) {
+          memcpy (tail + (size_t) k * NR, B + koff[pc + k] + jr, sizeof (float) * cols);
+          memset (tail + (size_t) k * NR + cols, 0, sizeof (float) * (NR - cols));
+        }
+        for (int ir = m0; ir < m1; ir += MR)
+          kernel_12x32 (kc, Ap + (size_t) ir * kc, tail, C + (size_t) (ir - m0) * ldc + jr, ldc,
+              MIN (MR, m1 - ir), cols, 1.f, 0.f, pc == 0);
+        continue;
+      }
       for (int ir = m0; ir < m1; ir += MR)
         kernel_12x32_gather (kc, Ap + (size_t) ir * kc, B + jr, koff + pc, C + (size_t) (ir - m0) * ldc + jr,
-            ldc, MIN (MR, m1 - ir), MIN (NR, n - jr), pc == 0, tail_masked);
+            ldc, MIN (MR, m1 - ir), cols, pc == 0);
+    }
   }
 }
 
@@ -389,7 +399,7 @@ cnn_sgemm_avx512_packed_ab (int M, int N, int K, const float *Apacked, const flo
 
 void
 cnn_sgemm_avx512_gather (int M, int m0, int m1, int n, int K, const float *Apacked, const float *B,
-    const int32_t *koff, bool tail_masked, float *C, int ldc)
+    const int32_t *koff, bool tail_packed, float *C, int ldc)
 {
   g_assert_not_reached ();
 }

@@ -85,7 +85,7 @@ slower_first (gconstpointer a, gconstpointer b)
 }
 
 static void
-print_profile (cnn_session *s, cnn_tensor *in, int nin, int runs)
+print_profile (cnn_session *s, cnn_tensor *in, int nin, int runs, int n_slowest)
 {
   profile p = { g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free),
     g_array_new (FALSE, FALSE, sizeof (node_time)), 0 };
@@ -105,7 +105,7 @@ print_profile (cnn_session *s, cnn_tensor *in, int nin, int runs)
         ((double *) v)[0] * 1e3 / MAX (done, 1));
   g_array_sort (p.nodes, slower_first);
   printf ("  slowest nodes:\n");
-  for (guint i = 0; i < MIN (p.nodes->len, 12); i++) {
+  for (guint i = 0; i < MIN (p.nodes->len, (guint) n_slowest); i++) {
     const node_time *n = &g_array_index (p.nodes, node_time, i);
     printf ("  %8.3f ms  %-18s %-22s %s\n", n->seconds * 1e3 / MAX (done, 1), n->op_type, n->shape, n->name);
   }
@@ -116,7 +116,7 @@ print_profile (cnn_session *s, cnn_tensor *in, int nin, int runs)
 int
 main (int argc, char **argv)
 {
-  static int threads = 2, runs = 50, warmup = 5;
+  static int threads = 2, runs = 50, warmup = 5, n_slowest = 12;
   static gint64 batch = 1;
   static gboolean json, reference, no_peak, profile;
   static char *backend, *precision;
@@ -130,6 +130,7 @@ main (int argc, char **argv)
     { "no-peak", 0, 0, G_OPTION_ARG_NONE, &no_peak, "Skip the SGEMM peak measurement", NULL },
     { "backend", 0, 0, G_OPTION_ARG_STRING, &backend, "auto, cpu (default), cuda", "NAME" },
     { "profile", 0, 0, G_OPTION_ARG_NONE, &profile, "Time per op type and the slowest nodes (up to 20 more runs, node by node)", NULL },
+    { "slowest", 0, 0, G_OPTION_ARG_INT, &n_slowest, "Nodes --profile lists (default 12)", "N" },
     { "precision", 0, 0, G_OPTION_ARG_STRING, &precision, "CUDA arithmetic: fp32 (default), tf32, fp16", "P" },
     { NULL }
   };
@@ -216,7 +217,7 @@ main (int argc, char **argv)
     printf ("\n");
   }
   if (profile)
-    print_profile (s, in, nin, MIN (runs, 20));
+    print_profile (s, in, nin, MIN (runs, 20), MAX (n_slowest, 0));
   for (int i = 0; i < nin; i++)
     cnn_session_free_host (s, in[i].data);
   g_free (in);

@@ -391,7 +391,7 @@ test_winograd (void)
 }
 
 /* 2D convolutions with enough channels for the implicit GEMM
- * (cpu/conv2d_implicit.c): kernel sizes 1 (padded or strided) to 5, strides
+ * (cpu/conv2d_implicit.c): kernel sizes 1 (plain, padded or strided) to 5, strides
  * 1 to 3, dilations, uneven pads, groups, widths from 1 up, output channels
  * not a multiple of the tile, bias, a fused activation or a fused residual
  * Add + Relu.  Winograd
@@ -403,15 +403,19 @@ test_implicit (void)
   for (int c = 0; c < 24; c++) {
     ob_model *b = ob_new (13);
     int64_t G = c % 5 == 4 ? 2 : 1, C = G * rnd (2, 24), M = G * rnd (8, 40), mm = M;
-    int64_t kh = c < 12 ? 3 : rnd (1, 5), kw = c < 12 ? 3 : rnd (1, 5), d = c % 4 == 3 ? 2 : 1;
+    int64_t kh = c < 12 ? 3 : rnd (1, 5), kw = c < 12 ? 3 : rnd (1, 5), d = c % 4 == 3 && c % 8 != 3 ? 2 : 1;
     int64_t H = rnd (1, 40), W = c % 6 == 0 ? rnd (1, 4) : rnd (5, 70);
     int64_t p[4] = { rnd (0, 2), rnd (0, 2), rnd (0, 2), rnd (0, 2) };
     if (c % 8 == 7) {           /* a ResNet downsample: 1x1, stride 2, no pads */
       kh = kw = 1;
       p[0] = p[1] = p[2] = p[3] = 0;
     }
-    if (kh * kw == 1 && c % 8 != 7)
-      p[1] = 1;                 /* a padded 1x1: not a plain GEMM */
+    if (c % 8 == 3) {           /* a plain 1x1: read in place, the last tile copied */
+      kh = kw = 1;
+      C = G * rnd (16, 40);
+      p[0] = p[1] = p[2] = p[3] = 0;
+    } else if (kh * kw == 1 && c % 8 != 7)
+      p[1] = 1;                 /* a padded 1x1 */
     /* the dilated kernel fits the padded input */
     H = MAX (H, (kh - 1) * d + 1 - p[0] - p[2]);
     W = MAX (W, (kw - 1) * d + 1 - p[1] - p[3]);
