@@ -1,7 +1,11 @@
-/* conv2d_depthwise.c - 3x3 depthwise convolution (MobileNet, DeepLab,
- * UltraFace) with AVX-512: each channel plane is copied once into a
- * zero-bordered buffer, then every output row is 9 fused multiply-adds per
- * 16 outputs with no bounds checks.  Stride 1 and 2, pads 0 or 1. */
+/* conv2d_depthwise.c - depthwise 2D convolutions (MobileNet, DeepLab,
+ * UltraFace: one filter per channel) with AVX-512, any kernel size, stride,
+ * dilation and pads.  Each channel is copied into zero-bordered phase planes
+ * (cpu/phase_grid.c), where every tap reads a contiguous run: the whole
+ * output plane, rows and their dropped border columns together, is then
+ * kh * kw fused multiply-adds per 16 outputs, four vectors in flight to
+ * cover the FMA latency, with no bounds checks and no short rows.  Small
+ * planes (deep layers) go several channels to a task. */
 #include "../ops/conv.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -9,11 +13,16 @@
 #define HAVE_DW_KERNEL 1
 #endif
 
-#define EXTRA 48                /* floats past each padded row, for vector overrun */
+#define VEC 16
+#define STEP (4 * VEC)          /* grid columns per iteration */
+#define MAX_TAPS 64
+#define TASK_OUTPUTS 8192       /* outputs per task at least, several channels for small planes */
 
 typedef struct {
-  int64_t H, W, OH, OW, pt, pl, stride;
-  int64_t ph, pw;               /* padded plane */
+  cnn_phase_grid p;
+  int64_t cols;                 /* grid columns computed: ncols rounded up to STEP */
+  int64_t planes;               /* floats of one channel's planes, slack for the last STEP included */
+  int64_t per_task;             /* channels per task */
 } dw_geom;
 
 static bool
@@ -21,139 +30,125 @@ dw_geometry (const cnn_exec *x, dw_geom *g)
 {
   const cnn_conv_params *p = x->params;
   cnn_window w;
-  if (x->in[0]->ndim != 4 || cnn_conv_geometry ((cnn_exec *) x, &w) != CNN_OK)
+  if (x->in[0]->ndim != 4 || cnn_conv_geometry ((cnn_exec *) x, &w) != CNN_OK || !cnn_phase_grid_init (&w, &g->p))
     return false;
   int64_t C = x->in[0]->dims[1], M = x->in[1]->dims[0];
-  if (p->group != C || M != C)
+  const cnn_phase_grid *pg = &g->p;
+  if (p->group != C || M != C || pg->kh * pg->kw > MAX_TAPS || pg->kh * pg->kw == 1)
     return false;
-  for (int i = 1; i < 3; i++)
-    if (w.kernel[i] != 3 || w.dil[i] != 1 || w.stride[i] != w.stride[1] || w.stride[i] > 2 ||
-        w.pad0[i] > 1 || w.pad1[i] > 1)
-      return false;
-  g->H = w.in[1];
-  g->W = w.in[2];
-  g->OH = w.out[1];
-  g->OW = w.out[2];
-  g->pt = w.pad0[1];
-  g->pl = w.pad0[2];
-  g->stride = w.stride[1];
-  g->ph = g->H + 2 + 2;
-  g->pw = g->W + 2 + EXTRA;
+  g->cols = (pg->ncols + STEP - 1) / STEP * STEP;
+  g->planes = pg->plane_floats + STEP;
+  g->per_task = CLAMP (TASK_OUTPUTS / (pg->OH * pg->OW), 1, C);
   return true;
 }
 
 #ifdef HAVE_DW_KERNEL
 
 bool
-cnn_conv2d_dw3x3_applies (const cnn_exec *x)
+cnn_conv2d_depthwise_applies (const cnn_exec *x)
 {
   dw_geom g;
   return cnn_sgemm_avx512_available () && dw_geometry (x, &g);
 }
 
+/* per thread: the channel's planes, then its output grid */
 size_t
-cnn_conv2d_dw3x3_scratch (const cnn_exec *x)
+cnn_conv2d_depthwise_scratch (const cnn_exec *x)
 {
   dw_geom g;
   if (!dw_geometry (x, &g))
     return 0;
-  return (size_t) g.ph * g.pw * sizeof (float) * MAX (x->threads, 1);
+  return (size_t) (g.planes + g.cols) * sizeof (float) * MAX (x->threads, 1);
 }
 
 typedef struct {
   cnn_exec *x;
   dw_geom g;
+  int32_t koff[MAX_TAPS];
 } dw_ctx;
 
 __attribute__ ((target ("avx512f")))
 static void
-dw_plane (int64_t nc, int tid, void *data)
+dw_channel (const dw_ctx *c, int64_t nc, float *planes, float *grid)
+{
+  const dw_geom *g = &c->g;
+  const cnn_phase_grid *pg = &g->p;
+  cnn_exec *x = c->x;
+  int64_t C = x->in[0]->dims[1], ch = nc % C, taps = pg->kh * pg->kw, osz = pg->OH * pg->OW;
+  const float *k = (const float *) x->in[1]->data + ch * taps;
+  const cnn_tensor *B = x->n_in > 2 ? x->in[2] : NULL;
+  float *out = (float *) x->out[0]->data + nc * osz;
+  const float *res = x->residual ? (const float *) x->residual->data + nc * osz : NULL;
+  const float *in = (const float *) x->in[0]->data + nc * pg->H * pg->W;
+  for (int64_t py = 0; py < pg->sh; py++)
+    cnn_phase_grid_fill (pg, in, py, false, planes);
+  for (int64_t j = 0; j < g->cols; j += STEP) {
+    __m512 a0 = _mm512_setzero_ps (), a1 = a0, a2 = a0, a3 = a0;
+    for (int64_t t = 0; t < taps; t++) {
+      const float *r = planes + c->koff[t] + j;
+      __m512 wt = _mm512_set1_ps (k[t]);
+      a0 = _mm512_fmadd_ps (wt, _mm512_loadu_ps (r), a0);
+      a1 = _mm512_fmadd_ps (wt, _mm512_loadu_ps (r + VEC), a1);
+      a2 = _mm512_fmadd_ps (wt, _mm512_loadu_ps (r + 2 * VEC), a2);
+      a3 = _mm512_fmadd_ps (wt, _mm512_loadu_ps (r + 3 * VEC), a3);
+    }
+    _mm512_storeu_ps (grid + j, a0);
+    _mm512_storeu_ps (grid + j + VEC, a1);
+    _mm512_storeu_ps (grid + j + 2 * VEC, a2);
+    _mm512_storeu_ps (grid + j + 3 * VEC, a3);
+  }
+  cnn_phase_grid_store (pg, grid, 0, pg->ncols, B ? ((const float *) B->data)[ch] : 0.f, res, out);
+  cnn_act_apply (&x->act, out, osz);
+}
+
+static void
+dw_task (int64_t task, int tid, void *data)
 {
   dw_ctx *c = data;
   const dw_geom *g = &c->g;
-  cnn_exec *x = c->x;
-  int64_t C = x->in[0]->dims[1], ch = nc % C;
-  float *pad = (float *) x->scratch + (size_t) tid * g->ph * g->pw;
-  const float *in = (const float *) x->in[0]->data + nc * g->H * g->W;
-  const float *k = (const float *) x->in[1]->data + ch * 9;
-  const cnn_tensor *B = x->n_in > 2 ? x->in[2] : NULL;
-  float bias = B ? ((const float *) B->data)[ch] : 0.f;
-  float *out = (float *) x->out[0]->data + nc * g->OH * g->OW;
-  const float *res = x->residual ? (const float *) x->residual->data + nc * g->OH * g->OW : NULL;
-  /* zero-bordered copy: input (y, x) at pad[(y + pt) * pw + x + pl] */
-  memset (pad, 0, sizeof (float) * g->pw * g->pt);
-  for (int64_t y = 0; y < g->H; y++) {
-    float *row = pad + (y + g->pt) * g->pw;
-    if (g->pl)
-      row[0] = 0.f;
-    memcpy (row + g->pl, in + y * g->W, sizeof (float) * g->W);
-    memset (row + g->pl + g->W, 0, sizeof (float) * (g->pw - g->pl - g->W));
-  }
-  memset (pad + (g->H + g->pt) * g->pw, 0, sizeof (float) * g->pw * (g->ph - g->H - g->pt));
-  __m512 w[9];
-  for (int i = 0; i < 9; i++)
-    w[i] = _mm512_set1_ps (k[i]);
-  __m512 vb = _mm512_set1_ps (bias);
-  const __m512i even = _mm512_set_epi32 (30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-  for (int64_t oy = 0; oy < g->OH; oy++) {
-    const float *r0 = pad + (oy * g->stride) * g->pw, *r1 = r0 + g->pw, *r2 = r1 + g->pw;
-    float *o = out + oy * g->OW;
-    for (int64_t ox = 0; ox < g->OW; ox += 16) {
-      int64_t n = MIN (16, g->OW - ox);
-      __mmask16 m = n == 16 ? 0xffff : (__mmask16) ((1u << n) - 1);
-      __m512 acc = vb;
-      const float *rows[3] = { r0, r1, r2 };
-      for (int ky = 0; ky < 3; ky++) {
-        const float *r = rows[ky] + ox * g->stride;
-        for (int kx = 0; kx < 3; kx++) {
-          __m512 v;
-          if (g->stride == 1) {
-            v = _mm512_loadu_ps (r + kx);
-          } else {
-            __m512 lo = _mm512_loadu_ps (r + kx), hi = _mm512_loadu_ps (r + kx + 16);
-            v = _mm512_permutex2var_ps (lo, even, hi);
-          }
-          acc = _mm512_fmadd_ps (w[ky * 3 + kx], v, acc);
-        }
-      }
-      if (res)
-        acc = _mm512_add_ps (acc, _mm512_maskz_loadu_ps (m, res + oy * g->OW + ox));
-      _mm512_mask_storeu_ps (o + ox, m, acc);
-    }
-    cnn_act_apply (&x->act, o, g->OW);
-  }
+  float *planes = (float *) c->x->scratch + (size_t) tid * (g->planes + g->cols);
+  int64_t total = c->x->in[0]->dims[0] * c->x->in[0]->dims[1];
+  /* borders and slack once: the channels fill the same pixels */
+  memset (planes, 0, sizeof (float) * g->planes);
+  for (int64_t nc = task * g->per_task; nc < MIN ((task + 1) * g->per_task, total); nc++)
+    dw_channel (c, nc, planes, planes + g->planes);
 }
 
 cnn_status
-cnn_conv2d_dw3x3 (cnn_exec *x)
+cnn_conv2d_depthwise (cnn_exec *x)
 {
   dw_ctx c = { x };
   if (!dw_geometry (x, &c.g))
-    return cnn_exec_fail (x, CNN_E_BACKEND, "not a 3x3 depthwise convolution");
-  if (x->scratch_size < cnn_conv2d_dw3x3_scratch (x))
+    return cnn_exec_fail (x, CNN_E_BACKEND, "not a depthwise convolution");
+  if (x->scratch_size < cnn_conv2d_depthwise_scratch (x))
     return cnn_exec_fail (x, CNN_E_BACKEND, "scratch too small");
-  cnn_parallel_for (x->pool, x->in[0]->dims[0] * x->in[0]->dims[1], dw_plane, &c);
+  const cnn_phase_grid *pg = &c.g.p;
+  for (int64_t ky = 0, t = 0; ky < pg->kh; ky++)
+    for (int64_t kx = 0; kx < pg->kw; kx++)
+      c.koff[t++] = (int32_t) cnn_phase_grid_tap (pg, ky, kx);
+  int64_t total = x->in[0]->dims[0] * x->in[0]->dims[1];
+  cnn_parallel_for (x->pool, (total + c.g.per_task - 1) / c.g.per_task, dw_task, &c);
   return CNN_OK;
 }
 
 #else
 
 bool
-cnn_conv2d_dw3x3_applies (const cnn_exec *x)
+cnn_conv2d_depthwise_applies (const cnn_exec *x)
 {
   return false;
 }
 
 size_t
-cnn_conv2d_dw3x3_scratch (const cnn_exec *x)
+cnn_conv2d_depthwise_scratch (const cnn_exec *x)
 {
   return 0;
 }
 
 cnn_status
-cnn_conv2d_dw3x3 (cnn_exec *x)
+cnn_conv2d_depthwise (cnn_exec *x)
 {
-  return cnn_exec_fail (x, CNN_E_BACKEND, "no 3x3 depthwise kernel on this CPU");
+  return cnn_exec_fail (x, CNN_E_BACKEND, "no depthwise kernel on this CPU");
 }
 
 #endif

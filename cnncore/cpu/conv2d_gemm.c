@@ -53,8 +53,8 @@ size_t
 cnn_conv2d_gemm_scratch (const cnn_exec *x)
 {
   cnn_window w;
-  if (cnn_conv2d_dw3x3_applies (x))
-    return cnn_conv2d_dw3x3_scratch (x);
+  if (cnn_conv2d_depthwise_applies (x))
+    return cnn_conv2d_depthwise_scratch (x);
   if (cnn_conv2d_winograd_applies (x))
     return cnn_conv2d_winograd_scratch (x);
   if (cnn_conv2d_implicit_applies (x))
@@ -372,8 +372,8 @@ cnn_conv2d_gemm (cnn_exec *x)
   int64_t Cg = C / G, Mg = M / G;
   int64_t isz = w.in[0] * w.in[1] * w.in[2], osz = w.out[0] * w.out[1] * w.out[2];
   int64_t K = Cg * w.kernel[0] * w.kernel[1] * w.kernel[2];
-  if (cnn_conv2d_dw3x3_applies (x))
-    return cnn_conv2d_dw3x3 (x);
+  if (cnn_conv2d_depthwise_applies (x))
+    return cnn_conv2d_depthwise (x);
   if (cnn_conv2d_winograd_applies (x))
     return cnn_conv2d_winograd (x);
   if (cnn_conv2d_implicit_applies (x))

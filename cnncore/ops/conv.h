@@ -11,10 +11,39 @@ typedef struct {
 /* Window geometry for this node's input and weight. */
 cnn_status cnn_conv_geometry (cnn_exec *x, cnn_window *w);
 
-/* cpu/conv2d_depthwise.c: 3x3 depthwise, stride 1 or 2, with AVX-512. */
-bool cnn_conv2d_dw3x3_applies (const cnn_exec *x);
-size_t cnn_conv2d_dw3x3_scratch (const cnn_exec *x);
-cnn_status cnn_conv2d_dw3x3 (cnn_exec *x);
+/* cpu/phase_grid.c: a 2D convolution's input as zero-bordered phase planes.
+ * With stride s the padded input is cut into s x s planes (phase (py, px)
+ * holds padded rows py, py + s, ... and columns px, px + s, ...), each
+ * Hq x Wq, so that every stride reads like stride 1: on that grid the output
+ * pixel (y, x) is column j = y * Wq + x, and its input under kernel tap
+ * (ky, kx) is at j + cnn_phase_grid_tap (ky, kx) in the channel's planes.
+ * The ncols columns j < (OH - 1) * Wq + OW hold every output; those with
+ * x >= OW are computed and dropped. */
+typedef struct {
+  int64_t H, W, kh, kw, sh, sw, dh, dw, pt, pl;
+  int64_t OH, OW, Hq, Wq;
+  int64_t ncols;
+  int64_t plane_floats;         /* one channel's planes: sh * sw * Hq * Wq */
+} cnn_phase_grid;
+
+/* FALSE for 3D windows and for planes too large for 32-bit offsets. */
+bool cnn_phase_grid_init (const cnn_window *w, cnn_phase_grid *g);
+int64_t cnn_phase_grid_tap (const cnn_phase_grid *g, int64_t ky, int64_t kx);
+/* One channel's rows of phase @py (all its planes a tap reads) from the
+ * H x W plane @src; the zero borders too, or only the input's pixels when
+ * the borders are known to be zero already (planes reused for channel after
+ * channel). */
+void cnn_phase_grid_fill (const cnn_phase_grid *g, const float *src, int64_t py, bool borders, float *planes);
+/* Grid columns [j0, j0 + n) (at @grid) to the OH x OW plane @out, plus
+ * @bias and the same pixels of @residual (or NULL). */
+void cnn_phase_grid_store (const cnn_phase_grid *g, const float *grid, int64_t j0, int64_t n, float bias,
+    const float *residual, float *out);
+
+/* cpu/conv2d_depthwise.c: depthwise convolutions (one filter per channel),
+ * any kernel size up to 64 taps, stride, dilation and pads, with AVX-512. */
+bool cnn_conv2d_depthwise_applies (const cnn_exec *x);
+size_t cnn_conv2d_depthwise_scratch (const cnn_exec *x);
+cnn_status cnn_conv2d_depthwise (cnn_exec *x);
 
 /* cpu/conv2d_winograd.c: F(4x4, 3x3) for 3x3 stride-1 dense convolutions. */
 bool cnn_conv2d_winograd_applies (const cnn_exec *x);

@@ -454,31 +454,53 @@ test_implicit (void)
   cnn_conv2d_winograd_enable (true);
 }
 
-/* 3x3 depthwise convolutions (MobileNet style): stride 1 and 2, pads 0/1,
- * odd widths for the vector tails, bias, fused ReLU6-style clip. */
+/* Depthwise convolutions (cpu/conv2d_depthwise.c): MobileNet's 3x3 at
+ * stride 1 and 2, and kernels 2 to 7, strides to 3, dilations, pads up to
+ * 3, planes from 1x1 up (several channels to a task), bias, a fused
+ * ReLU6-style Clip or a fused residual Add. */
 static void
 test_depthwise (void)
 {
-  for (int c = 0; c < 16; c++) {
+  for (int c = 0; c < 28; c++) {
     ob_model *b = ob_new (13);
-    int64_t C = rnd (1, 20), xd[4] = { rnd (1, 2), C, rnd (3, 40), rnd (3, 70) }, wd[4] = { C, 1, 3, 3 };
-    int64_t s = c % 2 + 1, st[2] = { s, s }, p[4] = { c % 3 ? 1 : 0, c % 4 ? 1 : 0, c % 5 ? 1 : 0, c % 3 ? 1 : 0 };
+    bool mobilenet = c < 12;
+    int64_t C = c % 7 == 6 ? rnd (100, 300) : rnd (1, 20);
+    int64_t kh = mobilenet ? 3 : rnd (2, 7), kw = mobilenet ? 3 : rnd (1, 7);
+    int64_t s = mobilenet ? c % 2 + 1 : rnd (1, 3), d = mobilenet || c % 3 ? 1 : 2;
+    int64_t st[2] = { s, mobilenet ? s : rnd (1, 3) }, dl[2] = { d, d };
+    int64_t p[4] = { c % 3 ? 1 : 0, c % 4 ? 1 : 0, c % 5 ? 1 : 0, c % 3 ? 1 : 0 };
+    if (!mobilenet)
+      for (int i = 0; i < 4; i++)
+        p[i] = rnd (0, 3);
+    int64_t H = c % 7 == 6 ? rnd (1, 9) : rnd (3, 40), W = c % 7 == 6 ? rnd (1, 9) : rnd (3, 70);
+    H = MAX (H, (kh - 1) * d + 1 - p[0] - p[2]);
+    W = MAX (W, (kw - 1) * d + 1 - p[1] - p[3]);
+    int64_t xd[4] = { rnd (1, 2), C, H, W }, wd[4] = { C, 1, kh, kw };
     ob_input (b, "x", 4, xd);
     ob_init_float (b, "w", 4, wd, NULL, rng);
     ob_init_float (b, "b", 1, &C, NULL, rng);
-    Onnx__NodeProto *n = ob_node (b, "Conv", "x,w,b", c % 2 ? "y" : "c");
+    int kind = c % 3;           /* 0 plain, 1 fused Clip, 2 residual Add */
+    Onnx__NodeProto *n = ob_node (b, "Conv", c % 2 ? "x,w,b" : "x,w", kind ? "c" : "y");
     ob_attr_int (b, n, "group", C);
     ob_attr_ints (b, n, "strides", 2, st);
+    ob_attr_ints (b, n, "dilations", 2, dl);
     ob_attr_ints (b, n, "pads", 4, p);
-    if (c % 2 == 0) {
+    if (kind == 1) {
       Onnx__NodeProto *a = ob_node (b, "Clip", "c", "y");
       ob_attr_float (b, a, "min", 0.f);
       ob_attr_float (b, a, "max", 6.f);
+    } else if (kind == 2) {
+      int64_t rd[4] = { xd[0], C, (H + p[0] + p[2] - (kh - 1) * d - 1) / st[0] + 1,
+        (W + p[1] + p[3] - (kw - 1) * d - 1) / st[1] + 1 };
+      ob_input (b, "r", 4, rd);
+      ob_node (b, "Add", "c,r", "y");
     }
     ob_output (b, "y");
-    char *what = g_strdup_printf ("Depthwise3x3 C%" G_GINT64_FORMAT " %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT
-        " s%" G_GINT64_FORMAT " pads %" G_GINT64_FORMAT ",%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT,
-        C, xd[2], xd[3], s, p[0], p[1], p[2], p[3]);
+    char *what = g_strdup_printf ("Depthwise C%" G_GINT64_FORMAT " %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT
+        " k%" G_GINT64_FORMAT "x%" G_GINT64_FORMAT " s%" G_GINT64_FORMAT "x%" G_GINT64_FORMAT " d%" G_GINT64_FORMAT
+        " pads %" G_GINT64_FORMAT ",%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT "%s",
+        C, H, W, kh, kw, st[0], st[1], d, p[0], p[1], p[2], p[3],
+        kind == 2 ? " + residual" : kind ? " + Clip" : "");
     check (b, what);
     g_free (what);
     ob_free (b);

@@ -1,0 +1,110 @@
+/* phase_grid.c - the zero-bordered input planes that the implicit GEMM and
+ * the depthwise kernel read: with stride s, s x s phase planes, so that any
+ * stride and dilation reads contiguous runs (see ops/conv.h). */
+#include "../ops/conv.h"
+
+bool
+cnn_phase_grid_init (const cnn_window *w, cnn_phase_grid *g)
+{
+  if (w->nsp > 2 || w->in[0] != 1 || w->out[1] < 1 || w->out[2] < 1)
+    return false;
+  g->H = w->in[1];
+  g->W = w->in[2];
+  g->kh = w->kernel[1];
+  g->kw = w->kernel[2];
+  g->sh = w->stride[1];
+  g->sw = w->stride[2];
+  g->dh = w->dil[1];
+  g->dw = w->dil[2];
+  g->pt = w->pad0[1];
+  g->pl = w->pad0[2];
+  g->OH = w->out[1];
+  g->OW = w->out[2];
+  g->Hq = (g->H + g->pt + w->pad1[1] + g->sh - 1) / g->sh;
+  g->Wq = (g->W + g->pl + w->pad1[2] + g->sw - 1) / g->sw;
+  /* a tap's reads, (OH - 1 + (kh - 1) * dh / sh) rows and
+   * (OW - 1 + (kw - 1) * dw / sw) columns on, stay inside a plane */
+  g->ncols = (g->OH - 1) * g->Wq + g->OW;
+  g->plane_floats = g->sh * g->sw * g->Hq * g->Wq;
+  return g->plane_floats < (int64_t) 1 << 30;
+}
+
+int64_t
+cnn_phase_grid_tap (const cnn_phase_grid *g, int64_t ky, int64_t kx)
+{
+  int64_t ty = ky * g->dh, tx = kx * g->dw;
+  int64_t plane = ty % g->sh * g->sw + tx % g->sw;
+  return plane * g->Hq * g->Wq + ty / g->sh * g->Wq + tx / g->sw;
+}
+
+/* Does a kernel tap read phase (py, px)? */
+static bool
+phase_used (const cnn_phase_grid *g, int64_t py, int64_t px)
+{
+  bool y = false, x = false;
+  for (int64_t ky = 0; ky < g->kh; ky++)
+    y |= ky * g->dh % g->sh == py;
+  for (int64_t kx = 0; kx < g->kw; kx++)
+    x |= kx * g->dw % g->sw == px;
+  return y && x;
+}
+
+CNN_MULTIVERSION void
+cnn_phase_grid_fill (const cnn_phase_grid *g, const float *src, int64_t py, bool borders, float *planes)
+{
+  int64_t psz = g->Hq * g->Wq;
+  for (int64_t px = 0; px < g->sw; px++) {
+    if (!phase_used (g, py, px))
+      continue;
+    float *d = planes + (py * g->sw + px) * psz;
+    /* plane columns [lo, hi) fall inside the input row */
+    int64_t lo = MIN ((MAX (g->pl - px, 0) + g->sw - 1) / g->sw, g->Wq);
+    int64_t hi = MAX (MIN ((g->pl + g->W - px + g->sw - 1) / g->sw, g->Wq), lo);
+    for (int64_t i = 0; i < g->Hq; i++, d += g->Wq) {
+      int64_t y = i * g->sh + py - g->pt;       /* input row */
+      if (y < 0 || y >= g->H) {
+        if (borders)
+          memset (d, 0, sizeof (float) * g->Wq);
+        continue;
+      }
+      const float *row = src + y * g->W + px - g->pl;
+      if (borders) {
+        memset (d, 0, sizeof (float) * lo);
+        memset (d + hi, 0, sizeof (float) * (g->Wq - hi));
+      }
+      if (g->sw == 1 && hi - lo >= 64)
+        memcpy (d + lo, row + lo, sizeof (float) * (hi - lo));
+      else if (g->sw == 1)
+        for (int64_t q = lo; q < hi; q++)       /* short rows: cheaper than a call */
+          d[q] = row[q];
+      else if (g->sw == 2)
+        for (int64_t q = lo; q < hi; q++)
+          d[q] = row[2 * q];
+      else
+        for (int64_t q = lo; q < hi; q++)
+          d[q] = row[q * g->sw];
+    }
+  }
+}
+
+CNN_MULTIVERSION void
+cnn_phase_grid_store (const cnn_phase_grid *g, const float *grid, int64_t j0, int64_t n, float bias,
+    const float *residual, float *out)
+{
+  for (int64_t y = j0 / g->Wq; y * g->Wq < j0 + n; y++) {
+    /* the row's output columns inside [j0, j0 + n) */
+    int64_t x0 = MAX (j0 - y * g->Wq, 0), x1 = MIN (j0 + n - y * g->Wq, g->OW);
+    if (x0 >= x1)
+      continue;
+    const float *src = grid + (y * g->Wq + x0 - j0);
+    float *dst = out + y * g->OW + x0;
+    if (residual) {
+      const float *r = residual + y * g->OW + x0;
+      for (int64_t i = 0; i < x1 - x0; i++)
+        dst[i] = src[i] + bias + r[i];
+    } else {
+      for (int64_t i = 0; i < x1 - x0; i++)
+        dst[i] = src[i] + bias;
+    }
+  }
+}
