@@ -28,8 +28,9 @@
  * one.
  *
  * Environment: CNN_NO_AVX512=1 keeps the AVX-512 kernels off (OpenBLAS and
- * the portable loops run instead); CNN_WINOGRAD=1 turns the experimental
- * Winograd F(4x4,3x3) convolution on.
+ * the portable loops run instead); CNN_NO_IMPLICIT=1 turns the implicit-GEMM
+ * convolution off (im2col + GEMM runs instead: for comparisons);
+ * CNN_WINOGRAD=1 turns the experimental Winograd F(4x4,3x3) convolution on.
  */
 #ifndef CNN_H
 #define CNN_H

@@ -56,8 +56,11 @@ implicit_geometry (const cnn_exec *x, implicit_geom *g)
 bool
 cnn_conv2d_implicit_applies (const cnn_exec *x)
 {
+  static int off = -1;          /* CNN_NO_IMPLICIT=1: im2col + GEMM, for comparisons */
   implicit_geom g;
-  return cnn_sgemm_avx512_available () && !g_getenv ("CNN_NO_IMPLICIT") && implicit_geometry (x, &g);
+  if (off < 0)
+    off = g_strcmp0 (g_getenv ("CNN_NO_IMPLICIT"), "1") == 0;
+  return cnn_sgemm_avx512_available () && !off && implicit_geometry (x, &g);
 }
 
 /* padded planes, the offset table, and each thread's output block */
