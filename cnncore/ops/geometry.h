@@ -27,8 +27,9 @@ int cnn_concat_axis (const cnn_exec *x);
 /* softmax.c: the reduced length and the stride between its elements */
 void cnn_softmax_dims (const cnn_exec *x, int64_t *len, int64_t *inner);
 
-/* transpose.c */
+/* transpose.c; cpu/transpose.c: the fast kernel */
 cnn_status cnn_transpose_perm (cnn_exec *x, int *perm);
+cnn_status cnn_transpose_fast (cnn_exec *x);
 
 /* slice.c: per input dim, the first index and the step */
 typedef struct {

@@ -85,4 +85,4 @@ transpose_compute (cnn_exec *x)
 }
 
 CNN_OP_DEF (transpose) = { "Transpose", sizeof (transpose_params), transpose_parse, transpose_infer,
-  transpose_compute, NULL, NULL, NULL, 0 };
+  transpose_compute, cnn_transpose_fast, NULL, NULL, 0 };

@@ -454,6 +454,48 @@ test_implicit (void)
   cnn_conv2d_winograd_enable (true);
 }
 
+/* Transpose (cpu/transpose.c): ranks 1 to 5, dims of 1 (dropped) and dims
+ * that move together (merged), contiguous runs and tiled planes, tensors
+ * big enough to thread, DeepLab's NCHW -> NHWC of a 21-class map. */
+static void
+test_transpose (void)
+{
+  for (int c = 0; c < 20; c++) {
+    ob_model *b = ob_new (13);
+    int nd = c == 0 ? 4 : c == 1 ? 1 : (int) rnd (2, 5);
+    int64_t xd[5], perm[5];
+    for (int i = 0; i < nd; i++) {
+      xd[i] = c % 4 == 1 && i == 0 ? 1 : rnd (1, nd <= 2 ? 300 : nd == 3 ? 60 : 17);
+      perm[i] = i;
+    }
+    if (c == 0) {
+      int64_t d0[4] = { 1, 21, 257, 257 }, p0[4] = { 0, 2, 3, 1 };
+      memcpy (xd, d0, sizeof d0);
+      memcpy (perm, p0, sizeof p0);
+    } else
+      for (int i = nd - 1; i > 0; i--) {
+        int j = (int) rnd (0, i);
+        int64_t t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+      }
+    ob_input (b, "x", nd, xd);
+    Onnx__NodeProto *n = ob_node (b, "Transpose", "x", "y");
+    if (c % 5 != 4)
+      ob_attr_ints (b, n, "perm", nd, perm);  /* else the default: reversed */
+    ob_output (b, "y");
+    GString *what = g_string_new ("Transpose");
+    for (int i = 0; i < nd; i++)
+      g_string_append_printf (what, "%s%" G_GINT64_FORMAT, i ? "x" : " ", xd[i]);
+    g_string_append (what, " perm");
+    for (int i = 0; i < nd; i++)
+      g_string_append_printf (what, " %" G_GINT64_FORMAT, c % 5 == 4 ? nd - 1 - i : perm[i]);
+    check (b, what->str);
+    g_string_free (what, TRUE);
+    ob_free (b);
+  }
+}
+
 /* Depthwise convolutions (cpu/conv2d_depthwise.c): MobileNet's 3x3 at
  * stride 1 and 2, and kernels 2 to 7, strides to 3, dilations, pads up to
  * 3, planes from 1x1 up (several channels to a task), bias, a fused
@@ -596,6 +638,7 @@ main (int argc, char **argv)
   test_gemm ();
   test_elementwise ();
   test_pad_resize ();
+  test_transpose ();
   test_chains ();
   if (strcmp (opt_backend, "cpu") == 0)
     test_sgemm_kernel ();       /* calls the CPU kernel directly */
