@@ -325,6 +325,8 @@ cnn_error_code_from_status (cnn_status st)
 CNN_MULTIVERSION void
 cnn_act_apply (const cnn_act *act, float *x, int64_t n)
 {
+  /* locals: x could alias act, which would stop the loops vectorizing */
+  const float alpha = act->alpha, beta = act->beta;
   switch (act->type) {
     case CNN_ACT_NONE:
       break;
@@ -334,11 +336,11 @@ cnn_act_apply (const cnn_act *act, float *x, int64_t n)
       break;
     case CNN_ACT_LEAKY_RELU:
       for (int64_t i = 0; i < n; i++)
-        x[i] = x[i] >= 0.f ? x[i] : x[i] * act->alpha;
+        x[i] = x[i] >= 0.f ? x[i] : x[i] * alpha;
       break;
     case CNN_ACT_CLIP:
       for (int64_t i = 0; i < n; i++)
-        x[i] = x[i] < act->alpha ? act->alpha : (x[i] > act->beta ? act->beta : x[i]);
+        x[i] = x[i] < alpha ? alpha : (x[i] > beta ? beta : x[i]);
       break;
     case CNN_ACT_SIGMOID:
       for (int64_t i = 0; i < n; i++)
