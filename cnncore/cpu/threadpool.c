@@ -24,6 +24,7 @@ struct cnn_threadpool {
   void (*fn) (int64_t i, int tid, void *data);
   void *data;
   int64_t n_items;
+  int64_t chunk;                /* items taken at a time */
   atomic_llong next;
   atomic_int running;           /* workers still in the loop */
 };
@@ -32,8 +33,9 @@ static void
 run_items (cnn_threadpool *p, int tid)
 {
   int64_t i;
-  while ((i = atomic_fetch_add (&p->next, 1)) < p->n_items)
-    p->fn (i, tid, p->data);
+  while ((i = atomic_fetch_add (&p->next, p->chunk)) < p->n_items)
+    for (int64_t e = MIN (i + p->chunk, p->n_items); i < e; i++)
+      p->fn (i, tid, p->data);
 }
 
 static gpointer
@@ -120,6 +122,9 @@ cnn_parallel_for (cnn_threadpool *p, int64_t n, void (*fn) (int64_t i, int tid, 
   p->fn = fn;
   p->data = data;
   p->n_items = n;
+  /* loops of many small items (rows of a Pad) take them in chunks, about
+   * 16 per thread: one atomic per item costs as much as the item */
+  p->chunk = MAX (1, n / (16 * p->n));
   atomic_store (&p->next, 0);
   atomic_store (&p->running, p->n - 1);
   g_mutex_lock (&p->lock);
