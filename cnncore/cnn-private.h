@@ -259,6 +259,13 @@ bool cnn_sgemm_avx512_available (void);
 /* For GEMMs whose A is constant (weights): pack it once, then multiply. */
 size_t cnn_sgemm_packed_a_size (int M, int K);
 void cnn_sgemm_pack_a (bool trans_a, int M, int K, const float *A, int lda, float *packed);
+/* The kernel's tiles: rows of A x columns of B per call.  12 x 32 is the
+ * default; 8 x 48 wastes nothing on channel counts that are multiples of 8
+ * but not of 12 (16, 32, 64, 128...).  Only the implicit GEMM takes either. */
+typedef enum { CNN_TILE_12x32, CNN_TILE_8x48 } cnn_sgemm_tile;
+size_t cnn_sgemm_tile_packed_a_size (cnn_sgemm_tile t, int M, int K);
+void cnn_sgemm_tile_pack_a (cnn_sgemm_tile t, bool trans_a, int M, int K, const float *A, int lda,
+    float *packed);
 void cnn_sgemm_avx512_packed (int M, int N, int K, float alpha, const float *Apacked, const float *B,
     int ldb, float beta, float *C, int ldc);
 /* B packed by the caller (convolutions write their columns straight into
@@ -269,13 +276,13 @@ size_t cnn_sgemm_packed_b_offset (int k, int j, int K, int N);
 size_t cnn_sgemm_packed_b_size (int N, int K);
 void cnn_sgemm_avx512_packed_ab (int M, int N, int K, const float *Apacked, const float *Bpacked, float *C,
     int ldc);
-/* Implicit GEMM: rows [m0, m1) of C (m0 a multiple of 12) = A B with A packed
- * by cnn_sgemm_pack_a() and row k of B (n columns) read in place at
- * B + koff[k], in whole CNN_SGEMM_NR-column panels (up to NR - 1 floats past
- * column n - 1 are read and must exist) unless @tail_packed, which copies a
- * narrower last panel first.  C holds rows m0.. at stride ldc. */
-void cnn_sgemm_avx512_gather (int M, int m0, int m1, int n, int K, const float *Apacked, const float *B,
-    const int32_t *koff, bool tail_packed, float *C, int ldc);
+/* Implicit GEMM: rows [m0, m1) of C (m0 a multiple of the tile's rows) =
+ * A B with A packed by cnn_sgemm_tile_pack_a() and row k of B (n columns)
+ * read in place at B + koff[k], in whole tile-wide panels (up to 47 floats
+ * past column n - 1 are read and must exist) unless @tail_packed, which
+ * copies a narrower last panel first.  C holds rows m0.. at stride ldc. */
+void cnn_sgemm_avx512_gather (cnn_sgemm_tile t, int M, int m0, int m1, int n, int K, const float *Apacked,
+    const float *B, const int32_t *koff, bool tail_packed, float *C, int ldc);
 void cnn_sgemm_avx512 (bool trans_a, bool trans_b, int M, int N, int K, float alpha,
     const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
 

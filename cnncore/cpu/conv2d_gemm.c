@@ -333,17 +333,17 @@ conv_band (int64_t b, int tid, void *data)
 }
 
 const float *
-cnn_conv_packed_weights (cnn_exec *x, int64_t Mg, int64_t K)
+cnn_conv_packed_weights (cnn_exec *x, int64_t Mg, int64_t K, cnn_sgemm_tile tile)
 {
   if (!x->cache) {
     int64_t G = x->in[1]->dims[0] / Mg;
-    size_t per_group = cnn_sgemm_packed_a_size ((int) Mg, (int) K);
+    size_t per_group = cnn_sgemm_tile_packed_a_size (tile, (int) Mg, (int) K);
     float *pk = NULL;
     if (posix_memalign ((void **) &pk, 64, sizeof (float) * per_group * G) != 0)
       return NULL;
     for (int64_t g = 0; g < G; g++)
-      cnn_sgemm_pack_a (false, (int) Mg, (int) K, (const float *) x->in[1]->data + g * Mg * K, (int) K,
-          pk + g * per_group);
+      cnn_sgemm_tile_pack_a (tile, false, (int) Mg, (int) K, (const float *) x->in[1]->data + g * Mg * K,
+          (int) K, pk + g * per_group);
     x->cache = pk;
     x->cache_free = free;
   }
@@ -401,7 +401,7 @@ cnn_conv2d_gemm (cnn_exec *x)
       if (cp.bands) {
         const float *wp = NULL;
         if (cp.packed) {
-          wp = cnn_conv_packed_weights (x, Mg, K);
+          wp = cnn_conv_packed_weights (x, Mg, K, CNN_TILE_12x32);
           if (!wp)
             return cnn_exec_fail (x, CNN_E_NOMEM, "out of memory for packed weights");
           wp += g * cnn_sgemm_packed_a_size ((int) Mg, (int) K);

@@ -8,14 +8,15 @@
  * and the activation are applied while each block of output is copied out. */
 #include "../ops/conv.h"
 
-#define MR 12                   /* rows of the kernel's tile (sgemm_avx512.c) */
-#define NR CNN_SGEMM_NR
-#define BLOCK_COLS (NR * 4)     /* columns per task */
+#define MAX_NR 48               /* widest tile of the kernel (sgemm_avx512.c) */
+#define TILES_PER_BLOCK 4       /* tiles of columns per task */
 
 typedef struct {
   cnn_phase_grid p;
   int64_t C, M, G, Cg, Mg, K;
   bool in_place;                /* 1x1, stride 1, no pads: B is the input itself */
+  cnn_sgemm_tile tile;
+  int64_t mr, block_cols;       /* the tile's rows; grid columns per task */
   int64_t planes_floats;        /* the planes of one group, slack included (0 in place) */
   int64_t mblock;               /* output channels per task, a multiple of MR */
   int64_t col_blocks, m_blocks;
@@ -37,18 +38,24 @@ implicit_geometry (const cnn_exec *x, implicit_geom *g)
   g->Mg = g->M / g->G;
   g->K = g->Cg * pg->kh * pg->kw;
   g->in_place = pg->kh * pg->kw == 1 && pg->sh == 1 && pg->sw == 1 && pg->Hq == pg->H && pg->Wq == pg->W;
-  /* the GEMM reads whole tiles of NR columns: up to NR - 1 past the last
-   * plane's end (in place, the last tile is copied instead) */
-  g->planes_floats = g->in_place ? 0 : g->Cg * pg->plane_floats + NR;
+  /* the GEMM reads whole tiles of columns: up to 47 past the last plane's
+   * end (in place, the last tile is copied instead) */
+  g->planes_floats = g->in_place ? 0 : g->Cg * pg->plane_floats + MAX_NR;
   /* enough work per column to fill the kernel's tile; offsets fit int32 */
   if (g->K < 16 || g->Mg < 8 || g->Cg * pg->plane_floats >= (int64_t) 1 << 30)
     return false;
+  /* the tile that computes the fewest padding rows and columns */
+  int64_t waste12 = ((g->Mg + 11) / 12 * 12) * ((pg->ncols + 31) / 32 * 32);
+  int64_t waste8 = ((g->Mg + 7) / 8 * 8) * ((pg->ncols + 47) / 48 * 48);
+  g->tile = waste8 < waste12 ? CNN_TILE_8x48 : CNN_TILE_12x32;
+  g->mr = g->tile == CNN_TILE_8x48 ? 8 : 12;
+  g->block_cols = TILES_PER_BLOCK * (g->tile == CNN_TILE_8x48 ? 48 : 32);
   /* tasks: column blocks times channel blocks, a few per thread */
   int T = MAX (x->threads, 1);
-  g->col_blocks = (pg->ncols + BLOCK_COLS - 1) / BLOCK_COLS;
-  int64_t mpanels = (g->Mg + MR - 1) / MR;
+  g->col_blocks = (pg->ncols + g->block_cols - 1) / g->block_cols;
+  int64_t mpanels = (g->Mg + g->mr - 1) / g->mr;
   int64_t parts = CLAMP ((4 * T + g->col_blocks - 1) / g->col_blocks, 1, mpanels);
-  g->mblock = (mpanels + parts - 1) / parts * MR;
+  g->mblock = (mpanels + parts - 1) / parts * g->mr;
   g->m_blocks = (g->Mg + g->mblock - 1) / g->mblock;
   return true;
 }
@@ -67,7 +74,7 @@ cnn_conv2d_implicit_applies (const cnn_exec *x)
 static size_t
 scratch_floats (const cnn_exec *x, const implicit_geom *g, size_t *per_thread)
 {
-  *per_thread = (size_t) g->mblock * BLOCK_COLS;
+  *per_thread = (size_t) g->mblock * g->block_cols;
   return (size_t) g->planes_floats + (size_t) g->K + *per_thread * MAX (x->threads, 1);
 }
 
@@ -113,15 +120,15 @@ implicit_block (int64_t task, int tid, void *data)
   implicit_ctx *t = data;
   const implicit_geom *g = t->g;
   const cnn_phase_grid *pg = &g->p;
-  int64_t j0 = (task % g->col_blocks) * BLOCK_COLS, m0 = (task / g->col_blocks) * g->mblock;
-  int64_t n = MIN (BLOCK_COLS, pg->ncols - j0), m1 = MIN (m0 + g->mblock, g->Mg);
+  int64_t j0 = (task % g->col_blocks) * g->block_cols, m0 = (task / g->col_blocks) * g->mblock;
+  int64_t n = MIN (g->block_cols, pg->ncols - j0), m1 = MIN (m0 + g->mblock, g->Mg);
   float *blk = t->blocks + (size_t) tid * t->per_thread;
-  cnn_sgemm_avx512_gather ((int) g->Mg, (int) m0, (int) m1, (int) n, (int) g->K, t->wpacked, t->b + j0,
-      t->koff, g->in_place, blk, BLOCK_COLS);
+  cnn_sgemm_avx512_gather (g->tile, (int) g->Mg, (int) m0, (int) m1, (int) n, (int) g->K, t->wpacked,
+      t->b + j0, t->koff, g->in_place, blk, (int) g->block_cols);
   int64_t osz = pg->OH * pg->OW;
   for (int64_t m = m0; m < m1; m++) {
     float *out = t->out + m * osz;
-    cnn_phase_grid_store (pg, blk + (m - m0) * BLOCK_COLS, j0, n, t->bias ? t->bias[m] : 0.f,
+    cnn_phase_grid_store (pg, blk + (m - m0) * g->block_cols, j0, n, t->bias ? t->bias[m] : 0.f,
         t->residual ? t->residual + m * osz : NULL, out);
     /* the stored pixels: whole rows but the first and the last */
     int64_t first = j0 / pg->Wq * pg->OW + MIN (j0 % pg->Wq, pg->OW);
@@ -140,7 +147,7 @@ cnn_conv2d_implicit (cnn_exec *x)
   size_t per_thread, need = scratch_floats (x, &g, &per_thread);
   if (x->scratch_size < need * sizeof (float))
     return cnn_exec_fail (x, CNN_E_BACKEND, "scratch too small");
-  const float *wp = cnn_conv_packed_weights (x, g.Mg, g.K);
+  const float *wp = cnn_conv_packed_weights (x, g.Mg, g.K, g.tile);
   if (!wp)
     return cnn_exec_fail (x, CNN_E_NOMEM, "out of memory for packed weights");
   float *padded = x->scratch;
@@ -152,10 +159,10 @@ cnn_conv2d_implicit (cnn_exec *x)
         koff[k++] = (int32_t) (c * pg->plane_floats + cnn_phase_grid_tap (pg, ky, kx));
   /* the slack past the planes feeds only dropped columns */
   if (!g.in_place)
-    memset (padded + g.planes_floats - NR, 0, sizeof (float) * NR);
+    memset (padded + g.planes_floats - MAX_NR, 0, sizeof (float) * MAX_NR);
   const cnn_tensor *X = x->in[0], *B = x->n_in > 2 ? x->in[2] : NULL;
   int64_t N = X->dims[0], isz = pg->H * pg->W, osz = pg->OH * pg->OW;
-  size_t per_group = cnn_sgemm_packed_a_size ((int) g.Mg, (int) g.K);
+  size_t per_group = cnn_sgemm_tile_packed_a_size (g.tile, (int) g.Mg, (int) g.K);
   for (int64_t n = 0; n < N; n++)
     for (int64_t gr = 0; gr < g.G; gr++) {
       implicit_ctx t = {

@@ -76,18 +76,18 @@ cnn_sgemm_avx512_available (void)
   return ok;
 }
 
-/* A[m0.., k0..] (or its transpose) into MR-row panels: panel p holds
- * A[p*MR + i][k] at [k * MR + i], zero rows past M. */
+/* A[m0.., k0..] (or its transpose) into mr-row panels: panel p holds
+ * A[p*mr + i][k] at [k * mr + i], zero rows past M. */
 static void
-pack_a (bool ta, const float *A, int lda, int m0, int mc, int k0, int kc, float *out)
+pack_a (bool ta, const float *A, int lda, int m0, int mc, int k0, int kc, float *out, int mr)
 {
-  for (int p = 0; p < mc; p += MR) {
-    int rows = MIN (MR, mc - p);
+  for (int p = 0; p < mc; p += mr) {
+    int rows = MIN (mr, mc - p);
     for (int k = 0; k < kc; k++) {
-      float *o = out + (size_t) p * kc + (size_t) k * MR;
+      float *o = out + (size_t) p * kc + (size_t) k * mr;
       for (int i = 0; i < rows; i++)
         o[i] = ta ? A[(size_t) (k0 + k) * lda + m0 + p + i] : A[(size_t) (m0 + p + i) * lda + k0 + k];
-      for (int i = rows; i < MR; i++)
+      for (int i = rows; i < mr; i++)
         o[i] = 0.f;
     }
   }
@@ -115,58 +115,65 @@ pack_b (bool tb, const float *B, int ldb, int k0, int kc, int n0, int nc, float 
   }
 }
 
-/* C[0..m, 0..n] = (first ? beta * C : C) + alpha * Ap Bp over kc.  Row k of
- * B is at Bp + k * NR (a packed panel) or, with koff, at Bp + koff[k] (a
- * matrix read in place: an implicit GEMM's input). */
+/* C[0..m, 0..n] = (first ? beta * C : C) + alpha * Ap Bp over kc, for a
+ * tile of mr rows and nv * 16 columns (12 x 32 or 8 x 48: 24 accumulators
+ * either way).  Row k of B is at Bp + k * nv * 16 (a packed panel) or, with
+ * gather, at Bp + koff[k] (a matrix read in place: an implicit GEMM's
+ * input).  mr, nv and gather are constants in each caller. */
 __attribute__ ((target ("avx512f"), always_inline))
 static inline void
-kernel_12x32_any (int kc, const float *Ap, const float *Bp, const int32_t *koff, float *C, int ldc, int m,
-    int n, float alpha, float beta, bool first)
+kernel_any (int kc, const float *Ap, const float *Bp, const int32_t *koff, float *C, int ldc, int m, int n,
+    float alpha, float beta, bool first, const int mr, const int nv, const bool gather)
 {
-  __m512 c0[MR], c1[MR];
-  for (int i = 0; i < MR; i++)
-    c0[i] = c1[i] = _mm512_setzero_ps ();
+  __m512 acc[MR * 3];
+#pragma GCC unroll 24
+  for (int i = 0; i < mr * nv; i++)
+    acc[i] = _mm512_setzero_ps ();
   for (int k = 0; k < kc; k++) {
-    const float *b = koff ? Bp + koff[k] : Bp + (size_t) k * NR;
-    if (koff) {
+    const float *b = gather ? Bp + koff[k] : Bp + (size_t) k * nv * 16;
+    __m512 bv[3];
+    if (gather) {
       /* the next tile's slice of this row: a large input does not stay in
        * cache between the column tiles of a row */
-      _mm_prefetch ((const char *) (b + NR), _MM_HINT_T0);
-      _mm_prefetch ((const char *) (b + NR + 16), _MM_HINT_T0);
-    }
-    __m512 b0, b1;
-    if (koff) {
-      b0 = _mm512_loadu_ps (b);
-      b1 = _mm512_loadu_ps (b + 16);
+#pragma GCC unroll 3
+      for (int v = 0; v < nv; v++)
+        _mm_prefetch ((const char *) (b + nv * 16 + v * 16), _MM_HINT_T0);
+#pragma GCC unroll 3
+      for (int v = 0; v < nv; v++)
+        bv[v] = _mm512_loadu_ps (b + v * 16);
     } else {
-      b0 = _mm512_load_ps (b);
-      b1 = _mm512_load_ps (b + 16);
+#pragma GCC unroll 3
+      for (int v = 0; v < nv; v++)
+        bv[v] = _mm512_load_ps (b + v * 16);
     }
-    const float *a = Ap + (size_t) k * MR;
+    const float *a = Ap + (size_t) k * mr;
     _mm_prefetch ((const char *) (a + A_PREFETCH), _MM_HINT_T0);
-#define STEP(i) { __m512 ai = _mm512_set1_ps (a[i]); c0[i] = _mm512_fmadd_ps (ai, b0, c0[i]); \
-      c1[i] = _mm512_fmadd_ps (ai, b1, c1[i]); }
-    STEP (0) STEP (1) STEP (2) STEP (3) STEP (4) STEP (5)
-    STEP (6) STEP (7) STEP (8) STEP (9) STEP (10) STEP (11)
-#undef STEP
-  }
-  __mmask16 m0 = n >= 16 ? 0xffff : (__mmask16) ((1u << n) - 1);
-  __mmask16 m1 = n >= 32 ? 0xffff : n > 16 ? (__mmask16) ((1u << (n - 16)) - 1) : 0;
-  __m512 va = _mm512_set1_ps (alpha), vb = _mm512_set1_ps (beta);
-  for (int i = 0; i < m; i++) {
-    float *c = C + (size_t) i * ldc;
-    __m512 r0 = _mm512_mul_ps (c0[i], va), r1 = _mm512_mul_ps (c1[i], va);
-    if (!first || beta != 0.f) {
-      __m512 o0 = _mm512_maskz_loadu_ps (m0, c), o1 = _mm512_maskz_loadu_ps (m1, c + 16);
-      if (first) {
-        o0 = _mm512_mul_ps (o0, vb);
-        o1 = _mm512_mul_ps (o1, vb);
-      }
-      r0 = _mm512_add_ps (r0, o0);
-      r1 = _mm512_add_ps (r1, o1);
+#pragma GCC unroll 12
+    for (int i = 0; i < mr; i++) {
+      __m512 ai = _mm512_set1_ps (a[i]);
+#pragma GCC unroll 3
+      for (int v = 0; v < nv; v++)
+        acc[i * nv + v] = _mm512_fmadd_ps (ai, bv[v], acc[i * nv + v]);
     }
-    _mm512_mask_storeu_ps (c, m0, r0);
-    _mm512_mask_storeu_ps (c + 16, m1, r1);
+  }
+  __mmask16 mk[3];
+  for (int v = 0; v < nv; v++)
+    mk[v] = n >= 16 * (v + 1) ? 0xffff : n > 16 * v ? (__mmask16) ((1u << (n - 16 * v)) - 1) : 0;
+  __m512 va = _mm512_set1_ps (alpha), vb = _mm512_set1_ps (beta);
+#pragma GCC unroll 12
+  for (int i = 0; i < mr; i++) {
+    if (i >= m)
+      break;
+    float *c = C + (size_t) i * ldc;
+#pragma GCC unroll 3
+    for (int v = 0; v < nv; v++) {
+      __m512 r = _mm512_mul_ps (acc[i * nv + v], va);
+      if (!first || beta != 0.f) {
+        __m512 o = _mm512_maskz_loadu_ps (mk[v], c + v * 16);
+        r = _mm512_add_ps (r, first ? _mm512_mul_ps (o, vb) : o);
+      }
+      _mm512_mask_storeu_ps (c + v * 16, mk[v], r);
+    }
   }
 }
 
@@ -175,7 +182,7 @@ static void
 kernel_12x32 (int kc, const float *Ap, const float *Bp, float *C, int ldc, int m, int n, float alpha,
     float beta, bool first)
 {
-  kernel_12x32_any (kc, Ap, Bp, NULL, C, ldc, m, n, alpha, beta, first);
+  kernel_any (kc, Ap, Bp, NULL, C, ldc, m, n, alpha, beta, first, 12, 2, false);
 }
 
 __attribute__ ((target ("avx512f")))
@@ -183,29 +190,66 @@ static void
 kernel_12x32_gather (int kc, const float *Ap, const float *B, const int32_t *koff, float *C, int ldc, int m,
     int n, bool first)
 {
-  kernel_12x32_any (kc, Ap, B, koff, C, ldc, m, n, 1.f, 0.f, first);
+  kernel_any (kc, Ap, B, koff, C, ldc, m, n, 1.f, 0.f, first, 12, 2, true);
+}
+
+__attribute__ ((target ("avx512f")))
+static void
+kernel_8x48 (int kc, const float *Ap, const float *Bp, float *C, int ldc, int m, int n, bool first)
+{
+  kernel_any (kc, Ap, Bp, NULL, C, ldc, m, n, 1.f, 0.f, first, 8, 3, false);
+}
+
+__attribute__ ((target ("avx512f")))
+static void
+kernel_8x48_gather (int kc, const float *Ap, const float *B, const int32_t *koff, float *C, int ldc, int m,
+    int n, bool first)
+{
+  kernel_any (kc, Ap, B, koff, C, ldc, m, n, 1.f, 0.f, first, 8, 3, true);
+}
+
+static int
+tile_rows (cnn_sgemm_tile t)
+{
+  return t == CNN_TILE_8x48 ? 8 : 12;
+}
+
+size_t
+cnn_sgemm_tile_packed_a_size (cnn_sgemm_tile t, int M, int K)
+{
+  int mr = tile_rows (t);
+  return (size_t) (M + mr - 1) / mr * mr * K;
 }
 
 size_t
 cnn_sgemm_packed_a_size (int M, int K)
 {
-  return (size_t) (M + MR - 1) / MR * MR * K;
+  return cnn_sgemm_tile_packed_a_size (CNN_TILE_12x32, M, K);
 }
 
 /* A in the kernel's panel layout for every (MC, KC) block, in loop order:
- * for pc, for ic: pack_a (ic, mc, pc, kc).  The offsets follow from M and K. */
+ * for pc, for ic: pack_a (ic, mc, pc, kc).  MC is a multiple of both tile
+ * heights, so that rows [ir, ...) of chunk pc start at pc * Mpad + ir * kc
+ * for either. */
 void
-cnn_sgemm_pack_a (bool ta, int M, int K, const float *A, int lda, float *packed)
+cnn_sgemm_tile_pack_a (cnn_sgemm_tile t, bool ta, int M, int K, const float *A, int lda, float *packed)
 {
+  int mr = tile_rows (t);
   size_t off = 0;
   for (int pc = 0; pc < K; pc += KC) {
     int kc = MIN (KC, K - pc);
     for (int ic = 0; ic < M; ic += MC) {
       int mc = MIN (MC, M - ic);
-      pack_a (ta, A, lda, ic, mc, pc, kc, packed + off);
-      off += (size_t) (mc + MR - 1) / MR * MR * kc;
+      pack_a (ta, A, lda, ic, mc, pc, kc, packed + off, mr);
+      off += (size_t) (mc + mr - 1) / mr * mr * kc;
     }
   }
+}
+
+void
+cnn_sgemm_pack_a (bool ta, int M, int K, const float *A, int lda, float *packed)
+{
+  cnn_sgemm_tile_pack_a (CNN_TILE_12x32, ta, M, K, A, lda, packed);
 }
 
 /* C = alpha * A B + beta * C with A from cnn_sgemm_pack_a(). */
@@ -277,41 +321,59 @@ cnn_sgemm_avx512_packed_ab (int M, int N, int K, const float *Apacked, const flo
   }
 }
 
-/* Rows [m0, m1) of C = A B, A packed by cnn_sgemm_pack_a() (m0 a multiple
- * of MR), row k of B (columns 0..n-1) read in place at B + koff[k].  With
- * tail_packed, a last tile narrower than NR is copied into a packed panel
- * first, so nothing past column n - 1 is read (masked loads would do it but
- * run several times slower on some CPUs: Zen 5); else whole tiles are. */
-void
-cnn_sgemm_avx512_gather (int M, int m0, int m1, int n, int K, const float *Apacked, const float *B,
-    const int32_t *koff, bool tail_packed, float *C, int ldc)
+/* Rows [m0, m1) of C = A B, A packed by cnn_sgemm_tile_pack_a() (m0 a
+ * multiple of the tile's rows), row k of B (columns 0..n-1) read in place at
+ * B + koff[k].  With tail_packed, a last tile narrower than the kernel is
+ * copied into a packed panel first, so nothing past column n - 1 is read
+ * (masked loads would do it but run several times slower on some CPUs: Zen
+ * 5); else whole tiles are. */
+__attribute__ ((always_inline))
+static inline void
+gather_any (int M, int m0, int m1, int n, int K, const float *Apacked, const float *B, const int32_t *koff,
+    bool tail_packed, float *C, int ldc, const int mr, const int nr)
 {
-  int mpad = (M + MR - 1) / MR * MR;
-  float *tail = tail_packed && n % NR ? thread_buf (true, (size_t) KC * NR) : NULL;
-  if (tail_packed && n % NR && !tail) {
+  int mpad = (M + mr - 1) / mr * mr;
+  float *tail = tail_packed && n % nr ? thread_buf (true, (size_t) KC * nr) : NULL;
+  if (tail_packed && n % nr && !tail) {
     g_critical ("cnn: out of memory for GEMM packing");
     return;
   }
   for (int pc = 0; pc < K; pc += KC) {
     int kc = MIN (KC, K - pc);
     const float *Ap = Apacked + (size_t) pc * mpad;
-    for (int jr = 0; jr < n; jr += NR) {
-      int cols = MIN (NR, n - jr);
-      if (tail && cols < NR) {
+    for (int jr = 0; jr < n; jr += nr) {
+      int cols = MIN (nr, n - jr);
+      bool packed = tail && cols < nr;
+      if (packed)
         for (int k = 0; k < kc; k++) {
-          memcpy (tail + (size_t) k * NR, B + koff[pc + k] + jr, sizeof (float) * cols);
-          memset (tail + (size_t) k * NR + cols, 0, sizeof (float) * (NR - cols));
+          memcpy (tail + (size_t) k * nr, B + koff[pc + k] + jr, sizeof (float) * cols);
+          memset (tail + (size_t) k * nr + cols, 0, sizeof (float) * (nr - cols));
         }
-        for (int ir = m0; ir < m1; ir += MR)
-          kernel_12x32 (kc, Ap + (size_t) ir * kc, tail, C + (size_t) (ir - m0) * ldc + jr, ldc,
-              MIN (MR, m1 - ir), cols, 1.f, 0.f, pc == 0);
-        continue;
+      for (int ir = m0; ir < m1; ir += mr) {
+        const float *a = Ap + (size_t) ir * kc;
+        float *c = C + (size_t) (ir - m0) * ldc + jr;
+        int rows = MIN (mr, m1 - ir);
+        if (mr == 8 && packed)
+          kernel_8x48 (kc, a, tail, c, ldc, rows, cols, pc == 0);
+        else if (mr == 8)
+          kernel_8x48_gather (kc, a, B + jr, koff + pc, c, ldc, rows, cols, pc == 0);
+        else if (packed)
+          kernel_12x32 (kc, a, tail, c, ldc, rows, cols, 1.f, 0.f, pc == 0);
+        else
+          kernel_12x32_gather (kc, a, B + jr, koff + pc, c, ldc, rows, cols, pc == 0);
       }
-      for (int ir = m0; ir < m1; ir += MR)
-        kernel_12x32_gather (kc, Ap + (size_t) ir * kc, B + jr, koff + pc, C + (size_t) (ir - m0) * ldc + jr,
-            ldc, MIN (MR, m1 - ir), cols, pc == 0);
     }
   }
+}
+
+void
+cnn_sgemm_avx512_gather (cnn_sgemm_tile t, int M, int m0, int m1, int n, int K, const float *Apacked,
+    const float *B, const int32_t *koff, bool tail_packed, float *C, int ldc)
+{
+  if (t == CNN_TILE_8x48)
+    gather_any (M, m0, m1, n, K, Apacked, B, koff, tail_packed, C, ldc, 8, 48);
+  else
+    gather_any (M, m0, m1, n, K, Apacked, B, koff, tail_packed, C, ldc, 12, 32);
 }
 
 void
@@ -341,7 +403,7 @@ cnn_sgemm_avx512 (bool ta, bool tb, int M, int N, int K, float alpha, const floa
       pack_b (tb, B, ldb, pc, kc, jc, nc, Bp);
       for (int ic = 0; ic < M; ic += MC) {
         int mc = MIN (MC, M - ic);
-        pack_a (ta, A, lda, ic, mc, pc, kc, Ap);
+        pack_a (ta, A, lda, ic, mc, pc, kc, Ap, MR);
         for (int jr = 0; jr < nc; jr += NR)
           for (int ir = 0; ir < mc; ir += MR)
             kernel_12x32 (kc, Ap + (size_t) ir * kc, Bp + (size_t) jr * kc,
@@ -361,9 +423,20 @@ cnn_sgemm_avx512_available (void)
 }
 
 size_t
+cnn_sgemm_tile_packed_a_size (cnn_sgemm_tile t, int M, int K)
+{
+  return 0;
+}
+
+size_t
 cnn_sgemm_packed_a_size (int M, int K)
 {
   return 0;
+}
+
+void
+cnn_sgemm_tile_pack_a (cnn_sgemm_tile t, bool ta, int M, int K, const float *A, int lda, float *packed)
+{
 }
 
 void
@@ -398,8 +471,8 @@ cnn_sgemm_avx512_packed_ab (int M, int N, int K, const float *Apacked, const flo
 }
 
 void
-cnn_sgemm_avx512_gather (int M, int m0, int m1, int n, int K, const float *Apacked, const float *B,
-    const int32_t *koff, bool tail_packed, float *C, int ldc)
+cnn_sgemm_avx512_gather (cnn_sgemm_tile t, int M, int m0, int m1, int n, int K, const float *Apacked,
+    const float *B, const int32_t *koff, bool tail_packed, float *C, int ldc)
 {
   g_assert_not_reached ();
 }

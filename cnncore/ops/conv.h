@@ -61,7 +61,8 @@ cnn_status cnn_conv2d_implicit (cnn_exec *x);
 /* cpu/conv2d_gemm.c: im2col + OpenBLAS sgemm, and a direct depthwise kernel. */
 cnn_status cnn_conv2d_gemm (cnn_exec *x);
 size_t cnn_conv2d_gemm_scratch (const cnn_exec *x);
-/* The weights packed for cnn_sgemm_pack_a() as G groups of Mg x K, made
- * once per plan (x->cache); NULL when out of memory. */
-const float *cnn_conv_packed_weights (cnn_exec *x, int64_t Mg, int64_t K);
+/* The weights packed by cnn_sgemm_tile_pack_a() as G groups of Mg x K, made
+ * once per plan (x->cache: a node always takes the same path and tile);
+ * NULL when out of memory. */
+const float *cnn_conv_packed_weights (cnn_exec *x, int64_t Mg, int64_t K, cnn_sgemm_tile tile);
 #endif

@@ -413,6 +413,11 @@ test_implicit (void)
     if (c % 8 == 3) {           /* a plain 1x1: read in place, the last tile copied */
       kh = kw = 1;
       C = G * rnd (16, 40);
+      if (c == 11) {            /* the 8 x 48 tile, a last tile of one column */
+        M = mm = G * 32;
+        H = 13;
+        W = 37;
+      }
       p[0] = p[1] = p[2] = p[3] = 0;
     } else if (kh * kw == 1 && c % 8 != 7)
       p[1] = 1;                 /* a padded 1x1 */
