@@ -95,9 +95,9 @@ gst_cnn_scratch_clear (GstCnnScratch * s)
   s->size = 0;
 }
 
-void
-gst_cnn_preprocess (const GstVideoFrame * frame, const GstCnnRect * rect,
-    const GstCnnPreprocess * p, gfloat * out, GstCnnLetterbox * lb, GstCnnScratch * scratch)
+/* The region, scales and letterbox offsets of a frame in the tensor. */
+static void
+place (const GstVideoFrame * frame, const GstCnnRect * rect, const GstCnnPreprocess * p, GstCnnLetterbox * lb)
 {
   GstCnnRect r = { 0, 0, GST_VIDEO_FRAME_WIDTH (frame), GST_VIDEO_FRAME_HEIGHT (frame) };
   if (rect) {
@@ -106,19 +106,28 @@ gst_cnn_preprocess (const GstVideoFrame * frame, const GstCnnRect * rect,
     r.w = CLAMP (rect->w, 1, r.w - r.x);
     r.h = CLAMP (rect->h, 1, r.h - r.y);
   }
-  gint W = p->width, H = p->height, C = p->channels;
-  gdouble sx = (gdouble) W / r.w, sy = (gdouble) H / r.h;
+  gdouble sx = (gdouble) p->width / r.w, sy = (gdouble) p->height / r.h;
   gdouble ox = 0, oy = 0;
   if (p->keep_aspect) {
     sx = sy = MIN (sx, sy);
-    ox = (W - r.w * sx) / 2;
-    oy = (H - r.h * sy) / 2;
+    ox = (p->width - r.w * sx) / 2;
+    oy = (p->height - r.h * sy) / 2;
   }
   lb->rect = r;
   lb->scale_x = sx;
   lb->scale_y = sy;
   lb->off_x = ox;
   lb->off_y = oy;
+}
+
+void
+gst_cnn_preprocess_ref (const GstVideoFrame * frame, const GstCnnRect * rect,
+    const GstCnnPreprocess * p, gfloat * out, GstCnnLetterbox * lb, GstCnnScratch * scratch)
+{
+  place (frame, rect, p, lb);
+  GstCnnRect r = lb->rect;
+  gint W = p->width, H = p->height, C = p->channels;
+  gdouble sx = lb->scale_x, sy = lb->scale_y, ox = lb->off_x, oy = lb->off_y;
 
   yuv_coefs c;
   get_coefs (&frame->info, &c);
@@ -192,6 +201,133 @@ gst_cnn_preprocess (const GstVideoFrame * frame, const GstCnnRect * rect,
           out[((gsize) j * W + i) * 3 + k] = val;
         else
           out[k * plane + (gsize) j * W + i] = val;
+      }
+    }
+  }
+  gst_cnn_scratch_clear (&local);
+}
+
+/* One source row, interpolated horizontally at the tensor's columns: h[3i + k]
+ * = channel k (R, G, B) between source columns x0[i] and x1[i].  Packed RGB
+ * formats are read in place; YUV rows are converted (all of the region's
+ * columns) first. */
+static void
+hpass (const GstVideoFrame * f, const yuv_coefs * c, gint y, const GstCnnRect * r, const gint * x0,
+    const gint * x1, const gfloat * wx, gint W, guint8 * rgb, gfloat * h)
+{
+  const guint8 *row;
+  gint ps, o[3];
+  if (is_yuv (f)) {
+    read_row_rgb (f, c, y, r->x, r->w, rgb);
+    row = rgb;
+    ps = 3;
+    o[0] = 0;
+    o[1] = 1;
+    o[2] = 2;
+  } else {
+    row = (const guint8 *) GST_VIDEO_FRAME_PLANE_DATA (f, 0) + y * GST_VIDEO_FRAME_PLANE_STRIDE (f, 0) +
+        r->x * GST_VIDEO_FRAME_COMP_PSTRIDE (f, 0);
+    ps = GST_VIDEO_FRAME_COMP_PSTRIDE (f, 0);
+    for (gint k = 0; k < 3; k++)
+      o[k] = GST_VIDEO_FRAME_COMP_POFFSET (f, k);
+  }
+  for (gint i = 0; i < W; i++) {
+    const guint8 *a0 = row + x0[i] * ps, *a1 = row + x1[i] * ps;
+    for (gint k = 0; k < 3; k++)
+      h[3 * i + k] = a0[o[k]] + wx[i] * (a1[o[k]] - a0[o[k]]);
+  }
+}
+
+void
+gst_cnn_preprocess (const GstVideoFrame * frame, const GstCnnRect * rect,
+    const GstCnnPreprocess * p, gfloat * out, GstCnnLetterbox * lb, GstCnnScratch * scratch)
+{
+  place (frame, rect, p, lb);
+  GstCnnRect r = lb->rect;
+  gint W = p->width, H = p->height, C = p->channels;
+  gdouble sx = lb->scale_x, sy = lb->scale_y, ox = lb->off_x, oy = lb->off_y;
+  yuv_coefs c;
+  get_coefs (&frame->info, &c);
+  /* tables per tensor column and two source rows interpolated horizontally
+   * at the tensor's columns: the reference's arithmetic in the same order
+   * (bilinear is separable), so the results are equal to the bit, without
+   * converting every source pixel and without branching per value */
+  GstCnnScratch local = { NULL, 0 }, *sc = scratch ? scratch : &local;
+  gsize need = (gsize) W * (2 * sizeof (gint) + sizeof (gfloat) + sizeof (gboolean) + 6 * sizeof (gfloat)) +
+      3 * (gsize) r.w;
+  if (sc->size < need) {
+    g_free (sc->mem);
+    sc->mem = g_malloc (need);
+    sc->size = need;
+  }
+  gint *x0 = (gint *) sc->mem, *x1 = x0 + W;
+  gfloat *wx = (gfloat *) (x1 + W);
+  gboolean *xin = (gboolean *) (wx + W);
+  gfloat *h0 = (gfloat *) (xin + W), *h1 = h0 + 3 * W;
+  guint8 *rgb = (guint8 *) (h1 + 3 * W);
+  for (gint i = 0; i < W; i++) {
+    gdouble s = (i + 0.5 - ox) / sx - 0.5;
+    xin[i] = i + 0.5 >= ox && i + 0.5 <= ox + r.w * sx;
+    s = CLAMP (s, 0, r.w - 1);
+    x0[i] = (gint) floor (s);
+    x1[i] = MIN (x0[i] + 1, r.w - 1);
+    wx[i] = (gfloat) (s - x0[i]);
+  }
+  gint cached0 = -1, cached1 = -1;
+  gfloat inv[3], pad[3], mean[3];
+  gint src[3];
+  for (gint k = 0; k < 3; k++) {
+    inv[k] = 1.f / p->std[k];
+    pad[k] = (p->pad_value - p->mean[k]) * inv[k];
+    mean[k] = p->mean[k];
+    src[k] = p->bgr ? 2 - k : k;
+  }
+  /* a tensor value's place: row j, column i, channel k */
+  gsize cs = p->nhwc ? 1 : (gsize) W * H, ps = p->nhwc ? (gsize) C : 1;
+  for (gint j = 0; j < H; j++) {
+    gdouble s = (j + 0.5 - oy) / sy - 0.5;
+    gboolean yin = j + 0.5 >= oy && j + 0.5 <= oy + r.h * sy;
+    gfloat *o = out + (gsize) j * W * ps;
+    if (!yin) {
+      for (gint i = 0; i < W; i++)
+        for (gint k = 0; k < C; k++)
+          o[i * ps + k * cs] = pad[k];
+      continue;
+    }
+    s = CLAMP (s, 0, r.h - 1);
+    gint y0 = (gint) floor (s), y1 = MIN (y0 + 1, r.h - 1);
+    gfloat wy = (gfloat) (s - y0);
+    if (cached0 != y0) {
+      if (cached1 == y0) {
+        gfloat *t = h0;
+        h0 = h1;
+        h1 = t;
+        cached1 = -1;
+      } else {
+        hpass (frame, &c, r.y + y0, &r, x0, x1, wx, W, rgb, h0);
+      }
+      cached0 = y0;
+    }
+    if (cached1 != y1) {
+      hpass (frame, &c, r.y + y1, &r, x0, x1, wx, W, rgb, h1);
+      cached1 = y1;
+    }
+    if (C == 1) {
+      for (gint i = 0; i < W; i++) {
+        gfloat v[3];
+        for (gint k = 0; k < 3; k++)
+          v[k] = h0[3 * i + k] + wy * (h1[3 * i + k] - h0[3 * i + k]);
+        gfloat g = (v[0] + v[1] + v[2]) / 3.f;
+        o[i] = xin[i] ? (g - mean[0]) * inv[0] : pad[0];
+      }
+      continue;
+    }
+    for (gint k = 0; k < 3; k++) {
+      const gfloat *a = h0 + src[k], *b = h1 + src[k];
+      gfloat *d = o + k * cs;
+      for (gint i = 0; i < W; i++) {
+        gfloat v = a[3 * i] + wy * (b[3 * i] - a[3 * i]);
+        d[i * ps] = xin[i] ? (v - mean[k]) * inv[k] : pad[k];
       }
     }
   }

@@ -48,6 +48,10 @@ void gst_cnn_scratch_clear (GstCnnScratch * s);
  * holds its tables (NULL: allocated for this call). */
 void gst_cnn_preprocess (const GstVideoFrame * frame, const GstCnnRect * rect,
     const GstCnnPreprocess * p, gfloat * out, GstCnnLetterbox * lb, GstCnnScratch * scratch);
+/* The same, computed pixel by pixel from full converted source rows: the
+ * plain reference the tests hold gst_cnn_preprocess() to. */
+void gst_cnn_preprocess_ref (const GstVideoFrame * frame, const GstCnnRect * rect,
+    const GstCnnPreprocess * p, gfloat * out, GstCnnLetterbox * lb, GstCnnScratch * scratch);
 
 /* Tensor coordinates to frame coordinates. */
 void gst_cnn_letterbox_to_frame (const GstCnnLetterbox * lb, gdouble tx, gdouble ty,

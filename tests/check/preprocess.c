@@ -1,0 +1,66 @@
+/* gst_cnn_preprocess() against its plain reference, gst_cnn_preprocess_ref():
+ * random frames of every format the elements take, random sizes, regions,
+ * tensor sizes (up- and downscaling), layouts, channel orders, gray, and
+ * letterboxing.  The two must agree to the bit. */
+#include <gst/check/gstcheck.h>
+#include "gstcnnutil.h"
+
+static const GstVideoFormat formats[] = { GST_VIDEO_FORMAT_RGB, GST_VIDEO_FORMAT_BGR,
+  GST_VIDEO_FORMAT_RGBx, GST_VIDEO_FORMAT_BGRx, GST_VIDEO_FORMAT_xRGB, GST_VIDEO_FORMAT_xBGR,
+  GST_VIDEO_FORMAT_RGBA, GST_VIDEO_FORMAT_BGRA, GST_VIDEO_FORMAT_ARGB, GST_VIDEO_FORMAT_ABGR,
+  GST_VIDEO_FORMAT_NV12, GST_VIDEO_FORMAT_I420 };
+
+GST_START_TEST (test_matches_reference)
+{
+  GRand *rng = g_rand_new_with_seed (7);
+  GstCnnScratch scratch = { NULL, 0 };
+  for (gint c = 0; c < 240; c++) {
+    GstVideoFormat fmt = formats[c % G_N_ELEMENTS (formats)];
+    GstVideoInfo info;
+    gint fw = g_rand_int_range (rng, 2, 200) & ~1, fh = g_rand_int_range (rng, 2, 150) & ~1;
+    fail_unless (gst_video_info_set_format (&info, fmt, fw, fh));
+    GstBuffer *buf = gst_buffer_new_allocate (NULL, GST_VIDEO_INFO_SIZE (&info), NULL);
+    GstMapInfo map;
+    gst_buffer_map (buf, &map, GST_MAP_WRITE);
+    for (gsize i = 0; i < map.size; i++)
+      map.data[i] = (guint8) g_rand_int (rng);
+    gst_buffer_unmap (buf, &map);
+    GstVideoFrame frame;
+    fail_unless (gst_video_frame_map (&frame, &info, buf, GST_MAP_READ));
+    GstCnnPreprocess p = { g_rand_int_range (rng, 1, 120), g_rand_int_range (rng, 1, 120),
+      c % 7 == 3 ? 1 : 3, c % 3 == 1, c % 2 == 1, { 123.7f, 116.3f, 103.5f }, { 58.4f, 57.1f, 57.4f },
+      c % 4 >= 2, (gfloat) g_rand_int_range (rng, 0, 256) };
+    GstCnnRect rect = { g_rand_int_range (rng, -5, fw), g_rand_int_range (rng, -5, fh),
+      g_rand_int_range (rng, 1, fw + 5), g_rand_int_range (rng, 1, fh + 5) };
+    const GstCnnRect *r = c % 5 == 4 ? &rect : NULL;
+    gsize n = (gsize) p.width * p.height * p.channels;
+    gfloat *fast = g_new (gfloat, n), *ref = g_new (gfloat, n);
+    GstCnnLetterbox lf, lr;
+    gst_cnn_preprocess (&frame, r, &p, fast, &lf, &scratch);
+    gst_cnn_preprocess_ref (&frame, r, &p, ref, &lr, NULL);
+    fail_unless (memcmp (&lf, &lr, sizeof lf) == 0, "case %d: letterbox differs", c);
+    for (gsize i = 0; i < n; i++)
+      fail_unless (fast[i] == ref[i], "case %d (%s %dx%d -> %dx%dx%d%s%s%s%s): value %zu: %g, reference %g", c,
+          gst_video_format_to_string (fmt), fw, fh, p.width, p.height, p.channels, p.nhwc ? " nhwc" : "",
+          p.bgr ? " bgr" : "", p.keep_aspect ? " letterbox" : "", r ? " rect" : "", i, fast[i], ref[i]);
+    g_free (fast);
+    g_free (ref);
+    gst_video_frame_unmap (&frame);
+    gst_buffer_unref (buf);
+  }
+  gst_cnn_scratch_clear (&scratch);
+  g_rand_free (rng);
+}
+GST_END_TEST;
+
+static Suite *
+preprocess_suite (void)
+{
+  Suite *s = suite_create ("preprocess");
+  TCase *tc = tcase_create ("general");
+  suite_add_tcase (s, tc);
+  tcase_add_test (tc, test_matches_reference);
+  return s;
+}
+
+GST_CHECK_MAIN (preprocess);
