@@ -18,7 +18,7 @@ typedef struct {
   cnn_sgemm_tile tile;
   int64_t mr, block_cols;       /* the tile's rows; grid columns per task */
   int64_t planes_floats;        /* the planes of one group, slack included (0 in place) */
-  int64_t mblock;               /* output channels per task, a multiple of MR */
+  int64_t mblock;               /* output channels per task, a multiple of mr */
   int64_t col_blocks, m_blocks;
 } implicit_geom;
 
@@ -44,10 +44,11 @@ implicit_geometry (const cnn_exec *x, implicit_geom *g)
   /* enough work per column to fill the kernel's tile; offsets fit int32 */
   if (g->K < 16 || g->Mg < 8 || g->Cg * pg->plane_floats >= (int64_t) 1 << 30)
     return false;
-  /* the tile that computes the fewest padding rows and columns */
-  int64_t waste12 = ((g->Mg + 11) / 12 * 12) * ((pg->ncols + 31) / 32 * 32);
-  int64_t waste8 = ((g->Mg + 7) / 8 * 8) * ((pg->ncols + 47) / 48 * 48);
-  g->tile = waste8 < waste12 ? CNN_TILE_8x48 : CNN_TILE_12x32;
+  /* the tile that computes the fewest values (padding rows and columns
+   * included) */
+  int64_t cells12 = ((g->Mg + 11) / 12 * 12) * ((pg->ncols + 31) / 32 * 32);
+  int64_t cells8 = ((g->Mg + 7) / 8 * 8) * ((pg->ncols + 47) / 48 * 48);
+  g->tile = cells8 < cells12 ? CNN_TILE_8x48 : CNN_TILE_12x32;
   g->mr = g->tile == CNN_TILE_8x48 ? 8 : 12;
   g->block_cols = TILES_PER_BLOCK * (g->tile == CNN_TILE_8x48 ? 48 : 32);
   /* tasks: column blocks times channel blocks, a few per thread */
@@ -130,7 +131,7 @@ implicit_block (int64_t task, int tid, void *data)
     float *out = t->out + m * osz;
     cnn_phase_grid_store (pg, blk + (m - m0) * g->block_cols, j0, n, t->bias ? t->bias[m] : 0.f,
         t->residual ? t->residual + m * osz : NULL, out);
-    /* the stored pixels: whole rows but the first and the last */
+    /* the block's pixels are one run of the output plane */
     int64_t first = j0 / pg->Wq * pg->OW + MIN (j0 % pg->Wq, pg->OW);
     int64_t end = (j0 + n) / pg->Wq * pg->OW + MIN ((j0 + n) % pg->Wq, pg->OW);
     cnn_act_apply (&t->x->act, out + first, end - first);
