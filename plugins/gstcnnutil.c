@@ -120,6 +120,33 @@ place (const GstVideoFrame * frame, const GstCnnRect * rect, const GstCnnPreproc
   lb->off_y = oy;
 }
 
+/* Tensor position i on one axis (letterbox offset off, scale sc, source
+ * length len) blends source positions *a and *b by *w, half-pixel centers;
+ * TRUE when i falls on the picture rather than on a letterbox bar. */
+static gboolean
+source_taps (gint i, gdouble off, gdouble sc, gint len, gint * a, gint * b, gfloat * w)
+{
+  gdouble s = (i + 0.5 - off) / sc - 0.5;
+  gboolean inside = i + 0.5 >= off && i + 0.5 <= off + len * sc;
+  s = CLAMP (s, 0, len - 1);
+  *a = (gint) floor (s);
+  *b = MIN (*a + 1, len - 1);
+  *w = (gfloat) (s - *a);
+  return inside;
+}
+
+/* At least @need bytes of @sc, kept for the next frame. */
+static guint8 *
+scratch_reserve (GstCnnScratch * sc, gsize need)
+{
+  if (sc->size < need) {
+    g_free (sc->mem);
+    sc->mem = g_malloc (need);
+    sc->size = need;
+  }
+  return sc->mem;
+}
+
 void
 gst_cnn_preprocess_ref (const GstVideoFrame * frame, const GstCnnRect * rect,
     const GstCnnPreprocess * p, gfloat * out, GstCnnLetterbox * lb, GstCnnScratch * scratch)
@@ -133,25 +160,14 @@ gst_cnn_preprocess_ref (const GstVideoFrame * frame, const GstCnnRect * rect,
   get_coefs (&frame->info, &c);
   /* per output column: source columns and weight (half-pixel centers); two
    * source rows converted to RGB */
-  GstCnnScratch local = { NULL, 0 }, *sc = scratch ? scratch : &local;
-  gsize need = (gsize) W * (2 * sizeof (gint) + sizeof (gfloat) + sizeof (gboolean)) + 6 * (gsize) r.w;
-  if (sc->size < need) {
-    g_free (sc->mem);
-    sc->mem = g_malloc (need);
-    sc->size = need;
-  }
-  gint *x0 = (gint *) sc->mem, *x1 = x0 + W;
+  GstCnnScratch local = { NULL, 0 };
+  gint *x0 = (gint *) scratch_reserve (scratch ? scratch : &local,
+      (gsize) W * (2 * sizeof (gint) + sizeof (gfloat) + sizeof (gboolean)) + 6 * (gsize) r.w), *x1 = x0 + W;
   gfloat *wx = (gfloat *) (x1 + W);
   gboolean *xin = (gboolean *) (wx + W);
   guint8 *row0 = (guint8 *) (xin + W), *row1 = row0 + 3 * r.w;
-  for (gint i = 0; i < W; i++) {
-    gdouble s = (i + 0.5 - ox) / sx - 0.5;
-    xin[i] = i + 0.5 >= ox && i + 0.5 <= ox + r.w * sx;
-    s = CLAMP (s, 0, r.w - 1);
-    x0[i] = (gint) floor (s);
-    x1[i] = MIN (x0[i] + 1, r.w - 1);
-    wx[i] = (gfloat) (s - x0[i]);
-  }
+  for (gint i = 0; i < W; i++)
+    xin[i] = source_taps (i, ox, sx, r.w, &x0[i], &x1[i], &wx[i]);
   gint cached0 = -1, cached1 = -1;
   gsize plane = (gsize) W * H;
   gfloat inv[3], pad[3];
@@ -160,11 +176,9 @@ gst_cnn_preprocess_ref (const GstVideoFrame * frame, const GstCnnRect * rect,
     pad[k] = (p->pad_value - p->mean[k]) * inv[k];
   }
   for (gint j = 0; j < H; j++) {
-    gdouble s = (j + 0.5 - oy) / sy - 0.5;
-    gboolean yin = j + 0.5 >= oy && j + 0.5 <= oy + r.h * sy;
-    s = CLAMP (s, 0, r.h - 1);
-    gint y0 = (gint) floor (s), y1 = MIN (y0 + 1, r.h - 1);
-    gfloat wy = (gfloat) (s - y0);
+    gint y0, y1;
+    gfloat wy;
+    gboolean yin = source_taps (j, oy, sy, r.h, &y0, &y1, &wy);
     if (cached0 != y0) {
       if (cached1 == y0) {
         guint8 *t = row0;
@@ -252,27 +266,16 @@ gst_cnn_preprocess (const GstVideoFrame * frame, const GstCnnRect * rect,
    * at the tensor's columns: the reference's arithmetic in the same order
    * (bilinear is separable), so the results are equal to the bit, without
    * converting every source pixel and without branching per value */
-  GstCnnScratch local = { NULL, 0 }, *sc = scratch ? scratch : &local;
-  gsize need = (gsize) W * (2 * sizeof (gint) + sizeof (gfloat) + sizeof (gboolean) + 6 * sizeof (gfloat)) +
-      3 * (gsize) r.w;
-  if (sc->size < need) {
-    g_free (sc->mem);
-    sc->mem = g_malloc (need);
-    sc->size = need;
-  }
-  gint *x0 = (gint *) sc->mem, *x1 = x0 + W;
+  GstCnnScratch local = { NULL, 0 };
+  gint *x0 = (gint *) scratch_reserve (scratch ? scratch : &local,
+      (gsize) W * (2 * sizeof (gint) + sizeof (gfloat) + sizeof (gboolean) + 6 * sizeof (gfloat)) +
+      3 * (gsize) r.w), *x1 = x0 + W;
   gfloat *wx = (gfloat *) (x1 + W);
   gboolean *xin = (gboolean *) (wx + W);
   gfloat *h0 = (gfloat *) (xin + W), *h1 = h0 + 3 * W;
   guint8 *rgb = (guint8 *) (h1 + 3 * W);
-  for (gint i = 0; i < W; i++) {
-    gdouble s = (i + 0.5 - ox) / sx - 0.5;
-    xin[i] = i + 0.5 >= ox && i + 0.5 <= ox + r.w * sx;
-    s = CLAMP (s, 0, r.w - 1);
-    x0[i] = (gint) floor (s);
-    x1[i] = MIN (x0[i] + 1, r.w - 1);
-    wx[i] = (gfloat) (s - x0[i]);
-  }
+  for (gint i = 0; i < W; i++)
+    xin[i] = source_taps (i, ox, sx, r.w, &x0[i], &x1[i], &wx[i]);
   gint cached0 = -1, cached1 = -1;
   gfloat inv[3], pad[3], mean[3];
   gint src[3];
@@ -285,8 +288,9 @@ gst_cnn_preprocess (const GstVideoFrame * frame, const GstCnnRect * rect,
   /* a tensor value's place: row j, column i, channel k */
   gsize cs = p->nhwc ? 1 : (gsize) W * H, ps = p->nhwc ? (gsize) C : 1;
   for (gint j = 0; j < H; j++) {
-    gdouble s = (j + 0.5 - oy) / sy - 0.5;
-    gboolean yin = j + 0.5 >= oy && j + 0.5 <= oy + r.h * sy;
+    gint y0, y1;
+    gfloat wy;
+    gboolean yin = source_taps (j, oy, sy, r.h, &y0, &y1, &wy);
     gfloat *o = out + (gsize) j * W * ps;
     if (!yin) {
       for (gint i = 0; i < W; i++)
@@ -294,9 +298,6 @@ gst_cnn_preprocess (const GstVideoFrame * frame, const GstCnnRect * rect,
           o[i * ps + k * cs] = pad[k];
       continue;
     }
-    s = CLAMP (s, 0, r.h - 1);
-    gint y0 = (gint) floor (s), y1 = MIN (y0 + 1, r.h - 1);
-    gfloat wy = (gfloat) (s - y0);
     if (cached0 != y0) {
       if (cached1 == y0) {
         gfloat *t = h0;

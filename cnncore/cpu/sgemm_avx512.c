@@ -19,9 +19,7 @@
 #define NC (NR * 64)
 /* floats ahead of the kernel's reads of packed A to prefetch: weights of
  * deep layers stream from DRAM once per run, used by few columns */
-#ifndef A_PREFETCH
 #define A_PREFETCH 1024
-#endif
 
 #ifdef HAVE_AVX512_KERNEL
 
