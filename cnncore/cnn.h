@@ -203,6 +203,17 @@ void cnn_session_foreach_node_time (const cnn_session *session,
 /* Turns per-node timing on or off (off by default). */
 void cnn_session_set_profiling (cnn_session *session, gboolean enable);
 
+/* CPU threads the session computes on (the caller's included). */
+int cnn_session_get_threads (const cnn_session *session);
+
+/* Runs @func (i, thread, data) for every i in [0, n) on the session's CPU
+ * threads, @thread in [0, cnn_session_get_threads()) naming the thread (for
+ * per-thread scratch); serially with one thread.  For work around a run that
+ * should use the threads the session was given, such as pre-processing; not
+ * while the session runs in another thread. */
+void cnn_session_parallel_for (cnn_session *session, int n,
+    void (*func) (int i, int thread, gpointer data), gpointer data);
+
 /* Host memory for input data that the session's backend copies fastest:
  * pinned (page-locked) memory on CUDA, plain memory on the CPU.  NULL when
  * it cannot be had; free it with cnn_session_free_host before the session. */

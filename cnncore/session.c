@@ -491,6 +491,32 @@ cnn_session_get_backend (const cnn_session *s)
   return s->backend->iface->name;
 }
 
+int
+cnn_session_get_threads (const cnn_session *s)
+{
+  return cnn_threadpool_size (s->backend->pool);
+}
+
+typedef struct {
+  void (*func) (int i, int thread, gpointer data);
+  gpointer data;
+} parallel_call;
+
+static void
+parallel_item (int64_t i, int tid, void *data)
+{
+  parallel_call *c = data;
+  c->func ((int) i, tid, c->data);
+}
+
+void
+cnn_session_parallel_for (cnn_session *s, int n, void (*func) (int i, int thread, gpointer data),
+    gpointer data)
+{
+  parallel_call c = { func, data };
+  cnn_parallel_for (s->backend->pool, n, parallel_item, &c);
+}
+
 gboolean
 cnn_session_run (cnn_session *s, const cnn_tensor *inputs, int n_inputs, GError **error)
 {

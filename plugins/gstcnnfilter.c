@@ -640,6 +640,25 @@ frame_action (GstCnnFilter * self, GstBuffer * b)
   return FRAME_INFER;
 }
 
+static void
+session_parallel_for (gpointer session, gint n, void (*func) (gint i, gint thread, gpointer data), gpointer data)
+{
+  cnn_session_parallel_for (session, n, func, data);
+}
+
+/* Pre-processing on the session's threads, which are idle between runs. */
+static void
+preprocess (GstCnnFilterPrivate * p, const GstVideoFrame * frame, const GstCnnRect * rect, gfloat * out,
+    GstCnnLetterbox * lb)
+{
+  g_mutex_lock (&p->run_lock);
+  p->scratch.parallel_for = session_parallel_for;
+  p->scratch.pool = p->session;
+  p->scratch.threads = cnn_session_get_threads (p->session);
+  gst_cnn_preprocess (frame, rect, &p->pre, out, lb, &p->scratch);
+  g_mutex_unlock (&p->run_lock);
+}
+
 static GstFlowReturn
 gst_cnn_filter_transform_frame_ip (GstVideoFilter * vf, GstVideoFrame * frame)
 {
@@ -699,8 +718,7 @@ batch_flush (GstCnnFilter * self)
       continue;
     }
     if (act[i] == FRAME_INFER && k < p->batch) {
-      gst_cnn_preprocess (&frames[i], NULL, &p->pre, (gfloat *) p->input.data + k * per, &p->batch_lb[k],
-          &p->scratch);
+      preprocess (p, &frames[i], NULL, (gfloat *) p->input.data + k * per, &p->batch_lb[k]);
       slot[i] = k++;
     } else if (act[i] == FRAME_INFER) {
       act[i] = FRAME_REUSE;     /* more pending than a batch: only after a reload */
@@ -964,7 +982,7 @@ gst_cnn_filter_infer (GstCnnFilter * self, const GstVideoFrame * frame, const Gs
     ok = TRUE;
   } else {
     gint64 t0 = g_get_monotonic_time ();
-    gst_cnn_preprocess (frame, rect, &p->pre, p->input.data, lb, &p->scratch);
+    preprocess (p, frame, rect, p->input.data, lb);
     gint64 t1 = g_get_monotonic_time ();
     g_mutex_lock (&p->run_lock);
     ok = cnn_session_run (p->session, &p->input, 1, error);

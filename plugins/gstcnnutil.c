@@ -51,6 +51,19 @@ is_yuv (const GstVideoFrame * f)
   return fmt == GST_VIDEO_FORMAT_NV12 || fmt == GST_VIDEO_FORMAT_I420;
 }
 
+/* One YUV pixel as R, G, B: float math, rounded to bytes (held as floats). */
+static inline void
+yuv_px (const yuv_coefs * c, guint8 Y, guint8 U, guint8 V, gfloat * rgb)
+{
+  const gfloat yy = (Y - (gfloat) c->yoff) * (gfloat) c->ymul;
+  const gfloat u = (U - (gfloat) c->coff) * (gfloat) c->cmul, v = (V - (gfloat) c->coff) * (gfloat) c->cmul;
+  const gfloat r = yy + (gfloat) c->rv * v, g = yy + (gfloat) c->gu * u + (gfloat) c->gv * v,
+      b = yy + (gfloat) c->bu * u;
+  rgb[0] = r <= 0.f ? 0 : r >= 255.f ? 255 : (gint) (r + 0.5f);
+  rgb[1] = g <= 0.f ? 0 : g >= 255.f ? 255 : (gint) (g + 0.5f);
+  rgb[2] = b <= 0.f ? 0 : b >= 255.f ? 255 : (gint) (b + 0.5f);
+}
+
 /* Source row y (x from x0, n pixels) as RGB bytes. */
 static void
 read_row_rgb (const GstVideoFrame * f, const yuv_coefs * c, gint y, gint x0, gint n, guint8 * rgb)
@@ -73,18 +86,12 @@ read_row_rgb (const GstVideoFrame * f, const yuv_coefs * c, gint y, gint x0, gin
   const guint8 *U = (const guint8 *) GST_VIDEO_FRAME_COMP_DATA (f, 1) + (y / 2) * GST_VIDEO_FRAME_COMP_STRIDE (f, 1);
   const guint8 *V = (const guint8 *) GST_VIDEO_FRAME_COMP_DATA (f, 2) + (y / 2) * GST_VIDEO_FRAME_COMP_STRIDE (f, 2);
   gint cps = GST_VIDEO_FRAME_COMP_PSTRIDE (f, 1);
-  /* float math, one chroma pair per two pixels */
-  const gfloat yoff = (gfloat) c->yoff, ymul = (gfloat) c->ymul, coff = (gfloat) c->coff,
-      cmul = (gfloat) c->cmul, rv = (gfloat) c->rv, gu = (gfloat) c->gu, gv = (gfloat) c->gv,
-      bu = (gfloat) c->bu;
   for (gint i = 0; i < n; i++) {
     gint x = x0 + i;
-    gfloat yy = (Y[x] - yoff) * ymul;
-    gfloat u = (U[(x >> 1) * cps] - coff) * cmul, v = (V[(x >> 1) * cps] - coff) * cmul;
-    gfloat r = yy + rv * v, g = yy + gu * u + gv * v, b = yy + bu * u;
-    rgb[3 * i] = (guint8) (r <= 0.f ? 0 : r >= 255.f ? 255 : (gint) (r + 0.5f));
-    rgb[3 * i + 1] = (guint8) (g <= 0.f ? 0 : g >= 255.f ? 255 : (gint) (g + 0.5f));
-    rgb[3 * i + 2] = (guint8) (b <= 0.f ? 0 : b >= 255.f ? 255 : (gint) (b + 0.5f));
+    gfloat px[3];
+    yuv_px (c, Y[x], U[(x >> 1) * cps], V[(x >> 1) * cps], px);
+    for (gint k = 0; k < 3; k++)
+      rgb[3 * i + k] = (guint8) px[k];
   }
 }
 
@@ -221,34 +228,446 @@ gst_cnn_preprocess_ref (const GstVideoFrame * frame, const GstCnnRect * rect,
   gst_cnn_scratch_clear (&local);
 }
 
-/* One source row, interpolated horizontally at the tensor's columns: h[3i + k]
- * = channel k (R, G, B) between source columns x0[i] and x1[i].  Packed RGB
- * formats are read in place; YUV rows are converted (all of the region's
- * columns) first. */
+/* Where each tensor column's two source pixels lie in a source row, as byte
+ * offsets from the row's start (packed RGB: the pixel; YUV: the luma byte in
+ * lx, the chroma element in cx).  The vector pass works on Wp columns (W
+ * rounded up to 16): the padding columns repeat the last one. */
+typedef struct {
+  gint *lx0, *lx1, *cx0, *cx1;
+  gfloat *wx;
+  gboolean *xin;
+  gint W, Wp;
+  gint ps, cps;                  /* pixel stride (packed RGB), chroma element stride (YUV) */
+  gboolean yuv, vec;             /* vec: the AVX-512 passes run */
+  guint8 *win;                   /* per 16 columns: read through a 128-byte window (VBMI) */
+  guint8 *idx;                   /* per 16 columns: the window's byte indices, 128 bytes */
+  gint nvec;                     /* leading columns read from the frame's rows in place */
+  gint tail_l, tail_c;           /* first luma (packed) and chroma byte the other columns read */
+  gint luma_end, chroma_end;     /* bytes readable from a row's (a chroma component's) start */
+  gsize tail_bytes;              /* size of tail_row()'s copy */
+} col_taps;
+
+/* Source row @y's pointers: packed RGB in row[0] with the components at
+ * o[0..2]; YUV as Y, U, V in row[0..2]. */
+typedef struct {
+  const guint8 *row[3];
+  gint o[3];
+} src_row;
+
 static void
-hpass (const GstVideoFrame * f, const yuv_coefs * c, gint y, const GstCnnRect * r, const gint * x0,
-    const gint * x1, const gfloat * wx, gint W, guint8 * rgb, gfloat * h)
+src_row_at (const GstVideoFrame * f, gint y, src_row * s)
 {
-  const guint8 *row;
-  gint ps, o[3];
   if (is_yuv (f)) {
-    read_row_rgb (f, c, y, r->x, r->w, rgb);
-    row = rgb;
-    ps = 3;
-    o[0] = 0;
-    o[1] = 1;
-    o[2] = 2;
+    for (gint k = 0; k < 3; k++) {
+      gint cy = k ? y / 2 : y;
+      s->row[k] = (const guint8 *) GST_VIDEO_FRAME_COMP_DATA (f, k) + cy * GST_VIDEO_FRAME_COMP_STRIDE (f, k);
+      s->o[k] = 0;
+    }
   } else {
-    row = (const guint8 *) GST_VIDEO_FRAME_PLANE_DATA (f, 0) + y * GST_VIDEO_FRAME_PLANE_STRIDE (f, 0) +
-        r->x * GST_VIDEO_FRAME_COMP_PSTRIDE (f, 0);
-    ps = GST_VIDEO_FRAME_COMP_PSTRIDE (f, 0);
+    s->row[0] = s->row[1] = s->row[2] =
+        (const guint8 *) GST_VIDEO_FRAME_PLANE_DATA (f, 0) + y * GST_VIDEO_FRAME_PLANE_STRIDE (f, 0);
     for (gint k = 0; k < 3; k++)
-      o[k] = GST_VIDEO_FRAME_COMP_POFFSET (f, k);
+      s->o[k] = GST_VIDEO_FRAME_COMP_POFFSET (f, k);
   }
-  for (gint i = 0; i < W; i++) {
-    const guint8 *a0 = row + x0[i] * ps, *a1 = row + x1[i] * ps;
+}
+
+/* One source row interpolated horizontally at tensor columns i0..i1-1:
+ * h[k * Wp + i] = channel k (R, G, B) between the column's two source
+ * pixels, the reference's arithmetic in the same order. */
+static void
+hpass (const src_row * s, const yuv_coefs * c, const col_taps * t, gint i0, gint i1, gfloat * h)
+{
+  for (gint i = i0; i < i1; i++) {
+    gfloat a[3], b[3];
+    if (t->yuv) {
+      yuv_px (c, s->row[0][t->lx0[i]], s->row[1][t->cx0[i]], s->row[2][t->cx0[i]], a);
+      yuv_px (c, s->row[0][t->lx1[i]], s->row[1][t->cx1[i]], s->row[2][t->cx1[i]], b);
+    } else {
+      for (gint k = 0; k < 3; k++) {
+        a[k] = s->row[0][t->lx0[i] + s->o[k]];
+        b[k] = s->row[0][t->lx1[i] + s->o[k]];
+      }
+    }
     for (gint k = 0; k < 3; k++)
-      h[3 * i + k] = a0[o[k]] + wx[i] * (a1[o[k]] - a0[o[k]]);
+      h[k * t->Wp + i] = a[k] + t->wx[i] * (b[k] - a[k]);
+  }
+}
+
+/* What one frame's tensor rows need, shared by the threads. */
+typedef struct {
+  const GstVideoFrame *frame;
+  const GstCnnPreprocess *p;
+  const GstCnnLetterbox *lb;
+  yuv_coefs c;
+  col_taps t;
+  gfloat inv[3], pad[3], mean[3];
+  gint src[3];
+  gsize cs, ps;                  /* a tensor value's place: channel k, column i at k * cs + i * ps */
+  gint rows;                     /* tensor rows per work item */
+  guint8 *thread_mem;            /* per thread: two interpolated rows and a tail_row() copy */
+  gsize thread_bytes;
+  gfloat *out;
+} pre_job;
+
+/* One tensor row from the two interpolated source rows @h0, @h1 (weight @wy)
+ * at columns i0..i1-1: blend, normalize, letterbox bars. */
+static void
+vpass (const pre_job * J, const gfloat * h0, const gfloat * h1, gfloat wy, gint i0, gint i1, gfloat * o)
+{
+  const col_taps *t = &J->t;
+  gint Wp = t->Wp;
+  if (J->p->channels == 1) {
+    for (gint i = i0; i < i1; i++) {
+      gfloat v[3];
+      for (gint k = 0; k < 3; k++)
+        v[k] = h0[k * Wp + i] + wy * (h1[k * Wp + i] - h0[k * Wp + i]);
+      gfloat g = (v[0] + v[1] + v[2]) / 3.f;
+      o[i] = t->xin[i] ? (g - J->mean[0]) * J->inv[0] : J->pad[0];
+    }
+    return;
+  }
+  for (gint k = 0; k < 3; k++) {
+    const gfloat *a = h0 + J->src[k] * Wp, *b = h1 + J->src[k] * Wp;
+    gfloat *d = o + k * J->cs;
+    for (gint i = i0; i < i1; i++) {
+      gfloat v = a[i] + wy * (b[i] - a[i]);
+      d[i * J->ps] = t->xin[i] ? (v - J->mean[k]) * J->inv[k] : J->pad[k];
+    }
+  }
+}
+
+#define TAIL_PAD 128
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HAVE_AVX512_PASSES 1
+
+static gboolean
+use_avx512 (void)
+{
+  static gint ok = -1;
+  if (ok < 0)
+    ok = __builtin_cpu_supports ("avx512f") && !g_getenv ("CNN_NO_AVX512");
+  return ok;
+}
+
+/* Byte permutes (vpermt2b) in place of gathers, which cost a load per lane. */
+static gboolean
+use_vbmi (void)
+{
+  static gint ok = -1;
+  if (ok < 0)
+    ok = use_avx512 () && __builtin_cpu_supports ("avx512vbmi") && __builtin_cpu_supports ("avx512bw") &&
+        !g_getenv ("CNN_NO_VBMI");
+  return ok;
+}
+
+/* Byte @sh / 8 of each lane of @v, as floats. */
+__attribute__ ((target ("avx512f"), always_inline))
+static inline __m512
+byte_at (__m512i v, __m512i sh)
+{
+  return _mm512_cvtepi32_ps (_mm512_and_si512 (_mm512_srlv_epi32 (v, sh), _mm512_set1_epi32 (0xff)));
+}
+
+__attribute__ ((target ("avx512f"), always_inline))
+static inline __m512
+round_byte (__m512 v)
+{
+  v = _mm512_min_ps (_mm512_max_ps (v, _mm512_setzero_ps ()), _mm512_set1_ps (255.f));
+  return _mm512_roundscale_ps (_mm512_add_ps (v, _mm512_set1_ps (0.5f)), _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+}
+
+/* yuv_px() on 16 pixels. */
+__attribute__ ((target ("avx512f"), always_inline))
+static inline void
+yuv_px16 (const yuv_coefs * c, __m512 Y, __m512 U, __m512 V, __m512 * rgb)
+{
+  __m512 yy = _mm512_mul_ps (_mm512_sub_ps (Y, _mm512_set1_ps ((gfloat) c->yoff)), _mm512_set1_ps ((gfloat) c->ymul));
+  __m512 coff = _mm512_set1_ps ((gfloat) c->coff), cmul = _mm512_set1_ps ((gfloat) c->cmul);
+  __m512 u = _mm512_mul_ps (_mm512_sub_ps (U, coff), cmul), v = _mm512_mul_ps (_mm512_sub_ps (V, coff), cmul);
+  rgb[0] = round_byte (_mm512_add_ps (yy, _mm512_mul_ps (_mm512_set1_ps ((gfloat) c->rv), v)));
+  rgb[1] = round_byte (_mm512_add_ps (_mm512_add_ps (yy, _mm512_mul_ps (_mm512_set1_ps ((gfloat) c->gu), u)),
+          _mm512_mul_ps (_mm512_set1_ps ((gfloat) c->gv), v)));
+  rgb[2] = round_byte (_mm512_add_ps (yy, _mm512_mul_ps (_mm512_set1_ps ((gfloat) c->bu), u)));
+}
+
+/* Byte @o of each qword of @lo (columns 0-7) and @hi (8-15), as floats. */
+__attribute__ ((target ("avx512f"), always_inline))
+static inline __m512
+qbyte_at (__m512i lo, __m512i hi, gint o)
+{
+  __m128i sh = _mm_cvtsi32_si128 (8 * o);
+  __m512i m = _mm512_set1_epi64 (0xff);
+  __m256i l = _mm512_cvtepi64_epi32 (_mm512_and_si512 (_mm512_srl_epi64 (lo, sh), m));
+  __m256i h = _mm512_cvtepi64_epi32 (_mm512_and_si512 (_mm512_srl_epi64 (hi, sh), m));
+  return _mm512_cvtepi32_ps (_mm512_inserti64x4 (_mm512_castsi256_si512 (l), h, 1));
+}
+
+/* The bytes of the 128 at @p that @idx picks. */
+__attribute__ ((target ("avx512f,avx512bw,avx512vbmi")))
+static inline __m512i
+window (const guint8 * p, const guint8 * idx)
+{
+  return _mm512_permutex2var_epi8 (_mm512_loadu_si512 (p), _mm512_loadu_si512 (idx), _mm512_loadu_si512 (p + 64));
+}
+
+/* hpass() on columns i0..i1-1 (multiples of 16) of a row whose bytes are
+ * at offsets less @lbias (luma, packed) and @cbias (chroma).  A column's
+ * second source pixel is its first one's right neighbour (or the first
+ * itself, with weight 0), so four (YUV) or eight (packed RGB) bytes from
+ * the first bring both, chroma pair included: gathered, or with @vbmi
+ * picked out of a 128-byte window where the 16 columns' bytes fit in one. */
+__attribute__ ((target ("avx512f"), always_inline))
+static inline void
+hpass_x16 (const src_row * s, const yuv_coefs * c, const col_taps * t, gint i0, gint i1, gint lbias,
+    gint cbias, gfloat * h, gboolean vbmi)
+{
+  const __m512i m8 = _mm512_set1_epi32 (0xff), lb = _mm512_set1_epi32 (lbias), cb = _mm512_set1_epi32 (cbias);
+  const gboolean uv = s->row[2] == s->row[1] + 1;       /* NV12: V follows U */
+  for (gint i = i0; i < i1; i += 16) {
+    __m512i lx = _mm512_loadu_si512 (t->lx0 + i);
+    const guint8 *idx = t->idx + 8 * i;
+    gboolean w = vbmi && t->win[i / 16];
+    __m512 a[3], b[3];
+    if (t->yuv) {
+      gint c0 = t->cx0[i] - cbias;
+      __m512i y, u, v;
+      if (w) {
+        y = window (s->row[0] + t->lx0[i] - lbias, idx);
+        u = window (s->row[1] + c0, idx + 64);
+        v = uv ? _mm512_srli_epi32 (u, 8) : window (s->row[2] + c0, idx + 64);
+      } else {
+        __m512i cx = _mm512_sub_epi32 (_mm512_loadu_si512 (t->cx0 + i), cb);
+        y = _mm512_i32gather_epi32 (_mm512_sub_epi32 (lx, lb), (const void *) s->row[0], 1);
+        u = _mm512_i32gather_epi32 (cx, (const void *) s->row[1], 1);
+        v = uv ? _mm512_srli_epi32 (u, 8) : _mm512_i32gather_epi32 (cx, (const void *) s->row[2], 1);
+      }
+      /* the right neighbour's chroma is the next element on odd columns */
+      __m512i csh = _mm512_mullo_epi32 (_mm512_and_si512 (lx, _mm512_set1_epi32 (1)),
+          _mm512_set1_epi32 (8 * t->cps));
+      yuv_px16 (c, _mm512_cvtepi32_ps (_mm512_and_si512 (y, m8)), _mm512_cvtepi32_ps (_mm512_and_si512 (u, m8)),
+          _mm512_cvtepi32_ps (_mm512_and_si512 (v, m8)), a);
+      yuv_px16 (c, byte_at (y, _mm512_set1_epi32 (8)), byte_at (u, csh), byte_at (v, csh), b);
+    } else {
+      __m512i lo, hi;
+      if (w) {
+        const guint8 *p = s->row[0] + t->lx0[i] - lbias;
+        lo = window (p, idx);
+        hi = window (p, idx + 64);
+      } else {
+        lx = _mm512_sub_epi32 (lx, lb);
+        lo = _mm512_i32gather_epi64 (_mm512_castsi512_si256 (lx), (const void *) s->row[0], 1);
+        hi = _mm512_i32gather_epi64 (_mm512_extracti64x4_epi64 (lx, 1), (const void *) s->row[0], 1);
+      }
+      for (gint k = 0; k < 3; k++) {
+        a[k] = qbyte_at (lo, hi, s->o[k]);
+        b[k] = qbyte_at (lo, hi, t->ps + s->o[k]);
+      }
+    }
+    __m512 wx = _mm512_loadu_ps (t->wx + i);
+    for (gint k = 0; k < 3; k++)
+      _mm512_storeu_ps (h + k * t->Wp + i, _mm512_add_ps (a[k], _mm512_mul_ps (wx, _mm512_sub_ps (b[k], a[k]))));
+  }
+}
+
+__attribute__ ((target ("avx512f")))
+static void
+hpass_avx512 (const src_row * s, const yuv_coefs * c, const col_taps * t, gint i0, gint i1, gint lbias,
+    gint cbias, gfloat * h)
+{
+  hpass_x16 (s, c, t, i0, i1, lbias, cbias, h, FALSE);
+}
+
+__attribute__ ((target ("avx512f,avx512bw,avx512vbmi")))
+static void
+hpass_vbmi (const src_row * s, const yuv_coefs * c, const col_taps * t, gint i0, gint i1, gint lbias,
+    gint cbias, gfloat * h)
+{
+  hpass_x16 (s, c, t, i0, i1, lbias, cbias, h, TRUE);
+}
+
+/* vpass() for planar (NCHW) RGB on columns 0..n-1, n a multiple of 16. */
+__attribute__ ((target ("avx512f")))
+static void
+vpass_planar_avx512 (const pre_job * J, const gfloat * h0, const gfloat * h1, gfloat wy, gint n, gfloat * o)
+{
+  __m512 vwy = _mm512_set1_ps (wy);
+  for (gint k = 0; k < 3; k++) {
+    const gfloat *a = h0 + J->src[k] * J->t.Wp, *b = h1 + J->src[k] * J->t.Wp;
+    gfloat *d = o + k * J->cs;
+    __m512 m = _mm512_set1_ps (J->mean[k]), s = _mm512_set1_ps (J->inv[k]), pv = _mm512_set1_ps (J->pad[k]);
+    for (gint i = 0; i < n; i += 16) {
+      __m512 va = _mm512_loadu_ps (a + i);
+      __m512 v = _mm512_add_ps (va, _mm512_mul_ps (vwy, _mm512_sub_ps (_mm512_loadu_ps (b + i), va)));
+      __m512i in = _mm512_loadu_si512 (J->t.xin + i);
+      _mm512_storeu_ps (d + i, _mm512_mask_blend_ps (_mm512_test_epi32_mask (in, in), pv,
+              _mm512_mul_ps (_mm512_sub_ps (v, m), s)));
+    }
+  }
+}
+
+/* The bytes that the columns from t->nvec on read in row @s, copied with
+ * zero padding into @buf: a row they may read past its last pixel (a whole
+ * window), with their offsets less t->tail_l and t->tail_c. */
+static void
+tail_row (const col_taps * t, const src_row * s, guint8 * buf, src_row * out)
+{
+  *out = *s;
+  gint nl = t->luma_end - t->tail_l;
+  memcpy (buf, s->row[0] + t->tail_l, nl);
+  memset (buf + nl, 0, TAIL_PAD);
+  out->row[0] = out->row[1] = out->row[2] = buf;
+  if (!t->yuv)
+    return;
+  guint8 *cb = buf + nl + TAIL_PAD;
+  gint nc = t->chroma_end - t->tail_c;
+  if (s->row[2] == s->row[1] + 1) {
+    memcpy (cb, s->row[1] + t->tail_c, nc + 1);
+    memset (cb + nc + 1, 0, TAIL_PAD);
+    out->row[1] = cb;
+    out->row[2] = cb + 1;
+    return;
+  }
+  for (gint k = 1; k < 3; k++) {
+    memcpy (cb, s->row[k] + t->tail_c, nc);
+    memset (cb + nc, 0, TAIL_PAD);
+    out->row[k] = cb;
+    cb += nc + TAIL_PAD;
+  }
+}
+#endif
+
+/* The column tables for region @r of @f (scale @sx, letterbox offset @ox). */
+static void
+prepare_taps (const GstVideoFrame * f, const GstCnnRect * r, gdouble ox, gdouble sx, col_taps * t)
+{
+  t->yuv = is_yuv (f);
+  t->ps = t->yuv ? 1 : GST_VIDEO_FRAME_COMP_PSTRIDE (f, 0);
+  t->cps = t->yuv ? GST_VIDEO_FRAME_COMP_PSTRIDE (f, 1) : 0;
+  for (gint i = 0; i < t->Wp; i++) {
+    gint a, b;
+    if (i < t->W) {
+      t->xin[i] = source_taps (i, ox, sx, r->w, &a, &b, &t->wx[i]);
+    } else {
+      a = b = r->w - 1;
+      t->wx[i] = 0;
+      t->xin[i] = FALSE;
+    }
+    t->lx0[i] = (r->x + a) * t->ps;
+    t->lx1[i] = (r->x + b) * t->ps;
+    t->cx0[i] = ((r->x + a) >> 1) * t->cps;
+    t->cx1[i] = ((r->x + b) >> 1) * t->cps;
+  }
+  /* hpass_x16() reads 4 (YUV) or 8 (packed) bytes from a column's first
+   * luma offset and 4 from its chroma offset, or 128 from a block's first
+   * through a window: the blocks whose reads stay inside the rows take them
+   * in place, the rest from tail_row()'s copy */
+  gint luma_read = t->yuv ? 4 : 8;
+  if (t->yuv) {
+    t->luma_end = GST_VIDEO_FRAME_COMP_WIDTH (f, 0);
+    t->chroma_end = (GST_VIDEO_FRAME_COMP_WIDTH (f, 1) - 1) * t->cps + 1;
+  } else {
+    t->luma_end = GST_VIDEO_FRAME_WIDTH (f) * t->ps;
+    t->chroma_end = 0;
+  }
+  t->nvec = 0;
+  t->vec = FALSE;
+#ifdef HAVE_AVX512_PASSES
+  t->vec = use_avx512 ();
+  gboolean vbmi = t->vec && use_vbmi (), in_place = TRUE;
+  for (gint i = 0; t->vec && i < t->Wp; i += 16) {
+    gint l0 = t->lx0[i], c0 = t->cx0[i];
+    gboolean w = t->win[i / 16] = vbmi && t->lx0[i + 15] - l0 + luma_read <= 128 &&
+        t->cx0[i + 15] - c0 + 4 <= 128;
+    guint8 *idx = t->idx + 8 * i;
+    for (gint l = 0; w && l < 16; l++)
+      for (gint m = 0; m < luma_read; m++) {
+        if (t->yuv) {
+          idx[4 * l + m] = t->lx0[i + l] - l0 + m;
+          idx[64 + 4 * l + m] = t->cx0[i + l] - c0 + m;
+        } else {
+          idx[8 * l + m] = t->lx0[i + l] - l0 + m;
+        }
+      }
+    in_place = in_place && (w ? l0 + 128 : t->lx0[i + 15] + luma_read) <= t->luma_end &&
+        (!t->yuv || (w ? c0 + 128 : t->cx0[i + 15] + 4) <= t->chroma_end);
+    if (in_place)
+      t->nvec = i + 16;
+  }
+#endif
+  t->tail_l = t->nvec < t->Wp ? t->lx0[t->nvec] : 0;
+  t->tail_c = t->nvec < t->Wp ? t->cx0[t->nvec] : 0;
+  t->tail_bytes = t->luma_end - t->tail_l + TAIL_PAD + (t->yuv ? 2 * (t->chroma_end - t->tail_c + 1 + TAIL_PAD) : 0);
+}
+
+/* Source row @y interpolated at every tensor column into @h. */
+static void
+hpass_row (const pre_job * J, gint y, guint8 * tail, gfloat * h)
+{
+  const col_taps *t = &J->t;
+  src_row s;
+  src_row_at (J->frame, y, &s);
+#ifdef HAVE_AVX512_PASSES
+  if (t->vec) {
+    void (*pass) (const src_row *, const yuv_coefs *, const col_taps *, gint, gint, gint, gint, gfloat *) =
+        use_vbmi () ? hpass_vbmi : hpass_avx512;
+    pass (&s, &J->c, t, 0, t->nvec, 0, 0, h);
+    if (t->nvec < t->Wp) {
+      src_row st;
+      tail_row (t, &s, tail, &st);
+      pass (&st, &J->c, t, t->nvec, t->Wp, t->tail_l, t->tail_c, h);
+    }
+    return;
+  }
+#endif
+  hpass (&s, &J->c, t, 0, t->W, h);
+}
+
+/* Work item @item: tensor rows item * rows on, on thread @thread's scratch. */
+static void
+pre_rows (gint item, gint thread, gpointer data)
+{
+  const pre_job *J = data;
+  const GstCnnPreprocess *p = J->p;
+  const GstCnnLetterbox *lb = J->lb;
+  gint W = p->width, Wp = J->t.Wp, j1 = MIN (p->height, (item + 1) * J->rows);
+  gfloat *h[2];
+  h[0] = (gfloat *) (J->thread_mem + thread * J->thread_bytes);
+  h[1] = h[0] + 3 * Wp;
+  guint8 *tail = (guint8 *) (h[1] + 3 * Wp);
+  gint cached[2] = { -1, -1 };
+  for (gint j = item * J->rows; j < j1; j++) {
+    gint y[2];
+    gfloat wy;
+    gboolean yin = source_taps (j, lb->off_y, lb->scale_y, lb->rect.h, &y[0], &y[1], &wy);
+    gfloat *o = J->out + (gsize) j * W * J->ps;
+    if (!yin) {
+      for (gint i = 0; i < W; i++)
+        for (gint k = 0; k < p->channels; k++)
+          o[i * J->ps + k * J->cs] = J->pad[k];
+      continue;
+    }
+    if (cached[0] != y[0] && cached[1] == y[0]) {
+      gfloat *tmp = h[0];
+      h[0] = h[1];
+      h[1] = tmp;
+      cached[0] = y[0];
+      cached[1] = -1;
+    }
+    for (gint e = 0; e < 2; e++)
+      if (cached[e] != y[e]) {
+        hpass_row (J, lb->rect.y + y[e], tail, h[e]);
+        cached[e] = y[e];
+      }
+    gint done = 0;
+#ifdef HAVE_AVX512_PASSES
+    if (J->t.vec && p->channels == 3 && !p->nhwc) {
+      done = W & ~15;
+      vpass_planar_avx512 (J, h[0], h[1], wy, done, o);
+    }
+#endif
+    vpass (J, h[0], h[1], wy, done, W, o);
   }
 }
 
@@ -257,81 +676,51 @@ gst_cnn_preprocess (const GstVideoFrame * frame, const GstCnnRect * rect,
     const GstCnnPreprocess * p, gfloat * out, GstCnnLetterbox * lb, GstCnnScratch * scratch)
 {
   place (frame, rect, p, lb);
-  GstCnnRect r = lb->rect;
-  gint W = p->width, H = p->height, C = p->channels;
-  gdouble sx = lb->scale_x, sy = lb->scale_y, ox = lb->off_x, oy = lb->off_y;
-  yuv_coefs c;
-  get_coefs (&frame->info, &c);
-  /* tables per tensor column and two source rows interpolated horizontally
+  /* column tables, and per thread two source rows interpolated horizontally
    * at the tensor's columns: the reference's arithmetic in the same order
    * (bilinear is separable), so the results are equal to the bit, without
    * converting every source pixel and without branching per value */
+  pre_job J = { frame, p, lb };
+  get_coefs (&frame->info, &J.c);
+  col_taps *t = &J.t;
+  t->W = p->width;
+  t->Wp = (p->width + 15) & ~15;
+  gsize table_bytes = (gsize) t->Wp * (4 * sizeof (gint) + sizeof (gfloat) + sizeof (gboolean) + 8) + t->Wp / 16;
+  /* room for the tail copy before the tables say how much it needs: at most
+   * one row of each plane */
+  gsize tail_max = GST_VIDEO_FRAME_WIDTH (frame) * 4 + TAIL_PAD + 2 * (GST_VIDEO_FRAME_WIDTH (frame) + 1 + TAIL_PAD);
+  J.thread_bytes = ((gsize) 6 * t->Wp * sizeof (gfloat) + tail_max + 63) & ~(gsize) 63;
+  gint threads = scratch && scratch->parallel_for ? MAX (scratch->threads, 1) : 1;
   GstCnnScratch local = { NULL, 0 };
-  gint *x0 = (gint *) scratch_reserve (scratch ? scratch : &local,
-      (gsize) W * (2 * sizeof (gint) + sizeof (gfloat) + sizeof (gboolean) + 6 * sizeof (gfloat)) +
-      3 * (gsize) r.w), *x1 = x0 + W;
-  gfloat *wx = (gfloat *) (x1 + W);
-  gboolean *xin = (gboolean *) (wx + W);
-  gfloat *h0 = (gfloat *) (xin + W), *h1 = h0 + 3 * W;
-  guint8 *rgb = (guint8 *) (h1 + 3 * W);
-  for (gint i = 0; i < W; i++)
-    xin[i] = source_taps (i, ox, sx, r.w, &x0[i], &x1[i], &wx[i]);
-  gint cached0 = -1, cached1 = -1;
-  gfloat inv[3], pad[3], mean[3];
-  gint src[3];
+  guint8 *mem = scratch_reserve (scratch ? scratch : &local, table_bytes + 64 + threads * J.thread_bytes);
+  t->lx0 = (gint *) mem;
+  t->lx1 = t->lx0 + t->Wp;
+  t->cx0 = t->lx1 + t->Wp;
+  t->cx1 = t->cx0 + t->Wp;
+  t->wx = (gfloat *) (t->cx1 + t->Wp);
+  t->xin = (gboolean *) (t->wx + t->Wp);
+  t->idx = (guint8 *) (t->xin + t->Wp);
+  t->win = t->idx + 8 * t->Wp;
+  J.thread_mem = (guint8 *) (((guintptr) (t->win + t->Wp / 16) + 63) & ~(guintptr) 63);
+  prepare_taps (frame, &lb->rect, lb->off_x, lb->scale_x, t);
+  g_assert (t->tail_bytes <= tail_max);
   for (gint k = 0; k < 3; k++) {
-    inv[k] = 1.f / p->std[k];
-    pad[k] = (p->pad_value - p->mean[k]) * inv[k];
-    mean[k] = p->mean[k];
-    src[k] = p->bgr ? 2 - k : k;
+    J.inv[k] = 1.f / p->std[k];
+    J.pad[k] = (p->pad_value - p->mean[k]) * J.inv[k];
+    J.mean[k] = p->mean[k];
+    J.src[k] = p->bgr ? 2 - k : k;
   }
-  /* a tensor value's place: row j, column i, channel k */
-  gsize cs = p->nhwc ? 1 : (gsize) W * H, ps = p->nhwc ? (gsize) C : 1;
-  for (gint j = 0; j < H; j++) {
-    gint y0, y1;
-    gfloat wy;
-    gboolean yin = source_taps (j, oy, sy, r.h, &y0, &y1, &wy);
-    gfloat *o = out + (gsize) j * W * ps;
-    if (!yin) {
-      for (gint i = 0; i < W; i++)
-        for (gint k = 0; k < C; k++)
-          o[i * ps + k * cs] = pad[k];
-      continue;
-    }
-    if (cached0 != y0) {
-      if (cached1 == y0) {
-        gfloat *t = h0;
-        h0 = h1;
-        h1 = t;
-        cached1 = -1;
-      } else {
-        hpass (frame, &c, r.y + y0, &r, x0, x1, wx, W, rgb, h0);
-      }
-      cached0 = y0;
-    }
-    if (cached1 != y1) {
-      hpass (frame, &c, r.y + y1, &r, x0, x1, wx, W, rgb, h1);
-      cached1 = y1;
-    }
-    if (C == 1) {
-      for (gint i = 0; i < W; i++) {
-        gfloat v[3];
-        for (gint k = 0; k < 3; k++)
-          v[k] = h0[3 * i + k] + wy * (h1[3 * i + k] - h0[3 * i + k]);
-        gfloat g = (v[0] + v[1] + v[2]) / 3.f;
-        o[i] = xin[i] ? (g - mean[0]) * inv[0] : pad[0];
-      }
-      continue;
-    }
-    for (gint k = 0; k < 3; k++) {
-      const gfloat *a = h0 + src[k], *b = h1 + src[k];
-      gfloat *d = o + k * cs;
-      for (gint i = 0; i < W; i++) {
-        gfloat v = a[3 * i] + wy * (b[3 * i] - a[3 * i]);
-        d[i * ps] = xin[i] ? (v - mean[k]) * inv[k] : pad[k];
-      }
-    }
-  }
+  J.cs = p->nhwc ? 1 : (gsize) p->width * p->height;
+  J.ps = p->nhwc ? (gsize) p->channels : 1;
+  J.out = out;
+  /* a few items per thread, for balance; each starts its row cache anew */
+  gint items = threads > 1 ? MIN (p->height, 4 * threads) : 1;
+  J.rows = (p->height + items - 1) / items;
+  items = (p->height + J.rows - 1) / J.rows;
+  if (threads > 1)
+    scratch->parallel_for (scratch->pool, items, pre_rows, &J);
+  else
+    pre_rows (0, 0, &J);
   gst_cnn_scratch_clear (&local);
 }
 

@@ -35,10 +35,17 @@ typedef struct {
 } GstCnnLetterbox;
 
 /* Working memory kept between frames, so that pre-processing allocates
- * nothing per frame once it has the size it needs. */
+ * nothing per frame once it has the size it needs; and optionally threads to
+ * share the work: parallel_for (pool, n, func, data) must run func (i,
+ * thread, data) once for every i in [0, n), with thread in [0, threads)
+ * telling apart the threads running at once. */
 typedef struct {
   guint8 *mem;
   gsize size;
+  void (*parallel_for) (gpointer pool, gint n, void (*func) (gint i, gint thread, gpointer data),
+      gpointer data);
+  gpointer pool;
+  gint threads;
 } GstCnnScratch;
 
 void gst_cnn_scratch_clear (GstCnnScratch * s);
