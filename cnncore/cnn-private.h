@@ -78,6 +78,31 @@ typedef struct {
 /* Applies @act to n floats in place. */
 void cnn_act_apply (const cnn_act *act, float *x, int64_t n);
 
+/* The activations cheap enough to apply value by value where the value is
+ * written (cnn_act_one), rather than in a pass of their own. */
+static inline bool
+cnn_act_is_simple (cnn_act_type t)
+{
+  return t == CNN_ACT_NONE || t == CNN_ACT_RELU || t == CNN_ACT_LEAKY_RELU || t == CNN_ACT_CLIP;
+}
+
+/* A simple activation @t (slope or bounds @alpha, @beta) of @v, as
+ * cnn_act_apply() computes it. */
+static inline float
+cnn_act_one (cnn_act_type t, float alpha, float beta, float v)
+{
+  switch (t) {
+    case CNN_ACT_RELU:
+      return v > 0.f ? v : 0.f;
+    case CNN_ACT_LEAKY_RELU:
+      return v >= 0.f ? v : v * alpha;
+    case CNN_ACT_CLIP:
+      return v < alpha ? alpha : (v > beta ? beta : v);
+    default:
+      return v;
+  }
+}
+
 /* ---- the graph ----------------------------------------------------------- */
 
 typedef struct {

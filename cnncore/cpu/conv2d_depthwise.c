@@ -97,8 +97,7 @@ dw_channel (const dw_ctx *c, int64_t nc, float *planes, float *grid)
     _mm512_storeu_ps (grid + j + 2 * VEC, a2);
     _mm512_storeu_ps (grid + j + 3 * VEC, a3);
   }
-  cnn_phase_grid_store (pg, grid, 0, pg->ncols, B ? ((const float *) B->data)[ch] : 0.f, res, out);
-  cnn_act_apply (&x->act, out, osz);
+  cnn_phase_grid_store (pg, grid, 0, pg->ncols, B ? ((const float *) B->data)[ch] : 0.f, res, &x->act, out);
 }
 
 static void

@@ -130,11 +130,7 @@ implicit_block (int64_t task, int tid, void *data)
   for (int64_t m = m0; m < m1; m++) {
     float *out = t->out + m * osz;
     cnn_phase_grid_store (pg, blk + (m - m0) * g->block_cols, j0, n, t->bias ? t->bias[m] : 0.f,
-        t->residual ? t->residual + m * osz : NULL, out);
-    /* the block's pixels are one run of the output plane */
-    int64_t first = j0 / pg->Wq * pg->OW + MIN (j0 % pg->Wq, pg->OW);
-    int64_t end = (j0 + n) / pg->Wq * pg->OW + MIN ((j0 + n) % pg->Wq, pg->OW);
-    cnn_act_apply (&t->x->act, out + first, end - first);
+        t->residual ? t->residual + m * osz : NULL, &t->x->act, out);
   }
 }
 

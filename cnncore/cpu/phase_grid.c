@@ -87,10 +87,28 @@ cnn_phase_grid_fill (const cnn_phase_grid *g, const float *src, int64_t py, bool
   }
 }
 
+/* One run of a row: dst = act (src + bias (+ r)), act simple.  Inlined with
+ * constant @t, so that every loop vectorizes. */
+__attribute__ ((always_inline))
+static inline void
+store_run (float *dst, const float *src, const float *r, float bias, int64_t n, cnn_act_type t, float alpha,
+    float beta)
+{
+  if (r)
+    for (int64_t i = 0; i < n; i++)
+      dst[i] = cnn_act_one (t, alpha, beta, src[i] + bias + r[i]);
+  else
+    for (int64_t i = 0; i < n; i++)
+      dst[i] = cnn_act_one (t, alpha, beta, src[i] + bias);
+}
+
 CNN_MULTIVERSION void
 cnn_phase_grid_store (const cnn_phase_grid *g, const float *grid, int64_t j0, int64_t n, float bias,
-    const float *residual, float *out)
+    const float *residual, const cnn_act *act, float *out)
 {
+  /* locals: @out could alias @act as far as the compiler knows */
+  const cnn_act_type at = act->type;
+  const float alpha = act->alpha, beta = act->beta;
   for (int64_t y = j0 / g->Wq; y * g->Wq < j0 + n; y++) {
     /* the row's output columns inside [j0, j0 + n) */
     int64_t x0 = MAX (j0 - y * g->Wq, 0), x1 = MIN (j0 + n - y * g->Wq, g->OW);
@@ -98,13 +116,22 @@ cnn_phase_grid_store (const cnn_phase_grid *g, const float *grid, int64_t j0, in
       continue;
     const float *src = grid + (y * g->Wq + x0 - j0);
     float *dst = out + y * g->OW + x0;
-    if (residual) {
-      const float *r = residual + y * g->OW + x0;
-      for (int64_t i = 0; i < x1 - x0; i++)
-        dst[i] = src[i] + bias + r[i];
-    } else {
-      for (int64_t i = 0; i < x1 - x0; i++)
-        dst[i] = src[i] + bias;
+    const float *r = residual ? residual + y * g->OW + x0 : NULL;
+    switch (at) {
+      case CNN_ACT_RELU:
+        store_run (dst, src, r, bias, x1 - x0, CNN_ACT_RELU, alpha, beta);
+        break;
+      case CNN_ACT_LEAKY_RELU:
+        store_run (dst, src, r, bias, x1 - x0, CNN_ACT_LEAKY_RELU, alpha, beta);
+        break;
+      case CNN_ACT_CLIP:
+        store_run (dst, src, r, bias, x1 - x0, CNN_ACT_CLIP, alpha, beta);
+        break;
+      default:
+        store_run (dst, src, r, bias, x1 - x0, CNN_ACT_NONE, alpha, beta);
+        if (!cnn_act_is_simple (at))
+          cnn_act_apply (act, dst, x1 - x0);
+        break;
     }
   }
 }

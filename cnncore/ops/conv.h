@@ -35,9 +35,9 @@ int64_t cnn_phase_grid_tap (const cnn_phase_grid *g, int64_t ky, int64_t kx);
  * channel). */
 void cnn_phase_grid_fill (const cnn_phase_grid *g, const float *src, int64_t py, bool borders, float *planes);
 /* Grid columns [j0, j0 + n) (at @grid) to the OH x OW plane @out, plus
- * @bias and the same pixels of @residual (or NULL). */
+ * @bias and the same pixels of @residual (or NULL), then @act. */
 void cnn_phase_grid_store (const cnn_phase_grid *g, const float *grid, int64_t j0, int64_t n, float bias,
-    const float *residual, float *out);
+    const float *residual, const cnn_act *act, float *out);
 
 /* cpu/conv2d_depthwise.c: depthwise convolutions (one filter per channel),
  * any kernel size up to 64 taps, stride, dilation and pads, with AVX-512. */

@@ -429,15 +429,19 @@ test_implicit (void)
     ob_input (b, "x", 4, xd);
     ob_init_float (b, "w", 4, wd, NULL, rng);
     ob_init_float (b, "b", 1, &mm, NULL, rng);
-    int kind = c % 3;           /* 0 plain, 1 fused Relu, 2 residual Add + Relu */
+    int kind = c % 3;           /* 0 plain, 1 a fused activation, 2 residual Add + Relu */
+    /* applied as the output is stored, or (Sigmoid) in a pass of its own */
+    const char *act = c / 3 % 3 == 0 ? "Relu" : c / 3 % 3 == 1 ? "LeakyRelu" : "Sigmoid";
     Onnx__NodeProto *n = ob_node (b, "Conv", c % 2 ? "x,w,b" : "x,w", kind ? "c" : "y");
     ob_attr_ints (b, n, "pads", 4, p);
     ob_attr_ints (b, n, "dilations", 2, dil);
     ob_attr_ints (b, n, "strides", 2, st);
     ob_attr_int (b, n, "group", G);
-    if (kind == 1)
-      ob_node (b, "Relu", "c", "y");
-    else if (kind == 2) {
+    if (kind == 1) {
+      Onnx__NodeProto *a = ob_node (b, act, "c", "y");
+      if (c / 3 % 3 == 1)
+        ob_attr_float (b, a, "alpha", 0.1f);
+    } else if (kind == 2) {
       /* the residual: another input of the output's shape */
       int64_t rd[4] = { xd[0], M, (H + p[0] + p[2] - (kh - 1) * d - 1) / st[0] + 1,
         (W + p[1] + p[3] - (kw - 1) * d - 1) / st[1] + 1 };
@@ -449,9 +453,8 @@ test_implicit (void)
     char *what = g_strdup_printf ("Conv (implicit GEMM) C%" G_GINT64_FORMAT " M%" G_GINT64_FORMAT " g%"
         G_GINT64_FORMAT " %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT " k%" G_GINT64_FORMAT "x%" G_GINT64_FORMAT
         " s%" G_GINT64_FORMAT "x%" G_GINT64_FORMAT " d%" G_GINT64_FORMAT " pads %" G_GINT64_FORMAT ",%"
-        G_GINT64_FORMAT ",%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT "%s", C, M, G, H, W, kh, kw, st[0], st[1], d,
-        p[0], p[1], p[2], p[3],
-        kind == 2 ? " + residual" : kind ? " + Relu" : "");
+        G_GINT64_FORMAT ",%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT "%s%s", C, M, G, H, W, kh, kw, st[0], st[1],
+        d, p[0], p[1], p[2], p[3], kind == 2 ? " + residual + Relu" : kind ? " + " : "", kind == 1 ? act : "");
     check (b, what);
     g_free (what);
     ob_free (b);
