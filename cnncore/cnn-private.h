@@ -305,9 +305,16 @@ void cnn_sgemm_avx512_packed_ab (int M, int N, int K, const float *Apacked, cons
  * A B with A packed by cnn_sgemm_tile_pack_a() and row k of B (n columns)
  * read in place at B + koff[k], in whole tile-wide panels (up to 47 floats
  * past column n - 1 are read and must exist) unless @tail_packed, which
- * copies a narrower last panel first.  C holds rows m0.. at stride ldc. */
+ * copies a narrower last panel first.  C holds rows m0.. at stride ldc;
+ * with @ep (or NULL), each value gets its epilogue as it is stored. */
+typedef struct {
+  const float *bias;            /* per row of C, from row m0; or NULL */
+  const float *residual;        /* added, laid out as C; or NULL */
+  cnn_act_type act;             /* a cnn_act_is_simple() one */
+  float alpha, beta;            /* its slope or bounds */
+} cnn_sgemm_epilogue;
 void cnn_sgemm_avx512_gather (cnn_sgemm_tile t, int M, int m0, int m1, int n, int K, const float *Apacked,
-    const float *B, const int32_t *koff, bool tail_packed, float *C, int ldc);
+    const float *B, const int32_t *koff, bool tail_packed, float *C, int ldc, const cnn_sgemm_epilogue *ep);
 void cnn_sgemm_avx512 (bool trans_a, bool trans_b, int M, int N, int K, float alpha,
     const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
 

@@ -123,10 +123,20 @@ implicit_block (int64_t task, int tid, void *data)
   const cnn_phase_grid *pg = &g->p;
   int64_t j0 = (task % g->col_blocks) * g->block_cols, m0 = (task / g->col_blocks) * g->mblock;
   int64_t n = MIN (g->block_cols, pg->ncols - j0), m1 = MIN (m0 + g->mblock, g->Mg);
+  int64_t osz = pg->OH * pg->OW;
+  const cnn_act *act = &t->x->act;
+  if (g->in_place && cnn_act_is_simple (act->type)) {
+    /* the grid is the output's own layout: the kernel stores the output,
+     * bias, residual and activation included */
+    cnn_sgemm_epilogue ep = { t->bias ? t->bias + m0 : NULL, t->residual ? t->residual + m0 * osz + j0 : NULL,
+      act->type, act->alpha, act->beta };
+    cnn_sgemm_avx512_gather (g->tile, (int) g->Mg, (int) m0, (int) m1, (int) n, (int) g->K, t->wpacked,
+        t->b + j0, t->koff, true, t->out + m0 * osz + j0, (int) osz, &ep);
+    return;
+  }
   float *blk = t->blocks + (size_t) tid * t->per_thread;
   cnn_sgemm_avx512_gather (g->tile, (int) g->Mg, (int) m0, (int) m1, (int) n, (int) g->K, t->wpacked,
-      t->b + j0, t->koff, g->in_place, blk, (int) g->block_cols);
-  int64_t osz = pg->OH * pg->OW;
+      t->b + j0, t->koff, g->in_place, blk, (int) g->block_cols, NULL);
   for (int64_t m = m0; m < m1; m++) {
     float *out = t->out + m * osz;
     cnn_phase_grid_store (pg, blk + (m - m0) * g->block_cols, j0, n, t->bias ? t->bias[m] : 0.f,

@@ -117,11 +117,15 @@ pack_b (bool tb, const float *B, int ldb, int k0, int kc, int n0, int nc, float 
  * tile of mr rows and nv * 16 columns (12 x 32 or 8 x 48: 24 accumulators
  * either way).  Row k of B is at Bp + k * nv * 16 (a packed panel) or, with
  * gather, at Bp + koff[k] (a matrix read in place: an implicit GEMM's
- * input).  mr, nv and gather are constants in each caller. */
+ * input).  With @ep (the last K block), C then gets the bias of each row
+ * (ep->bias the tile's first), the residual at the same place as C (ep->
+ * residual the tile's), and the activation.  mr, nv and gather are
+ * constants in each caller. */
 __attribute__ ((target ("avx512f"), always_inline))
 static inline void
 kernel_any (int kc, const float *Ap, const float *Bp, const int32_t *koff, float *C, int ldc, int m, int n,
-    float alpha, float beta, bool first, const int mr, const int nv, const bool gather)
+    float alpha, float beta, bool first, const cnn_sgemm_epilogue *ep, const int mr, const int nv,
+    const bool gather)
 {
   __m512 acc[MR * 3];
 #pragma GCC unroll 24
@@ -158,6 +162,8 @@ kernel_any (int kc, const float *Ap, const float *Bp, const int32_t *koff, float
   for (int v = 0; v < nv; v++)
     mk[v] = n >= 16 * (v + 1) ? 0xffff : n > 16 * v ? (__mmask16) ((1u << (n - 16 * v)) - 1) : 0;
   __m512 va = _mm512_set1_ps (alpha), vb = _mm512_set1_ps (beta);
+  const cnn_act_type act = ep ? ep->act : CNN_ACT_NONE;
+  const __m512 lo = _mm512_set1_ps (ep ? ep->alpha : 0.f), hi = _mm512_set1_ps (ep ? ep->beta : 0.f);
 #pragma GCC unroll 12
   for (int i = 0; i < mr; i++) {
     if (i >= m)
@@ -170,6 +176,18 @@ kernel_any (int kc, const float *Ap, const float *Bp, const int32_t *koff, float
         __m512 o = _mm512_maskz_loadu_ps (mk[v], c + v * 16);
         r = _mm512_add_ps (r, first ? _mm512_mul_ps (o, vb) : o);
       }
+      if (ep) {
+        if (ep->bias)
+          r = _mm512_add_ps (r, _mm512_set1_ps (ep->bias[i]));
+        if (ep->residual)
+          r = _mm512_add_ps (r, _mm512_maskz_loadu_ps (mk[v], ep->residual + (size_t) i * ldc + v * 16));
+        if (act == CNN_ACT_RELU)
+          r = _mm512_max_ps (r, _mm512_setzero_ps ());
+        else if (act == CNN_ACT_LEAKY_RELU)
+          r = _mm512_mask_mul_ps (r, _mm512_cmp_ps_mask (r, _mm512_setzero_ps (), _CMP_LT_OQ), r, lo);
+        else if (act == CNN_ACT_CLIP)
+          r = _mm512_min_ps (_mm512_max_ps (r, lo), hi);
+      }
       _mm512_mask_storeu_ps (c + v * 16, mk[v], r);
     }
   }
@@ -180,30 +198,39 @@ static void
 kernel_12x32 (int kc, const float *Ap, const float *Bp, float *C, int ldc, int m, int n, float alpha,
     float beta, bool first)
 {
-  kernel_any (kc, Ap, Bp, NULL, C, ldc, m, n, alpha, beta, first, 12, 2, false);
+  kernel_any (kc, Ap, Bp, NULL, C, ldc, m, n, alpha, beta, first, NULL, 12, 2, false);
 }
 
 __attribute__ ((target ("avx512f")))
 static void
 kernel_12x32_gather (int kc, const float *Ap, const float *B, const int32_t *koff, float *C, int ldc, int m,
-    int n, bool first)
+    int n, bool first, const cnn_sgemm_epilogue *ep)
 {
-  kernel_any (kc, Ap, B, koff, C, ldc, m, n, 1.f, 0.f, first, 12, 2, true);
+  kernel_any (kc, Ap, B, koff, C, ldc, m, n, 1.f, 0.f, first, ep, 12, 2, true);
 }
 
 __attribute__ ((target ("avx512f")))
 static void
-kernel_8x48 (int kc, const float *Ap, const float *Bp, float *C, int ldc, int m, int n, bool first)
+kernel_12x32_ep (int kc, const float *Ap, const float *Bp, float *C, int ldc, int m, int n, bool first,
+    const cnn_sgemm_epilogue *ep)
 {
-  kernel_any (kc, Ap, Bp, NULL, C, ldc, m, n, 1.f, 0.f, first, 8, 3, false);
+  kernel_any (kc, Ap, Bp, NULL, C, ldc, m, n, 1.f, 0.f, first, ep, 12, 2, false);
+}
+
+__attribute__ ((target ("avx512f")))
+static void
+kernel_8x48 (int kc, const float *Ap, const float *Bp, float *C, int ldc, int m, int n, bool first,
+    const cnn_sgemm_epilogue *ep)
+{
+  kernel_any (kc, Ap, Bp, NULL, C, ldc, m, n, 1.f, 0.f, first, ep, 8, 3, false);
 }
 
 __attribute__ ((target ("avx512f")))
 static void
 kernel_8x48_gather (int kc, const float *Ap, const float *B, const int32_t *koff, float *C, int ldc, int m,
-    int n, bool first)
+    int n, bool first, const cnn_sgemm_epilogue *ep)
 {
-  kernel_any (kc, Ap, B, koff, C, ldc, m, n, 1.f, 0.f, first, 8, 3, true);
+  kernel_any (kc, Ap, B, koff, C, ldc, m, n, 1.f, 0.f, first, ep, 8, 3, true);
 }
 
 static int
@@ -328,7 +355,7 @@ cnn_sgemm_avx512_packed_ab (int M, int N, int K, const float *Apacked, const flo
 __attribute__ ((always_inline))
 static inline void
 gather_any (int M, int m0, int m1, int n, int K, const float *Apacked, const float *B, const int32_t *koff,
-    bool tail_packed, float *C, int ldc, const int mr, const int nr)
+    bool tail_packed, float *C, int ldc, const cnn_sgemm_epilogue *ep, const int mr, const int nr)
 {
   int mpad = (M + mr - 1) / mr * mr;
   float *tail = tail_packed && n % nr ? thread_buf (true, (size_t) KC * nr) : NULL;
@@ -351,14 +378,22 @@ gather_any (int M, int m0, int m1, int n, int K, const float *Apacked, const flo
         const float *a = Ap + (size_t) ir * kc;
         float *c = C + (size_t) (ir - m0) * ldc + jr;
         int rows = MIN (mr, m1 - ir);
+        /* the epilogue, moved to this tile, after the last K block */
+        cnn_sgemm_epilogue e, *tep = NULL;
+        if (ep && pc + KC >= K) {
+          e = *ep;
+          e.bias = ep->bias ? ep->bias + (ir - m0) : NULL;
+          e.residual = ep->residual ? ep->residual + (size_t) (ir - m0) * ldc + jr : NULL;
+          tep = &e;
+        }
         if (mr == 8 && packed)
-          kernel_8x48 (kc, a, tail, c, ldc, rows, cols, pc == 0);
+          kernel_8x48 (kc, a, tail, c, ldc, rows, cols, pc == 0, tep);
         else if (mr == 8)
-          kernel_8x48_gather (kc, a, B + jr, koff + pc, c, ldc, rows, cols, pc == 0);
+          kernel_8x48_gather (kc, a, B + jr, koff + pc, c, ldc, rows, cols, pc == 0, tep);
         else if (packed)
-          kernel_12x32 (kc, a, tail, c, ldc, rows, cols, 1.f, 0.f, pc == 0);
+          kernel_12x32_ep (kc, a, tail, c, ldc, rows, cols, pc == 0, tep);
         else
-          kernel_12x32_gather (kc, a, B + jr, koff + pc, c, ldc, rows, cols, pc == 0);
+          kernel_12x32_gather (kc, a, B + jr, koff + pc, c, ldc, rows, cols, pc == 0, tep);
       }
     }
   }
@@ -366,12 +401,12 @@ gather_any (int M, int m0, int m1, int n, int K, const float *Apacked, const flo
 
 void
 cnn_sgemm_avx512_gather (cnn_sgemm_tile t, int M, int m0, int m1, int n, int K, const float *Apacked,
-    const float *B, const int32_t *koff, bool tail_packed, float *C, int ldc)
+    const float *B, const int32_t *koff, bool tail_packed, float *C, int ldc, const cnn_sgemm_epilogue *ep)
 {
   if (t == CNN_TILE_8x48)
-    gather_any (M, m0, m1, n, K, Apacked, B, koff, tail_packed, C, ldc, 8, 48);
+    gather_any (M, m0, m1, n, K, Apacked, B, koff, tail_packed, C, ldc, ep, 8, 48);
   else
-    gather_any (M, m0, m1, n, K, Apacked, B, koff, tail_packed, C, ldc, 12, 32);
+    gather_any (M, m0, m1, n, K, Apacked, B, koff, tail_packed, C, ldc, ep, 12, 32);
 }
 
 void

@@ -400,7 +400,7 @@ static void
 test_implicit (void)
 {
   cnn_conv2d_winograd_enable (false);
-  for (int c = 0; c < 24; c++) {
+  for (int c = 0; c < 32; c++) {
     ob_model *b = ob_new (13);
     int64_t G = c % 5 == 4 ? 2 : 1, C = G * rnd (2, 24), M = G * rnd (8, 40), mm = M;
     int64_t kh = c < 12 ? 3 : rnd (1, 5), kw = c < 12 ? 3 : rnd (1, 5), d = c % 4 == 3 && c % 8 != 3 ? 2 : 1;
@@ -410,9 +410,9 @@ test_implicit (void)
       kh = kw = 1;
       p[0] = p[1] = p[2] = p[3] = 0;
     }
-    if (c % 8 == 3) {           /* a plain 1x1: read in place, the last tile copied */
+    if (c % 8 == 3 || c >= 24) {        /* a plain 1x1: read in place, the last tile copied */
       kh = kw = 1;
-      C = G * rnd (16, 40);
+      C = G * (c >= 30 ? rnd (260, 300) : rnd (16, 40));   /* K blocks of 256 */
       if (c == 11) {            /* the 8 x 48 tile, a last tile of one column */
         M = mm = G * 32;
         H = 13;
@@ -425,13 +425,18 @@ test_implicit (void)
     H = MAX (H, (kh - 1) * d + 1 - p[0] - p[2]);
     W = MAX (W, (kw - 1) * d + 1 - p[1] - p[3]);
     int64_t st[2] = { c % 3 == 1 || c % 8 == 7 ? 2 : c % 7 == 6 ? 3 : 1, c % 3 == 1 || c % 8 == 7 ? 2 : 1 };
+    if (c >= 24)
+      st[0] = st[1] = 1;
     int64_t xd[4] = { rnd (1, 2), C, H, W }, wd[4] = { M, C / G, kh, kw }, dil[2] = { d, d };
     ob_input (b, "x", 4, xd);
     ob_init_float (b, "w", 4, wd, NULL, rng);
     ob_init_float (b, "b", 1, &mm, NULL, rng);
-    int kind = c % 3;           /* 0 plain, 1 a fused activation, 2 residual Add + Relu */
-    /* applied as the output is stored, or (Sigmoid) in a pass of its own */
-    const char *act = c / 3 % 3 == 0 ? "Relu" : c / 3 % 3 == 1 ? "LeakyRelu" : "Sigmoid";
+    /* 0 plain, 1 a fused activation, 2 residual Add + Relu; the activation
+     * applied as the output is stored, or (Sigmoid) in a pass of its own;
+     * the last cases 1x1 ones, whose kernel stores the output itself */
+    int kind = c >= 24 ? 1 + c % 2 : c % 3;
+    static const char *const acts[] = { "Relu", "LeakyRelu", "Sigmoid", "Clip" };
+    const char *act = acts[c >= 24 ? c / 2 % 4 : c / 3 % 3];
     Onnx__NodeProto *n = ob_node (b, "Conv", c % 2 ? "x,w,b" : "x,w", kind ? "c" : "y");
     ob_attr_ints (b, n, "pads", 4, p);
     ob_attr_ints (b, n, "dilations", 2, dil);
@@ -439,8 +444,12 @@ test_implicit (void)
     ob_attr_int (b, n, "group", G);
     if (kind == 1) {
       Onnx__NodeProto *a = ob_node (b, act, "c", "y");
-      if (c / 3 % 3 == 1)
+      if (g_str_equal (act, "LeakyRelu"))
         ob_attr_float (b, a, "alpha", 0.1f);
+      if (g_str_equal (act, "Clip")) {
+        ob_attr_float (b, a, "min", -0.5f);
+        ob_attr_float (b, a, "max", 0.5f);
+      }
     } else if (kind == 2) {
       /* the residual: another input of the output's shape */
       int64_t rd[4] = { xd[0], M, (H + p[0] + p[2] - (kh - 1) * d - 1) / st[0] + 1,
