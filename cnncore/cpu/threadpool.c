@@ -27,6 +27,10 @@ struct cnn_threadpool {
   int64_t chunk;                /* items taken at a time */
   atomic_llong next;
   atomic_int running;           /* workers still in the loop */
+  /* who sleeps, so that a wake-up costs a system call only when needed:
+   * each side sets its flag before its last look at the other's state */
+  atomic_int sleepers;          /* workers waiting on wake */
+  atomic_bool waiting;          /* the caller waiting on done */
 };
 
 static void
@@ -52,15 +56,17 @@ worker_main (gpointer data)
       CPU_RELAX ();
     if (atomic_load (&p->generation) == seen && !atomic_load (&p->quit)) {
       g_mutex_lock (&p->lock);
+      atomic_fetch_add (&p->sleepers, 1);
       while (atomic_load (&p->generation) == seen && !atomic_load (&p->quit))
         g_cond_wait (&p->wake, &p->lock);
+      atomic_fetch_sub (&p->sleepers, 1);
       g_mutex_unlock (&p->lock);
     }
     if (atomic_load (&p->quit))
       break;
     seen = atomic_load (&p->generation);
     run_items (p, tid);
-    if (atomic_fetch_sub (&p->running, 1) == 1) {
+    if (atomic_fetch_sub (&p->running, 1) == 1 && atomic_load (&p->waiting)) {
       g_mutex_lock (&p->lock);
       g_cond_signal (&p->done);
       g_mutex_unlock (&p->lock);
@@ -127,10 +133,12 @@ cnn_parallel_for (cnn_threadpool *p, int64_t n, void (*fn) (int64_t i, int tid, 
   p->chunk = MAX (1, n / (16 * p->n));
   atomic_store (&p->next, 0);
   atomic_store (&p->running, p->n - 1);
-  g_mutex_lock (&p->lock);
   atomic_fetch_add (&p->generation, 1);
-  g_cond_broadcast (&p->wake);
-  g_mutex_unlock (&p->lock);
+  if (atomic_load (&p->sleepers) > 0) {
+    g_mutex_lock (&p->lock);
+    g_cond_broadcast (&p->wake);
+    g_mutex_unlock (&p->lock);
+  }
   run_items (p, 0);
   /* wait for the workers: spin first, they finish at about the same time */
   int spins = 0;
@@ -138,8 +146,10 @@ cnn_parallel_for (cnn_threadpool *p, int64_t n, void (*fn) (int64_t i, int tid, 
     CPU_RELAX ();
   if (atomic_load (&p->running) > 0) {
     g_mutex_lock (&p->lock);
+    atomic_store (&p->waiting, true);
     while (atomic_load (&p->running) > 0)
       g_cond_wait (&p->done, &p->lock);
+    atomic_store (&p->waiting, false);
     g_mutex_unlock (&p->lock);
   }
 }
