@@ -315,6 +315,11 @@ typedef struct {
 } cnn_sgemm_epilogue;
 void cnn_sgemm_avx512_gather (cnn_sgemm_tile t, int M, int m0, int m1, int n, int K, const float *Apacked,
     const float *B, const int32_t *koff, bool tail_packed, float *C, int ldc, const cnn_sgemm_epilogue *ep);
+/* Rows [m0, m1) (m0 a multiple of 12) of C = A B, A packed by
+ * cnn_sgemm_tile_pack_a() for the 12 x 32 tile, B (N columns) as
+ * cnn_sgemm_packed_b_offset() lays it out; C and @ep as for the above. */
+void cnn_sgemm_avx512_packed_rows (int M, int m0, int m1, int N, int K, const float *Apacked,
+    const float *Bpacked, float *C, int ldc, const cnn_sgemm_epilogue *ep);
 void cnn_sgemm_avx512 (bool trans_a, bool trans_b, int M, int N, int K, float alpha,
     const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
 

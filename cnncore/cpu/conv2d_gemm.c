@@ -237,16 +237,16 @@ typedef struct {
   int64_t Mg, K;
 } band_ctx;
 
-/* im2col for a band, written straight into the SGEMM kernel's packed B
- * layout (cnn_sgemm_packed_b_offset), padding columns zeroed: saves the copy
- * that packing a plain column matrix would make. */
-CNN_MULTIVERSION static void
-im2col_packed (const cnn_window *w, const float *xg, float *bp, int64_t r0, int64_t nr, int64_t K)
+/* im2col written straight into the SGEMM kernel's packed B layout
+ * (cnn_sgemm_packed_b_offset), padding columns zeroed: saves the copy that
+ * packing a plain column matrix would make. */
+CNN_MULTIVERSION void
+cnn_conv_im2col_packed (const cnn_window *w, const float *xg, float *bp, int64_t r0, int64_t nr, int64_t K,
+    int64_t c0, int64_t c1)
 {
   int64_t isz = w->in[0] * w->in[1] * w->in[2], ow = w->out[2], ncol = nr * ow;
-  int64_t ksz = w->kernel[0] * w->kernel[1] * w->kernel[2], Cg = K / ksz;
   int64_t npad = (ncol + CNN_SGEMM_NR - 1) / CNN_SGEMM_NR * CNN_SGEMM_NR;
-  for (int64_t c = 0; c < Cg; c++) {
+  for (int64_t c = c0; c < c1; c++) {
     const float *xi = xg + c * isz;
     for (int64_t kz = 0; kz < w->kernel[0]; kz++)
       for (int64_t ky = 0; ky < w->kernel[1]; ky++)
@@ -307,7 +307,7 @@ conv_band (int64_t b, int tid, void *data)
   float *col = (float *) c->x->scratch + (size_t) tid * c->cp->per_thread;
   float *out = c->og + r0 * ow;
   if (c->wpacked) {
-    im2col_packed (w, c->xg, col, r0, nr, c->K);
+    cnn_conv_im2col_packed (w, c->xg, col, r0, nr, c->K, 0, Cg);
     cnn_sgemm_avx512_packed_ab ((int) c->Mg, (int) ncol, (int) c->K, c->wpacked, col, out, (int) osz);
   } else {
     im2col_ctx ic = { w, c->xg, col, r0, nr };

@@ -5,13 +5,16 @@
  * of the GEMM's B matrix is a contiguous slice of the planes, read in place
  * through a table of those offsets.  A 1x1 stride-1 convolution reads its
  * input itself.  Weights are packed once per plan.  Bias, a fused residual
- * and the activation are applied while each block of output is copied out. */
+ * and the activation are applied while each block of output is copied out.
+ * Small maps (where the grid's padding columns and the last tile's waste
+ * outweigh the copy) have their columns packed instead: compact mode. */
 #include "../ops/conv.h"
 
 #define MAX_NR 48               /* widest tile of the kernel (sgemm_avx512.c) */
 #define TILES_PER_BLOCK 4       /* tiles of columns per task */
 
 typedef struct {
+  cnn_window w;
   cnn_phase_grid p;
   int64_t C, M, G, Cg, Mg, K;
   bool in_place;                /* 1x1, stride 1, no pads: B is the input itself */
@@ -20,15 +23,16 @@ typedef struct {
   int64_t planes_floats;        /* the planes of one group, slack included (0 in place) */
   int64_t mblock;               /* output channels per task, a multiple of mr */
   int64_t col_blocks, m_blocks;
+  bool compact;                 /* B packed (output pixels only), the kernel stores the output */
 } implicit_geom;
 
 static bool
 implicit_geometry (const cnn_exec *x, implicit_geom *g)
 {
   const cnn_conv_params *p = x->params;
-  cnn_window w;
-  if (x->in[0]->ndim != 4 || x->in[1]->ndim != 4 || cnn_conv_geometry ((cnn_exec *) x, &w) != CNN_OK ||
-      !cnn_phase_grid_init (&w, &g->p))
+  cnn_window *w = &g->w;
+  if (x->in[0]->ndim != 4 || x->in[1]->ndim != 4 || cnn_conv_geometry ((cnn_exec *) x, w) != CNN_OK ||
+      !cnn_phase_grid_init (w, &g->p))
     return false;
   const cnn_phase_grid *pg = &g->p;
   g->C = x->in[0]->dims[1];
@@ -49,11 +53,22 @@ implicit_geometry (const cnn_exec *x, implicit_geom *g)
   int64_t cells12 = ((g->Mg + 11) / 12 * 12) * ((pg->ncols + 31) / 32 * 32);
   int64_t cells8 = ((g->Mg + 7) / 8 * 8) * ((pg->ncols + 47) / 48 * 48);
   g->tile = cells8 < cells12 ? CNN_TILE_8x48 : CNN_TILE_12x32;
+  /* compact: one column per output pixel, in 12 x 32 tiles; worth its copy
+   * (K floats a column) where it computes an eighth fewer cells and output
+   * channels are many (tiny YOLOv2's 13 x 13 layers: 224 columns -> 192) */
+  int64_t osz = pg->OH * pg->OW, npad = (osz + 31) / 32 * 32;
+  int64_t cells_compact = ((g->Mg + 11) / 12 * 12) * npad;
+  g->compact = !g->in_place && g->Mg >= 64 && 8 * MIN (cells12, cells8) > 9 * cells_compact &&
+      g->K * npad < (int64_t) 1 << 28;
+  if (g->compact) {
+    g->tile = CNN_TILE_12x32;
+    g->planes_floats = g->K * npad;
+  }
   g->mr = g->tile == CNN_TILE_8x48 ? 8 : 12;
   g->block_cols = TILES_PER_BLOCK * (g->tile == CNN_TILE_8x48 ? 48 : 32);
   /* tasks: column blocks times channel blocks, a few per thread */
   int T = MAX (x->threads, 1);
-  g->col_blocks = (pg->ncols + g->block_cols - 1) / g->block_cols;
+  g->col_blocks = g->compact ? 1 : (pg->ncols + g->block_cols - 1) / g->block_cols;
   int64_t mpanels = (g->Mg + g->mr - 1) / g->mr;
   int64_t parts = CLAMP ((4 * T + g->col_blocks - 1) / g->col_blocks, 1, mpanels);
   g->mblock = (mpanels + parts - 1) / parts * g->mr;
@@ -144,6 +159,32 @@ implicit_block (int64_t task, int tid, void *data)
   }
 }
 
+/* Compact mode, task c: input channel c's columns, packed. */
+static void
+pack_columns (int64_t c, int tid, void *data)
+{
+  implicit_ctx *t = data;
+  cnn_conv_im2col_packed (&t->g->w, t->in, t->padded, 0, t->g->p.OH, t->g->K, c, c + 1);
+}
+
+/* Compact mode, one block of output channels: the kernel stores the output,
+ * epilogue included (a complex activation follows in a pass). */
+static void
+compact_block (int64_t task, int tid, void *data)
+{
+  implicit_ctx *t = data;
+  const implicit_geom *g = t->g;
+  int64_t osz = g->p.OH * g->p.OW, m0 = task * g->mblock, m1 = MIN (m0 + g->mblock, g->Mg);
+  const cnn_act *act = &t->x->act;
+  bool simple = cnn_act_is_simple (act->type);
+  cnn_sgemm_epilogue ep = { t->bias ? t->bias + m0 : NULL, t->residual ? t->residual + m0 * osz : NULL,
+    simple ? act->type : CNN_ACT_NONE, act->alpha, act->beta };
+  cnn_sgemm_avx512_packed_rows ((int) g->Mg, (int) m0, (int) m1, (int) osz, (int) g->K, t->wpacked, t->padded,
+      t->out + m0 * osz, (int) osz, &ep);
+  if (!simple)
+    cnn_act_apply (act, t->out + m0 * osz, (m1 - m0) * osz);
+}
+
 cnn_status
 cnn_conv2d_implicit (cnn_exec *x)
 {
@@ -178,6 +219,11 @@ cnn_conv2d_implicit (cnn_exec *x)
         x->residual ? (const float *) x->residual->data + (n * g.M + gr * g.Mg) * osz : NULL,
         (float *) x->out[0]->data + (n * g.M + gr * g.Mg) * osz, blocks, per_thread
       };
+      if (g.compact) {
+        cnn_parallel_for (g.Cg * isz > 16384 ? x->pool : NULL, g.Cg, pack_columns, &t);
+        cnn_parallel_for (x->pool, g.m_blocks, compact_block, &t);
+        continue;
+      }
       if (g.in_place)
         t.b = t.in;
       else

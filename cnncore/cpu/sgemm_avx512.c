@@ -346,6 +346,33 @@ cnn_sgemm_avx512_packed_ab (int M, int N, int K, const float *Apacked, const flo
   }
 }
 
+void
+cnn_sgemm_avx512_packed_rows (int M, int m0, int m1, int N, int K, const float *Apacked, const float *Bpacked,
+    float *C, int ldc, const cnn_sgemm_epilogue *ep)
+{
+  int npad = (N + NR - 1) / NR * NR, mpad = (M + MR - 1) / MR * MR;
+  for (int pc = 0; pc < K; pc += KC) {
+    int kc = MIN (KC, K - pc);
+    /* a row panel of A (in L1) against the K block's column panels (in L2) */
+    for (int ir = m0; ir < m1; ir += MR) {
+      const float *a = Apacked + (size_t) pc * mpad + (size_t) ir * kc;
+      int rows = MIN (MR, m1 - ir);
+      for (int jr = 0; jr < N; jr += NR) {
+        float *c = C + (size_t) (ir - m0) * ldc + jr;
+        cnn_sgemm_epilogue e, *tep = NULL;
+        if (ep && pc + KC >= K) {
+          e = *ep;
+          e.bias = ep->bias ? ep->bias + (ir - m0) : NULL;
+          e.residual = ep->residual ? ep->residual + (size_t) (ir - m0) * ldc + jr : NULL;
+          tep = &e;
+        }
+        kernel_12x32_ep (kc, a, Bpacked + (size_t) pc * npad + (size_t) jr * kc, c, ldc, rows, MIN (NR, N - jr),
+            pc == 0, tep);
+      }
+    }
+  }
+}
+
 /* Rows [m0, m1) of C = A B, A packed by cnn_sgemm_tile_pack_a() (m0 a
  * multiple of the tile's rows), row k of B (columns 0..n-1) read in place at
  * B + koff[k].  With tail_packed, a last tile narrower than the kernel is

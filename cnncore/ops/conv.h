@@ -39,6 +39,12 @@ void cnn_phase_grid_fill (const cnn_phase_grid *g, const float *src, int64_t py,
 void cnn_phase_grid_store (const cnn_phase_grid *g, const float *grid, int64_t j0, int64_t n, float bias,
     const float *residual, const cnn_act *act, float *out);
 
+/* Columns of output rows [r0, r0 + nr) (of w->out[0] * w->out[1]) for
+ * input channels [c0, c1) of the group at @xg, written into the packed B
+ * layout of cnn_sgemm_packed_b_offset() for K rows. */
+void cnn_conv_im2col_packed (const cnn_window *w, const float *xg, float *bp, int64_t r0, int64_t nr, int64_t K,
+    int64_t c0, int64_t c1);
+
 /* cpu/conv2d_depthwise.c: depthwise convolutions (one filter per channel),
  * any kernel size up to 64 taps, stride, dilation and pads, with AVX-512. */
 bool cnn_conv2d_depthwise_applies (const cnn_exec *x);
