@@ -5,7 +5,10 @@
  * output plane, rows and their dropped border columns together, is then
  * kh * kw fused multiply-adds per 16 outputs, four vectors in flight to
  * cover the FMA latency, with no bounds checks and no short rows.  Small
- * planes (deep layers) go several channels to a task. */
+ * planes (deep layers) go several channels to a task, and small planes of
+ * the same size in and out (stride 1) skip the planes: each tap is a masked
+ * load of the input itself at a fixed offset (dw_flat_channel), the mask
+ * dropping what falls outside. */
 #include "../ops/conv.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -17,12 +20,15 @@
 #define STEP (4 * VEC)          /* grid columns per iteration */
 #define MAX_TAPS 64
 #define TASK_OUTPUTS 8192       /* outputs per task at least, several channels for small planes */
+#define FLAT_MAX_VECS 16        /* flat path: planes of up to 16 vectors (16 x 16) */
 
 typedef struct {
   cnn_phase_grid p;
   int64_t cols;                 /* grid columns computed: ncols rounded up to STEP */
   int64_t planes;               /* floats of one channel's planes, slack for the last STEP included */
   int64_t per_task;             /* channels per task */
+  bool flat;                    /* stride 1, output as large as the input, small: dw_flat_channel */
+  int64_t flat_vecs;            /* vectors of one plane on the flat path */
 } dw_geom;
 
 static bool
@@ -39,6 +45,8 @@ dw_geometry (const cnn_exec *x, dw_geom *g)
   g->cols = (pg->ncols + STEP - 1) / STEP * STEP;
   g->planes = pg->plane_floats + STEP;
   g->per_task = CLAMP (TASK_OUTPUTS / (pg->OH * pg->OW), 1, C);
+  g->flat_vecs = (pg->OH * pg->OW + VEC - 1) / VEC;
+  g->flat = pg->sh == 1 && pg->sw == 1 && pg->OH == pg->H && pg->OW == pg->W && g->flat_vecs <= FLAT_MAX_VECS;
   return true;
 }
 
@@ -64,8 +72,79 @@ cnn_conv2d_depthwise_scratch (const cnn_exec *x)
 typedef struct {
   cnn_exec *x;
   dw_geom g;
-  int32_t koff[MAX_TAPS];
+  int32_t koff[MAX_TAPS];       /* per tap: its offset on the planes (flat: in the input plane) */
+  __mmask16 mask[MAX_TAPS][FLAT_MAX_VECS];      /* flat: the output lanes a tap reaches the input for */
 } dw_ctx;
+
+/* Flat path: the taps' offsets in the input plane and, per output vector,
+ * which of its pixels each tap finds inside the input. */
+static void
+dw_flat_masks (dw_ctx *c)
+{
+  const cnn_phase_grid *pg = &c->g.p;
+  int64_t hw = pg->H * pg->W;
+  for (int64_t ky = 0, t = 0; ky < pg->kh; ky++)
+    for (int64_t kx = 0; kx < pg->kw; kx++, t++) {
+      int64_t dy = ky * pg->dh - pg->pt, dx = kx * pg->dw - pg->pl;
+      c->koff[t] = (int32_t) (dy * pg->W + dx);
+      for (int64_t v = 0; v < c->g.flat_vecs; v++) {
+        __mmask16 m = 0;
+        for (int64_t l = 0; l < VEC; l++) {
+          int64_t p = v * VEC + l, y = p / pg->W + dy, x = p % pg->W + dx;
+          if (p < hw && y >= 0 && y < pg->H && x >= 0 && x < pg->W)
+            m |= (__mmask16) (1u << l);
+        }
+        c->mask[t][v] = m;
+      }
+    }
+}
+
+/* Flat path, one channel: four output vectors at a time, each tap a masked
+ * load at its offset (the masked-off lanes read nothing, so offsets before
+ * the plane or past it are safe), then bias, residual and activation. */
+__attribute__ ((target ("avx512f")))
+static void
+dw_flat_channel (const dw_ctx *c, int64_t nc)
+{
+  const dw_geom *g = &c->g;
+  const cnn_phase_grid *pg = &g->p;
+  cnn_exec *x = c->x;
+  int64_t C = x->in[0]->dims[1], ch = nc % C, taps = pg->kh * pg->kw, hw = pg->H * pg->W;
+  const float *k = (const float *) x->in[1]->data + ch * taps;
+  const float *in = (const float *) x->in[0]->data + nc * hw;
+  float *out = (float *) x->out[0]->data + nc * hw;
+  const float *res = x->residual ? (const float *) x->residual->data + nc * hw : NULL;
+  const cnn_tensor *B = x->n_in > 2 ? x->in[2] : NULL;
+  __m512 bias = _mm512_set1_ps (B ? ((const float *) B->data)[ch] : 0.f);
+  const cnn_act_type at = x->act.type;
+  const __m512 lo = _mm512_set1_ps (x->act.alpha), hi = _mm512_set1_ps (x->act.beta), zero = _mm512_setzero_ps ();
+  for (int64_t v0 = 0; v0 < g->flat_vecs; v0 += 4) {
+    int64_t nv = MIN (4, g->flat_vecs - v0);
+    __m512 acc[4] = { bias, bias, bias, bias };
+    for (int64_t t = 0; t < taps; t++) {
+      __m512 wt = _mm512_set1_ps (k[t]);
+      const float *r = in + c->koff[t] + v0 * VEC;
+      for (int64_t v = 0; v < nv; v++)
+        acc[v] = _mm512_fmadd_ps (wt, _mm512_maskz_loadu_ps (c->mask[t][v0 + v], r + v * VEC), acc[v]);
+    }
+    for (int64_t v = 0; v < nv; v++) {
+      int64_t p = (v0 + v) * VEC;
+      __mmask16 m = hw - p >= VEC ? 0xffff : (__mmask16) ((1u << (hw - p)) - 1);
+      __m512 r = acc[v];
+      if (res)
+        r = _mm512_add_ps (r, _mm512_maskz_loadu_ps (m, res + p));
+      if (at == CNN_ACT_RELU)
+        r = _mm512_max_ps (r, zero);
+      else if (at == CNN_ACT_LEAKY_RELU)
+        r = _mm512_mask_mul_ps (r, _mm512_cmp_ps_mask (r, zero, _CMP_LT_OQ), r, lo);
+      else if (at == CNN_ACT_CLIP)
+        r = _mm512_min_ps (_mm512_max_ps (r, lo), hi);
+      _mm512_mask_storeu_ps (out + p, m, r);
+    }
+  }
+  if (!cnn_act_is_simple (at))
+    cnn_act_apply (&x->act, out, hw);
+}
 
 __attribute__ ((target ("avx512f")))
 static void
@@ -107,6 +186,11 @@ dw_task (int64_t task, int tid, void *data)
   const dw_geom *g = &c->g;
   float *planes = (float *) c->x->scratch + (size_t) tid * (g->planes + g->cols);
   int64_t total = c->x->in[0]->dims[0] * c->x->in[0]->dims[1];
+  if (g->flat) {
+    for (int64_t nc = task * g->per_task; nc < MIN ((task + 1) * g->per_task, total); nc++)
+      dw_flat_channel (c, nc);
+    return;
+  }
   /* borders and slack once: the channels fill the same pixels */
   memset (planes, 0, sizeof (float) * g->planes);
   for (int64_t nc = task * g->per_task; nc < MIN ((task + 1) * g->per_task, total); nc++)
@@ -122,9 +206,12 @@ cnn_conv2d_depthwise (cnn_exec *x)
   if (x->scratch_size < cnn_conv2d_depthwise_scratch (x))
     return cnn_exec_fail (x, CNN_E_BACKEND, "scratch too small");
   const cnn_phase_grid *pg = &c.g.p;
-  for (int64_t ky = 0, t = 0; ky < pg->kh; ky++)
-    for (int64_t kx = 0; kx < pg->kw; kx++)
-      c.koff[t++] = (int32_t) cnn_phase_grid_tap (pg, ky, kx);
+  if (c.g.flat)
+    dw_flat_masks (&c);
+  else
+    for (int64_t ky = 0, t = 0; ky < pg->kh; ky++)
+      for (int64_t kx = 0; kx < pg->kw; kx++)
+        c.koff[t++] = (int32_t) cnn_phase_grid_tap (pg, ky, kx);
   int64_t total = x->in[0]->dims[0] * x->in[0]->dims[1];
   cnn_parallel_for (x->pool, (total + c.g.per_task - 1) / c.g.per_task, dw_task, &c);
   return CNN_OK;

@@ -523,11 +523,13 @@ test_transpose (void)
 /* Depthwise convolutions (cpu/conv2d_depthwise.c): MobileNet's 3x3 at
  * stride 1 and 2, and kernels 2 to 7, strides to 3, dilations, pads up to
  * 3, planes from 1x1 up (several channels to a task), bias, a fused
- * ReLU6-style Clip or a fused residual Add. */
+ * ReLU6-style Clip or a fused residual Add; the last cases small planes
+ * of unchanged size (the flat path: MobileNet's 14x14 and 7x7, 16x16, odd
+ * sizes, 5x5 kernels, dilation 2). */
 static void
 test_depthwise (void)
 {
-  for (int c = 0; c < 28; c++) {
+  for (int c = 0; c < 36; c++) {
     ob_model *b = ob_new (13);
     bool mobilenet = c < 12;
     int64_t C = c % 7 == 6 ? rnd (100, 300) : rnd (1, 20);
@@ -539,6 +541,18 @@ test_depthwise (void)
       for (int i = 0; i < 4; i++)
         p[i] = rnd (0, 3);
     int64_t H = c % 7 == 6 ? rnd (1, 9) : rnd (3, 40), W = c % 7 == 6 ? rnd (1, 9) : rnd (3, 70);
+    if (c >= 28) {
+      static const int64_t sizes[8][2] = { { 7, 7 }, { 14, 14 }, { 16, 16 }, { 1, 1 }, { 3, 5 }, { 13, 11 },
+        { 7, 7 }, { 9, 12 } };
+      H = sizes[c - 28][0];
+      W = sizes[c - 28][1];
+      C = rnd (20, 200);
+      kh = kw = c % 2 ? 5 : 3;
+      d = c == 34 || c == 35 ? 2 : 1;
+      st[0] = st[1] = 1;
+      dl[0] = dl[1] = d;
+      p[0] = p[1] = p[2] = p[3] = (kh - 1) / 2 * d;
+    }
     H = MAX (H, (kh - 1) * d + 1 - p[0] - p[2]);
     W = MAX (W, (kw - 1) * d + 1 - p[1] - p[3]);
     int64_t xd[4] = { rnd (1, 2), C, H, W }, wd[4] = { C, 1, kh, kw };
