@@ -49,17 +49,68 @@ phase_used (const cnn_phase_grid *g, int64_t py, int64_t px)
   return y && x;
 }
 
+/* Plane columns [*lo, *hi) of phase px fall inside the input row. */
+static void
+inside_columns (const cnn_phase_grid *g, int64_t px, int64_t *lo, int64_t *hi)
+{
+  *lo = MIN ((MAX (g->pl - px, 0) + g->sw - 1) / g->sw, g->Wq);
+  *hi = MAX (MIN ((g->pl + g->W - px + g->sw - 1) / g->sw, g->Wq), *lo);
+}
+
+/* Stride 2 across, both column phases of row phase @py: each input row read
+ * once, split into its even and odd columns in one pass. */
+static void
+fill_pairs (const cnn_phase_grid *g, const float *src, int64_t py, bool borders, float *planes)
+{
+  int64_t psz = g->Hq * g->Wq, lo[2], hi[2];
+  float *d[2] = { planes + py * 2 * psz, planes + (py * 2 + 1) * psz };
+  inside_columns (g, 0, &lo[0], &hi[0]);
+  inside_columns (g, 1, &lo[1], &hi[1]);
+  /* columns where both phases read the input */
+  int64_t a = MAX (lo[0], lo[1]), b = MAX (MIN (hi[0], hi[1]), a);
+  for (int64_t i = 0; i < g->Hq; i++, d[0] += g->Wq, d[1] += g->Wq) {
+    int64_t y = i * g->sh + py - g->pt;
+    if (y < 0 || y >= g->H) {
+      if (borders) {
+        memset (d[0], 0, sizeof (float) * g->Wq);
+        memset (d[1], 0, sizeof (float) * g->Wq);
+      }
+      continue;
+    }
+    const float *row = src + y * g->W;
+    for (int px = 0; px < 2; px++) {
+      if (borders) {
+        memset (d[px], 0, sizeof (float) * lo[px]);
+        memset (d[px] + hi[px], 0, sizeof (float) * (g->Wq - hi[px]));
+      }
+      for (int64_t q = lo[px]; q < a; q++)
+        d[px][q] = row[2 * q + px - g->pl];
+      for (int64_t q = MAX (b, lo[px]); q < hi[px]; q++)
+        d[px][q] = row[2 * q + px - g->pl];
+    }
+    float *restrict e = d[0], *restrict o = d[1];
+    const float *restrict r = row + 2 * a - g->pl;
+    for (int64_t q = 0; q < b - a; q++) {
+      e[a + q] = r[2 * q];
+      o[a + q] = r[2 * q + 1];
+    }
+  }
+}
+
 CNN_MULTIVERSION void
 cnn_phase_grid_fill (const cnn_phase_grid *g, const float *src, int64_t py, bool borders, float *planes)
 {
   int64_t psz = g->Hq * g->Wq;
+  if (g->sw == 2 && phase_used (g, py, 0) && phase_used (g, py, 1)) {
+    fill_pairs (g, src, py, borders, planes);
+    return;
+  }
   for (int64_t px = 0; px < g->sw; px++) {
     if (!phase_used (g, py, px))
       continue;
     float *d = planes + (py * g->sw + px) * psz;
-    /* plane columns [lo, hi) fall inside the input row */
-    int64_t lo = MIN ((MAX (g->pl - px, 0) + g->sw - 1) / g->sw, g->Wq);
-    int64_t hi = MAX (MIN ((g->pl + g->W - px + g->sw - 1) / g->sw, g->Wq), lo);
+    int64_t lo, hi;
+    inside_columns (g, px, &lo, &hi);
     for (int64_t i = 0; i < g->Hq; i++, d += g->Wq) {
       int64_t y = i * g->sh + py - g->pt;       /* input row */
       if (y < 0 || y >= g->H) {
