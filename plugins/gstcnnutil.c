@@ -690,7 +690,9 @@ gst_cnn_preprocess (const GstVideoFrame * frame, const GstCnnRect * rect,
    * one row of each plane */
   gsize tail_max = GST_VIDEO_FRAME_WIDTH (frame) * 4 + TAIL_PAD + 2 * (GST_VIDEO_FRAME_WIDTH (frame) + 1 + TAIL_PAD);
   J.thread_bytes = ((gsize) 6 * t->Wp * sizeof (gfloat) + tail_max + 63) & ~(gsize) 63;
-  gint threads = scratch && scratch->parallel_for ? MAX (scratch->threads, 1) : 1;
+  /* threads for large tensors only: waking one costs tens of microseconds */
+  gint threads = scratch && scratch->parallel_for && (gsize) p->width * p->height * p->channels >= 65536 ?
+      MAX (scratch->threads, 1) : 1;
   GstCnnScratch local = { NULL, 0 };
   guint8 *mem = scratch_reserve (scratch ? scratch : &local, table_bytes + 64 + threads * J.thread_bytes);
   t->lx0 = (gint *) mem;
