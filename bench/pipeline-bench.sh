@@ -1,7 +1,7 @@
 #!/bin/sh
 # Pipeline benchmark: frames per second of
 #   filesrc ! decodebin ! videoconvert ! cnnX ! fakesink
-# on a generated H.264 clip, and the share of the element's time spent
+# on a generated H.264 clip (4:2:0, as cameras and files deliver), and the share of the element's time spent
 # outside inference (pre-processing, decoding results, drawing), from the
 # element's "cnn-stats" message at EOS.
 #   MODEL=... ELEMENT=cnnclassify PROPS="color-order=bgr" sh bench/pipeline-bench.sh
@@ -15,7 +15,7 @@ SIZE=${SIZE:-640x480}
 clip=$(mktemp --suffix=.mp4)
 trap 'rm -f "$clip"' EXIT
 gst-launch-1.0 -q videotestsrc num-buffers="$FRAMES" pattern=ball ! \
-  "video/x-raw,width=${SIZE%x*},height=${SIZE#*x},framerate=30/1" ! x264enc speed-preset=ultrafast ! \
+  "video/x-raw,format=I420,width=${SIZE%x*},height=${SIZE#*x},framerate=30/1" ! x264enc speed-preset=ultrafast ! \
   mp4mux ! filesink location="$clip"
 start=$(date +%s.%N)
 out=$(gst-launch-1.0 -m filesrc location="$clip" ! decodebin ! videoconvert ! \

@@ -76,14 +76,8 @@ gst_cnn_classify_setup (GstCnnFilter * filter, GError ** error)
   return gst_cnn_filter_check_labels (filter, self->n_classes, error);
 }
 
-static gint
-compare_scores (gconstpointer a, gconstpointer b)
-{
-  const Score *x = a, *y = b;
-  return x->confidence < y->confidence ? 1 : x->confidence > y->confidence ? -1 : 0;
-}
-
-/* Top-k of the last output, as probabilities. */
+/* Top-k of the last output, as probabilities: the k largest kept in order
+ * as the scores go by (ties in class order), softmax only for those. */
 static GArray *
 top_k (GstCnnClassify * self)
 {
@@ -98,22 +92,32 @@ top_k (GstCnnClassify * self)
     mx = MAX (mx, v[i]);
   }
   probs &= fabs (sum - 1.0) < 1e-2;
-  GArray *all = g_array_sized_new (FALSE, FALSE, sizeof (Score), n);
   gdouble z = 0;
   if (!probs)
     for (gint i = 0; i < n; i++)
       z += exp (v[i] - mx);
-  for (gint i = 0; i < n; i++) {
-    Score s = { i, probs ? v[i] : exp (v[i] - mx) / z };
-    g_array_append_val (all, s);
+  guint k = MIN (self->top_k, (guint) n);
+  GArray *top = g_array_sized_new (FALSE, FALSE, sizeof (Score), k);
+  for (gint i = 0; i < n && k > 0; i++) {
+    if (top->len == k && v[i] <= v[g_array_index (top, Score, k - 1).class_id])
+      continue;
+    guint at = MIN (top->len, k - 1);
+    while (at > 0 && v[g_array_index (top, Score, at - 1).class_id] < v[i])
+      at--;
+    if (top->len == k)
+      g_array_set_size (top, k - 1);
+    Score s = { i, 0 };
+    g_array_insert_val (top, at, s);
   }
-  g_array_sort (all, compare_scores);
   guint keep = 0;
-  while (keep < MIN (self->top_k, all->len) &&
-      g_array_index (all, Score, keep).confidence >= self->threshold)
-    keep++;
-  g_array_set_size (all, keep);
-  return all;
+  for (; keep < top->len; keep++) {
+    Score *s = &g_array_index (top, Score, keep);
+    s->confidence = probs ? v[s->class_id] : exp (v[s->class_id] - mx) / z;
+    if (s->confidence < self->threshold)
+      break;
+  }
+  g_array_set_size (top, keep);
+  return top;
 }
 
 static void

@@ -55,6 +55,32 @@ GST_START_TEST (test_eagle_every_format)
     fail_unless (is_bird (id), "%s: top-1 %d (%s) is not a bird", gst_video_format_to_string (formats[f]),
         id, gst_structure_get_string (c, "label"));
     fail_unless (conf > 0 && conf <= 1);
+    /* top-k=3: three ranks, best first, distinct classes */
+    GstVideoRegionOfInterestMeta *roi = NULL;
+    gpointer state = NULL;
+    GstMeta *m;
+    while ((m = gst_buffer_iterate_meta_filtered (out, &state, GST_VIDEO_REGION_OF_INTEREST_META_API_TYPE)))
+      if (g_strcmp0 (g_quark_to_string (((GstVideoRegionOfInterestMeta *) m)->roi_type), "frame") == 0)
+        roi = (GstVideoRegionOfInterestMeta *) m;
+    gint n = 0, ids[3];
+    gdouble last = 2, total = 0;
+    for (GList * l = roi ? roi->params : NULL; l; l = l->next) {
+      const GstStructure *p = l->data;
+      gint rank;
+      if (!gst_structure_has_name (p, "classification"))
+        continue;
+      fail_unless (n < 3 && gst_structure_get_int (p, "rank", &rank) && rank == n);
+      fail_unless (gst_structure_get_int (p, "class-id", &ids[n]) && gst_structure_get_double (p, "confidence", &conf));
+      fail_unless (conf <= last, "%s: rank %d has %g, above rank %d's %g", gst_video_format_to_string (formats[f]),
+          n, conf, n - 1, last);
+      for (gint j = 0; j < n; j++)
+        fail_unless (ids[j] != ids[n]);
+      last = conf;
+      total += conf;
+      n++;
+    }
+    fail_unless_equals_int (n, 3);
+    fail_unless (total <= 1 + 1e-6);
     gst_buffer_unref (out);
     gst_harness_teardown (h);
   }
