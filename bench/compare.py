@@ -5,8 +5,10 @@ Usage: compare.py [--threads 1 2] [--batch 1 4] [--rounds 3] [--runs 20] [--mark
 
 For each model, thread count and batch (batch > 1 only where the model's
 batch dimension is symbolic), alternates ROUNDS times between `cnn-bench` (a fresh process,
-RUNS timed runs after warm-up) and ONNX Runtime (RUNS runs of the same input
-shape, same thread count) and keeps the best median of each.  Prints model,
+RUNS timed runs after warm-up) and ONNX Runtime (a fresh process too, RUNS runs of the
+same input shape, same thread count) and keeps the best median of each.  Each engine
+runs alone: ONNX Runtime's idle threads spin for seconds after a run, which took a
+core from cnn-bench when both lived side by side.  Prints model,
 threads, batch, our ms, ONNX Runtime ms, the ratio of images/s (ours / ORT,
 above 1 means faster) and our GFLOP/s.  CNN_BUILD names the build folder.
 """
@@ -16,6 +18,7 @@ import os
 import platform
 import statistics
 import subprocess
+import sys
 import time
 
 import numpy as np
@@ -43,6 +46,13 @@ def onnxruntime(sess, feeds, runs):
     return statistics.median(times)
 
 
+def ort_worker(model, threads, batch, runs):
+    """ONNX Runtime in a process of its own: its median, as JSON."""
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--ort-worker", model, str(threads),
+                          str(batch), str(runs)], check=True, capture_output=True, text=True).stdout
+    return json.loads(out)["median_ms"]
+
+
 def ort_session(model, threads, batch):
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
@@ -66,6 +76,11 @@ def sgemm_peak(threads):
 
 
 def main():
+    if len(sys.argv) == 6 and sys.argv[1] == "--ort-worker":
+        model, threads, batch, runs = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+        sess, feeds = ort_session(model, threads, batch)
+        print(json.dumps({"median_ms": onnxruntime(sess, feeds, runs)}))
+        return
     ap = argparse.ArgumentParser()
     ap.add_argument("models", nargs="+")
     ap.add_argument("--threads", type=int, nargs="+", default=[2])
@@ -81,6 +96,7 @@ def main():
             for batch in a.batch:
                 sess, feeds = ort_session(model, threads, batch)
                 first = sess.get_inputs()[0].shape
+                del sess, feeds     # its threads must not run beside the timed processes
                 if batch > 1 and isinstance(first[0], int):
                     continue        # fixed batch dimension: nothing to vary
                 best_ours, best_ort, gflops = float("inf"), float("inf"), 0.0
@@ -88,7 +104,7 @@ def main():
                     o = ours(model, threads, batch, a.runs)
                     if o["median_ms"] < best_ours:
                         best_ours, gflops = o["median_ms"], o["gflops"]
-                    best_ort = min(best_ort, onnxruntime(sess, feeds, a.runs))
+                    best_ort = min(best_ort, ort_worker(model, threads, batch, a.runs))
                 rows.append((os.path.basename(model).rsplit(".", 1)[0], threads, batch, best_ours, best_ort,
                              best_ort / best_ours, gflops, peaks[threads]))
     cpu = platform.processor() or platform.machine()
