@@ -44,9 +44,9 @@ GST_START_TEST (test_matches_reference)
     gst_buffer_unmap (buf, &map);
     GstVideoFrame frame;
     fail_unless (gst_video_frame_map (&frame, &info, buf, GST_MAP_READ));
-    /* every twelfth tensor large enough to be split across threads */
-    GstCnnPreprocess p = { c % 12 == 5 ? g_rand_int_range (rng, 180, 300) : g_rand_int_range (rng, 1, 120),
-      c % 12 == 5 ? g_rand_int_range (rng, 180, 300) : g_rand_int_range (rng, 1, 120),
+    /* every 24th tensor large enough to be split across threads */
+    GstCnnPreprocess p = { c % 24 == 5 ? g_rand_int_range (rng, 160, 240) : g_rand_int_range (rng, 1, 120),
+      c % 24 == 5 ? g_rand_int_range (rng, 160, 240) : g_rand_int_range (rng, 1, 120),
       c % 7 == 3 ? 1 : 3, c % 3 == 1, c % 2 == 1, { 123.7f, 116.3f, 103.5f }, { 58.4f, 57.1f, 57.4f },
       c % 4 >= 2, (gfloat) g_rand_int_range (rng, 0, 256) };
     GstCnnRect rect = { g_rand_int_range (rng, -5, fw), g_rand_int_range (rng, -5, fh),
