@@ -26,6 +26,15 @@ typedef struct {
   bool compact;                 /* B packed (output pixels only), the kernel stores the output */
 } implicit_geom;
 
+/* Columns the kernel computes for n in tiles of nr (cnn_sgemm_avx512_gather),
+ * a last tile one vector wide counted as 20: it takes a broadcast per FMA. */
+static int64_t
+padded_columns (int64_t n, int64_t nr)
+{
+  int64_t rem = n % nr;
+  return n - rem + (rem == 0 ? 0 : rem <= 16 ? 20 : nr);
+}
+
 static bool
 implicit_geometry (const cnn_exec *x, implicit_geom *g)
 {
@@ -49,15 +58,18 @@ implicit_geometry (const cnn_exec *x, implicit_geom *g)
   if (g->K < 16 || g->Mg < 8 || g->Cg * pg->plane_floats >= (int64_t) 1 << 30)
     return false;
   /* the tile that computes the fewest values (padding rows and columns
-   * included) */
-  int64_t cells12 = ((g->Mg + 11) / 12 * 12) * ((pg->ncols + 31) / 32 * 32);
-  int64_t cells8 = ((g->Mg + 7) / 8 * 8) * ((pg->ncols + 47) / 48 * 48);
-  g->tile = cells8 < cells12 ? CNN_TILE_8x48 : CNN_TILE_12x32;
+   * included; a last tile of 16 columns or fewer is one vector wide) */
+  int64_t cells12 = ((g->Mg + 11) / 12 * 12) * padded_columns (pg->ncols, 32);
+  int64_t cells8 = ((g->Mg + 7) / 8 * 8) * padded_columns (pg->ncols, 48);
+  /* reading its input in place (1x1), 8 x 48 runs up to twice slower than
+   * 12 x 32 (64 -> 256 channels at 56 x 56: 0.50 ms against 0.26): there it
+   * must save more than a quarter of the cells (16 output channels) */
+  g->tile = (g->in_place ? 4 * cells8 < 3 * cells12 : cells8 < cells12) ? CNN_TILE_8x48 : CNN_TILE_12x32;
   /* compact: one column per output pixel, in 12 x 32 tiles; worth its copy
    * (K floats a column) where it computes an eighth fewer cells and output
    * channels are many (tiny YOLOv2's 13 x 13 layers: 224 columns -> 192) */
   int64_t osz = pg->OH * pg->OW, npad = (osz + 31) / 32 * 32;
-  int64_t cells_compact = ((g->Mg + 11) / 12 * 12) * npad;
+  int64_t cells_compact = ((g->Mg + 11) / 12 * 12) * padded_columns (osz, 32);
   g->compact = !g->in_place && g->Mg >= 64 && 8 * MIN (cells12, cells8) > 9 * cells_compact &&
       g->K * npad < (int64_t) 1 << 28;
   if (g->compact) {

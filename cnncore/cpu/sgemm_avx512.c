@@ -115,7 +115,9 @@ pack_b (bool tb, const float *B, int ldb, int k0, int kc, int n0, int nc, float 
 
 /* C[0..m, 0..n] = (first ? beta * C : C) + alpha * Ap Bp over kc, for a
  * tile of mr rows and nv * 16 columns (12 x 32 or 8 x 48: 24 accumulators
- * either way).  Row k of B is at Bp + k * nv * 16 (a packed panel) or, with
+ * either way; 12 x 16 and 8 x 16 for last tiles).  Row k of B is at Bp + k *
+ * (bs ? bs : nv * 16) (a packed panel, bs wider when a narrow tile reads the
+ * first columns of a wider panel) or, with
  * gather, at Bp + koff[k] (a matrix read in place: an implicit GEMM's
  * input).  With @ep (the last K block), C then gets the bias of each row
  * (ep->bias the tile's first), the residual at the same place as C (ep->
@@ -125,14 +127,16 @@ __attribute__ ((target ("avx512f"), always_inline))
 static inline void
 kernel_any (int kc, const float *Ap, const float *Bp, const int32_t *koff, float *C, int ldc, int m, int n,
     float alpha, float beta, bool first, const cnn_sgemm_epilogue *ep, const int mr, const int nv,
-    const bool gather)
+    const bool gather, int bs)
 {
+  if (!bs)
+    bs = nv * 16;
   __m512 acc[MR * 3];
 #pragma GCC unroll 24
   for (int i = 0; i < mr * nv; i++)
     acc[i] = _mm512_setzero_ps ();
   for (int k = 0; k < kc; k++) {
-    const float *b = gather ? Bp + koff[k] : Bp + (size_t) k * nv * 16;
+    const float *b = gather ? Bp + koff[k] : Bp + (size_t) k * bs;
     __m512 bv[3];
     if (gather) {
       /* the next tile's slice of this row: a large input does not stay in
@@ -198,7 +202,7 @@ static void
 kernel_12x32 (int kc, const float *Ap, const float *Bp, float *C, int ldc, int m, int n, float alpha,
     float beta, bool first)
 {
-  kernel_any (kc, Ap, Bp, NULL, C, ldc, m, n, alpha, beta, first, NULL, 12, 2, false);
+  kernel_any (kc, Ap, Bp, NULL, C, ldc, m, n, alpha, beta, first, NULL, 12, 2, false, 0);
 }
 
 __attribute__ ((target ("avx512f")))
@@ -206,7 +210,7 @@ static void
 kernel_12x32_gather (int kc, const float *Ap, const float *B, const int32_t *koff, float *C, int ldc, int m,
     int n, bool first, const cnn_sgemm_epilogue *ep)
 {
-  kernel_any (kc, Ap, B, koff, C, ldc, m, n, 1.f, 0.f, first, ep, 12, 2, true);
+  kernel_any (kc, Ap, B, koff, C, ldc, m, n, 1.f, 0.f, first, ep, 12, 2, true, 0);
 }
 
 __attribute__ ((target ("avx512f")))
@@ -214,7 +218,7 @@ static void
 kernel_12x32_ep (int kc, const float *Ap, const float *Bp, float *C, int ldc, int m, int n, bool first,
     const cnn_sgemm_epilogue *ep)
 {
-  kernel_any (kc, Ap, Bp, NULL, C, ldc, m, n, 1.f, 0.f, first, ep, 12, 2, false);
+  kernel_any (kc, Ap, Bp, NULL, C, ldc, m, n, 1.f, 0.f, first, ep, 12, 2, false, 0);
 }
 
 __attribute__ ((target ("avx512f")))
@@ -222,7 +226,7 @@ static void
 kernel_8x48 (int kc, const float *Ap, const float *Bp, float *C, int ldc, int m, int n, bool first,
     const cnn_sgemm_epilogue *ep)
 {
-  kernel_any (kc, Ap, Bp, NULL, C, ldc, m, n, 1.f, 0.f, first, ep, 8, 3, false);
+  kernel_any (kc, Ap, Bp, NULL, C, ldc, m, n, 1.f, 0.f, first, ep, 8, 3, false, 0);
 }
 
 __attribute__ ((target ("avx512f")))
@@ -230,7 +234,42 @@ static void
 kernel_8x48_gather (int kc, const float *Ap, const float *B, const int32_t *koff, float *C, int ldc, int m,
     int n, bool first, const cnn_sgemm_epilogue *ep)
 {
-  kernel_any (kc, Ap, B, koff, C, ldc, m, n, 1.f, 0.f, first, ep, 8, 3, true);
+  kernel_any (kc, Ap, B, koff, C, ldc, m, n, 1.f, 0.f, first, ep, 8, 3, true, 0);
+}
+
+/* One vector wide: the last tile of a row of tiles when 16 columns or fewer
+ * are left (13 x 13 = 169 columns are 5 tiles of 32 and one of 16, not 6 of
+ * 32); a broadcast per FMA, but fewer values computed for nothing. */
+__attribute__ ((target ("avx512f")))
+static void
+kernel_12x16 (int kc, const float *Ap, const float *Bp, int bs, float *C, int ldc, int m, int n, bool first,
+    const cnn_sgemm_epilogue *ep)
+{
+  kernel_any (kc, Ap, Bp, NULL, C, ldc, m, n, 1.f, 0.f, first, ep, 12, 1, false, bs);
+}
+
+__attribute__ ((target ("avx512f")))
+static void
+kernel_12x16_gather (int kc, const float *Ap, const float *B, const int32_t *koff, float *C, int ldc, int m,
+    int n, bool first, const cnn_sgemm_epilogue *ep)
+{
+  kernel_any (kc, Ap, B, koff, C, ldc, m, n, 1.f, 0.f, first, ep, 12, 1, true, 0);
+}
+
+__attribute__ ((target ("avx512f")))
+static void
+kernel_8x16 (int kc, const float *Ap, const float *Bp, float *C, int ldc, int m, int n, bool first,
+    const cnn_sgemm_epilogue *ep)
+{
+  kernel_any (kc, Ap, Bp, NULL, C, ldc, m, n, 1.f, 0.f, first, ep, 8, 1, false, 0);
+}
+
+__attribute__ ((target ("avx512f")))
+static void
+kernel_8x16_gather (int kc, const float *Ap, const float *B, const int32_t *koff, float *C, int ldc, int m,
+    int n, bool first, const cnn_sgemm_epilogue *ep)
+{
+  kernel_any (kc, Ap, B, koff, C, ldc, m, n, 1.f, 0.f, first, ep, 8, 1, true, 0);
 }
 
 static int
@@ -366,8 +405,11 @@ cnn_sgemm_avx512_packed_rows (int M, int m0, int m1, int N, int K, const float *
           e.residual = ep->residual ? ep->residual + (size_t) (ir - m0) * ldc + jr : NULL;
           tep = &e;
         }
-        kernel_12x32_ep (kc, a, Bpacked + (size_t) pc * npad + (size_t) jr * kc, c, ldc, rows, MIN (NR, N - jr),
-            pc == 0, tep);
+        const float *b = Bpacked + (size_t) pc * npad + (size_t) jr * kc;
+        if (N - jr <= 16)         /* the last panel's first columns only */
+          kernel_12x16 (kc, a, b, NR, c, ldc, rows, N - jr, pc == 0, tep);
+        else
+          kernel_12x32_ep (kc, a, b, c, ldc, rows, MIN (NR, N - jr), pc == 0, tep);
       }
     }
   }
@@ -394,12 +436,12 @@ gather_any (int M, int m0, int m1, int n, int K, const float *Apacked, const flo
     int kc = MIN (KC, K - pc);
     const float *Ap = Apacked + (size_t) pc * mpad;
     for (int jr = 0; jr < n; jr += nr) {
-      int cols = MIN (nr, n - jr);
-      bool packed = tail && cols < nr;
+      int cols = MIN (nr, n - jr), w = cols <= 16 ? 16 : nr;    /* w: the kernel's width */
+      bool packed = tail && cols < w;
       if (packed)
         for (int k = 0; k < kc; k++) {
-          memcpy (tail + (size_t) k * nr, B + koff[pc + k] + jr, sizeof (float) * cols);
-          memset (tail + (size_t) k * nr + cols, 0, sizeof (float) * (nr - cols));
+          memcpy (tail + (size_t) k * w, B + koff[pc + k] + jr, sizeof (float) * cols);
+          memset (tail + (size_t) k * w + cols, 0, sizeof (float) * (w - cols));
         }
       for (int ir = m0; ir < m1; ir += mr) {
         const float *a = Ap + (size_t) ir * kc;
@@ -413,7 +455,15 @@ gather_any (int M, int m0, int m1, int n, int K, const float *Apacked, const flo
           e.residual = ep->residual ? ep->residual + (size_t) (ir - m0) * ldc + jr : NULL;
           tep = &e;
         }
-        if (mr == 8 && packed)
+        if (w == 16 && mr == 8 && packed)
+          kernel_8x16 (kc, a, tail, c, ldc, rows, cols, pc == 0, tep);
+        else if (w == 16 && mr == 8)
+          kernel_8x16_gather (kc, a, B + jr, koff + pc, c, ldc, rows, cols, pc == 0, tep);
+        else if (w == 16 && packed)
+          kernel_12x16 (kc, a, tail, 16, c, ldc, rows, cols, pc == 0, tep);
+        else if (w == 16)
+          kernel_12x16_gather (kc, a, B + jr, koff + pc, c, ldc, rows, cols, pc == 0, tep);
+        else if (mr == 8 && packed)
           kernel_8x48 (kc, a, tail, c, ldc, rows, cols, pc == 0, tep);
         else if (mr == 8)
           kernel_8x48_gather (kc, a, B + jr, koff + pc, c, ldc, rows, cols, pc == 0, tep);

@@ -420,8 +420,8 @@ test_implicit (void)
     } else if (c % 8 == 3 || c >= 24) { /* a plain 1x1: read in place, the last tile copied */
       kh = kw = 1;
       C = G * (c >= 30 ? rnd (260, 300) : rnd (16, 40));   /* K blocks of 256 */
-      if (c == 11) {            /* the 8 x 48 tile, a last tile of one column */
-        M = mm = G * 32;
+      if (c == 11) {            /* the 8 x 48 tile, a last tile of one column (8 x 16) */
+        M = mm = G * 16;
         H = 13;
         W = 37;
       }
