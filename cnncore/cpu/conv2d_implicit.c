@@ -232,7 +232,7 @@ cnn_conv2d_implicit (cnn_exec *x)
         (float *) x->out[0]->data + (n * g.M + gr * g.Mg) * osz, blocks, per_thread
       };
       if (g.compact) {
-        cnn_parallel_for (g.Cg * isz > 16384 ? x->pool : NULL, g.Cg, pack_columns, &t);
+        cnn_parallel_for (g.K * osz > 16384 ? x->pool : NULL, g.Cg, pack_columns, &t);
         cnn_parallel_for (x->pool, g.m_blocks, compact_block, &t);
         continue;
       }
