@@ -67,7 +67,8 @@ implicit_geometry (const cnn_exec *x, implicit_geom *g)
   g->tile = (g->in_place ? 4 * cells8 < 3 * cells12 : cells8 < cells12) ? CNN_TILE_8x48 : CNN_TILE_12x32;
   /* compact: one column per output pixel, in 12 x 32 tiles; worth its copy
    * (K floats a column) where it computes an eighth fewer cells and output
-   * channels are many (tiny YOLOv2's 13 x 13 layers: 224 columns -> 192) */
+   * channels are many (tiny YOLOv2's 13 x 13 3x3 layers: 193 grid columns,
+   * 169 compact) */
   int64_t osz = pg->OH * pg->OW, npad = (osz + 31) / 32 * 32;
   int64_t cells_compact = ((g->Mg + 11) / 12 * 12) * padded_columns (osz, 32);
   g->compact = !g->in_place && g->Mg >= 64 && 8 * MIN (cells12, cells8) > 9 * cells_compact &&
