@@ -9,7 +9,7 @@ SHARED=${CNN_SHARED:-$(cd .. && pwd)/shared}
 EXPORTED=${CNN_EXPORTED:-build/exported}
 PY=${CNN_VENV:-/opt/cnn-venv}/bin/python
 [ -f "$EXPORTED/style256.onnx" ] || /usr/bin/python3 "$SHARED/tools/export_models.py" "$EXPORTED" >/dev/null 2>&1
-"$PY" bench/compare.py --markdown --threads 1 2 --batch 1 4 --rounds ${ROUNDS:-2} --runs ${RUNS:-10} \
+"$PY" bench/compare.py --markdown --threads 1 2 --batch 1 4 --rounds ${ROUNDS:-3} --runs ${RUNS:-20} \
   "$EXPORTED"/resnet50.onnx "$EXPORTED"/mobilenet_v2.onnx "$EXPORTED"/squeezenet1_1.onnx \
   "$EXPORTED"/tiny_yolov2.onnx "$EXPORTED"/unet256.onnx "$EXPORTED"/style256.onnx \
   "$SHARED"/models/squeezenet1.1_fp16.onnx "$SHARED"/models/ultraface-rfb-320.onnx \

@@ -137,8 +137,9 @@ dw_flat_channel (const dw_ctx *c, int64_t nc)
         r = _mm512_max_ps (r, zero);
       else if (at == CNN_ACT_LEAKY_RELU)
         r = _mm512_mask_mul_ps (r, _mm512_cmp_ps_mask (r, zero, _CMP_LT_OQ), r, lo);
+      /* max, then min, with the bound first: a NaN stays NaN, as in cnn_act_apply */
       else if (at == CNN_ACT_CLIP)
-        r = _mm512_min_ps (_mm512_max_ps (r, lo), hi);
+        r = _mm512_min_ps (hi, _mm512_max_ps (lo, r));
       _mm512_mask_storeu_ps (out + p, m, r);
     }
   }

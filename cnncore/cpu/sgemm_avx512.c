@@ -189,8 +189,9 @@ kernel_any (int kc, const float *Ap, const float *Bp, const int32_t *koff, float
           r = _mm512_max_ps (r, _mm512_setzero_ps ());
         else if (act == CNN_ACT_LEAKY_RELU)
           r = _mm512_mask_mul_ps (r, _mm512_cmp_ps_mask (r, _mm512_setzero_ps (), _CMP_LT_OQ), r, lo);
+        /* max, then min, with the bound first: a NaN stays NaN, as in cnn_act_apply */
         else if (act == CNN_ACT_CLIP)
-          r = _mm512_min_ps (_mm512_max_ps (r, lo), hi);
+          r = _mm512_min_ps (hi, _mm512_max_ps (lo, r));
       }
       _mm512_mask_storeu_ps (c + v * 16, mk[v], r);
     }
