@@ -206,72 +206,37 @@ kernel_12x32 (int kc, const float *Ap, const float *Bp, float *C, int ldc, int m
   kernel_any (kc, Ap, Bp, NULL, C, ldc, m, n, alpha, beta, first, NULL, 12, 2, false, 0);
 }
 
-__attribute__ ((target ("avx512f")))
-static void
-kernel_12x32_gather (int kc, const float *Ap, const float *B, const int32_t *koff, float *C, int ldc, int m,
-    int n, bool first, const cnn_sgemm_epilogue *ep)
-{
-  kernel_any (kc, Ap, B, koff, C, ldc, m, n, 1.f, 0.f, first, ep, 12, 2, true, 0);
-}
+/* The kernel for each tile shape and way of reading B, compiled once each:
+ * B a packed panel with rows bs floats apart (0: the tile's width), or the
+ * rows koff[k] of a matrix read in place.  The one-vector-wide tiles take a
+ * row of tiles' last 16 columns or fewer (13 x 13 = 169 columns are 5
+ * tiles of 32 and one of 16, not 6 of 32): a broadcast per FMA, but fewer
+ * values computed for nothing. */
+typedef void (*tile_kernel) (int kc, const float *Ap, const float *B, const int32_t *koff, int bs, float *C,
+    int ldc, int m, int n, bool first, const cnn_sgemm_epilogue *ep);
 
-__attribute__ ((target ("avx512f")))
-static void
-kernel_12x32_ep (int kc, const float *Ap, const float *Bp, float *C, int ldc, int m, int n, bool first,
-    const cnn_sgemm_epilogue *ep)
-{
-  kernel_any (kc, Ap, Bp, NULL, C, ldc, m, n, 1.f, 0.f, first, ep, 12, 2, false, 0);
-}
+#define TILE_KERNEL(name, mr, nv, gather) \
+  __attribute__ ((target ("avx512f"))) static void \
+  name (int kc, const float *Ap, const float *B, const int32_t *koff, int bs, float *C, int ldc, int m, int n, \
+      bool first, const cnn_sgemm_epilogue *ep) \
+  { \
+    kernel_any (kc, Ap, B, koff, C, ldc, m, n, 1.f, 0.f, first, ep, mr, nv, gather, bs); \
+  }
 
-__attribute__ ((target ("avx512f")))
-static void
-kernel_8x48 (int kc, const float *Ap, const float *Bp, float *C, int ldc, int m, int n, bool first,
-    const cnn_sgemm_epilogue *ep)
-{
-  kernel_any (kc, Ap, Bp, NULL, C, ldc, m, n, 1.f, 0.f, first, ep, 8, 3, false, 0);
-}
+TILE_KERNEL (kernel_12x32_packed, 12, 2, false)
+TILE_KERNEL (kernel_12x32_gather, 12, 2, true)
+TILE_KERNEL (kernel_12x16_packed, 12, 1, false)
+TILE_KERNEL (kernel_12x16_gather, 12, 1, true)
+TILE_KERNEL (kernel_8x48_packed, 8, 3, false)
+TILE_KERNEL (kernel_8x48_gather, 8, 3, true)
+TILE_KERNEL (kernel_8x16_packed, 8, 1, false)
+TILE_KERNEL (kernel_8x16_gather, 8, 1, true)
 
-__attribute__ ((target ("avx512f")))
-static void
-kernel_8x48_gather (int kc, const float *Ap, const float *B, const int32_t *koff, float *C, int ldc, int m,
-    int n, bool first, const cnn_sgemm_epilogue *ep)
-{
-  kernel_any (kc, Ap, B, koff, C, ldc, m, n, 1.f, 0.f, first, ep, 8, 3, true, 0);
-}
-
-/* One vector wide: the last tile of a row of tiles when 16 columns or fewer
- * are left (13 x 13 = 169 columns are 5 tiles of 32 and one of 16, not 6 of
- * 32); a broadcast per FMA, but fewer values computed for nothing. */
-__attribute__ ((target ("avx512f")))
-static void
-kernel_12x16 (int kc, const float *Ap, const float *Bp, int bs, float *C, int ldc, int m, int n, bool first,
-    const cnn_sgemm_epilogue *ep)
-{
-  kernel_any (kc, Ap, Bp, NULL, C, ldc, m, n, 1.f, 0.f, first, ep, 12, 1, false, bs);
-}
-
-__attribute__ ((target ("avx512f")))
-static void
-kernel_12x16_gather (int kc, const float *Ap, const float *B, const int32_t *koff, float *C, int ldc, int m,
-    int n, bool first, const cnn_sgemm_epilogue *ep)
-{
-  kernel_any (kc, Ap, B, koff, C, ldc, m, n, 1.f, 0.f, first, ep, 12, 1, true, 0);
-}
-
-__attribute__ ((target ("avx512f")))
-static void
-kernel_8x16 (int kc, const float *Ap, const float *Bp, float *C, int ldc, int m, int n, bool first,
-    const cnn_sgemm_epilogue *ep)
-{
-  kernel_any (kc, Ap, Bp, NULL, C, ldc, m, n, 1.f, 0.f, first, ep, 8, 1, false, 0);
-}
-
-__attribute__ ((target ("avx512f")))
-static void
-kernel_8x16_gather (int kc, const float *Ap, const float *B, const int32_t *koff, float *C, int ldc, int m,
-    int n, bool first, const cnn_sgemm_epilogue *ep)
-{
-  kernel_any (kc, Ap, B, koff, C, ldc, m, n, 1.f, 0.f, first, ep, 8, 1, true, 0);
-}
+/* [8-row tile][one vector wide][B read in place] */
+static const tile_kernel tile_kernels[2][2][2] = {
+  { { kernel_12x32_packed, kernel_12x32_gather }, { kernel_12x16_packed, kernel_12x16_gather } },
+  { { kernel_8x48_packed, kernel_8x48_gather }, { kernel_8x16_packed, kernel_8x16_gather } },
+};
 
 static int
 tile_rows (cnn_sgemm_tile t)
@@ -407,10 +372,8 @@ cnn_sgemm_avx512_packed_rows (int M, int m0, int m1, int N, int K, const float *
           tep = &e;
         }
         const float *b = Bpacked + (size_t) pc * npad + (size_t) jr * kc;
-        if (N - jr <= 16)         /* the last panel's first columns only */
-          kernel_12x16 (kc, a, b, NR, c, ldc, rows, N - jr, pc == 0, tep);
-        else
-          kernel_12x32_ep (kc, a, b, c, ldc, rows, MIN (NR, N - jr), pc == 0, tep);
+        /* a last panel of 16 columns or fewer: its first 16 only */
+        tile_kernels[0][N - jr <= 16][0] (kc, a, b, NULL, NR, c, ldc, rows, MIN (NR, N - jr), pc == 0, tep);
       }
     }
   }
@@ -456,22 +419,8 @@ gather_any (int M, int m0, int m1, int n, int K, const float *Apacked, const flo
           e.residual = ep->residual ? ep->residual + (size_t) (ir - m0) * ldc + jr : NULL;
           tep = &e;
         }
-        if (w == 16 && mr == 8 && packed)
-          kernel_8x16 (kc, a, tail, c, ldc, rows, cols, pc == 0, tep);
-        else if (w == 16 && mr == 8)
-          kernel_8x16_gather (kc, a, B + jr, koff + pc, c, ldc, rows, cols, pc == 0, tep);
-        else if (w == 16 && packed)
-          kernel_12x16 (kc, a, tail, 16, c, ldc, rows, cols, pc == 0, tep);
-        else if (w == 16)
-          kernel_12x16_gather (kc, a, B + jr, koff + pc, c, ldc, rows, cols, pc == 0, tep);
-        else if (mr == 8 && packed)
-          kernel_8x48 (kc, a, tail, c, ldc, rows, cols, pc == 0, tep);
-        else if (mr == 8)
-          kernel_8x48_gather (kc, a, B + jr, koff + pc, c, ldc, rows, cols, pc == 0, tep);
-        else if (packed)
-          kernel_12x32_ep (kc, a, tail, c, ldc, rows, cols, pc == 0, tep);
-        else
-          kernel_12x32_gather (kc, a, B + jr, koff + pc, c, ldc, rows, cols, pc == 0, tep);
+        tile_kernels[mr == 8][w == 16][!packed] (kc, a, packed ? tail : B + jr, koff + pc, packed ? w : 0, c, ldc,
+            rows, cols, pc == 0, tep);
       }
     }
   }
