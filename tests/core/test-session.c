@@ -332,6 +332,58 @@ test_threads (void)
   cnn_model_unref (m);
 }
 
+typedef struct {
+  gint *visits;                 /* per item */
+  gint threads;
+  gint *bad_thread;
+} parallel_job;
+
+static void
+parallel_item (int i, int thread, gpointer data)
+{
+  parallel_job *j = data;
+  g_atomic_int_inc (&j->visits[i]);
+  if (thread < 0 || thread >= j->threads)
+    g_atomic_int_set (j->bad_thread, 1);
+}
+
+/* cnn_session_parallel_for: every item once, thread numbers in range, and
+ * (between runs) the session still runs right. */
+static void
+test_parallel_for (void)
+{
+  cnn_model *m = batch_model ();
+  float *x = random_data (2 * 3 * 10 * 10);
+  cnn_tensor in = { CNN_DTYPE_FLOAT32, 4, { 2, 3, 10, 10 }, x };
+  int64_t n_out;
+  float *want = run (m, &in, 0, &n_out);
+  for (int threads = 1; threads <= 3; threads++) {
+    cnn_session_options so = CNN_SESSION_OPTIONS_INIT;
+    so.threads = threads;
+    cnn_session *s = cnn_session_new (m, &so, NULL);
+    CHECK (s && cnn_session_get_threads (s) == threads, "%d threads: the session has %d", threads,
+        s ? cnn_session_get_threads (s) : -1);
+    gboolean ok = s != NULL;
+    for (int n = 0; ok && n < 2000; n = n * 3 + 1) {
+      gint *visits = g_new0 (gint, MAX (n, 1)), bad = 0;
+      parallel_job j = { visits, threads, &bad };
+      cnn_session_parallel_for (s, n, parallel_item, &j);
+      for (int i = 0; i < n; i++)
+        ok &= visits[i] == 1;
+      ok &= !bad;
+      g_free (visits);
+      ok &= cnn_session_run (s, &in, 1, NULL) &&
+          max_diff (cnn_session_get_output (s, 0)->data, want, n_out) < 1e-5;
+    }
+    CHECK (ok, "cnn_session_parallel_for on %d threads", threads);
+    printf ("ok   cnn_session_parallel_for on %d thread(s): each item once, runs between unchanged\n", threads);
+    cnn_session_free (s);
+  }
+  g_free (want);
+  g_free (x);
+  cnn_model_unref (m);
+}
+
 /* x -> Conv -> Add(x) -> Relu: planned as one Conv with a residual, equal to
  * the same graph with the Conv's output exposed (which stops the fusion). */
 static void
@@ -419,6 +471,7 @@ main (void)
   test_symbolic_batch ();
   test_external_data ();
   test_threads ();
+  test_parallel_for ();
   test_residual_fusion ();
   test_memory_plan ();
   g_rand_free (rng);
