@@ -351,6 +351,19 @@ cnn_sgemm_avx512_packed_ab (int M, int N, int K, const float *Apacked, const flo
   }
 }
 
+/* @ep moved to the tile at row @row, column @col of C, for the last K block
+ * only (NULL before it); @e holds the moved copy. */
+static const cnn_sgemm_epilogue *
+tile_epilogue (const cnn_sgemm_epilogue *ep, bool last, int row, int col, int ldc, cnn_sgemm_epilogue *e)
+{
+  if (!ep || !last)
+    return NULL;
+  *e = *ep;
+  e->bias = ep->bias ? ep->bias + row : NULL;
+  e->residual = ep->residual ? ep->residual + (size_t) row * ldc + col : NULL;
+  return e;
+}
+
 void
 cnn_sgemm_avx512_packed_rows (int M, int m0, int m1, int N, int K, const float *Apacked, const float *Bpacked,
     float *C, int ldc, const cnn_sgemm_epilogue *ep)
@@ -364,13 +377,8 @@ cnn_sgemm_avx512_packed_rows (int M, int m0, int m1, int N, int K, const float *
       int rows = MIN (MR, m1 - ir);
       for (int jr = 0; jr < N; jr += NR) {
         float *c = C + (size_t) (ir - m0) * ldc + jr;
-        cnn_sgemm_epilogue e, *tep = NULL;
-        if (ep && pc + KC >= K) {
-          e = *ep;
-          e.bias = ep->bias ? ep->bias + (ir - m0) : NULL;
-          e.residual = ep->residual ? ep->residual + (size_t) (ir - m0) * ldc + jr : NULL;
-          tep = &e;
-        }
+        cnn_sgemm_epilogue e;
+        const cnn_sgemm_epilogue *tep = tile_epilogue (ep, pc + KC >= K, ir - m0, jr, ldc, &e);
         const float *b = Bpacked + (size_t) pc * npad + (size_t) jr * kc;
         /* a last panel of 16 columns or fewer: its first 16 only */
         tile_kernels[0][N - jr <= 16][0] (kc, a, b, NULL, NR, c, ldc, rows, MIN (NR, N - jr), pc == 0, tep);
@@ -411,14 +419,8 @@ gather_any (int M, int m0, int m1, int n, int K, const float *Apacked, const flo
         const float *a = Ap + (size_t) ir * kc;
         float *c = C + (size_t) (ir - m0) * ldc + jr;
         int rows = MIN (mr, m1 - ir);
-        /* the epilogue, moved to this tile, after the last K block */
-        cnn_sgemm_epilogue e, *tep = NULL;
-        if (ep && pc + KC >= K) {
-          e = *ep;
-          e.bias = ep->bias ? ep->bias + (ir - m0) : NULL;
-          e.residual = ep->residual ? ep->residual + (size_t) (ir - m0) * ldc + jr : NULL;
-          tep = &e;
-        }
+        cnn_sgemm_epilogue e;
+        const cnn_sgemm_epilogue *tep = tile_epilogue (ep, pc + KC >= K, ir - m0, jr, ldc, &e);
         tile_kernels[mr == 8][w == 16][!packed] (kc, a, packed ? tail : B + jr, koff + pc, packed ? w : 0, c, ldc,
             rows, cols, pc == 0, tep);
       }
