@@ -13,6 +13,7 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
+#include "act_avx512.h"
 #define HAVE_DW_KERNEL 1
 #endif
 
@@ -117,7 +118,7 @@ dw_flat_channel (const dw_ctx *c, int64_t nc)
   const cnn_tensor *B = x->n_in > 2 ? x->in[2] : NULL;
   __m512 bias = _mm512_set1_ps (B ? ((const float *) B->data)[ch] : 0.f);
   const cnn_act_type at = x->act.type;
-  const __m512 lo = _mm512_set1_ps (x->act.alpha), hi = _mm512_set1_ps (x->act.beta), zero = _mm512_setzero_ps ();
+  const __m512 lo = _mm512_set1_ps (x->act.alpha), hi = _mm512_set1_ps (x->act.beta);
   for (int64_t v0 = 0; v0 < g->flat_vecs; v0 += 4) {
     int64_t nv = MIN (4, g->flat_vecs - v0);
     __m512 acc[4] = { bias, bias, bias, bias };
@@ -133,14 +134,7 @@ dw_flat_channel (const dw_ctx *c, int64_t nc)
       __m512 r = acc[v];
       if (res)
         r = _mm512_add_ps (r, _mm512_maskz_loadu_ps (m, res + p));
-      if (at == CNN_ACT_RELU)
-        r = _mm512_max_ps (r, zero);
-      else if (at == CNN_ACT_LEAKY_RELU)
-        r = _mm512_mask_mul_ps (r, _mm512_cmp_ps_mask (r, zero, _CMP_LT_OQ), r, lo);
-      /* max, then min, with the bound first: a NaN stays NaN, as in cnn_act_apply */
-      else if (at == CNN_ACT_CLIP)
-        r = _mm512_min_ps (hi, _mm512_max_ps (lo, r));
-      _mm512_mask_storeu_ps (out + p, m, r);
+      _mm512_mask_storeu_ps (out + p, m, cnn_act_simple16 (at, r, lo, hi));
     }
   }
   if (!cnn_act_is_simple (at))

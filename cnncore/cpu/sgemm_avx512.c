@@ -9,6 +9,7 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
+#include "act_avx512.h"
 #define HAVE_AVX512_KERNEL 1
 #endif
 
@@ -185,13 +186,7 @@ kernel_any (int kc, const float *Ap, const float *Bp, const int32_t *koff, float
           r = _mm512_add_ps (r, _mm512_set1_ps (ep->bias[i]));
         if (ep->residual)
           r = _mm512_add_ps (r, _mm512_maskz_loadu_ps (mk[v], ep->residual + (size_t) i * ldc + v * 16));
-        if (act == CNN_ACT_RELU)
-          r = _mm512_max_ps (r, _mm512_setzero_ps ());
-        else if (act == CNN_ACT_LEAKY_RELU)
-          r = _mm512_mask_mul_ps (r, _mm512_cmp_ps_mask (r, _mm512_setzero_ps (), _CMP_LT_OQ), r, lo);
-        /* max, then min, with the bound first: a NaN stays NaN, as in cnn_act_apply */
-        else if (act == CNN_ACT_CLIP)
-          r = _mm512_min_ps (hi, _mm512_max_ps (lo, r));
+        r = cnn_act_simple16 (act, r, lo, hi);
       }
       _mm512_mask_storeu_ps (c + v * 16, mk[v], r);
     }
