@@ -1,21 +1,71 @@
 /* conv2d_winograd.c - 3x3 stride-1 convolutions with Winograd F(4x4, 3x3)
- * (Lavin & Gray): 36 GEMMs over 6x6 tile transforms instead of one im2col
- * GEMM, 4x fewer multiplications.  Opt-in (CNN_WINOGRAD=1) until its
- * transforms are vectorized.  Work is split into blocks of tiles, one
- * task each (input transform, 36 GEMMs, output transform with bias, residual
- * and activation), so a block stays in cache.  The weight transform is done
- * once per plan and kept with the node's run context. */
+ * (Lavin & Gray): each 4x4 output tile comes from a 6x6 input tile through
+ * 36 GEMMs over transformed tiles, 4x fewer multiplications than im2col.
+ *
+ * AVX-512 only.  The transforms run on 16 tiles of a tile row at once: the
+ * input's vertical transform over whole rows (contiguous), the horizontal
+ * one on the stride-4 phases of those rows taken apart by lane permutes,
+ * written straight into the GEMM kernel's packed B panels.  The output
+ * transform interleaves the 16 tiles back into rows and adds bias,
+ * residual and activation as it stores.
+ *
+ * Large images: one task per block of tiles (transform in, 36 GEMMs,
+ * transform out), sized to stay in L2.  Few tiles and many channels (13 x
+ * 13 maps in YOLO): the image is one block and each stage is split across
+ * threads instead (by input channels, by element and weight rows, by output
+ * channels), with the pool's barrier between stages.  The weight transform
+ * is done once per plan and kept with the node's run context. */
 #include "../ops/conv.h"
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#include "act_avx512.h"
+#define HAVE_WINO_KERNEL 1
+#endif
+
 #define TILE 4
-#define ALPHA 6                 /* TILE + 3 - 1 */
-#define NE (ALPHA * ALPHA)
-#define BLOCK_BUDGET (8 << 20)  /* bytes of transformed data per task */
+#define NE 36                   /* (TILE + 3 - 1)^2 transformed elements */
+#define GROUP 16                /* tiles per vector */
+#define BLOCK_BUDGET (1536 << 10)       /* bytes of V and O per task (L2) */
+#define PHASED_MAX (64 << 20)   /* bytes of V and O of a whole image, at most */
+#define MR 12                   /* rows of the GEMM kernel's tile */
 
 typedef struct {
   int64_t C, M, H, W, OH, OW, pt, pl;
-  int64_t th, tw, tiles, block, n_blocks;
+  int64_t th, tw, tiles;
+  int64_t block, n_blocks;      /* tiles per block (one task, or one phased run) */
+  bool phased;                  /* one block per image, stages split across threads */
+  size_t vstride;               /* floats of one element's packed V (C x block) */
+  int64_t ldo;                  /* row stride of O: block, rounded up, plus a vector */
+  size_t ostride;               /* floats of one element's O (M x ldo) */
+  int64_t ubuf;                 /* floats of one row of the vertical input transform */
 } wino_geom;
+
+/* CNN_WINOGRAD: unset, auto (where it pays); 0 never; 1 every 3x3
+ * stride-1 convolution (tests). */
+static int winograd_mode = -2;
+
+void
+cnn_conv2d_winograd_enable (bool on)
+{
+  winograd_mode = on;
+}
+
+static int
+mode (void)
+{
+  if (winograd_mode == -2) {
+    const char *e = g_getenv ("CNN_WINOGRAD");
+    winograd_mode = !e ? -1 : g_strcmp0 (e, "1") == 0;
+  }
+  return winograd_mode;
+}
+
+static int64_t
+round_up (int64_t n, int64_t m)
+{
+  return (n + m - 1) / m * m;
+}
 
 static bool
 geometry (const cnn_exec *x, wino_geom *g)
@@ -35,40 +85,55 @@ geometry (const cnn_exec *x, wino_geom *g)
   g->OW = w.out[2];
   g->pt = w.pad0[1];
   g->pl = w.pad0[2];
+  if (g->C > INT_MAX / 64 || g->M > INT_MAX / 64 || g->OH <= 0 || g->OW <= 0)
+    return false;
   g->th = (g->OH + TILE - 1) / TILE;
   g->tw = (g->OW + TILE - 1) / TILE;
   g->tiles = g->th * g->tw;
+  int threads = MAX (x->threads, 1);
   int64_t per_tile = NE * (g->C + g->M) * (int64_t) sizeof (float);
-  g->block = CLAMP (BLOCK_BUDGET / per_tile, 32, 512);
-  g->block = MIN (g->block, g->tiles);
-  /* at least two blocks per thread where the image allows */
-  int64_t want = (g->tiles + 2 * MAX (x->threads, 1) - 1) / (2 * MAX (x->threads, 1));
-  if (want >= 32)
-    g->block = MIN (g->block, want);
+  g->block = MIN (CLAMP (BLOCK_BUDGET / per_tile / 32 * 32, 32, 512), g->tiles);
   g->n_blocks = (g->tiles + g->block - 1) / g->block;
+  /* too few blocks to keep every thread busy: split the stages instead */
+  g->phased = g->n_blocks < 2 * threads && g->tiles * per_tile <= PHASED_MAX;
+  if (g->phased) {
+    g->block = g->tiles;
+    g->n_blocks = 1;
+  }
+  if (g->block > INT_MAX / 64)
+    return false;
+  g->vstride = cnn_sgemm_packed_b_size ((int) g->block, (int) g->C);
+  g->ldo = round_up (g->block, GROUP) + GROUP;
+  g->ostride = (size_t) g->M * g->ldo;
+  g->ubuf = round_up (TILE * g->tw + 5 * GROUP, GROUP);
   return true;
 }
 
-/* Off unless CNN_WINOGRAD=1: the scalar tile transforms still cost more
- * than the multiplications they save on this CPU (see bench/compare.py);
- * the tests turn it on to keep it correct. */
-static int winograd_enabled = -1;
-
-void
-cnn_conv2d_winograd_enable (bool on)
-{
-  winograd_enabled = on;
-}
+#ifdef HAVE_WINO_KERNEL
 
 bool
 cnn_conv2d_winograd_applies (const cnn_exec *x)
 {
   wino_geom g;
-  if (winograd_enabled < 0)
-    winograd_enabled = g_strcmp0 (g_getenv ("CNN_WINOGRAD"), "1") == 0;
-  /* small images (few tiles to amortize the transformed weights over) and
-   * tiny channel counts do better with im2col */
-  return winograd_enabled && geometry (x, &g) && g.tiles >= 64 && g.C >= 8 && g.M >= 8 && g.C <= 512 && g.M <= 512;
+  int m = mode ();
+  if (!m || !cnn_sgemm_avx512_available () || !geometry (x, &g))
+    return false;
+  if (m > 0)
+    return true;
+  /* im2col does as well on 3 input channels (the transforms dominate)
+   * and on maps of 4 tiles or fewer (7 x 7: each transformed weight, 4x
+   * the size of the kernel, streams from memory for 4 tiles); measured on
+   * single convolutions, bench/winograd-layers.sh */
+  return g.C >= 4 && g.tiles >= 9 && g.C <= 2048 && g.M <= 2048;
+}
+
+/* fused: V, O and a row buffer per thread; phased: one V and O, a row
+ * buffer per thread */
+static size_t
+thread_floats (const wino_geom *g)
+{
+  size_t vo = NE * (g->vstride + g->ostride);
+  return (g->phased ? 0 : vo) + 6 * (size_t) g->ubuf;
 }
 
 size_t
@@ -77,24 +142,21 @@ cnn_conv2d_winograd_scratch (const cnn_exec *x)
   wino_geom g;
   if (!geometry (x, &g))
     return 0;
-  return (size_t) NE * (g.C + g.M) * g.block * sizeof (float) * MAX (x->threads, 1);
+  size_t shared = g.phased ? NE * (g.vstride + g.ostride) : 0;
+  return (shared + thread_floats (&g) * MAX (x->threads, 1)) * sizeof (float);
 }
 
-/* U[e][m][c] = (G g G^T)[e] for every 3x3 kernel g of W; with the AVX-512
- * GEMM, each U[e] is then packed for it (stride packed_stride). */
+/* The transformed weights U[e] = (G g G^T)[e] of every 3x3 kernel g,
+ * packed for the GEMM kernel, one matrix of M x C per element. */
 typedef struct {
-  float *U;
   float *packed;
-  size_t packed_stride;
+  size_t stride;
 } wino_weights;
-
-static float *transform_u (const float *w, int64_t M, int64_t C);
 
 static void
 free_weights (void *p)
 {
   wino_weights *ww = p;
-  free (ww->U);
   free (ww->packed);
   g_free (ww);
 }
@@ -102,44 +164,215 @@ free_weights (void *p)
 static wino_weights *
 transform_weights (const float *w, int64_t M, int64_t C)
 {
+  static const double G[6][3] = {
+    { 1. / 4, 0, 0 }, { -1. / 6, -1. / 6, -1. / 6 }, { -1. / 6, 1. / 6, -1. / 6 },
+    { 1. / 24, 1. / 12, 1. / 6 }, { 1. / 24, -1. / 12, 1. / 6 }, { 0, 0, 1 } };
   wino_weights *ww = g_new0 (wino_weights, 1);
-  if (!(ww->U = transform_u (w, M, C))) {
+  float *U = malloc (sizeof (float) * NE * M * C);
+  ww->stride = cnn_sgemm_packed_a_size ((int) M, (int) C);
+  if (!U || posix_memalign ((void **) &ww->packed, 64, sizeof (float) * NE * ww->stride)) {
+    free (U);
     g_free (ww);
     return NULL;
   }
-  if (cnn_sgemm_avx512_available ()) {
-    ww->packed_stride = cnn_sgemm_packed_a_size ((int) M, (int) C);
-    if (posix_memalign ((void **) &ww->packed, 64, sizeof (float) * NE * ww->packed_stride) == 0)
-      for (int e = 0; e < NE; e++)
-        cnn_sgemm_pack_a (false, (int) M, (int) C, ww->U + (size_t) e * M * C, (int) C,
-            ww->packed + (size_t) e * ww->packed_stride);
-    else
-      ww->packed = NULL;
-  }
-  return ww;
-}
-
-static float *
-transform_u (const float *w, int64_t M, int64_t C)
-{
-  static const float G[6][3] = {
-    { 1.f / 4, 0, 0 }, { -1.f / 6, -1.f / 6, -1.f / 6 }, { -1.f / 6, 1.f / 6, -1.f / 6 },
-    { 1.f / 24, 1.f / 12, 1.f / 6 }, { 1.f / 24, -1.f / 12, 1.f / 6 }, { 0, 0, 1 } };
-  float *U = NULL;
-  if (posix_memalign ((void **) &U, 64, sizeof (float) * NE * M * C))
-    return NULL;
   for (int64_t m = 0; m < M; m++)
     for (int64_t c = 0; c < C; c++) {
       const float *k = w + (m * C + c) * 9;
-      float t[6][3];
+      double t[6][3];
       for (int i = 0; i < 6; i++)
         for (int j = 0; j < 3; j++)
           t[i][j] = G[i][0] * k[j] + G[i][1] * k[3 + j] + G[i][2] * k[6 + j];
       for (int i = 0; i < 6; i++)
         for (int j = 0; j < 6; j++)
-          U[((int64_t) (i * 6 + j) * M + m) * C + c] = t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2];
+          U[((int64_t) (i * 6 + j) * M + m) * C + c] =
+              (float) (t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2]);
     }
-  return U;
+  for (int e = 0; e < NE; e++)
+    cnn_sgemm_pack_a (false, (int) M, (int) C, U + (size_t) e * M * C, (int) C, ww->packed + e * ww->stride);
+  free (U);
+  return ww;
+}
+
+/* r = B^T d for the six rows (or columns) d of a tile. */
+__attribute__ ((target ("avx512f"), always_inline))
+static inline void
+bt6 (const __m512 d[6], __m512 r[6])
+{
+  const __m512 four = _mm512_set1_ps (4.f), mfour = _mm512_set1_ps (-4.f), mfive = _mm512_set1_ps (-5.f);
+  __m512 t1 = _mm512_fmadd_ps (mfour, d[2], d[4]), t2 = _mm512_fmadd_ps (mfour, d[1], d[3]);
+  __m512 t3 = _mm512_sub_ps (d[4], d[2]), t4 = _mm512_add_ps (_mm512_sub_ps (d[3], d[1]), _mm512_sub_ps (d[3], d[1]));
+  r[0] = _mm512_fmadd_ps (four, d[0], _mm512_fmadd_ps (mfive, d[2], d[4]));
+  r[1] = _mm512_add_ps (t1, t2);
+  r[2] = _mm512_sub_ps (t1, t2);
+  r[3] = _mm512_add_ps (t3, t4);
+  r[4] = _mm512_sub_ps (t3, t4);
+  r[5] = _mm512_fmadd_ps (four, d[1], _mm512_fmadd_ps (mfive, d[3], d[5]));
+}
+
+/* s = A^T o for the six rows (or columns) o of a transformed tile. */
+__attribute__ ((target ("avx512f"), always_inline))
+static inline void
+at6 (const __m512 o[6], __m512 s[4])
+{
+  __m512 t1 = _mm512_add_ps (o[1], o[2]), t2 = _mm512_sub_ps (o[1], o[2]);
+  __m512 t3 = _mm512_add_ps (o[3], o[4]), t4 = _mm512_sub_ps (o[3], o[4]);
+  s[0] = _mm512_add_ps (_mm512_add_ps (o[0], t1), t3);
+  s[1] = _mm512_fmadd_ps (_mm512_set1_ps (2.f), t4, t2);
+  s[2] = _mm512_fmadd_ps (_mm512_set1_ps (4.f), t3, t1);
+  s[3] = _mm512_add_ps (_mm512_fmadd_ps (_mm512_set1_ps (8.f), t4, t2), o[5]);
+}
+
+/* lanes [lo, hi) */
+static inline __mmask16
+lanes (int64_t lo, int64_t hi)
+{
+  lo = CLAMP (lo, 0, GROUP);
+  hi = CLAMP (hi, lo, GROUP);
+  return (__mmask16) (((1u << hi) - 1) & ~((1u << lo) - 1));
+}
+
+/* Vertical input transform of the six input rows from y0 (zero outside
+ * the image) into u (6 rows, ubuf apart), padded columns [xa, xb). */
+__attribute__ ((target ("avx512f")))
+static void
+vertical_in (const wino_geom *g, const float *xc, int64_t y0, int64_t xa, int64_t xb, float *u)
+{
+  const float *rows[6];
+  for (int k = 0; k < 6; k++)
+    rows[k] = y0 + k >= 0 && y0 + k < g->H ? xc + (y0 + k) * g->W - g->pl : NULL;
+  for (int64_t xp = xa; xp < xb; xp += GROUP) {
+    /* lanes inside the image: pl <= xp + lane < W + pl */
+    __mmask16 mk = lanes (g->pl - xp, g->W + g->pl - xp);
+    __m512 d[6], r[6];
+    for (int k = 0; k < 6; k++)
+      d[k] = !rows[k] ? _mm512_setzero_ps () : mk == 0xffff ? _mm512_loadu_ps (rows[k] + xp) :
+          _mm512_maskz_loadu_ps (mk, rows[k] + xp);
+    bt6 (d, r);
+    for (int i = 0; i < 6; i++)
+      _mm512_storeu_ps (u + i * g->ubuf + xp, r[i]);
+  }
+}
+
+/* Rows c0..c1 of the packed V for tiles [t0, t0 + nt) of image X. */
+__attribute__ ((target ("avx512f")))
+static void
+input_tiles (const wino_geom *g, const float *X, int64_t c0, int64_t c1, int64_t t0, int64_t nt, float *V,
+    float *u)
+{
+  const __m512i ph[4] = {
+    _mm512_set_epi32 (31, 27, 23, 19, 15, 11, 7, 3, 28, 24, 20, 16, 12, 8, 4, 0) ,
+    _mm512_set_epi32 (29, 25, 21, 17, 13, 9, 5, 1, 29, 25, 21, 17, 13, 9, 5, 1),
+    _mm512_set_epi32 (30, 26, 22, 18, 14, 10, 6, 2, 30, 26, 22, 18, 14, 10, 6, 2),
+    _mm512_set_epi32 (31, 27, 23, 19, 15, 11, 7, 3, 31, 27, 23, 19, 15, 11, 7, 3),
+  };
+  const __m512i next0 = _mm512_set_epi32 (16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1);
+  const __m512i next1 = _mm512_set_epi32 (17, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1);
+  memset (u, 0, sizeof (float) * 6 * g->ubuf);
+  for (int64_t c = c0; c < c1; c++) {
+    const float *xc = X + c * g->H * g->W;
+    for (int64_t ty = t0 / g->tw; ty * g->tw < t0 + nt; ty++) {
+      int64_t tx_a = MAX (t0 - ty * g->tw, 0), tx_b = MIN (g->tw, t0 + nt - ty * g->tw);
+      vertical_in (g, xc, ty * TILE - g->pt, TILE * tx_a, TILE * tx_b + 2, u);
+      for (int64_t tx = tx_a; tx < tx_b; tx += GROUP) {
+        int n = (int) MIN (GROUP, tx_b - tx);
+        /* the 16 tiles' columns of V: in one 32-column panel, or split
+         * over two (the second store shifted back by the lanes stored) */
+        int t = (int) (ty * g->tw + tx - t0), first = MIN (n, CNN_SGEMM_NR - t % CNN_SGEMM_NR);
+        size_t off0 = cnn_sgemm_packed_b_offset ((int) c, t, (int) g->C, (int) nt);
+        size_t off1 = n > first ? cnn_sgemm_packed_b_offset ((int) c, t + first, (int) g->C, (int) nt) - first : 0;
+        __mmask16 m0 = lanes (0, first), m1 = lanes (first, n);
+        for (int i = 0; i < 6; i++) {
+          const float *ui = u + i * g->ubuf + TILE * tx;
+          __m512 a = _mm512_loadu_ps (ui), b = _mm512_loadu_ps (ui + 16), cc = _mm512_loadu_ps (ui + 32);
+          __m512 d = _mm512_loadu_ps (ui + 48), e = _mm512_loadu_ps (ui + 64), p[6], r[6];
+          for (int k = 0; k < 4; k++)
+            p[k] = _mm512_shuffle_f32x4 (_mm512_permutex2var_ps (a, ph[k], b),
+                _mm512_permutex2var_ps (cc, ph[k], d), 0x44);
+          p[4] = _mm512_permutex2var_ps (p[0], next0, e);
+          p[5] = _mm512_permutex2var_ps (p[1], next1, e);
+          bt6 (p, r);
+          for (int j = 0; j < 6; j++) {
+            float *ve = V + (size_t) (i * 6 + j) * g->vstride;
+            _mm512_mask_storeu_ps (ve + off0, m0, r[j]);
+            if (m1)
+              _mm512_mask_storeu_ps (ve + off1, m1, r[j]);
+          }
+        }
+      }
+    }
+  }
+}
+
+/* Rows m0..m1 (m0 a multiple of MR) of O[e] = U[e] V[e], nt tiles. */
+static void
+gemm_rows (const wino_geom *g, const wino_weights *w, int e, int64_t m0, int64_t m1, int64_t nt, const float *V,
+    float *O)
+{
+  cnn_sgemm_avx512_packed_rows ((int) g->M, (int) m0, (int) m1, (int) nt, (int) g->C, w->packed + e * w->stride,
+      V + e * g->vstride, O + e * g->ostride + m0 * g->ldo, (int) g->ldo, NULL);
+}
+
+/* Output channels m0..m1 of tiles [t0, t0 + nt) of image n: y = A^T o A,
+ * plus bias, residual and activation. */
+__attribute__ ((target ("avx512f")))
+static void
+output_tiles (const cnn_exec *x, const wino_geom *g, int64_t n, int64_t m0, int64_t m1, int64_t t0, int64_t nt,
+    const float *O)
+{
+  const cnn_tensor *B = x->n_in > 2 ? x->in[2] : NULL;
+  int64_t osz = g->OH * g->OW;
+  float *Y = (float *) x->out[0]->data + n * g->M * osz;
+  const float *R = x->residual ? (const float *) x->residual->data + n * g->M * osz : NULL;
+  const bool simple = cnn_act_is_simple (x->act.type);
+  const cnn_act_type act = simple ? x->act.type : CNN_ACT_NONE;
+  const __m512 lo = _mm512_set1_ps (x->act.alpha), hi = _mm512_set1_ps (x->act.beta);
+  for (int64_t m = m0; m < m1; m++) {
+    const __m512 bias = _mm512_set1_ps (B ? ((const float *) B->data)[m] : 0.f);
+    const float *om = O + m * g->ldo;
+    for (int64_t ty = t0 / g->tw; ty * g->tw < t0 + nt; ty++) {
+      int64_t tx_a = MAX (t0 - ty * g->tw, 0), tx_b = MIN (g->tw, t0 + nt - ty * g->tw);
+      int64_t rows = MIN (TILE, g->OH - ty * TILE);
+      for (int64_t tx = tx_a; tx < tx_b; tx += GROUP) {
+        int64_t t = ty * g->tw + tx - t0, cols = MIN (TILE * MIN (GROUP, tx_b - tx), g->OW - TILE * tx);
+        __m512 s[4][6];
+        for (int j = 0; j < 6; j++) {
+          __m512 o[6], sj[4];
+          for (int i = 0; i < 6; i++)
+            o[i] = _mm512_loadu_ps (om + (i * 6 + j) * g->ostride + t);
+          at6 (o, sj);
+          for (int r = 0; r < 4; r++)
+            s[r][j] = sj[r];
+        }
+        __mmask16 mk[4];
+        for (int v = 0; v < 4; v++)
+          mk[v] = lanes (0, cols - 16 * v);
+        for (int r = 0; r < rows; r++) {
+          __m512 y[4];
+          at6 (s[r], y);
+          /* y[j] holds column j of the 16 tiles: interleave to 64 pixels */
+          __m512 lo01 = _mm512_unpacklo_ps (y[0], y[1]), hi01 = _mm512_unpackhi_ps (y[0], y[1]);
+          __m512 lo23 = _mm512_unpacklo_ps (y[2], y[3]), hi23 = _mm512_unpackhi_ps (y[2], y[3]);
+          __m512 q0 = _mm512_castpd_ps (_mm512_unpacklo_pd (_mm512_castps_pd (lo01), _mm512_castps_pd (lo23)));
+          __m512 q1 = _mm512_castpd_ps (_mm512_unpackhi_pd (_mm512_castps_pd (lo01), _mm512_castps_pd (lo23)));
+          __m512 q2 = _mm512_castpd_ps (_mm512_unpacklo_pd (_mm512_castps_pd (hi01), _mm512_castps_pd (hi23)));
+          __m512 q3 = _mm512_castpd_ps (_mm512_unpackhi_pd (_mm512_castps_pd (hi01), _mm512_castps_pd (hi23)));
+          __m512 e0 = _mm512_shuffle_f32x4 (q0, q1, 0x44), e1 = _mm512_shuffle_f32x4 (q2, q3, 0x44);
+          __m512 e2 = _mm512_shuffle_f32x4 (q0, q1, 0xee), e3 = _mm512_shuffle_f32x4 (q2, q3, 0xee);
+          __m512 out[4] = { _mm512_shuffle_f32x4 (e0, e1, 0x88), _mm512_shuffle_f32x4 (e0, e1, 0xdd),
+            _mm512_shuffle_f32x4 (e2, e3, 0x88), _mm512_shuffle_f32x4 (e2, e3, 0xdd) };
+          int64_t at = m * osz + (ty * TILE + r) * g->OW + tx * TILE;
+          for (int v = 0; v < 4 && mk[v]; v++) {
+            __m512 z = _mm512_add_ps (out[v], bias);
+            if (R)
+              z = _mm512_add_ps (z, _mm512_maskz_loadu_ps (mk[v], R + at + 16 * v));
+            _mm512_mask_storeu_ps (Y + at + 16 * v, mk[v], cnn_act_simple16 (act, z, lo, hi));
+          }
+          if (!simple)
+            cnn_act_apply (&x->act, Y + at, cols);
+        }
+      }
+    }
+  }
 }
 
 typedef struct {
@@ -147,94 +380,61 @@ typedef struct {
   const wino_geom *g;
   const wino_weights *w;
   int64_t n;                    /* image */
+  int64_t chunk;                /* phased: channels (rows) per task */
+  int64_t m_tasks;              /* phased GEMM: tasks per element */
 } wino_ctx;
 
-CNN_MULTIVERSION static void
+static float *
+thread_scratch (const wino_ctx *c, int tid)
+{
+  const wino_geom *g = c->g;
+  size_t shared = g->phased ? NE * (g->vstride + g->ostride) : 0;
+  return (float *) c->x->scratch + shared + (size_t) tid * thread_floats (g);
+}
+
+/* fused: one task per block of tiles */
+static void
 wino_block (int64_t b, int tid, void *data)
 {
   wino_ctx *c = data;
   const wino_geom *g = c->g;
-  cnn_exec *x = c->x;
-  int64_t t0 = b * g->block, nt = MIN (g->block, g->tiles - t0), C = g->C, M = g->M;
-  float *V = (float *) x->scratch + (size_t) tid * NE * (C + M) * g->block;
-  float *O = V + (size_t) NE * C * g->block;
-  const float *X = (const float *) x->in[0]->data + c->n * C * g->H * g->W;
-  /* input transform: V[e][c][t] = (B^T d B)[e] */
-  for (int64_t ci = 0; ci < C; ci++) {
-    const float *xc = X + ci * g->H * g->W;
-    for (int64_t t = 0; t < nt; t++) {
-      int64_t tile = t0 + t, y0 = (tile / g->tw) * TILE - g->pt, x0 = (tile % g->tw) * TILE - g->pl;
-      float d[6][6], u[6][6];
-      for (int i = 0; i < 6; i++) {
-        int64_t yy = y0 + i;
-        for (int j = 0; j < 6; j++) {
-          int64_t xx = x0 + j;
-          d[i][j] = (yy >= 0 && yy < g->H && xx >= 0 && xx < g->W) ? xc[yy * g->W + xx] : 0.f;
-        }
-      }
-      for (int j = 0; j < 6; j++) {   /* columns: B^T d */
-        float d0 = d[0][j], d1 = d[1][j], d2 = d[2][j], d3 = d[3][j], d4 = d[4][j], d5 = d[5][j];
-        u[0][j] = 4 * d0 - 5 * d2 + d4;
-        u[1][j] = -4 * d1 - 4 * d2 + d3 + d4;
-        u[2][j] = 4 * d1 - 4 * d2 - d3 + d4;
-        u[3][j] = -2 * d1 - d2 + 2 * d3 + d4;
-        u[4][j] = 2 * d1 - d2 - 2 * d3 + d4;
-        u[5][j] = 4 * d1 - 5 * d3 + d5;
-      }
-      for (int i = 0; i < 6; i++) {   /* rows: (B^T d) B */
-        float d0 = u[i][0], d1 = u[i][1], d2 = u[i][2], d3 = u[i][3], d4 = u[i][4], d5 = u[i][5];
-        float r[6] = { 4 * d0 - 5 * d2 + d4, -4 * d1 - 4 * d2 + d3 + d4, 4 * d1 - 4 * d2 - d3 + d4,
-          -2 * d1 - d2 + 2 * d3 + d4, 2 * d1 - d2 - 2 * d3 + d4, 4 * d1 - 5 * d3 + d5 };
-        for (int j = 0; j < 6; j++)
-          V[((size_t) (i * 6 + j) * C + ci) * g->block + t] = r[j];
-      }
-    }
-  }
-  /* 36 GEMMs: O[e] = U[e] V[e] */
-  for (int e = 0; e < NE; e++) {
-    if (c->w->packed)
-      cnn_sgemm_avx512_packed ((int) M, (int) nt, (int) C, 1.f, c->w->packed + (size_t) e * c->w->packed_stride,
-          V + (size_t) e * C * g->block, (int) g->block, 0.f, O + (size_t) e * M * g->block, (int) g->block);
-    else
-      cnn_sgemm_serial (false, false, (int) M, (int) nt, (int) C, 1.f, c->w->U + (size_t) e * M * C, (int) C,
-          V + (size_t) e * C * g->block, (int) g->block, 0.f, O + (size_t) e * M * g->block, (int) g->block);
-  }
-  /* output transform: y = A^T o A, plus bias, residual, activation */
-  const cnn_tensor *B = x->n_in > 2 ? x->in[2] : NULL;
-  float *Y = (float *) x->out[0]->data + c->n * M * g->OH * g->OW;
-  const float *R = x->residual ? (const float *) x->residual->data + c->n * M * g->OH * g->OW : NULL;
-  for (int64_t m = 0; m < M; m++) {
-    float bias = B ? ((const float *) B->data)[m] : 0.f;
-    float *ym = Y + m * g->OH * g->OW;
-    for (int64_t t = 0; t < nt; t++) {
-      int64_t tile = t0 + t, oy = (tile / g->tw) * TILE, ox = (tile % g->tw) * TILE;
-      float o[6][6], s[4][6], y[4][4];
-      for (int e = 0; e < NE; e++)
-        o[e / 6][e % 6] = O[((size_t) e * M + m) * g->block + t];
-      for (int j = 0; j < 6; j++) {
-        float a0 = o[0][j], a1 = o[1][j], a2 = o[2][j], a3 = o[3][j], a4 = o[4][j], a5 = o[5][j];
-        s[0][j] = a0 + a1 + a2 + a3 + a4;
-        s[1][j] = a1 - a2 + 2 * a3 - 2 * a4;
-        s[2][j] = a1 + a2 + 4 * a3 + 4 * a4;
-        s[3][j] = a1 - a2 + 8 * a3 - 8 * a4 + a5;
-      }
-      for (int i = 0; i < 4; i++) {
-        float a0 = s[i][0], a1 = s[i][1], a2 = s[i][2], a3 = s[i][3], a4 = s[i][4], a5 = s[i][5];
-        y[i][0] = a0 + a1 + a2 + a3 + a4 + bias;
-        y[i][1] = a1 - a2 + 2 * a3 - 2 * a4 + bias;
-        y[i][2] = a1 + a2 + 4 * a3 + 4 * a4 + bias;
-        y[i][3] = a1 - a2 + 8 * a3 - 8 * a4 + a5 + bias;
-      }
-      int64_t rows = MIN (TILE, g->OH - oy), cols = MIN (TILE, g->OW - ox);
-      for (int64_t i = 0; i < rows; i++) {
-        float *dst = ym + (oy + i) * g->OW + ox;
-        const float *res = R ? R + m * g->OH * g->OW + (oy + i) * g->OW + ox : NULL;
-        for (int64_t j = 0; j < cols; j++)
-          dst[j] = y[i][j] + (res ? res[j] : 0.f);
-        cnn_act_apply (&x->act, dst, cols);
-      }
-    }
-  }
+  int64_t t0 = b * g->block, nt = MIN (g->block, g->tiles - t0);
+  float *V = thread_scratch (c, tid), *O = V + NE * g->vstride, *u = O + NE * g->ostride;
+  input_tiles (g, (const float *) c->x->in[0]->data + c->n * g->C * g->H * g->W, 0, g->C, t0, nt, V, u);
+  for (int e = 0; e < NE; e++)
+    gemm_rows (g, c->w, e, 0, g->M, nt, V, O);
+  output_tiles (c->x, g, c->n, 0, g->M, t0, nt, O);
+}
+
+/* phased: the stages, each split across threads */
+static void
+phase_in (int64_t i, int tid, void *data)
+{
+  wino_ctx *c = data;
+  const wino_geom *g = c->g;
+  int64_t c0 = i * c->chunk, c1 = MIN (g->C, c0 + c->chunk);
+  input_tiles (g, (const float *) c->x->in[0]->data + c->n * g->C * g->H * g->W, c0, c1, 0, g->tiles,
+      c->x->scratch, thread_scratch (c, tid));
+}
+
+static void
+phase_gemm (int64_t i, int tid, void *data)
+{
+  wino_ctx *c = data;
+  const wino_geom *g = c->g;
+  int64_t rows = round_up ((g->M + c->m_tasks - 1) / c->m_tasks, MR), m0 = i % c->m_tasks * rows;
+  const float *V = c->x->scratch;
+  if (m0 < g->M)
+    gemm_rows (g, c->w, (int) (i / c->m_tasks), m0, MIN (g->M, m0 + rows), g->tiles, V, (float *) V + NE * g->vstride);
+}
+
+static void
+phase_out (int64_t i, int tid, void *data)
+{
+  wino_ctx *c = data;
+  const wino_geom *g = c->g;
+  int64_t m0 = i * c->chunk, m1 = MIN (g->M, m0 + c->chunk);
+  output_tiles (c->x, g, c->n, m0, m1, 0, g->tiles, (const float *) c->x->scratch + NE * g->vstride);
 }
 
 cnn_status
@@ -251,9 +451,42 @@ cnn_conv2d_winograd (cnn_exec *x)
     if (!x->cache)
       return cnn_exec_fail (x, CNN_E_NOMEM, "out of memory for transformed weights");
   }
+  int threads = MAX (x->threads, 1);
   for (int64_t n = 0; n < x->in[0]->dims[0]; n++) {
-    wino_ctx c = { x, &g, x->cache, n };
-    cnn_parallel_for (x->pool, g.n_blocks, wino_block, &c);
+    wino_ctx c = { x, &g, x->cache, n, 0, 1 };
+    if (!g.phased) {
+      cnn_parallel_for (x->pool, g.n_blocks, wino_block, &c);
+      continue;
+    }
+    int64_t tasks = 4 * threads;
+    c.chunk = (g.C + tasks - 1) / tasks;
+    cnn_parallel_for (x->pool, (g.C + c.chunk - 1) / c.chunk, phase_in, &c);
+    c.m_tasks = MIN ((tasks + NE - 1) / NE, (g.M + MR - 1) / MR);
+    cnn_parallel_for (x->pool, NE * c.m_tasks, phase_gemm, &c);
+    c.chunk = (g.M + tasks - 1) / tasks;
+    cnn_parallel_for (x->pool, (g.M + c.chunk - 1) / c.chunk, phase_out, &c);
   }
   return CNN_OK;
 }
+
+#else
+
+bool
+cnn_conv2d_winograd_applies (const cnn_exec *x)
+{
+  return false;
+}
+
+size_t
+cnn_conv2d_winograd_scratch (const cnn_exec *x)
+{
+  return 0;
+}
+
+cnn_status
+cnn_conv2d_winograd (cnn_exec *x)
+{
+  return cnn_exec_fail (x, CNN_E_BACKEND, "no Winograd kernel on this CPU");
+}
+
+#endif

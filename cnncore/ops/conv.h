@@ -51,11 +51,13 @@ bool cnn_conv2d_depthwise_applies (const cnn_exec *x);
 size_t cnn_conv2d_depthwise_scratch (const cnn_exec *x);
 cnn_status cnn_conv2d_depthwise (cnn_exec *x);
 
-/* cpu/conv2d_winograd.c: F(4x4, 3x3) for 3x3 stride-1 dense convolutions. */
+/* cpu/conv2d_winograd.c: F(4x4, 3x3) for 3x3 stride-1 dense convolutions
+ * (AVX-512), where it beats the GEMM paths unless CNN_WINOGRAD says. */
 bool cnn_conv2d_winograd_applies (const cnn_exec *x);
 size_t cnn_conv2d_winograd_scratch (const cnn_exec *x);
 cnn_status cnn_conv2d_winograd (cnn_exec *x);
-/* Overrides CNN_WINOGRAD (tests); not thread safe against running sessions. */
+/* Overrides CNN_WINOGRAD (tests): true sends every 3x3 stride-1 dense
+ * convolution there, false none; not thread safe against running sessions. */
 void cnn_conv2d_winograd_enable (bool on);
 
 /* cpu/conv2d_implicit.c: stride-1 2D convolutions as an implicit GEMM over a

@@ -19,6 +19,7 @@ static int n_pass, n_fail;
 static GRand *rng;
 static const char *opt_backend = "cpu", *opt_precision;
 static double tolerance = 1e-4;
+static int fast_threads = 2;    /* the fast session's */
 
 static int64_t
 rnd (int64_t lo, int64_t hi)
@@ -56,6 +57,7 @@ check (ob_model *b, const char *what)
   so.reference = TRUE;
   cnn_session *ref = cnn_session_new (m, &so, &err);
   so.reference = FALSE;
+  so.threads = fast_threads;
   so.backend = opt_backend;
   so.precision = opt_precision;
   cnn_session *fast = ref ? cnn_session_new (m, &so, &err) : NULL;
@@ -363,28 +365,54 @@ test_pad_resize (void)
   }
 }
 
-/* 3x3 stride-1 convolutions big enough for the Winograd path: odd sizes
- * (partial edge tiles), asymmetric pads, batches, with and without bias. */
+/* 3x3 stride-1 convolutions on the Winograd path (forced on): odd sizes
+ * (partial edge tiles, rows of tiles that are not whole vectors of 16),
+ * asymmetric pads, batches, with and without bias, a fused activation
+ * (Sigmoid applied after the store) or residual Add + Relu.  Small images
+ * run as one block whose stages are split across threads (12 threads:
+ * the GEMMs split by weight rows too); the larger ones as one task per
+ * block of tiles, blocks starting inside rows of tiles. */
 static void
 test_winograd (void)
 {
-  for (int c = 0; c < 14; c++) {
+  static const int threads[] = { 2, 1, 3, 12 };
+  for (int c = 0; c < 20; c++) {
     ob_model *b = ob_new (13);
-    int64_t N = rnd (1, 2), C = rnd (8, 40), M = rnd (8, 40), M1 = M;
-    int64_t xd[4] = { N, C, rnd (16, 41), rnd (16, 47) }, wd[4] = { M, C, 3, 3 };
+    bool large = c >= 14;
+    int64_t N = rnd (1, 2), C = large ? rnd (40, 72) : rnd (4, 40), M = large ? rnd (40, 72) : rnd (1, 40);
+    int64_t xd[4] = { N, C, large ? rnd (40, 70) : rnd (3, 41), large ? rnd (64, 90) : rnd (3, 47) };
+    int64_t wd[4] = { M, C, 3, 3 }, M1 = M;
     int64_t p[4] = { rnd (0, 1), rnd (0, 1), rnd (0, 1), rnd (0, 1) };
+    int kind = c % 4;           /* 0 plain, 1 Relu, 2 Sigmoid, 3 residual Add + Relu */
+    /* weights scaled as a trained network's are (sums of about unit
+     * size): on [-1, 1) weights the sums grow with sqrt (9 C) and with them
+     * the transforms' rounding, which a Sigmoid's output of at most 1 then
+     * holds to a tolerance relative to itself */
+    float *wv = g_new (float, M * C * 9);
+    for (int64_t i = 0; i < M * C * 9; i++)
+      wv[i] = (float) (g_rand_double_range (rng, -1, 1) * 1.7 / sqrt (9. * C));
     ob_input (b, "x", 4, xd);
-    ob_init_float (b, "w", 4, wd, NULL, rng);
+    ob_init_float (b, "w", 4, wd, wv, rng);
+    g_free (wv);
     ob_init_float (b, "b", 1, &M1, NULL, rng);
-    Onnx__NodeProto *n = ob_node (b, "Conv", c % 2 ? "x,w,b" : "x,w", c % 3 == 0 ? "c" : "y");
+    Onnx__NodeProto *n = ob_node (b, "Conv", c % 2 ? "x,w,b" : "x,w", kind ? "c" : "y");
     ob_attr_ints (b, n, "pads", 4, p);
-    if (c % 3 == 0)
-      ob_node (b, "Relu", "c", "y");
+    if (kind == 1 || kind == 2)
+      ob_node (b, kind == 1 ? "Relu" : "Sigmoid", "c", "y");
+    if (kind == 3) {
+      int64_t rd[4] = { N, M, xd[2] + p[0] + p[2] - 2, xd[3] + p[1] + p[3] - 2 };
+      ob_input (b, "r", 4, rd);
+      ob_node (b, "Add", "c,r", "s");
+      ob_node (b, "Relu", "s", "y");
+    }
     ob_output (b, "y");
+    fast_threads = threads[c % 4];
     char *what = g_strdup_printf ("Conv3x3 (Winograd) N%" G_GINT64_FORMAT " C%" G_GINT64_FORMAT " M%"
         G_GINT64_FORMAT " %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT " pads %" G_GINT64_FORMAT ",%"
-        G_GINT64_FORMAT ",%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT, N, C, M, xd[2], xd[3], p[0], p[1], p[2], p[3]);
+        G_GINT64_FORMAT ",%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT " %s, %d threads", N, C, M, xd[2], xd[3],
+        p[0], p[1], p[2], p[3], (const char *[]) { "plain", "Relu", "Sigmoid", "residual" }[kind], fast_threads);
     check (b, what);
+    fast_threads = 2;
     g_free (what);
     ob_free (b);
   }
@@ -668,7 +696,8 @@ main (int argc, char **argv)
     if (opt_precision && strcmp (opt_precision, "fp32") != 0)
       tolerance = 1e-2;
   }
-  /* the Winograd path is opt-in: test it */
+  /* every 3x3 stride-1 convolution on the Winograd path where it exists,
+   * not only those it is picked for */
   cnn_conv2d_winograd_enable (true);
   test_conv (FALSE);
   test_conv (TRUE);
