@@ -20,6 +20,9 @@ void cnn_clip_bounds (const cnn_exec *x, float *lo, float *hi);
 /* pool.c */
 cnn_status cnn_pool_geometry (cnn_exec *x, cnn_window *w);
 bool cnn_pool_count_include_pad (const cnn_exec *x);
+/* cpu/maxpool2d.c: the fast 2D MaxPool of one plane, where it applies */
+bool cnn_maxpool2d_applies (const cnn_window *w);
+void cnn_maxpool2d_plane (const cnn_window *w, const float *x, float *y);
 
 /* concat.c: the normalized axis */
 int cnn_concat_axis (const cnn_exec *x);

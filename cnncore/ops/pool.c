@@ -242,6 +242,16 @@ pool_plane_global (int64_t plane, int tid, void *data)
   *o = (float) (acc / (double) MAX (n, 1));
 }
 
+static void
+pool_plane_max2d (int64_t plane, int tid, void *data)
+{
+  pool_ctx *c = data;
+  const cnn_window *w = &c->w;
+  int64_t isz = w->in[1] * w->in[2], osz = w->out[1] * w->out[2];
+  cnn_maxpool2d_plane (w, (const float *) c->x->in[0]->data + plane * isz,
+      (float *) c->x->out[0]->data + plane * osz);
+}
+
 static cnn_status
 pool_fast (cnn_exec *x)
 {
@@ -252,7 +262,8 @@ pool_fast (cnn_exec *x)
   cnn_op op = x->node->op;
   bool plain_2d = c.w.nsp == 2 && c.w.dil[1] == 1 && c.w.dil[2] == 1;
   void (*fn) (int64_t, int, void *) = op == CNN_OP_GLOBAL_AVG_POOL || op == CNN_OP_GLOBAL_MAX_POOL ?
-      pool_plane_global : plain_2d ? pool_plane_2d : pool_plane;
+      pool_plane_global : op == CNN_OP_MAX_POOL && cnn_maxpool2d_applies (&c.w) ? pool_plane_max2d :
+      plain_2d ? pool_plane_2d : pool_plane;
   int64_t planes = x->in[0]->dims[0] * x->in[0]->dims[1];
   /* small pools: waking the pool costs more than the work */
   cnn_parallel_for (cnn_tensor_numel (x->in[0]) > 32768 ? x->pool : NULL, planes, fn, &c);

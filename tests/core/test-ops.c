@@ -188,6 +188,37 @@ test_pool (void)
   }
 }
 
+/* 2D MaxPool on the AVX-512 path (cpu/maxpool2d.c) and beside it: widths
+ * of one to several vectors with a partial last one, kernels 1 to 5,
+ * horizontal strides 1 and 2 (3 falls back), uneven pads, ceil_mode
+ * (windows clipped at the end), windows wholly in the padding. */
+static void
+test_maxpool (void)
+{
+  for (int c = 0; c < 16; c++) {
+    ob_model *b = ob_new (13);
+    int64_t xd[4] = { rnd (1, 2), rnd (1, 12), rnd (1, 40), c % 4 == 0 ? rnd (1, 15) : rnd (16, 120) };
+    int64_t k[2] = { rnd (1, 5), rnd (1, 5) }, s[2] = { rnd (1, 3), c % 8 == 7 ? 3 : 1 + c % 2 };
+    int64_t p[4] = { rnd (0, k[0] - 1), rnd (0, k[1] - 1), rnd (0, k[0] - 1), rnd (0, k[1] - 1) };
+    xd[2] = MAX (xd[2], k[0] - p[0] - p[2]);
+    xd[3] = MAX (xd[3], k[1] - p[1] - p[3]);
+    ob_input (b, "x", 4, xd);
+    Onnx__NodeProto *n = ob_node (b, "MaxPool", "x", "y");
+    ob_attr_ints (b, n, "kernel_shape", 2, k);
+    ob_attr_ints (b, n, "strides", 2, s);
+    ob_attr_ints (b, n, "pads", 4, p);
+    ob_attr_int (b, n, "ceil_mode", c % 3 == 0);
+    ob_output (b, "y");
+    char *what = g_strdup_printf ("MaxPool %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT " k%" G_GINT64_FORMAT "x%"
+        G_GINT64_FORMAT " s%" G_GINT64_FORMAT "x%" G_GINT64_FORMAT " pads %" G_GINT64_FORMAT ",%" G_GINT64_FORMAT
+        ",%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT "%s", xd[2], xd[3], k[0], k[1], s[0], s[1], p[0], p[1], p[2],
+        p[3], c % 3 == 0 ? " ceil" : "");
+    check (b, what);
+    g_free (what);
+    ob_free (b);
+  }
+}
+
 static void
 test_gemm (void)
 {
@@ -702,6 +733,7 @@ main (int argc, char **argv)
   test_conv (FALSE);
   test_conv (TRUE);
   test_pool ();
+  test_maxpool ();
   test_gemm ();
   test_elementwise ();
   test_pad_resize ();

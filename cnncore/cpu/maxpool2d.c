@@ -1,0 +1,80 @@
+/* maxpool2d.c - 2D MaxPool without dilation, horizontal stride 1 or 2,
+ * with AVX-512: each output row's window rows are reduced into one row
+ * bordered with -inf (so no tap needs a bounds check), then each horizontal
+ * tap is one pass of 16 outputs a vector; at stride 2, two loads and one
+ * permute pick a tap's even columns.  The same results as the reference,
+ * bit for bit: max(v, acc) keeps acc when v is NaN, as its v > acc does. */
+#include "../ops/geometry.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+#define VEC 16
+#define MAX_SPAN 8192           /* floats of the bordered row (on the stack) */
+
+/* Floats of the bordered row: every tap's last read, and the image row. */
+static int64_t
+span (const cnn_window *w)
+{
+  int64_t reads = w->stride[2] * w->out[2] + w->kernel[2] + 2 * VEC;
+  return (MAX (reads, w->pad0[2] + w->in[2] + VEC) + VEC - 1) / VEC * VEC;
+}
+
+bool
+cnn_maxpool2d_applies (const cnn_window *w)
+{
+  return cnn_sgemm_avx512_available () && w->nsp == 2 && w->dil[1] == 1 && w->dil[2] == 1 &&
+      (w->stride[2] == 1 || w->stride[2] == 2) && span (w) <= MAX_SPAN;
+}
+
+__attribute__ ((target ("avx512f")))
+void
+cnn_maxpool2d_plane (const cnn_window *w, const float *xi, float *out)
+{
+  int64_t H = w->in[1], W = w->in[2], OH = w->out[1], OW = w->out[2], sx = w->stride[2], kw = w->kernel[2];
+  int64_t n = span (w);
+  float rb[n];
+  const __m512 ninf = _mm512_set1_ps (-INFINITY);
+  const __m512i even = _mm512_set_epi32 (30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  for (int64_t i = 0; i < n; i += VEC)
+    _mm512_storeu_ps (rb + i, ninf);
+  float *row = rb + w->pad0[2];
+  for (int64_t oy = 0; oy < OH; oy++) {
+    int64_t ys = oy * w->stride[1] - w->pad0[1];
+    int64_t y0 = MAX (ys, 0), y1 = MIN (ys + w->kernel[1], H);
+    for (int64_t i = 0; i < W; i += VEC) {
+      __mmask16 mk = W - i >= VEC ? 0xffff : (__mmask16) ((1u << (W - i)) - 1);
+      __m512 r = ninf;
+      for (int64_t y = y0; y < y1; y++)
+        r = _mm512_max_ps (_mm512_maskz_loadu_ps (mk, xi + y * W + i), r);
+      _mm512_mask_storeu_ps (row + i, mk, r);
+    }
+    float *o = out + oy * OW;
+    for (int64_t j = 0; j < OW; j += VEC) {
+      __m512 acc = ninf;
+      const float *t = rb + j * sx;
+      for (int64_t k = 0; k < kw; k++) {
+        __m512 v = sx == 1 ? _mm512_loadu_ps (t + k) :
+            _mm512_permutex2var_ps (_mm512_loadu_ps (t + k), even, _mm512_loadu_ps (t + k + VEC));
+        acc = _mm512_max_ps (v, acc);
+      }
+      __mmask16 mk = OW - j >= VEC ? 0xffff : (__mmask16) ((1u << (OW - j)) - 1);
+      _mm512_mask_storeu_ps (o + j, mk, acc);
+    }
+  }
+}
+
+#else
+
+bool
+cnn_maxpool2d_applies (const cnn_window *w)
+{
+  return false;
+}
+
+void
+cnn_maxpool2d_plane (const cnn_window *w, const float *xi, float *out)
+{
+}
+
+#endif
