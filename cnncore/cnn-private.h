@@ -313,6 +313,10 @@ typedef struct {
   cnn_act_type act;             /* a cnn_act_is_simple() one */
   float alpha, beta;            /* its slope or bounds */
 } cnn_sgemm_epilogue;
+/* Of a row's last cols (up to a tile's width) columns, how many go to the
+ * thin kernel (1 to 4 columns, against A column by column), the rest to a
+ * tile: for cost estimates. */
+int cnn_sgemm_thin_columns (int cols);
 void cnn_sgemm_avx512_gather (cnn_sgemm_tile t, int M, int m0, int m1, int n, int K, const float *Apacked,
     const float *B, const int32_t *koff, bool tail_packed, float *C, int ldc, const cnn_sgemm_epilogue *ep);
 /* Rows [m0, m1) (m0 a multiple of 12) of C = A B, A packed by

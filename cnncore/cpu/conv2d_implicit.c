@@ -27,12 +27,13 @@ typedef struct {
 } implicit_geom;
 
 /* Columns the kernel computes for n in tiles of nr (cnn_sgemm_avx512_gather),
- * a last tile one vector wide counted as 20: it takes a broadcast per FMA. */
+ * a last tile one vector wide counted as 20 (it takes a broadcast per FMA),
+ * the thin kernel's 1 to 4 columns as 2 more each. */
 static int64_t
 padded_columns (int64_t n, int64_t nr)
 {
-  int64_t rem = n % nr;
-  return n - rem + (rem == 0 ? 0 : rem <= 16 ? 20 : nr);
+  int64_t rem = n % nr, thin = cnn_sgemm_thin_columns ((int) rem), wide = rem - thin;
+  return n - rem + (wide == 0 ? 0 : wide <= 16 ? 20 : nr) + (thin ? 2 + 2 * thin : 0);
 }
 
 static bool

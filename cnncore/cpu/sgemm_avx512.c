@@ -22,6 +22,14 @@
  * deep layers stream from DRAM once per run, used by few columns */
 #define A_PREFETCH 1024
 
+/* Of a panel's cols last columns, how many the thin kernel takes: all of
+ * 1 to 4, the 1 to 4 past 16 (the rest one 16-wide tile), else none. */
+int
+cnn_sgemm_thin_columns (int cols)
+{
+  return cols <= 4 ? cols : cols > 16 && cols <= 20 ? cols - 16 : 0;
+}
+
 #ifdef HAVE_AVX512_KERNEL
 
 /* Packing buffers kept per thread: a fresh multi-megabyte allocation per
@@ -227,6 +235,89 @@ TILE_KERNEL (kernel_8x48_gather, 8, 3, true)
 TILE_KERNEL (kernel_8x16_packed, 8, 1, false)
 TILE_KERNEL (kernel_8x16_gather, 8, 1, true)
 
+/* C[0..m, 0..n] for the last n <= 4 columns of a row of tiles (49 = 32 +
+ * 16 + 1 columns of a 7 x 7 map, 196 = 6 * 32 + 4 of 14 x 14): each
+ * column is the tile's mr rows of A (one vector) times B[k][j] broadcast,
+ * so that one or four columns cost a fraction of a 16-wide tile.  A column
+ * keeps 4 / n partial sums over k, for four FMA chains in flight.  B and
+ * the epilogue as for kernel_any; mr, n and gather are constants. */
+__attribute__ ((target ("avx512f"), always_inline))
+static inline void
+kernel_thin (int kc, const float *Ap, const float *B, const int32_t *koff, int bs, float *C, int ldc, int m,
+    bool first, const cnn_sgemm_epilogue *ep, const int mr, const int n, const bool gather)
+{
+  const int S = n == 1 ? 4 : n == 2 ? 2 : 1;
+  __m512 acc[4] = { _mm512_setzero_ps (), _mm512_setzero_ps (), _mm512_setzero_ps (), _mm512_setzero_ps () };
+  for (int k = 0; k < kc; k++) {
+    const float *a = Ap + (size_t) k * mr, *b = gather ? B + koff[k] : B + (size_t) k * bs;
+    /* exactly mr floats: the last k's panel ends there */
+    __m512 av = _mm512_zextps256_ps512 (_mm256_loadu_ps (a));
+    if (mr == 12)
+      av = _mm512_insertf32x4 (av, _mm_loadu_ps (a + 8), 2);
+#pragma GCC unroll 4
+    for (int j = 0; j < n; j++)
+      acc[j * S + k % S] = _mm512_fmadd_ps (av, _mm512_set1_ps (b[j]), acc[j * S + k % S]);
+  }
+  float sum[4][16];
+#pragma GCC unroll 4
+  for (int j = 0; j < n; j++) {
+    __m512 t = acc[j * S];
+    for (int s = 1; s < S; s++)
+      t = _mm512_add_ps (t, acc[j * S + s]);
+    _mm512_storeu_ps (sum[j], t);
+  }
+  for (int i = 0; i < m; i++)
+    for (int j = 0; j < n; j++) {
+      float *c = C + (size_t) i * ldc + j, r = sum[j][i];
+      if (!first)
+        r += *c;
+      if (ep) {
+        if (ep->bias)
+          r += ep->bias[i];
+        if (ep->residual)
+          r += ep->residual[(size_t) i * ldc + j];
+        r = cnn_act_one (ep->act, ep->alpha, ep->beta, r);
+      }
+      *c = r;
+    }
+}
+
+#define THIN_KERNEL(name, mr, n, gather) \
+  __attribute__ ((target ("avx512f"))) static void \
+  name (int kc, const float *Ap, const float *B, const int32_t *koff, int bs, float *C, int ldc, int m, \
+      bool first, const cnn_sgemm_epilogue *ep) \
+  { \
+    kernel_thin (kc, Ap, B, koff, bs, C, ldc, m, first, ep, mr, n, gather); \
+  }
+
+THIN_KERNEL (thin_12x1_packed, 12, 1, false)
+THIN_KERNEL (thin_12x2_packed, 12, 2, false)
+THIN_KERNEL (thin_12x3_packed, 12, 3, false)
+THIN_KERNEL (thin_12x4_packed, 12, 4, false)
+THIN_KERNEL (thin_12x1_gather, 12, 1, true)
+THIN_KERNEL (thin_12x2_gather, 12, 2, true)
+THIN_KERNEL (thin_12x3_gather, 12, 3, true)
+THIN_KERNEL (thin_12x4_gather, 12, 4, true)
+THIN_KERNEL (thin_8x1_packed, 8, 1, false)
+THIN_KERNEL (thin_8x2_packed, 8, 2, false)
+THIN_KERNEL (thin_8x3_packed, 8, 3, false)
+THIN_KERNEL (thin_8x4_packed, 8, 4, false)
+THIN_KERNEL (thin_8x1_gather, 8, 1, true)
+THIN_KERNEL (thin_8x2_gather, 8, 2, true)
+THIN_KERNEL (thin_8x3_gather, 8, 3, true)
+THIN_KERNEL (thin_8x4_gather, 8, 4, true)
+
+typedef void (*thin_kernel) (int kc, const float *Ap, const float *B, const int32_t *koff, int bs, float *C,
+    int ldc, int m, bool first, const cnn_sgemm_epilogue *ep);
+
+/* [8-row tile][B read in place][columns - 1] */
+static const thin_kernel thin_kernels[2][2][4] = {
+  { { thin_12x1_packed, thin_12x2_packed, thin_12x3_packed, thin_12x4_packed },
+    { thin_12x1_gather, thin_12x2_gather, thin_12x3_gather, thin_12x4_gather } },
+  { { thin_8x1_packed, thin_8x2_packed, thin_8x3_packed, thin_8x4_packed },
+    { thin_8x1_gather, thin_8x2_gather, thin_8x3_gather, thin_8x4_gather } },
+};
+
 /* [8-row tile][one vector wide][B read in place] */
 static const tile_kernel tile_kernels[2][2][2] = {
   { { kernel_12x32_packed, kernel_12x32_gather }, { kernel_12x16_packed, kernel_12x16_gather } },
@@ -375,8 +466,15 @@ cnn_sgemm_avx512_packed_rows (int M, int m0, int m1, int N, int K, const float *
         cnn_sgemm_epilogue e;
         const cnn_sgemm_epilogue *tep = tile_epilogue (ep, pc + KC >= K, ir - m0, jr, ldc, &e);
         const float *b = Bpacked + (size_t) pc * npad + (size_t) jr * kc;
-        /* a last panel of 16 columns or fewer: its first 16 only */
-        tile_kernels[0][N - jr <= 16][0] (kc, a, b, NULL, NR, c, ldc, rows, MIN (NR, N - jr), pc == 0, tep);
+        int cols = MIN (NR, N - jr), thin = cnn_sgemm_thin_columns (cols);
+        /* a last panel of 16 columns or fewer: its first 16 only; its last
+         * 1 to 4 columns by the thin kernel */
+        if (cols > thin)
+          tile_kernels[0][cols <= 20][0] (kc, a, b, NULL, NR, c, ldc, rows, cols - thin, pc == 0, tep);
+        if (thin) {
+          const cnn_sgemm_epilogue *eth = tile_epilogue (ep, pc + KC >= K, ir - m0, jr + cols - thin, ldc, &e);
+          thin_kernels[0][0][thin - 1] (kc, a, b + cols - thin, NULL, NR, c + cols - thin, ldc, rows, pc == 0, eth);
+        }
       }
     }
   }
@@ -403,12 +501,15 @@ gather_any (int M, int m0, int m1, int n, int K, const float *Apacked, const flo
     int kc = MIN (KC, K - pc);
     const float *Ap = Apacked + (size_t) pc * mpad;
     for (int jr = 0; jr < n; jr += nr) {
-      int cols = MIN (nr, n - jr), w = cols <= 16 ? 16 : nr;    /* w: the kernel's width */
-      bool packed = tail && cols < w;
+      /* the last 1 to 4 columns by the thin kernel (reading in place),
+       * the rest by a tile kernel of width w */
+      int cols = MIN (nr, n - jr), thin = cnn_sgemm_thin_columns (cols), wide = cols - thin;
+      int w = wide <= 16 ? 16 : nr;
+      bool packed = tail && wide && wide < w;
       if (packed)
         for (int k = 0; k < kc; k++) {
-          memcpy (tail + (size_t) k * w, B + koff[pc + k] + jr, sizeof (float) * cols);
-          memset (tail + (size_t) k * w + cols, 0, sizeof (float) * (w - cols));
+          memcpy (tail + (size_t) k * w, B + koff[pc + k] + jr, sizeof (float) * wide);
+          memset (tail + (size_t) k * w + wide, 0, sizeof (float) * (w - wide));
         }
       for (int ir = m0; ir < m1; ir += mr) {
         const float *a = Ap + (size_t) ir * kc;
@@ -416,8 +517,14 @@ gather_any (int M, int m0, int m1, int n, int K, const float *Apacked, const flo
         int rows = MIN (mr, m1 - ir);
         cnn_sgemm_epilogue e;
         const cnn_sgemm_epilogue *tep = tile_epilogue (ep, pc + KC >= K, ir - m0, jr, ldc, &e);
-        tile_kernels[mr == 8][w == 16][!packed] (kc, a, packed ? tail : B + jr, koff + pc, packed ? w : 0, c, ldc,
-            rows, cols, pc == 0, tep);
+        if (wide)
+          tile_kernels[mr == 8][w == 16][!packed] (kc, a, packed ? tail : B + jr, koff + pc, packed ? w : 0, c,
+              ldc, rows, wide, pc == 0, tep);
+        if (thin) {
+          tep = tile_epilogue (ep, pc + KC >= K, ir - m0, jr + wide, ldc, &e);
+          thin_kernels[mr == 8][1][thin - 1] (kc, a, B + jr + wide, koff + pc, 0, c + wide, ldc, rows, pc == 0,
+              tep);
+        }
       }
     }
   }

@@ -585,6 +585,45 @@ test_transpose (void)
  * ReLU6-style Clip or a fused residual Add; the last cases small planes
  * of unchanged size (the flat path: MobileNet's 14x14 and 7x7, 16x16, odd
  * sizes, 5x5 kernels, dilation 2). */
+/* Rows of output pixels whose last 1 to 4 columns go to the GEMM's thin
+ * kernel (alone, or after a 16-wide tile): 1x1 convolutions read in place
+ * and 3x3 ones on the padded grid or packed (compact), in 12 x 32 and 8 x 48
+ * tiles (16 output channels), K past one block of 256, with bias,
+ * residual and a fused Relu. */
+static void
+test_thin_columns (void)
+{
+  /* C, M, H, W, kernel: columns 49 = 32 + 16 + 1, 196 = 6 * 32 + 4, 34 =
+   * 32 + 2, 35, 51 = 32 + 16 + 3; 50 = 48 + 2 and 66 = 48 + 16 + 2 at 8 x 48;
+   * 7 x 7 3x3 with 96 channels packed (49 columns), 4 x 5 grid (rows of 7) */
+  static const int64_t cases[][5] = {
+    { 300, 40, 7, 7, 1 }, { 24, 30, 14, 14, 1 }, { 20, 13, 2, 17, 1 }, { 33, 25, 5, 7, 1 },
+    { 17, 27, 3, 17, 1 }, { 20, 16, 5, 10, 1 }, { 40, 16, 6, 11, 1 }, { 48, 96, 7, 7, 3 },
+    { 12, 20, 4, 5, 3 }, { 70, 16, 1, 2, 1 },
+  };
+  cnn_conv2d_winograd_enable (false);
+  for (guint c = 0; c < G_N_ELEMENTS (cases); c++) {
+    ob_model *b = ob_new (13);
+    int64_t C = cases[c][0], M = cases[c][1], k = cases[c][4], p = k / 2;
+    int64_t xd[4] = { 1, C, cases[c][2], cases[c][3] }, wd[4] = { M, C, k, k }, pads[4] = { p, p, p, p };
+    ob_input (b, "x", 4, xd);
+    ob_input (b, "r", 4, (int64_t[4]) { 1, M, xd[2], xd[3] });
+    ob_init_float (b, "w", 4, wd, NULL, rng);
+    ob_init_float (b, "b", 1, &M, NULL, rng);
+    Onnx__NodeProto *n = ob_node (b, "Conv", "x,w,b", "c");
+    ob_attr_ints (b, n, "pads", 4, pads);
+    ob_node (b, "Add", "c,r", "s");
+    ob_node (b, "Relu", "s", "y");
+    ob_output (b, "y");
+    char *what = g_strdup_printf ("Conv (thin columns) C%" G_GINT64_FORMAT " M%" G_GINT64_FORMAT " %"
+        G_GINT64_FORMAT "x%" G_GINT64_FORMAT " k%" G_GINT64_FORMAT " + residual + Relu", C, M, xd[2], xd[3], k);
+    check (b, what);
+    g_free (what);
+    ob_free (b);
+  }
+  cnn_conv2d_winograd_enable (true);
+}
+
 static void
 test_depthwise (void)
 {
@@ -743,6 +782,7 @@ main (int argc, char **argv)
     test_sgemm_kernel ();       /* calls the CPU kernel directly */
   test_winograd ();
   test_implicit ();
+  test_thin_columns ();
   test_depthwise ();
   printf ("test-ops: %d passed, %d failed\n", n_pass, n_fail);
   g_rand_free (rng);
