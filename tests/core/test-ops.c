@@ -377,10 +377,18 @@ test_pad_resize (void)
     ob_free (b);
   }
   const char *coords[] = { "half_pixel", "asymmetric", "align_corners", "pytorch_half_pixel" };
-  for (int c = 0; c < 16; c++) {
+  /* then downscaling and large factors (DeepLab: 33 -> 257) */
+  static const float big[] = { 0.5f, 0.75f, 7.8f, 3.3f, 0.4f };
+  for (int c = 0; c < 24; c++) {
     ob_model *b = ob_new (13);
     int64_t xd[4] = { 1, rnd (1, 3), rnd (2, 11), rnd (2, 17) }, four = 4;
     float scales[4] = { 1, 1, (float) rnd (1, 4) / 2.f + 0.5f, (float) rnd (1, 4) / 2.f + 0.5f };
+    if (c >= 16) {
+      xd[2] = rnd (5, 40);
+      xd[3] = rnd (5, 40);
+      scales[2] = big[c % 5];
+      scales[3] = big[(c + 2) % 5];
+    }
     ob_input (b, "x", 4, xd);
     ob_init_float (b, "roi", 1, (int64_t[]) { 0 }, NULL, rng);
     ob_init_float (b, "scales", 1, &four, scales, rng);
