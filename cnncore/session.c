@@ -1,6 +1,7 @@
 /* session.c - a run context: shape inference with constant folding, the
  * activation memory plan, and running the planned nodes on a backend. */
 #include "cnn-private.h"
+#include "ops/geometry.h"
 
 #define CNN_ALIGN 64
 
@@ -229,6 +230,61 @@ fuse_residuals (cnn_session *s)
   }
 }
 
+/* Whether an exec before @before writes value v. */
+static bool
+produced_before (cnn_session *s, int v, int before)
+{
+  for (int e = 0; e < before; e++) {
+    const cnn_exec *x = s->execs[e];
+    for (int k = 0; k < x->n_out; k++)
+      if ((k == 0 ? x->out0_value : x->node->out[k]) == v)
+        return true;
+  }
+  return false;
+}
+
+/* Concat in place: an input that only the Concat reads, written by an exec
+ * of this plan, gets its slice of the Concat's output as its buffer (root
+ * the output, at @offset bytes), so that its producer writes it there and
+ * the Concat copies nothing (SqueezeNet's fire modules, UltraFace's heads).
+ * Only where every dim before the axis is 1, so that the slices are
+ * contiguous. */
+static void
+place_concat_inputs (cnn_session *s, int *root, size_t *offset)
+{
+  for (int e = 0; e < s->n_execs; e++) {
+    cnn_exec *x = s->execs[e];
+    const cnn_node *n = x->node;
+    int ov = x->out0_value;
+    if (n->op != CNN_OP_CONCAT || ov < 0 || root[ov] != ov || cnn_dims_prod (x->out[0], 0, cnn_concat_axis (x)) != 1)
+      continue;
+    size_t off = 0, es = cnn_dtype_size (x->out[0]->dtype);
+    for (int k = 0; k < n->n_in; k++) {
+      int v = n->in[k];
+      bool once = true;
+      for (int j = 0; j < n->n_in; j++)
+        once &= j == k || n->in[j] != v;
+      if (once && !s->is_const[v] && root[v] == v && cnn_model_value (s->model, v)->input_index < 0 &&
+          sole_reader (s, v, 0) == e && produced_before (s, v, e)) {
+        root[v] = ov;
+        offset[v] = off;
+      }
+      off += cnn_tensor_numel (&s->t[v]) * es;
+    }
+  }
+  /* a Concat's output placed in a later Concat: its inputs follow it */
+  for (int i = 0; i < s->n_values; i++) {
+    int r = root[i];
+    size_t o = offset[i];
+    while (root[r] != r) {
+      o += offset[r];
+      r = root[r];
+    }
+    root[i] = r;
+    offset[i] = o;
+  }
+}
+
 static cnn_status
 plan (cnn_session *s, const cnn_tensor *inputs)
 {
@@ -341,10 +397,14 @@ plan (cnn_session *s, const cnn_tensor *inputs)
   for (int e = 0; e < s->n_execs; e++)
     for (int i = 0; i < m->n_outputs; i++)
       s->execs[e]->out0_final |= s->execs[e]->out0_value == m->output_values[i];
+  /* bytes into its root's buffer where a value is a slice of it */
+  size_t *alias_offset = g_new0 (size_t, MAX (s->n_values, 1));
+  if (!s->opts.reference && s->backend->iface->host_kernels && !s->backend->iface->device_memory)
+    place_concat_inputs (s, root, alias_offset);
 
   /* Lifetimes of the arena buffers (roots of non-constant, non-input values). */
   int nv = s->n_values;
-  int *first = g_new (int, nv), *last = g_new (int, nv);
+  int *first = g_new (int, MAX (nv, 1)), *last = g_new (int, MAX (nv, 1));
   for (int i = 0; i < nv; i++)
     first[i] = last[i] = -1;
   for (int e = 0; e < s->n_execs; e++) {
@@ -394,7 +454,7 @@ plan (cnn_session *s, const cnn_tensor *inputs)
     }
     for (int i = 0; i < nv; i++)
       if (root[i] != i && !s->is_const[i])
-        s->t[i].data = s->t[root[i]].data;
+        s->t[i].data = (char *) s->t[root[i]].data + alias_offset[i];
     for (int e = 0; e < s->n_execs; e++) {
       s->execs[e]->scratch = (char *) s->arena + peak;
       s->execs[e]->scratch_size = scratch;
@@ -404,6 +464,7 @@ plan (cnn_session *s, const cnn_tensor *inputs)
   g_free (first);
   g_free (last);
   g_free (root);
+  g_free (alias_offset);
   s->stats.n_exec_nodes = s->n_execs;
   s->times = g_new0 (double, MAX (s->n_execs, 1));
   for (int i = 0; i < m->n_outputs; i++) {
