@@ -168,27 +168,28 @@ transform_weights (const float *w, int64_t M, int64_t C)
     { 1. / 4, 0, 0 }, { -1. / 6, -1. / 6, -1. / 6 }, { -1. / 6, 1. / 6, -1. / 6 },
     { 1. / 24, 1. / 12, 1. / 6 }, { 1. / 24, -1. / 12, 1. / 6 }, { 0, 0, 1 } };
   wino_weights *ww = g_new0 (wino_weights, 1);
-  float *U = malloc (sizeof (float) * NE * M * C);
+  /* one row i of elements (6 of the 36) at a time: a sixth of U in memory */
+  float *U = malloc (sizeof (float) * 6 * M * C);
   ww->stride = cnn_sgemm_packed_a_size ((int) M, (int) C);
   if (!U || posix_memalign ((void **) &ww->packed, 64, sizeof (float) * NE * ww->stride)) {
     free (U);
     g_free (ww);
     return NULL;
   }
-  for (int64_t m = 0; m < M; m++)
-    for (int64_t c = 0; c < C; c++) {
-      const float *k = w + (m * C + c) * 9;
-      double t[6][3];
-      for (int i = 0; i < 6; i++)
+  for (int i = 0; i < 6; i++) {
+    for (int64_t m = 0; m < M; m++)
+      for (int64_t c = 0; c < C; c++) {
+        const float *k = w + (m * C + c) * 9;
+        double t[3];
         for (int j = 0; j < 3; j++)
-          t[i][j] = G[i][0] * k[j] + G[i][1] * k[3 + j] + G[i][2] * k[6 + j];
-      for (int i = 0; i < 6; i++)
+          t[j] = G[i][0] * k[j] + G[i][1] * k[3 + j] + G[i][2] * k[6 + j];
         for (int j = 0; j < 6; j++)
-          U[((int64_t) (i * 6 + j) * M + m) * C + c] =
-              (float) (t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2]);
-    }
-  for (int e = 0; e < NE; e++)
-    cnn_sgemm_pack_a (false, (int) M, (int) C, U + (size_t) e * M * C, (int) C, ww->packed + e * ww->stride);
+          U[((int64_t) j * M + m) * C + c] = (float) (t[0] * G[j][0] + t[1] * G[j][1] + t[2] * G[j][2]);
+      }
+    for (int j = 0; j < 6; j++)
+      cnn_sgemm_pack_a (false, (int) M, (int) C, U + (size_t) j * M * C, (int) C,
+          ww->packed + (i * 6 + j) * ww->stride);
+  }
   free (U);
   return ww;
 }
