@@ -453,8 +453,8 @@ plan (cnn_session *s, const cnn_tensor *inputs)
       s->t[bi->root].data = (char *) s->arena + bi->offset;
     }
     for (int i = 0; i < nv; i++)
-      if (root[i] != i && !s->is_const[i])
-        s->t[i].data = (char *) s->t[root[i]].data + alias_offset[i];
+      if (root[i] != i && !s->is_const[i])    /* a graph input's root has no data yet: NULL */
+        s->t[i].data = alias_offset[i] ? (char *) s->t[root[i]].data + alias_offset[i] : s->t[root[i]].data;
     for (int e = 0; e < s->n_execs; e++) {
       s->execs[e]->scratch = (char *) s->arena + peak;
       s->execs[e]->scratch_size = scratch;
