@@ -32,8 +32,8 @@
  * convolution off (im2col + GEMM runs instead: for comparisons);
  * CNN_WINOGRAD=0 keeps 3x3 stride-1 convolutions off the Winograd
  * F(4x4,3x3) path, which they take where it is faster (4 input channels or
- * more, more than four 4x4 output tiles; errors a few times 1e-6 of the
- * output's range instead of 1e-7); CNN_WINOGRAD=1 sends every one there.
+ * more, 9 or more 4x4 output tiles; errors a few times 1e-6 of the output's
+ * range instead of 1e-7); CNN_WINOGRAD=1 sends every one there.
  */
 #ifndef CNN_H
 #define CNN_H

@@ -121,9 +121,9 @@ cnn_conv2d_winograd_applies (const cnn_exec *x)
   if (m > 0)
     return true;
   /* im2col does as well on 3 input channels (the transforms dominate)
-   * and on maps of 4 tiles or fewer (7 x 7: each transformed weight, 4x
-   * the size of the kernel, streams from memory for 4 tiles); measured on
-   * single convolutions, bench/winograd-layers.sh */
+   * and better on maps of fewer than 9 tiles (7 x 7, 4 tiles: each
+   * transformed weight, 4x the size of the kernel, streams from memory for
+   * 4 tiles); measured on single convolutions, bench/winograd-layers.sh */
   return g.C >= 4 && g.tiles >= 9 && g.C <= 2048 && g.M <= 2048;
 }
 
