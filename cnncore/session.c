@@ -188,6 +188,19 @@ drop_exec (cnn_session *s, int e)
 /* Conv -> Add(residual) [-> Relu] becomes one Conv that adds the residual
  * in its epilogue: the ResNet pattern, one memory pass instead of three.
  * Needs shapes, so it runs at plan time. */
+/* Whether an exec before @before writes value v. */
+static bool
+produced_before (cnn_session *s, int v, int before)
+{
+  for (int e = 0; e < before; e++) {
+    const cnn_exec *x = s->execs[e];
+    for (int k = 0; k < x->n_out; k++)
+      if ((k == 0 ? x->out0_value : x->node->out[k]) == v)
+        return true;
+  }
+  return false;
+}
+
 static void
 fuse_residuals (cnn_session *s)
 {
@@ -209,10 +222,7 @@ fuse_residuals (cnn_session *s)
       continue;
     /* the residual must exist when the Conv runs */
     const cnn_value *rv = cnn_model_value (s->model, other);
-    bool ready = rv->producer < 0 || s->is_const[other];
-    for (int k = 0; k < e && !ready; k++)
-      for (int o = 0; o < s->execs[k]->n_out && !ready; o++)
-        ready = s->execs[k]->node->out[o] == other || s->execs[k]->out0_value == other;
+    bool ready = rv->producer < 0 || s->is_const[other] || produced_before (s, other, e);
     if (!ready)
       continue;
     x->residual = r;
@@ -230,23 +240,10 @@ fuse_residuals (cnn_session *s)
   }
 }
 
-/* Whether an exec before @before writes value v. */
-static bool
-produced_before (cnn_session *s, int v, int before)
-{
-  for (int e = 0; e < before; e++) {
-    const cnn_exec *x = s->execs[e];
-    for (int k = 0; k < x->n_out; k++)
-      if ((k == 0 ? x->out0_value : x->node->out[k]) == v)
-        return true;
-  }
-  return false;
-}
-
 /* Concat in place: an input that only the Concat reads, written by an exec
  * of this plan, gets its slice of the Concat's output as its buffer (root
  * the output, at @offset bytes), so that its producer writes it there and
- * the Concat copies nothing (SqueezeNet's fire modules, UltraFace's heads).
+ * the Concat copies nothing (SqueezeNet's fire modules).
  * Only where every dim before the axis is 1, so that the slices are
  * contiguous. */
 static void
