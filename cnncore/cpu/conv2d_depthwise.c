@@ -22,6 +22,8 @@
 #define MAX_TAPS 64
 #define TASK_OUTPUTS 8192       /* outputs per task at least, several channels for small planes */
 #define FLAT_MAX_VECS 16        /* flat path: planes of up to 16 vectors (16 x 16) */
+#define ROWS_MAX 6              /* rows path: output rows sharing their input rows' loads */
+#define ROWS_MIN_WIDTH 12       /* rows path: narrower planes that fit the flat path take it */
 
 typedef struct {
   cnn_phase_grid p;
@@ -29,6 +31,7 @@ typedef struct {
   int64_t planes;               /* floats of one channel's planes, slack for the last STEP included */
   int64_t per_task;             /* channels per task */
   bool flat;                    /* stride 1, output as large as the input, small: dw_flat_channel */
+  bool rows;                    /* 3x3, stride 1 or 2, no dilation: dw3_channel */
   int64_t flat_vecs;            /* vectors of one plane on the flat path */
 } dw_geom;
 
@@ -48,6 +51,10 @@ dw_geometry (const cnn_exec *x, dw_geom *g)
   g->per_task = CLAMP (TASK_OUTPUTS / (pg->OH * pg->OW), 1, C);
   g->flat_vecs = (pg->OH * pg->OW + VEC - 1) / VEC;
   g->flat = pg->sh == 1 && pg->sw == 1 && pg->OH == pg->H && pg->OW == pg->W && g->flat_vecs <= FLAT_MAX_VECS;
+  /* rows of 16 outputs: the flat path still wins on 7x7, where a row
+   * would fill 7 of 16 lanes */
+  g->rows = pg->kh == 3 && pg->kw == 3 && pg->dh == 1 && pg->dw == 1 && pg->sh == pg->sw && pg->sh <= 2 &&
+      !(g->flat && pg->OW < ROWS_MIN_WIDTH);
   return true;
 }
 
@@ -67,28 +74,39 @@ cnn_conv2d_depthwise_scratch (const cnn_exec *x)
   dw_geom g;
   if (!dw_geometry (x, &g))
     return 0;
+  if (g.flat || g.rows)
+    return 0;
   return (size_t) (g.planes + g.cols) * sizeof (float) * MAX (x->threads, 1);
 }
+
+/* Worked out once per plan (x->cache): the masks cost more than a small
+ * layer's arithmetic. */
+typedef struct {
+  int32_t koff[MAX_TAPS];       /* per tap: its offset on the planes (flat: in the input plane) */
+  /* flat: the output lanes a tap reaches the input for; 0 past the plane,
+   * up to the next multiple of 4 vectors */
+  __mmask16 mask[MAX_TAPS][FLAT_MAX_VECS];
+} dw_taps;
 
 typedef struct {
   cnn_exec *x;
   dw_geom g;
-  int32_t koff[MAX_TAPS];       /* per tap: its offset on the planes (flat: in the input plane) */
-  __mmask16 mask[MAX_TAPS][FLAT_MAX_VECS];      /* flat: the output lanes a tap reaches the input for */
+  const int32_t *koff;
+  __mmask16 (*mask)[FLAT_MAX_VECS];
 } dw_ctx;
 
 /* Flat path: the taps' offsets in the input plane and, per output vector,
  * which of its pixels each tap finds inside the input. */
 static void
-dw_flat_masks (dw_ctx *c)
+dw_flat_masks (const dw_geom *g, dw_taps *c)
 {
-  const cnn_phase_grid *pg = &c->g.p;
+  const cnn_phase_grid *pg = &g->p;
   int64_t hw = pg->H * pg->W;
   for (int64_t ky = 0, t = 0; ky < pg->kh; ky++)
     for (int64_t kx = 0; kx < pg->kw; kx++, t++) {
       int64_t dy = ky * pg->dh - pg->pt, dx = kx * pg->dw - pg->pl;
       c->koff[t] = (int32_t) (dy * pg->W + dx);
-      for (int64_t v = 0; v < c->g.flat_vecs; v++) {
+      for (int64_t v = 0; v < g->flat_vecs; v++) {
         __mmask16 m = 0;
         for (int64_t l = 0; l < VEC; l++) {
           int64_t p = v * VEC + l, y = p / pg->W + dy, x = p % pg->W + dx;
@@ -121,24 +139,155 @@ dw_flat_channel (const dw_ctx *c, int64_t nc)
   const __m512 lo = _mm512_set1_ps (x->act.alpha), hi = _mm512_set1_ps (x->act.beta);
   for (int64_t v0 = 0; v0 < g->flat_vecs; v0 += 4) {
     int64_t nv = MIN (4, g->flat_vecs - v0);
-    __m512 acc[4] = { bias, bias, bias, bias };
+    /* always four vectors, in registers (an array indexed by nv went
+     * through the stack): past the plane the masks are 0 */
+    __m512 a0 = bias, a1 = bias, a2 = bias, a3 = bias;
     for (int64_t t = 0; t < taps; t++) {
       __m512 wt = _mm512_set1_ps (k[t]);
       const float *r = in + c->koff[t] + v0 * VEC;
-      for (int64_t v = 0; v < nv; v++)
-        acc[v] = _mm512_fmadd_ps (wt, _mm512_maskz_loadu_ps (c->mask[t][v0 + v], r + v * VEC), acc[v]);
+      const __mmask16 *m = c->mask[t] + v0;
+      a0 = _mm512_fmadd_ps (wt, _mm512_maskz_loadu_ps (m[0], r), a0);
+      a1 = _mm512_fmadd_ps (wt, _mm512_maskz_loadu_ps (m[1], r + VEC), a1);
+      a2 = _mm512_fmadd_ps (wt, _mm512_maskz_loadu_ps (m[2], r + 2 * VEC), a2);
+      a3 = _mm512_fmadd_ps (wt, _mm512_maskz_loadu_ps (m[3], r + 3 * VEC), a3);
     }
     for (int64_t v = 0; v < nv; v++) {
+      __m512 acc = v == 0 ? a0 : v == 1 ? a1 : v == 2 ? a2 : a3;
       int64_t p = (v0 + v) * VEC;
       __mmask16 m = hw - p >= VEC ? 0xffff : (__mmask16) ((1u << (hw - p)) - 1);
-      __m512 r = acc[v];
       if (res)
-        r = _mm512_add_ps (r, _mm512_maskz_loadu_ps (m, res + p));
-      _mm512_mask_storeu_ps (out + p, m, cnn_act_simple16 (at, r, lo, hi));
+        acc = _mm512_add_ps (acc, _mm512_maskz_loadu_ps (m, res + p));
+      _mm512_mask_storeu_ps (out + p, m, cnn_act_simple16 (at, acc, lo, hi));
     }
   }
   if (!cnn_act_is_simple (at))
     cnn_act_apply (&x->act, out, hw);
+}
+
+/* Lanes [lo, hi) of 16. */
+static inline __mmask16
+lanes_in (int64_t lo, int64_t hi)
+{
+  lo = CLAMP (lo, 0, VEC);
+  hi = CLAMP (hi, lo, VEC);
+  return (__mmask16) (((1u << hi) - 1) & ~((1u << lo) - 1));
+}
+
+/* Rows path, output rows [oy, oy + R) of one channel: each vector of 16
+ * outputs of a row straight from the input rows, no copies.  An input row
+ * is loaded once for all the R output rows that read it (three taps of
+ * each), which is what makes R rows at a time pay: 6 rows cut the loads per
+ * output from 9 to 4 at stride 1.  Stride 2 loads 33 input columns and
+ * splits them into the even (tap 0), odd (tap 1) and next even (tap 2)
+ * ones in registers.  The loads are masked where columns fall outside the
+ * input; input rows outside it are skipped. */
+__attribute__ ((target ("avx512f"), always_inline))
+static inline void
+dw3_rows (const dw_ctx *c, const float *in, const float *k, __m512 bias, const float *res, float *out,
+    int64_t oy, const int R, const int s)
+{
+  const cnn_phase_grid *pg = &c->g.p;
+  cnn_exec *x = c->x;
+  const int64_t H = pg->H, W = pg->W, OW = pg->OW;
+  const __m512i even = _mm512_setr_epi32 (0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_add_epi32 (even, _mm512_set1_epi32 (1));
+  const cnn_act_type at = x->act.type;
+  const __m512 lo = _mm512_set1_ps (x->act.alpha), hi = _mm512_set1_ps (x->act.beta);
+  __m512 wk[9];
+  for (int t = 0; t < 9; t++)
+    wk[t] = _mm512_set1_ps (k[t]);
+  int64_t iy0 = MAX (oy * s - pg->pt, 0), iy1 = MIN ((oy + R - 1) * s - pg->pt + 3, H);
+  for (int64_t ox = 0; ox < OW; ox += VEC) {
+    __mmask16 store = lanes_in (0, OW - ox);
+    int64_t x0 = ox * s - pg->pl;       /* input column of lane 0 under tap kx = 0 */
+    __mmask16 m0, m1, m2;
+    if (s == 1) {
+      m0 = lanes_in (-x0, W - x0) & store;
+      m1 = lanes_in (-x0 - 1, W - x0 - 1) & store;
+      m2 = lanes_in (-x0 - 2, W - x0 - 2) & store;
+    } else {                    /* columns x0 + [0, 16), + [16, 32), + 32 */
+      m0 = lanes_in (-x0, W - x0);
+      m1 = lanes_in (-x0 - VEC, W - x0 - VEC);
+      m2 = lanes_in (-x0 - 2 * VEC, W - x0 - 2 * VEC) & 1;
+    }
+    __m512 acc[ROWS_MAX];
+    for (int i = 0; i < R; i++)
+      acc[i] = bias;
+    for (int64_t iy = iy0; iy < iy1; iy++) {
+      const float *r = in + iy * W + x0;
+      __m512 t0, t1, t2;
+      if (s == 1) {
+        t0 = _mm512_maskz_loadu_ps (m0, r);
+        t1 = _mm512_maskz_loadu_ps (m1, r + 1);
+        t2 = _mm512_maskz_loadu_ps (m2, r + 2);
+      } else {
+        __m512 l0 = _mm512_maskz_loadu_ps (m0, r), l1 = _mm512_maskz_loadu_ps (m1, r + VEC);
+        __m512 l2 = _mm512_maskz_loadu_ps (m2, r + 2 * VEC);
+        t0 = _mm512_permutex2var_ps (l0, even, l1);
+        t1 = _mm512_permutex2var_ps (l0, odd, l1);
+        /* columns 2, 4, ..., 32: t0 one lane on, l2's first lane last */
+        t2 = _mm512_castsi512_ps (_mm512_alignr_epi32 (_mm512_castps_si512 (l2), _mm512_castps_si512 (t0), 1));
+      }
+      for (int i = 0; i < R; i++) {
+        int64_t ky = iy - ((oy + i) * s - pg->pt);
+        if (ky < 0 || ky > 2)
+          continue;
+        acc[i] = _mm512_fmadd_ps (wk[3 * ky], t0, acc[i]);
+        acc[i] = _mm512_fmadd_ps (wk[3 * ky + 1], t1, acc[i]);
+        acc[i] = _mm512_fmadd_ps (wk[3 * ky + 2], t2, acc[i]);
+      }
+    }
+    for (int i = 0; i < R; i++) {
+      int64_t p = (oy + i) * OW + ox;
+      __m512 v = acc[i];
+      if (res)
+        v = _mm512_add_ps (v, _mm512_maskz_loadu_ps (store, res + p));
+      _mm512_mask_storeu_ps (out + p, store, cnn_act_simple16 (at, v, lo, hi));
+    }
+  }
+}
+
+/* One channel on the rows path: its output rows in groups of at most
+ * ROWS_MAX, of equal size give or take one (14 rows: 5, 5, 4), each group
+ * size a kernel of its own so that the accumulators stay in registers. */
+__attribute__ ((target ("avx512f")))
+static void
+dw3_channel (const dw_ctx *c, int64_t nc)
+{
+  const cnn_phase_grid *pg = &c->g.p;
+  cnn_exec *x = c->x;
+  int64_t C = x->in[0]->dims[1], ch = nc % C, osz = pg->OH * pg->OW;
+  const float *k = (const float *) x->in[1]->data + ch * 9;
+  const float *in = (const float *) x->in[0]->data + nc * pg->H * pg->W;
+  float *out = (float *) x->out[0]->data + nc * osz;
+  const float *res = x->residual ? (const float *) x->residual->data + nc * osz : NULL;
+  const cnn_tensor *B = x->n_in > 2 ? x->in[2] : NULL;
+  __m512 bias = _mm512_set1_ps (B ? ((const float *) B->data)[ch] : 0.f);
+  int64_t groups = (pg->OH + ROWS_MAX - 1) / ROWS_MAX;
+  for (int64_t gi = 0, oy = 0; gi < groups; gi++) {
+    int64_t n = (pg->OH - oy) / (groups - gi);  /* the larger groups last */
+#define ROWS_CASE(r) \
+    case r: \
+      if (pg->sh == 1) \
+        dw3_rows (c, in, k, bias, res, out, oy, r, 1); \
+      else \
+        dw3_rows (c, in, k, bias, res, out, oy, r, 2); \
+      break
+    switch (n) {
+      ROWS_CASE (1);
+      ROWS_CASE (2);
+      ROWS_CASE (3);
+      ROWS_CASE (4);
+      ROWS_CASE (5);
+      ROWS_CASE (6);
+      default:
+        g_assert_not_reached ();
+    }
+#undef ROWS_CASE
+    oy += n;
+  }
+  if (!cnn_act_is_simple (x->act.type))
+    cnn_act_apply (&x->act, out, osz);
 }
 
 __attribute__ ((target ("avx512f")))
@@ -181,9 +330,12 @@ dw_task (int64_t task, int tid, void *data)
   const dw_geom *g = &c->g;
   float *planes = (float *) c->x->scratch + (size_t) tid * (g->planes + g->cols);
   int64_t total = c->x->in[0]->dims[0] * c->x->in[0]->dims[1];
-  if (g->flat) {
+  if (g->rows || g->flat) {
     for (int64_t nc = task * g->per_task; nc < MIN ((task + 1) * g->per_task, total); nc++)
-      dw_flat_channel (c, nc);
+      if (g->rows)
+        dw3_channel (c, nc);
+      else
+        dw_flat_channel (c, nc);
     return;
   }
   /* borders and slack once: the channels fill the same pixels */
@@ -200,13 +352,21 @@ cnn_conv2d_depthwise (cnn_exec *x)
     return cnn_exec_fail (x, CNN_E_BACKEND, "not a depthwise convolution");
   if (x->scratch_size < cnn_conv2d_depthwise_scratch (x))
     return cnn_exec_fail (x, CNN_E_BACKEND, "scratch too small");
-  const cnn_phase_grid *pg = &c.g.p;
-  if (c.g.flat)
-    dw_flat_masks (&c);
-  else
-    for (int64_t ky = 0, t = 0; ky < pg->kh; ky++)
-      for (int64_t kx = 0; kx < pg->kw; kx++)
-        c.koff[t++] = (int32_t) cnn_phase_grid_tap (pg, ky, kx);
+  if (!x->cache) {
+    dw_taps *t = g_new0 (dw_taps, 1);
+    if (c.g.rows)
+      ;                         /* nothing to work out */
+    else if (c.g.flat)
+      dw_flat_masks (&c.g, t);
+    else
+      for (int64_t ky = 0, i = 0; ky < c.g.p.kh; ky++)
+        for (int64_t kx = 0; kx < c.g.p.kw; kx++)
+          t->koff[i++] = (int32_t) cnn_phase_grid_tap (&c.g.p, ky, kx);
+    x->cache = t;
+    x->cache_free = g_free;
+  }
+  c.koff = ((dw_taps *) x->cache)->koff;
+  c.mask = ((dw_taps *) x->cache)->mask;
   int64_t total = x->in[0]->dims[0] * x->in[0]->dims[1];
   cnn_parallel_for (x->pool, (total + c.g.per_task - 1) / c.g.per_task, dw_task, &c);
   return CNN_OK;

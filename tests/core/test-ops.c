@@ -587,12 +587,6 @@ test_transpose (void)
   }
 }
 
-/* Depthwise convolutions (cpu/conv2d_depthwise.c): MobileNet's 3x3 at
- * stride 1 and 2, and kernels 2 to 7, strides to 3, dilations, pads up to
- * 3, planes from 1x1 up (several channels to a task), bias, a fused
- * ReLU6-style Clip or a fused residual Add; the last cases small planes
- * of unchanged size (the flat path: MobileNet's 14x14 and 7x7, 16x16, odd
- * sizes, 5x5 kernels, dilation 2). */
 /* Rows of output pixels whose last 1 to 4 columns go to the GEMM's thin
  * kernel (alone, or after a 16-wide tile): 1x1 convolutions read in place
  * and 3x3 ones on the padded grid or packed (compact), in 12 x 32 and 8 x 48
@@ -632,10 +626,18 @@ test_thin_columns (void)
   cnn_conv2d_winograd_enable (true);
 }
 
+/* Depthwise convolutions (cpu/conv2d_depthwise.c): MobileNet's 3x3 at
+ * stride 1 and 2, and kernels 2 to 7, strides to 3, dilations, pads up to
+ * 3, planes from 1x1 up (several channels to a task), bias, a fused
+ * ReLU6-style Clip or a fused residual Add; then small planes of unchanged
+ * size (the flat path: MobileNet's 14x14 and 7x7, 16x16, odd sizes, 5x5
+ * kernels, dilation 2); last, planes of several bands of rows (MobileNet's
+ * 112x112 at stride 2, a tall narrow one whose last band is short, with
+ * pads past the kernel so that bands read nothing but padding). */
 static void
 test_depthwise (void)
 {
-  for (int c = 0; c < 36; c++) {
+  for (int c = 0; c < 39; c++) {
     ob_model *b = ob_new (13);
     bool mobilenet = c < 12;
     int64_t C = c % 7 == 6 ? rnd (100, 300) : rnd (1, 20);
@@ -658,6 +660,19 @@ test_depthwise (void)
       st[0] = st[1] = 1;
       dl[0] = dl[1] = d;
       p[0] = p[1] = p[2] = p[3] = (kh - 1) / 2 * d;
+    }
+    if (c >= 36) {
+      static const int64_t big[3][7] = {        /* H, W, k, stride, dilation, pads top/left, bottom/right */
+        { 112, 112, 3, 2, 1, 1, 1 }, { 203, 9, 5, 3, 2, 3, 2 }, { 61, 47, 3, 1, 1, 5, 6 },
+      };
+      H = big[c - 36][0];
+      W = big[c - 36][1];
+      kh = kw = big[c - 36][2];
+      st[0] = st[1] = big[c - 36][3];
+      d = dl[0] = dl[1] = big[c - 36][4];
+      p[0] = p[1] = big[c - 36][5];
+      p[2] = p[3] = big[c - 36][6];
+      C = rnd (3, 20);
     }
     H = MAX (H, (kh - 1) * d + 1 - p[0] - p[2]);
     W = MAX (W, (kw - 1) * d + 1 - p[1] - p[3]);
