@@ -306,12 +306,20 @@ void cnn_sgemm_avx512_packed_ab (int M, int N, int K, const float *Apacked, cons
  * read in place at B + koff[k], in whole tile-wide panels (up to 47 floats
  * past column n - 1 are read and must exist) unless @tail_packed, which
  * copies a narrower last panel first.  C holds rows m0.. at stride ldc;
- * with @ep (or NULL), each value gets its epilogue as it is stored. */
+ * with @ep (or NULL), each value gets its epilogue as it is stored.
+ *
+ * With ep->grid_wq, C's columns are a convolution's grid (cpu/phase_grid.c,
+ * K at most CNN_SGEMM_KC): column j is grid column grid_j + j, that is
+ * output pixel (y, x) = (c / grid_wq, c % grid_wq) of the OH x grid_ow plane
+ * that row i of C is (C + i * ldc, ldc = OH * grid_ow), dropped where x >=
+ * grid_ow; the residual is laid out as the planes.  grid_wq >= 16. */
+#define CNN_SGEMM_KC 256
 typedef struct {
   const float *bias;            /* per row of C, from row m0; or NULL */
   const float *residual;        /* added, laid out as C; or NULL */
   cnn_act_type act;             /* a cnn_act_is_simple() one */
   float alpha, beta;            /* its slope or bounds */
+  int grid_wq, grid_ow, grid_j; /* grid_wq 0: C is plain */
 } cnn_sgemm_epilogue;
 /* Of a row's last cols (up to a tile's width) columns, how many go to the
  * thin kernel (1 to 4 columns, against A column by column), the rest to a

@@ -24,6 +24,7 @@ typedef struct {
   int64_t mblock;               /* output channels per task, a multiple of mr */
   int64_t col_blocks, m_blocks;
   bool compact;                 /* B packed (output pixels only), the kernel stores the output */
+  bool direct_grid;             /* the kernel stores the output from the grid, dropping its padding */
 } implicit_geom;
 
 /* Columns the kernel computes for n in tiles of nr (cnn_sgemm_avx512_gather),
@@ -78,6 +79,10 @@ implicit_geometry (const cnn_exec *x, implicit_geom *g)
     g->tile = CNN_TILE_12x32;
     g->planes_floats = g->K * npad;
   }
+  /* one K block (the kernel's epilogue sees the whole sum), a simple
+   * activation, and rows as wide as a vector: no copy of the output */
+  g->direct_grid = !g->in_place && !g->compact && g->K <= CNN_SGEMM_KC && pg->Wq >= 16 &&
+      cnn_act_is_simple (x->act.type);
   g->mr = g->tile == CNN_TILE_8x48 ? 8 : 12;
   g->block_cols = TILES_PER_BLOCK * (g->tile == CNN_TILE_8x48 ? 48 : 32);
   /* tasks: column blocks times channel blocks, a few per thread */
@@ -158,9 +163,17 @@ implicit_block (int64_t task, int tid, void *data)
     /* the grid is the output's own layout: the kernel stores the output,
      * bias, residual and activation included */
     cnn_sgemm_epilogue ep = { t->bias ? t->bias + m0 : NULL, t->residual ? t->residual + m0 * osz + j0 : NULL,
-      act->type, act->alpha, act->beta };
+      act->type, act->alpha, act->beta, 0, 0, 0 };
     cnn_sgemm_avx512_gather (g->tile, (int) g->Mg, (int) m0, (int) m1, (int) n, (int) g->K, t->wpacked,
         t->b + j0, t->koff, true, t->out + m0 * osz + j0, (int) osz, &ep);
+    return;
+  }
+  if (g->direct_grid) {
+    /* the kernel maps grid columns to output pixels as it stores */
+    cnn_sgemm_epilogue ep = { t->bias ? t->bias + m0 : NULL, t->residual ? t->residual + m0 * osz : NULL,
+      act->type, act->alpha, act->beta, (int) pg->Wq, (int) pg->OW, (int) j0 };
+    cnn_sgemm_avx512_gather (g->tile, (int) g->Mg, (int) m0, (int) m1, (int) n, (int) g->K, t->wpacked,
+        t->b + j0, t->koff, false, t->out + m0 * osz, (int) osz, &ep);
     return;
   }
   float *blk = t->blocks + (size_t) tid * t->per_thread;

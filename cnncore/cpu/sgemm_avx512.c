@@ -15,7 +15,7 @@
 
 #define MR 12
 #define NR CNN_SGEMM_NR
-#define KC 256
+#define KC CNN_SGEMM_KC
 #define MC (MR * 16)
 #define NC (NR * 64)
 /* floats ahead of the kernel's reads of packed A to prefetch: weights of
@@ -122,6 +122,15 @@ pack_b (bool tb, const float *B, int ldb, int k0, int kc, int n0, int nc, float 
   }
 }
 
+/* Lanes [lo, hi) of 16. */
+static inline __mmask16
+grid_lanes (int lo, int hi)
+{
+  lo = CLAMP (lo, 0, 16);
+  hi = CLAMP (hi, lo, 16);
+  return (__mmask16) (((1u << hi) - 1) & ~((1u << lo) - 1));
+}
+
 /* C[0..m, 0..n] = (first ? beta * C : C) + alpha * Ap Bp over kc, for a
  * tile of mr rows and nv * 16 columns (12 x 32 or 8 x 48: 24 accumulators
  * either way; 12 x 16 and 8 x 16 for last tiles).  Row k of B is at Bp + k *
@@ -177,6 +186,41 @@ kernel_any (int kc, const float *Ap, const float *Bp, const int32_t *koff, float
   __m512 va = _mm512_set1_ps (alpha), vb = _mm512_set1_ps (beta);
   const cnn_act_type act = ep ? ep->act : CNN_ACT_NONE;
   const __m512 lo = _mm512_set1_ps (ep ? ep->alpha : 0.f), hi = _mm512_set1_ps (ep ? ep->beta : 0.f);
+  if (ep && ep->grid_wq) {
+    /* grid columns to output pixels: a vector's lanes run on in one row,
+     * or past its dropped columns into the next; the lanes kept are
+     * consecutive pixels, packed together by a compress */
+    int dst[3];
+    __mmask16 keep[3];
+    for (int v = 0; v < nv; v++) {
+      int j = ep->grid_j + v * 16, y = j / ep->grid_wq, x = j - y * ep->grid_wq;
+      keep[v] = (grid_lanes (0, ep->grid_ow - x) | grid_lanes (ep->grid_wq - x, ep->grid_wq - x + ep->grid_ow)) &
+          mk[v];
+      dst[v] = x < ep->grid_ow ? y * ep->grid_ow + x : (y + 1) * ep->grid_ow;
+    }
+#pragma GCC unroll 12
+    for (int i = 0; i < mr; i++) {
+      if (i >= m)
+        break;
+      float *c = C + (size_t) i * ldc;
+      const float *res = ep->residual ? ep->residual + (size_t) i * ldc : NULL;
+#pragma GCC unroll 3
+      for (int v = 0; v < nv; v++) {
+        __m512 r = acc[i * nv + v];
+        if (ep->bias)
+          r = _mm512_add_ps (r, _mm512_set1_ps (ep->bias[i]));
+        __mmask16 out = keep[v];
+        if (keep[v] != 0xffff) {
+          r = _mm512_maskz_compress_ps (keep[v], r);
+          out = (__mmask16) ((1u << __builtin_popcount (keep[v])) - 1);
+        }
+        if (res)
+          r = _mm512_add_ps (r, _mm512_maskz_loadu_ps (out, res + dst[v]));
+        _mm512_mask_storeu_ps (c + dst[v], out, cnn_act_simple16 (act, r, lo, hi));
+      }
+    }
+    return;
+  }
 #pragma GCC unroll 12
   for (int i = 0; i < mr; i++) {
     if (i >= m)
@@ -265,6 +309,20 @@ kernel_thin (int kc, const float *Ap, const float *B, const int32_t *koff, int b
     for (int s = 1; s < S; s++)
       t = _mm512_add_ps (t, acc[j * S + s]);
     _mm512_storeu_ps (sum[j], t);
+  }
+  if (ep && ep->grid_wq) {
+    for (int j = 0; j < n; j++) {
+      int g = ep->grid_j + j, y = g / ep->grid_wq, x = g - y * ep->grid_wq, d = y * ep->grid_ow + x;
+      if (x >= ep->grid_ow)
+        continue;
+      for (int i = 0; i < m; i++) {
+        float r = sum[j][i] + (ep->bias ? ep->bias[i] : 0.f);
+        if (ep->residual)
+          r += ep->residual[(size_t) i * ldc + d];
+        C[(size_t) i * ldc + d] = cnn_act_one (ep->act, ep->alpha, ep->beta, r);
+      }
+    }
+    return;
   }
   for (int i = 0; i < m; i++)
     for (int j = 0; j < n; j++) {
@@ -446,7 +504,11 @@ tile_epilogue (const cnn_sgemm_epilogue *ep, bool last, int row, int col, int ld
     return NULL;
   *e = *ep;
   e->bias = ep->bias ? ep->bias + row : NULL;
-  e->residual = ep->residual ? ep->residual + (size_t) row * ldc + col : NULL;
+  if (ep->grid_wq) {
+    e->residual = ep->residual ? ep->residual + (size_t) row * ldc : NULL;
+    e->grid_j = ep->grid_j + col;
+  } else
+    e->residual = ep->residual ? ep->residual + (size_t) row * ldc + col : NULL;
   return e;
 }
 
@@ -492,6 +554,8 @@ gather_any (int M, int m0, int m1, int n, int K, const float *Apacked, const flo
     bool tail_packed, float *C, int ldc, const cnn_sgemm_epilogue *ep, const int mr, const int nr)
 {
   int mpad = (M + mr - 1) / mr * mr;
+  bool grid = ep && ep->grid_wq;
+  g_return_if_fail (!grid || K <= KC);
   float *tail = tail_packed && n % nr ? thread_buf (true, (size_t) KC * nr) : NULL;
   if (tail_packed && n % nr && !tail) {
     g_critical ("cnn: out of memory for GEMM packing");
@@ -513,7 +577,8 @@ gather_any (int M, int m0, int m1, int n, int K, const float *Apacked, const flo
         }
       for (int ir = m0; ir < m1; ir += mr) {
         const float *a = Ap + (size_t) ir * kc;
-        float *c = C + (size_t) (ir - m0) * ldc + jr;
+        /* on a grid the epilogue finds the tile's columns */
+        float *c = C + (size_t) (ir - m0) * ldc + (grid ? 0 : jr);
         int rows = MIN (mr, m1 - ir);
         cnn_sgemm_epilogue e;
         const cnn_sgemm_epilogue *tep = tile_epilogue (ep, pc + KC >= K, ir - m0, jr, ldc, &e);
@@ -522,8 +587,8 @@ gather_any (int M, int m0, int m1, int n, int K, const float *Apacked, const flo
               ldc, rows, wide, pc == 0, tep);
         if (thin) {
           tep = tile_epilogue (ep, pc + KC >= K, ir - m0, jr + wide, ldc, &e);
-          thin_kernels[mr == 8][1][thin - 1] (kc, a, B + jr + wide, koff + pc, 0, c + wide, ldc, rows, pc == 0,
-              tep);
+          thin_kernels[mr == 8][1][thin - 1] (kc, a, B + jr + wide, koff + pc, 0, c + (grid ? 0 : wide), ldc, rows,
+              pc == 0, tep);
         }
       }
     }
