@@ -48,6 +48,12 @@ worker_main (gpointer data)
   cnn_threadpool *p = ((void **) data)[0];
   int tid = GPOINTER_TO_INT (((void **) data)[1]);
   g_free (data);
+#if defined(__x86_64__) || defined(__i386__)
+  /* flush-to-zero and denormals-are-zero, as the CPU backend sets them on
+   * the calling thread for a run: the same results whichever thread
+   * computes an item, and no slow denormal arithmetic */
+  _mm_setcsr (_mm_getcsr () | 0x8040);
+#endif
   unsigned seen = 0;
   for (;;) {
     /* spin, then sleep until a new generation (a new loop) starts */

@@ -1,7 +1,7 @@
 /* test-session - the graph engine around the kernels: fused activations and
  * folded BatchNormalization against the unfused graph, symbolic batch
  * dimensions, external data, sessions on many threads sharing one model,
- * and the memory plan's buffer reuse. */
+ * flush-to-zero on every thread, and the memory plan's buffer reuse. */
 #include "cnn.h"
 #include "onnx-builder.h"
 #include <math.h>
@@ -357,6 +357,40 @@ parallel_item (int i, int thread, gpointer data)
 
 /* cnn_session_parallel_for: every item once, thread numbers in range, and
  * (between runs) the session still runs right. */
+/* Flush-to-zero on every thread of a run: 1e-20 * 1e-20 (a denormal) comes
+ * out 0 in every element of a Mul split across 4 threads, as on 1. */
+static void
+test_denormals (void)
+{
+  ob_model *b = ob_new (13);
+  int64_t d[2] = { 64, 1024 };
+  ob_input (b, "x", 2, d);
+  ob_node (b, "Mul", "x,x", "y");
+  ob_output (b, "y");
+  cnn_model *m = load (b);
+  int64_t n = d[0] * d[1], n_out;
+  float *x = g_new (float, n);
+  for (int64_t i = 0; i < n; i++)
+    x[i] = 1e-20f;
+  cnn_tensor in = { CNN_DTYPE_FLOAT32, 2, { d[0], d[1] }, x };
+  for (int threads = 1; threads <= 4; threads += 3) {
+    cnn_session_options so = CNN_SESSION_OPTIONS_INIT;
+    so.threads = threads;
+    float *y = m ? run_with (m, &so, &in, 0, &n_out) : NULL;
+    int64_t nonzero = 0;
+    for (int64_t i = 0; y && i < n_out; i++)
+      nonzero += y[i] != 0.f;
+    CHECK (y && n_out == n && nonzero == 0, "denormal products on %d threads: %" G_GINT64_FORMAT " not flushed",
+        threads, nonzero);
+    if (y && nonzero == 0)
+      printf ("ok   denormal products flushed to zero on %d thread(s)\n", threads);
+    g_free (y);
+  }
+  g_free (x);
+  if (m)
+    cnn_model_unref (m);
+}
+
 static void
 test_parallel_for (void)
 {
@@ -543,6 +577,7 @@ main (void)
   test_external_data ();
   test_threads ();
   test_parallel_for ();
+  test_denormals ();
   test_residual_fusion ();
   test_memory_plan ();
   test_concat_in_place ();
