@@ -21,7 +21,8 @@ typedef struct {
   cnn_sgemm_tile tile;
   int64_t mr, block_cols;       /* the tile's rows; grid columns per task */
   int64_t planes_floats;        /* the planes of one group, slack included (0 in place) */
-  int64_t mblock;               /* output channels per task, a multiple of mr */
+  int64_t mblock;               /* output channels per task at most, a multiple of mr */
+  int64_t mpanels;              /* output channels in panels of mr */
   int64_t col_blocks, m_blocks;
   bool compact;                 /* B packed (output pixels only), the kernel stores the output */
   bool direct_grid;             /* the kernel stores the output from the grid, dropping its padding */
@@ -90,8 +91,11 @@ implicit_geometry (const cnn_exec *x, implicit_geom *g)
   g->col_blocks = g->compact ? 1 : (pg->ncols + g->block_cols - 1) / g->block_cols;
   int64_t mpanels = (g->Mg + g->mr - 1) / g->mr;
   int64_t parts = CLAMP ((4 * T + g->col_blocks - 1) / g->col_blocks, 1, mpanels);
+  /* blocks of equal panels give or take one (27 panels in 8: 4 4 4 3 3 3 3 3
+   * rather than 7 of 4 and 3, of which one thread of two takes 4) */
+  g->mpanels = mpanels;
+  g->m_blocks = parts;
   g->mblock = (mpanels + parts - 1) / parts * g->mr;
-  g->m_blocks = (g->Mg + g->mblock - 1) / g->mblock;
   return true;
 }
 
@@ -137,6 +141,14 @@ typedef struct {
   size_t per_thread;
 } implicit_ctx;
 
+/* Output channels [*m0, *m1) of channel block @b. */
+static void
+channel_block (const implicit_geom *g, int64_t b, int64_t *m0, int64_t *m1)
+{
+  *m0 = b * g->mpanels / g->m_blocks * g->mr;
+  *m1 = MIN ((b + 1) * g->mpanels / g->m_blocks * g->mr, g->Mg);
+}
+
 /* Task c * sh + py: channel c's rows of phase py. */
 static void
 fill_planes (int64_t task, int tid, void *data)
@@ -155,8 +167,9 @@ implicit_block (int64_t task, int tid, void *data)
   implicit_ctx *t = data;
   const implicit_geom *g = t->g;
   const cnn_phase_grid *pg = &g->p;
-  int64_t j0 = (task % g->col_blocks) * g->block_cols, m0 = (task / g->col_blocks) * g->mblock;
-  int64_t n = MIN (g->block_cols, pg->ncols - j0), m1 = MIN (m0 + g->mblock, g->Mg);
+  int64_t j0 = (task % g->col_blocks) * g->block_cols, m0, m1;
+  channel_block (g, task / g->col_blocks, &m0, &m1);
+  int64_t n = MIN (g->block_cols, pg->ncols - j0);
   int64_t osz = pg->OH * pg->OW;
   const cnn_act *act = &t->x->act;
   if (g->in_place && cnn_act_is_simple (act->type)) {
@@ -201,7 +214,8 @@ compact_block (int64_t task, int tid, void *data)
 {
   implicit_ctx *t = data;
   const implicit_geom *g = t->g;
-  int64_t osz = g->p.OH * g->p.OW, m0 = task * g->mblock, m1 = MIN (m0 + g->mblock, g->Mg);
+  int64_t osz = g->p.OH * g->p.OW, m0, m1;
+  channel_block (g, task, &m0, &m1);
   const cnn_act *act = &t->x->act;
   bool simple = cnn_act_is_simple (act->type);
   cnn_sgemm_epilogue ep = { t->bias ? t->bias + m0 : NULL, t->residual ? t->residual + m0 * osz : NULL,
