@@ -2,7 +2,8 @@
  * with AVX-512: each output row's window rows are reduced into one row
  * bordered with -inf (so no tap needs a bounds check), then each horizontal
  * tap is one pass of 16 outputs a vector; at stride 2, two loads and one
- * permute pick a tap's even columns.  The same results as the reference,
+ * permute pick a tap's even columns (3 wide: one split into even and odd
+ * columns serves all three taps).  The same results as the reference,
  * bit for bit: max(v, acc) keeps acc when v is NaN, as its v > acc does. */
 #include "../ops/geometry.h"
 
@@ -16,7 +17,7 @@
 static int64_t
 span (const cnn_window *w)
 {
-  int64_t reads = w->stride[2] * w->out[2] + w->kernel[2] + 2 * VEC;
+  int64_t reads = w->stride[2] * w->out[2] + w->kernel[2] + 3 * VEC;
   return (MAX (reads, w->pad0[2] + w->in[2] + VEC) + VEC - 1) / VEC * VEC;
 }
 
@@ -36,6 +37,7 @@ cnn_maxpool2d_plane (const cnn_window *w, const float *xi, float *out)
   float rb[n];
   const __m512 ninf = _mm512_set1_ps (-INFINITY);
   const __m512i even = _mm512_set_epi32 (30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  const __m512i odd = _mm512_add_epi32 (even, _mm512_set1_epi32 (1));
   for (int64_t i = 0; i < n; i += VEC)
     _mm512_storeu_ps (rb + i, ninf);
   float *row = rb + w->pad0[2];
@@ -50,6 +52,21 @@ cnn_maxpool2d_plane (const cnn_window *w, const float *xi, float *out)
       _mm512_mask_storeu_ps (row + i, mk, r);
     }
     float *o = out + oy * OW;
+    if (sx == 2 && kw == 3) {
+      /* 3 wide at stride 2 (ResNet, SqueezeNet, YOLO): the even and odd
+       * columns of 32 and the even ones one on, from one split */
+      for (int64_t j = 0; j < OW; j += VEC) {
+        const float *t = rb + 2 * j;
+        __m512 a = _mm512_loadu_ps (t), b = _mm512_loadu_ps (t + VEC), c = _mm512_loadu_ps (t + 2 * VEC);
+        __m512 e = _mm512_permutex2var_ps (a, even, b), od = _mm512_permutex2var_ps (a, odd, b);
+        __m512 e1 = _mm512_castsi512_ps (_mm512_alignr_epi32 (_mm512_castps_si512 (c), _mm512_castps_si512 (e), 1));
+        /* tap order as the reference: max (tap 2, max (tap 1, tap 0)) */
+        __m512 acc = _mm512_max_ps (e1, _mm512_max_ps (od, _mm512_max_ps (e, ninf)));
+        __mmask16 mk = OW - j >= VEC ? 0xffff : (__mmask16) ((1u << (OW - j)) - 1);
+        _mm512_mask_storeu_ps (o + j, mk, acc);
+      }
+      continue;
+    }
     for (int64_t j = 0; j < OW; j += VEC) {
       __m512 acc = ninf;
       const float *t = rb + j * sx;

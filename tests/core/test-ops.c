@@ -195,10 +195,15 @@ test_pool (void)
 static void
 test_maxpool (void)
 {
-  for (int c = 0; c < 16; c++) {
+  for (int c = 0; c < 20; c++) {
     ob_model *b = ob_new (13);
     int64_t xd[4] = { rnd (1, 2), rnd (1, 12), rnd (1, 40), c % 4 == 0 ? rnd (1, 15) : rnd (16, 120) };
     int64_t k[2] = { rnd (1, 5), rnd (1, 5) }, s[2] = { rnd (1, 3), c % 8 == 7 ? 3 : 1 + c % 2 };
+    if (c >= 16) {              /* 3x3 at stride 2 (SqueezeNet's 111 wide), its own path */
+      k[0] = k[1] = 3;
+      s[0] = s[1] = 2;
+      xd[3] = c == 16 ? 111 : rnd (3, 70);
+    }
     int64_t p[4] = { rnd (0, k[0] - 1), rnd (0, k[1] - 1), rnd (0, k[0] - 1), rnd (0, k[1] - 1) };
     xd[2] = MAX (xd[2], k[0] - p[0] - p[2]);
     xd[3] = MAX (xd[3], k[1] - p[1] - p[3]);
