@@ -603,12 +603,14 @@ test_thin_columns (void)
   /* C, M, H, W, kernel: columns 49 = 32 + 16 + 1, 196 = 6 * 32 + 4, 34 =
    * 32 + 2, 35, 51 = 32 + 16 + 3; 50 = 48 + 2 and 66 = 48 + 16 + 2 at 8 x 48;
    * 7 x 7 3x3 with 96 channels packed (49 columns), 4 x 5 grid (rows of 7);
-   * last, 1x1 outputs large enough to go panel by panel (2915 = 91 * 32 + 3
-   * columns, and 60 * 61 = 114 * 32 + 12, the last panel of rows short) */
+   * last, outputs large enough to go panel by panel (1x1: 2915 = 91 * 32 +
+   * 3 columns, and 60 * 61 = 114 * 32 + 12, the last panel of rows short;
+   * 3x3: stored from the grid) */
   static const int64_t cases[][5] = {
     { 300, 40, 7, 7, 1 }, { 24, 30, 14, 14, 1 }, { 20, 13, 2, 17, 1 }, { 33, 25, 5, 7, 1 },
     { 17, 27, 3, 17, 1 }, { 20, 16, 5, 10, 1 }, { 40, 16, 6, 11, 1 }, { 48, 96, 7, 7, 3 },
     { 12, 20, 4, 5, 3 }, { 70, 16, 1, 2, 1 }, { 24, 90, 53, 55, 1 }, { 16, 100, 60, 61, 1 },
+    { 12, 70, 60, 63, 3 },
   };
   cnn_conv2d_winograd_enable (false);
   for (guint c = 0; c < G_N_ELEMENTS (cases); c++) {
