@@ -79,8 +79,9 @@ fi
 
 # Tests under valgrind too (what ASan does not see: uninitialised reads):
 # definite leaks and memory errors fail, with GLib's suppressions and ours
-# (tests/valgrind.supp).  Not cnnstyle's (over 15 minutes) nor the rest of
-# cnnclassify's (its 10,000-image accuracy test): ASan covers those.
+# (tests/valgrind.supp).  cnnstyle's on its small network, not the candy
+# one (over 15 minutes); not the rest of cnnclassify's (its 10,000-image
+# accuracy test): ASan covers those.
 v_ok=0
 v_fail=0
 if command -v valgrind >/dev/null 2>&1; then
@@ -105,6 +106,7 @@ if command -v valgrind >/dev/null 2>&1; then
     vg "" $t
   done
   vg test_nonfinite_outputs,test_errors,test_qos_policy,test_batching tests/check/check-cnnclassify
+  vg test_small_network_matches_core,test_classifier_refused tests/check/check-cnnstyle
   # valgrind hides AVX-512 from the CPUID it reports: the portable kernels run
   for suite in node pytorch-converted pytorch-operator simple; do
     [ -d "/usr/share/libonnx-testdata/data/$suite" ] && vg "" tests/onnx-suite "/usr/share/libonnx-testdata/data/$suite"

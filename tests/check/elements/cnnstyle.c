@@ -1,35 +1,35 @@
 /* cnnstyle element tests: the frame becomes cnncore's own output for the
  * same input (identity geometry), differs from the input, strength=0 keeps
- * the frame. */
+ * the frame; with the candy network and with a small network of our own. */
 #include "common.h"
 #include "cnn.h"
+#include "../../core/onnx-builder.h"
+#include <glib/gstdio.h>
 #include <math.h>
 
-GST_START_TEST (test_candy_matches_core)
+/* The element's frame for @model (input W x H, BGR 0..255 out) against
+ * cnncore's output for the same tensor, and strength=0 leaves the frame. */
+static void
+check_matches_core (const gchar * model, gint W, gint H)
 {
-  gchar *model = shared_model ("style_candy.onnx");
-  if (!have_file (model)) {
-    g_free (model);
-    return;
-  }
   GstVideoInfo info;
-  GstBuffer *in = photo_buffer_sized (PHOTOS "/horses.jpg", GST_VIDEO_FORMAT_RGB, 720, 720, &info);
+  GstBuffer *in = photo_buffer_sized (PHOTOS "/horses.jpg", GST_VIDEO_FORMAT_RGB, W, H, &info);
   /* cnncore on the same tensor: BGR planes, 0..255 */
   GstVideoFrame f;
   gst_video_frame_map (&f, &info, in, GST_MAP_READ);
-  gsize plane = 720 * 720;
+  gsize plane = (gsize) W * H;
   gfloat *t = g_new (gfloat, 3 * plane);
-  for (gint y = 0; y < 720; y++)
-    for (gint x = 0; x < 720; x++)
+  for (gint y = 0; y < H; y++)
+    for (gint x = 0; x < W; x++)
       for (gint c = 0; c < 3; c++)
-        t[(2 - c) * plane + y * 720 + x] = ((const guint8 *) GST_VIDEO_FRAME_PLANE_DATA (&f, 0))[y *
+        t[(2 - c) * plane + y * W + x] = ((const guint8 *) GST_VIDEO_FRAME_PLANE_DATA (&f, 0))[y *
             GST_VIDEO_FRAME_PLANE_STRIDE (&f, 0) + 3 * x + c];
   gst_video_frame_unmap (&f);
   GError *err = NULL;
   cnn_model *m = cnn_model_load (model, &err);
   fail_unless (m != NULL);
   cnn_session *s = cnn_session_new (m, NULL, &err);
-  cnn_tensor tin = { CNN_DTYPE_FLOAT32, 4, { 1, 3, 720, 720 }, t };
+  cnn_tensor tin = { CNN_DTYPE_FLOAT32, 4, { 1, 3, H, W }, t };
   fail_unless (cnn_session_run (s, &tin, 1, &err));
   const float *want = cnn_session_get_output (s, 0)->data;
 
@@ -42,17 +42,18 @@ GST_START_TEST (test_candy_matches_core)
   gst_buffer_map (orig, &b, GST_MAP_READ);
   gint worst = 0;
   gdouble diff_in = 0;
-  for (gint y = 0; y < 720; y++)
-    for (gint x = 0; x < 720; x++)
+  for (gint y = 0; y < H; y++)
+    for (gint x = 0; x < W; x++)
       for (gint c = 0; c < 3; c++) {
         gsize i = (gsize) y * GST_VIDEO_INFO_PLANE_STRIDE (&info, 0) + 3 * x + c;
-        gfloat v = want[(2 - c) * plane + y * 720 + x];
+        gfloat v = want[(2 - c) * plane + y * W + x];
         gint e = (gint) CLAMP (floorf (v + 0.5f), 0, 255);
         worst = MAX (worst, abs ((gint) a.data[i] - e));
         diff_in += abs ((gint) a.data[i] - (gint) b.data[i]);
       }
   diff_in /= 3.0 * plane;
-  g_print ("style: max difference from cnncore %d, mean difference from the input %.1f\n", worst, diff_in);
+  g_print ("style %dx%d: max difference from cnncore %d, mean difference from the input %.1f\n", W, H, worst,
+      diff_in);
   fail_unless (worst <= 1, "frame differs from cnncore's output by %d", worst);
   fail_unless (diff_in > 10, "the output is too close to the input (%.1f)", diff_in);
   gst_buffer_unmap (out, &a);
@@ -77,7 +78,43 @@ GST_START_TEST (test_candy_matches_core)
   cnn_session_free (s);
   cnn_model_unref (m);
   g_free (t);
+}
+
+GST_START_TEST (test_candy_matches_core)
+{
+  gchar *model = shared_model ("style_candy.onnx");
+  if (have_file (model))
+    check_matches_core (model, 720, 720);
   g_free (model);
+}
+GST_END_TEST;
+
+/* A small image-to-image network of our own (3x3 box blur, inverted, with
+ * a Relu), 64 x 40: the same checks in seconds, which is what the tests
+ * under valgrind run (the candy network takes them over 15 minutes). */
+GST_START_TEST (test_small_network_matches_core)
+{
+  ob_model *b = ob_new (13);
+  int64_t xd[4] = { 1, 3, 40, 64 }, wd[4] = { 3, 3, 3, 3 }, bd[1] = { 3 }, pads[4] = { 1, 1, 1, 1 };
+  float w[81], bias[3] = { 255.f, 250.f, 245.f };
+  for (gint i = 0; i < 81; i++)
+    w[i] = i / 9 % 4 == 0 ? -1.f / 9 : 0.f;     /* output channel c reads input channel c */
+  ob_input (b, "image", 4, xd);
+  ob_init_float (b, "w", 4, wd, w, NULL);
+  ob_init_float (b, "b", 1, bd, bias, NULL);
+  Onnx__NodeProto *n = ob_node (b, "Conv", "image,w,b", "c");
+  ob_attr_ints (b, n, "pads", 4, pads);
+  ob_node (b, "Relu", "c", "styled");
+  ob_output (b, "styled");
+  size_t len;
+  uint8_t *buf = ob_pack (b, &len);
+  ob_free (b);
+  gchar *path = g_build_filename (g_get_tmp_dir (), "cnnstyle-small.onnx", NULL);
+  fail_unless (g_file_set_contents (path, (const gchar *) buf, len, NULL));
+  g_free (buf);
+  check_matches_core (path, 64, 40);
+  g_unlink (path);
+  g_free (path);
 }
 GST_END_TEST;
 
@@ -103,6 +140,7 @@ cnnstyle_suite (void)
   tcase_set_timeout (tc, 300);
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_candy_matches_core);
+  tcase_add_test (tc, test_small_network_matches_core);
   tcase_add_test (tc, test_classifier_refused);
   return s;
 }
