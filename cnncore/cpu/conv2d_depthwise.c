@@ -1,14 +1,17 @@
 /* conv2d_depthwise.c - depthwise 2D convolutions (MobileNet, DeepLab,
  * UltraFace: one filter per channel) with AVX-512, any kernel size, stride,
- * dilation and pads.  Each channel is copied into zero-bordered phase planes
- * (cpu/phase_grid.c), where every tap reads a contiguous run: the whole
- * output plane, rows and their dropped border columns together, is then
- * kh * kw fused multiply-adds per 16 outputs, four vectors in flight to
- * cover the FMA latency, with no bounds checks and no short rows.  Small
- * planes (deep layers) go several channels to a task, and small planes of
- * the same size in and out (stride 1) skip the planes: each tap is a masked
- * load of the input itself at a fixed offset (dw_flat_channel), the mask
- * dropping what falls outside. */
+ * dilation and pads, three ways:
+ * - 3x3 at stride 1 or 2 without dilation (MobileNet's, UltraFace's): rows
+ *   of 16 outputs straight from the input rows, several output rows sharing
+ *   each input row's loads (dw3_channel); half as long as copying planes;
+ * - small planes of the same size in and out at stride 1 (7 x 7): each tap
+ *   a masked load of the whole plane at a fixed offset (dw_flat_channel);
+ * - the rest (other kernels, dilations, strides): each channel copied into
+ *   zero-bordered phase planes (cpu/phase_grid.c), where every tap reads a
+ *   contiguous run, so that the whole output plane, rows and their dropped
+ *   border columns together, is kh * kw fused multiply-adds per 16 outputs,
+ *   four vectors in flight, with no bounds checks and no short rows.
+ * Small planes (deep layers) go several channels to a task. */
 #include "../ops/conv.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -79,8 +82,7 @@ cnn_conv2d_depthwise_scratch (const cnn_exec *x)
   return (size_t) (g.planes + g.cols) * sizeof (float) * MAX (x->threads, 1);
 }
 
-/* Worked out once per plan (x->cache): the masks cost more than a small
- * layer's arithmetic. */
+/* Worked out once per plan (x->cache), not on every run. */
 typedef struct {
   int32_t koff[MAX_TAPS];       /* per tap: its offset on the planes (flat: in the input plane) */
   /* flat: the output lanes a tap reaches the input for; 0 past the plane,
