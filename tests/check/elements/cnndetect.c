@@ -41,7 +41,9 @@ check_boxes (const gchar * model, const gchar * props, gint fw, gint fh, const W
   GstVideoInfo info;
   gst_video_info_set_format (&info, GST_VIDEO_FORMAT_RGB, fw, fh);
   GstHarness *h = harness_for (launch, &info);
-  GstBuffer *out = gst_harness_push_and_pull (h, gst_buffer_new_allocate (NULL, info.size, NULL));
+  GstBuffer *in = gst_buffer_new_allocate (NULL, info.size, NULL);
+  gst_buffer_memset (in, 0, 0, info.size);
+  GstBuffer *out = gst_harness_push_and_pull (h, in);
   fail_unless_equals_int (count_rois (out), n_want);
   gpointer state = NULL;
   GstMeta *m;
