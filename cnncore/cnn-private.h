@@ -309,8 +309,8 @@ void cnn_sgemm_avx512_packed_ab (int M, int N, int K, const float *Apacked, cons
  * with @ep (or NULL), each value gets its epilogue as it is stored.
  *
  * With ep->grid_wq, C's columns are a convolution's grid (cpu/phase_grid.c,
- * K at most CNN_SGEMM_KC): column j is grid column grid_j + j, that is
- * output pixel (y, x) = (c / grid_wq, c % grid_wq) of the OH x grid_ow plane
+ * K at most CNN_SGEMM_KC): column j is grid column g = grid_j + j, that is
+ * output pixel (y, x) = (g / grid_wq, g % grid_wq) of the OH x grid_ow plane
  * that row i of C is (C + i * ldc, ldc = OH * grid_ow), dropped where x >=
  * grid_ow; the residual is laid out as the planes.  grid_wq >= 16. */
 #define CNN_SGEMM_KC 256

@@ -156,7 +156,7 @@ dw_flat_channel (const dw_ctx *c, int64_t nc)
     for (int64_t v = 0; v < nv; v++) {
       __m512 acc = v == 0 ? a0 : v == 1 ? a1 : v == 2 ? a2 : a3;
       int64_t p = (v0 + v) * VEC;
-      __mmask16 m = hw - p >= VEC ? 0xffff : (__mmask16) ((1u << (hw - p)) - 1);
+      __mmask16 m = cnn_lanes16 (0, hw - p);
       if (res)
         acc = _mm512_add_ps (acc, _mm512_maskz_loadu_ps (m, res + p));
       _mm512_mask_storeu_ps (out + p, m, cnn_act_simple16 (at, acc, lo, hi));
@@ -164,15 +164,6 @@ dw_flat_channel (const dw_ctx *c, int64_t nc)
   }
   if (!cnn_act_is_simple (at))
     cnn_act_apply (&x->act, out, hw);
-}
-
-/* Lanes [lo, hi) of 16. */
-static inline __mmask16
-lanes_in (int64_t lo, int64_t hi)
-{
-  lo = CLAMP (lo, 0, VEC);
-  hi = CLAMP (hi, lo, VEC);
-  return (__mmask16) (((1u << hi) - 1) & ~((1u << lo) - 1));
 }
 
 /* Rows path, output rows [oy, oy + R) of one channel: each vector of 16
@@ -200,17 +191,17 @@ dw3_rows (const dw_ctx *c, const float *in, const float *k, __m512 bias, const f
     wk[t] = _mm512_set1_ps (k[t]);
   int64_t iy0 = MAX (oy * s - pg->pt, 0), iy1 = MIN ((oy + R - 1) * s - pg->pt + 3, H);
   for (int64_t ox = 0; ox < OW; ox += VEC) {
-    __mmask16 store = lanes_in (0, OW - ox);
+    __mmask16 store = cnn_lanes16 (0, OW - ox);
     int64_t x0 = ox * s - pg->pl;       /* input column of lane 0 under tap kx = 0 */
     __mmask16 m0, m1, m2;
     if (s == 1) {
-      m0 = lanes_in (-x0, W - x0) & store;
-      m1 = lanes_in (-x0 - 1, W - x0 - 1) & store;
-      m2 = lanes_in (-x0 - 2, W - x0 - 2) & store;
+      m0 = cnn_lanes16 (-x0, W - x0) & store;
+      m1 = cnn_lanes16 (-x0 - 1, W - x0 - 1) & store;
+      m2 = cnn_lanes16 (-x0 - 2, W - x0 - 2) & store;
     } else {                    /* columns x0 + [0, 16), + [16, 32), + 32 */
-      m0 = lanes_in (-x0, W - x0);
-      m1 = lanes_in (-x0 - VEC, W - x0 - VEC);
-      m2 = lanes_in (-x0 - 2 * VEC, W - x0 - 2 * VEC) & 1;
+      m0 = cnn_lanes16 (-x0, W - x0);
+      m1 = cnn_lanes16 (-x0 - VEC, W - x0 - VEC);
+      m2 = cnn_lanes16 (-x0 - 2 * VEC, W - x0 - 2 * VEC) & 1;
     }
     __m512 acc[ROWS_MAX];
     for (int i = 0; i < R; i++)

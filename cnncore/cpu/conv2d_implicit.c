@@ -28,7 +28,7 @@ typedef struct {
   int64_t col_blocks, m_blocks;
   bool compact;                 /* B packed (output pixels only), the kernel stores the output */
   bool direct_grid;             /* the kernel stores the output from the grid, dropping its padding */
-  bool panel_order;             /* in place, a large output: one panel of rows at a time */
+  bool panel_order;             /* the kernel stores a large output: a panel of rows at a time */
 } implicit_geom;
 
 /* Columns the kernel computes for n in tiles of nr (cnn_sgemm_avx512_gather),

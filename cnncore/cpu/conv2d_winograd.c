@@ -223,15 +223,6 @@ at6 (const __m512 o[6], __m512 s[4])
   s[3] = _mm512_add_ps (_mm512_fmadd_ps (_mm512_set1_ps (8.f), t4, t2), o[5]);
 }
 
-/* lanes [lo, hi) */
-static inline __mmask16
-lanes (int64_t lo, int64_t hi)
-{
-  lo = CLAMP (lo, 0, GROUP);
-  hi = CLAMP (hi, lo, GROUP);
-  return (__mmask16) (((1u << hi) - 1) & ~((1u << lo) - 1));
-}
-
 /* Vertical input transform of the six input rows from y0 (zero outside
  * the image) into u (6 rows, ubuf apart), padded columns [xa, xb). */
 __attribute__ ((target ("avx512f")))
@@ -243,7 +234,7 @@ vertical_in (const wino_geom *g, const float *xc, int64_t y0, int64_t xa, int64_
     rows[k] = y0 + k >= 0 && y0 + k < g->H ? xc + (y0 + k) * g->W - g->pl : NULL;
   for (int64_t xp = xa; xp < xb; xp += GROUP) {
     /* lanes inside the image: pl <= xp + lane < W + pl */
-    __mmask16 mk = lanes (g->pl - xp, g->W + g->pl - xp);
+    __mmask16 mk = cnn_lanes16 (g->pl - xp, g->W + g->pl - xp);
     __m512 d[6], r[6];
     for (int k = 0; k < 6; k++)
       d[k] = !rows[k] ? _mm512_setzero_ps () : mk == 0xffff ? _mm512_loadu_ps (rows[k] + xp) :
@@ -281,7 +272,7 @@ input_tiles (const wino_geom *g, const float *X, int64_t c0, int64_t c1, int64_t
         int t = (int) (ty * g->tw + tx - t0), first = MIN (n, CNN_SGEMM_NR - t % CNN_SGEMM_NR);
         size_t off0 = cnn_sgemm_packed_b_offset ((int) c, t, (int) g->C, (int) nt);
         size_t off1 = n > first ? cnn_sgemm_packed_b_offset ((int) c, t + first, (int) g->C, (int) nt) - first : 0;
-        __mmask16 m0 = lanes (0, first), m1 = lanes (first, n);
+        __mmask16 m0 = cnn_lanes16 (0, first), m1 = cnn_lanes16 (first, n);
         for (int i = 0; i < 6; i++) {
           const float *ui = u + i * g->ubuf + TILE * tx;
           __m512 a = _mm512_loadu_ps (ui), b = _mm512_loadu_ps (ui + 16), cc = _mm512_loadu_ps (ui + 32);
@@ -346,7 +337,7 @@ output_tiles (const cnn_exec *x, const wino_geom *g, int64_t n, int64_t m0, int6
         }
         __mmask16 mk[4];
         for (int v = 0; v < 4; v++)
-          mk[v] = lanes (0, cols - 16 * v);
+          mk[v] = cnn_lanes16 (0, cols - 16 * v);
         for (int r = 0; r < rows; r++) {
           __m512 y[4];
           at6 (s[r], y);

@@ -9,6 +9,7 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
+#include "act_avx512.h"
 
 #define VEC 16
 #define MAX_SPAN 8192           /* floats of the bordered row (on the stack) */
@@ -45,7 +46,7 @@ cnn_maxpool2d_plane (const cnn_window *w, const float *xi, float *out)
     int64_t ys = oy * w->stride[1] - w->pad0[1];
     int64_t y0 = MAX (ys, 0), y1 = MIN (ys + w->kernel[1], H);
     for (int64_t i = 0; i < W; i += VEC) {
-      __mmask16 mk = W - i >= VEC ? 0xffff : (__mmask16) ((1u << (W - i)) - 1);
+      __mmask16 mk = cnn_lanes16 (0, W - i);
       __m512 r = ninf;
       for (int64_t y = y0; y < y1; y++)
         r = _mm512_max_ps (_mm512_maskz_loadu_ps (mk, xi + y * W + i), r);
@@ -62,7 +63,7 @@ cnn_maxpool2d_plane (const cnn_window *w, const float *xi, float *out)
         __m512 e1 = _mm512_castsi512_ps (_mm512_alignr_epi32 (_mm512_castps_si512 (c), _mm512_castps_si512 (e), 1));
         /* tap order as the reference: max (tap 2, max (tap 1, tap 0)) */
         __m512 acc = _mm512_max_ps (e1, _mm512_max_ps (od, _mm512_max_ps (e, ninf)));
-        __mmask16 mk = OW - j >= VEC ? 0xffff : (__mmask16) ((1u << (OW - j)) - 1);
+        __mmask16 mk = cnn_lanes16 (0, OW - j);
         _mm512_mask_storeu_ps (o + j, mk, acc);
       }
       continue;
@@ -75,7 +76,7 @@ cnn_maxpool2d_plane (const cnn_window *w, const float *xi, float *out)
             _mm512_permutex2var_ps (_mm512_loadu_ps (t + k), even, _mm512_loadu_ps (t + k + VEC));
         acc = _mm512_max_ps (v, acc);
       }
-      __mmask16 mk = OW - j >= VEC ? 0xffff : (__mmask16) ((1u << (OW - j)) - 1);
+      __mmask16 mk = cnn_lanes16 (0, OW - j);
       _mm512_mask_storeu_ps (o + j, mk, acc);
     }
   }

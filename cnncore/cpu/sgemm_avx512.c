@@ -122,15 +122,6 @@ pack_b (bool tb, const float *B, int ldb, int k0, int kc, int n0, int nc, float 
   }
 }
 
-/* Lanes [lo, hi) of 16. */
-static inline __mmask16
-grid_lanes (int lo, int hi)
-{
-  lo = CLAMP (lo, 0, 16);
-  hi = CLAMP (hi, lo, 16);
-  return (__mmask16) (((1u << hi) - 1) & ~((1u << lo) - 1));
-}
-
 /* C[0..m, 0..n] = (first ? beta * C : C) + alpha * Ap Bp over kc, for a
  * tile of mr rows and nv * 16 columns (12 x 32 or 8 x 48: 24 accumulators
  * either way; 12 x 16 and 8 x 16 for last tiles).  Row k of B is at Bp + k *
@@ -182,7 +173,7 @@ kernel_any (int kc, const float *Ap, const float *Bp, const int32_t *koff, float
   }
   __mmask16 mk[3];
   for (int v = 0; v < nv; v++)
-    mk[v] = n >= 16 * (v + 1) ? 0xffff : n > 16 * v ? (__mmask16) ((1u << (n - 16 * v)) - 1) : 0;
+    mk[v] = cnn_lanes16 (0, n - 16 * v);
   __m512 va = _mm512_set1_ps (alpha), vb = _mm512_set1_ps (beta);
   const cnn_act_type act = ep ? ep->act : CNN_ACT_NONE;
   const __m512 lo = _mm512_set1_ps (ep ? ep->alpha : 0.f), hi = _mm512_set1_ps (ep ? ep->beta : 0.f);
@@ -194,7 +185,7 @@ kernel_any (int kc, const float *Ap, const float *Bp, const int32_t *koff, float
     __mmask16 keep[3];
     for (int v = 0; v < nv; v++) {
       int j = ep->grid_j + v * 16, y = j / ep->grid_wq, x = j - y * ep->grid_wq;
-      keep[v] = (grid_lanes (0, ep->grid_ow - x) | grid_lanes (ep->grid_wq - x, ep->grid_wq - x + ep->grid_ow)) &
+      keep[v] = (cnn_lanes16 (0, ep->grid_ow - x) | cnn_lanes16 (ep->grid_wq - x, ep->grid_wq - x + ep->grid_ow)) &
           mk[v];
       dst[v] = x < ep->grid_ow ? y * ep->grid_ow + x : (y + 1) * ep->grid_ow;
     }
@@ -212,7 +203,7 @@ kernel_any (int kc, const float *Ap, const float *Bp, const int32_t *koff, float
         __mmask16 out = keep[v];
         if (keep[v] != 0xffff) {
           r = _mm512_maskz_compress_ps (keep[v], r);
-          out = (__mmask16) ((1u << __builtin_popcount (keep[v])) - 1);
+          out = cnn_lanes16 (0, __builtin_popcount (keep[v]));
         }
         if (res)
           r = _mm512_add_ps (r, _mm512_maskz_loadu_ps (out, res + dst[v]));
