@@ -1,7 +1,15 @@
 /* threadpool.c - the one thread pool of a CPU session.  OpenBLAS runs single
  * threaded and every parallel loop (GEMM slices included) runs here, so the
  * two never fight over the cores.  Workers spin briefly before sleeping:
- * inference issues many short loops back to back. */
+ * inference issues many short loops back to back.
+ *
+ * Each thread starts on its own contiguous share of a loop's items (thread
+ * t on the t-th share, every loop), then helps with the others' when done.
+ * A thread so writes the same part of a buffer run after run and layer
+ * after layer, which stays in its core's cache; handing items out in
+ * order of asking, a line last read by the other core cost a transfer on
+ * every write (MobileNetV2 at 2 threads 5% slower, UltraFace's first layer,
+ * whose padded planes both cores read, 30%). */
 #include "../cnn-private.h"
 #include <stdatomic.h>
 #if defined(__x86_64__) || defined(__i386__)
@@ -12,6 +20,12 @@
 #endif
 
 #define SPIN_ITERATIONS 20000
+
+typedef struct {
+  atomic_llong next;
+  int64_t end;
+  char pad[64 - sizeof (atomic_llong) - sizeof (int64_t)];     /* a cache line each */
+} pool_share;
 
 struct cnn_threadpool {
   int n;                        /* threads, the caller included */
@@ -25,7 +39,7 @@ struct cnn_threadpool {
   void *data;
   int64_t n_items;
   int64_t chunk;                /* items taken at a time */
-  atomic_llong next;
+  pool_share *shares;           /* per thread: its items [next, end) left */
   atomic_int running;           /* workers still in the loop */
   /* who sleeps, so that a wake-up costs a system call only when needed:
    * each side sets its flag before its last look at the other's state */
@@ -33,13 +47,17 @@ struct cnn_threadpool {
   atomic_bool waiting;          /* the caller waiting on done */
 };
 
+/* Thread @tid's share, then what is left of the others'. */
 static void
 run_items (cnn_threadpool *p, int tid)
 {
-  int64_t i;
-  while ((i = atomic_fetch_add (&p->next, p->chunk)) < p->n_items)
-    for (int64_t e = MIN (i + p->chunk, p->n_items); i < e; i++)
-      p->fn (i, tid, p->data);
+  for (int k = 0; k < p->n; k++) {
+    pool_share *s = &p->shares[(tid + k) % p->n];
+    int64_t i;
+    while ((i = atomic_fetch_add (&s->next, p->chunk)) < s->end)
+      for (int64_t e = MIN (i + p->chunk, s->end); i < e; i++)
+        p->fn (i, tid, p->data);
+  }
 }
 
 static gpointer
@@ -90,6 +108,7 @@ cnn_threadpool_new (int n_threads)
   g_cond_init (&p->wake);
   g_cond_init (&p->done);
   p->workers = g_new0 (GThread *, p->n);
+  p->shares = g_aligned_alloc0 (p->n, sizeof (pool_share), 64);
   for (int i = 1; i < p->n; i++) {
     void **arg = g_new (void *, 2);
     arg[0] = p;
@@ -111,6 +130,7 @@ cnn_threadpool_free (cnn_threadpool *p)
   for (int i = 1; i < p->n; i++)
     g_thread_join (p->workers[i]);
   g_free (p->workers);
+  g_aligned_free (p->shares);
   g_mutex_clear (&p->lock);
   g_cond_clear (&p->wake);
   g_cond_clear (&p->done);
@@ -137,7 +157,10 @@ cnn_parallel_for (cnn_threadpool *p, int64_t n, void (*fn) (int64_t i, int tid, 
   /* loops of many small items (rows of a Pad) take them in chunks, about
    * 16 per thread: one atomic per item costs as much as the item */
   p->chunk = MAX (1, n / (16 * p->n));
-  atomic_store (&p->next, 0);
+  for (int t = 0; t < p->n; t++) {
+    atomic_store (&p->shares[t].next, n * t / p->n);
+    p->shares[t].end = n * (t + 1) / p->n;
+  }
   atomic_store (&p->running, p->n - 1);
   atomic_fetch_add (&p->generation, 1);
   if (atomic_load (&p->sleepers) > 0) {
