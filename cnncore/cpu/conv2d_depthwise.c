@@ -321,9 +321,8 @@ dw_task (int64_t task, int tid, void *data)
 {
   dw_ctx *c = data;
   const dw_geom *g = &c->g;
-  float *planes = (float *) c->x->scratch + (size_t) tid * (g->planes + g->cols);
   int64_t total = c->x->in[0]->dims[0] * c->x->in[0]->dims[1];
-  if (g->rows || g->flat) {
+  if (g->rows || g->flat) {     /* no scratch */
     for (int64_t nc = task * g->per_task; nc < MIN ((task + 1) * g->per_task, total); nc++)
       if (g->rows)
         dw3_channel (c, nc);
@@ -332,6 +331,7 @@ dw_task (int64_t task, int tid, void *data)
     return;
   }
   /* borders and slack once: the channels fill the same pixels */
+  float *planes = (float *) c->x->scratch + (size_t) tid * (g->planes + g->cols);
   memset (planes, 0, sizeof (float) * g->planes);
   for (int64_t nc = task * g->per_task; nc < MIN ((task + 1) * g->per_task, total); nc++)
     dw_channel (c, nc, planes, planes + g->planes);
