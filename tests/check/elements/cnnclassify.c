@@ -569,7 +569,7 @@ rss_kib (void)
 }
 
 typedef struct {
-  guint64 n;
+  guint64 n, early;
   glong rss_early;
 } SoakCount;
 
@@ -577,23 +577,26 @@ static GstPadProbeReturn
 soak_probe (GstPad * pad, GstPadProbeInfo * info, gpointer data)
 {
   SoakCount *c = data;
-  if (++c->n == 10000)
+  if (++c->n == c->early)
     c->rss_early = rss_kib ();
   return GST_PAD_PROBE_OK;
 }
 
-/* 100,000 frames through the element: every frame classified, and the
- * resident memory after the first 10,000 does not grow. */
+/* 100,000 frames through the element (3,000 under valgrind): every frame
+ * classified, and the resident memory after the first tenth does not grow
+ * (snow: videotestsrc's ball writes a byte before its buffer at 16 x 16,
+ * which valgrind reports). */
 GST_START_TEST (test_soak)
 {
+  guint64 frames = quick_mode () ? 3000 : 100000;
   gchar *path = tiny_classifier ("Softmax", "cnn-soak.onnx");
-  gchar *l = g_strdup_printf ("videotestsrc num-buffers=100000 pattern=ball ! "
+  gchar *l = g_strdup_printf ("videotestsrc num-buffers=%" G_GUINT64_FORMAT " pattern=snow ! "
       "video/x-raw,format=RGB,width=16,height=16 ! cnnclassify name=c model=%s threads=1 ! "
-      "fakesink name=sink", path);
+      "fakesink name=sink", frames, path);
   GstElement *p = gst_parse_launch (l, NULL);
   GstElement *sink = gst_bin_get_by_name (GST_BIN (p), "sink"), *c = gst_bin_get_by_name (GST_BIN (p), "c");
   GstPad *pad = gst_element_get_static_pad (sink, "sink");
-  SoakCount count = { 0, 0 };
+  SoakCount count = { 0, frames / 10, 0 };
   gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, soak_probe, &count, NULL);
   gst_element_set_state (p, GST_STATE_PLAYING);
   GstMessage *m = gst_bus_timed_pop_filtered (GST_ELEMENT_BUS (p), 600 * GST_SECOND,
@@ -602,13 +605,16 @@ GST_START_TEST (test_soak)
   gst_message_unref (m);
   glong rss_end = rss_kib ();
   g_print ("soak: %" G_GUINT64_FORMAT " frames, %" G_GUINT64_FORMAT " inferences, RSS %ld KiB after "
-      "10,000, %ld KiB at the end\n", count.n, stat_of (c, "inferences"), count.rss_early, rss_end);
-  fail_unless_equals_uint64 (count.n, 100000);
-  fail_unless_equals_uint64 (stat_of (c, "inferences"), 100000);
+      "%" G_GUINT64_FORMAT ", %ld KiB at the end\n", count.n, stat_of (c, "inferences"), count.rss_early,
+      count.early, rss_end);
+  fail_unless_equals_uint64 (count.n, frames);
+  fail_unless_equals_uint64 (stat_of (c, "inferences"), frames);
 #if defined(__SANITIZE_ADDRESS__)
   /* ASan holds freed memory in quarantine: RSS grows; LeakSanitizer checks leaks */
 #else
-  fail_unless (rss_end - count.rss_early < 2048, "RSS grew by %ld KiB", rss_end - count.rss_early);
+  /* under valgrind (quick) its own allocator's memory: valgrind checks leaks */
+  fail_unless (quick_mode () || rss_end - count.rss_early < 2048, "RSS grew by %ld KiB",
+      rss_end - count.rss_early);
 #endif
   gst_element_set_state (p, GST_STATE_NULL);
   gst_object_unref (pad);

@@ -9,6 +9,7 @@
 #include <gdk-pixbuf/gdk-pixbuf.h>
 #include <string.h>
 #include <glib/gstdio.h>
+#include "../../core/running-on-valgrind.h"
 
 #ifndef SHARED_DIR
 #define SHARED_DIR "../shared"
@@ -19,6 +20,15 @@ static inline gchar *
 shared_model (const gchar * name)
 {
   return g_build_filename (SHARED_DIR, "models", name, NULL);
+}
+
+/* Under valgrind (or with CNN_TEST_QUICK=1) the soak takes 3,000 frames,
+ * not 100,000, and leaves the resident memory check (which needs the full
+ * volume, and valgrind's allocator) to the normal runs. */
+static inline gboolean
+quick_mode (void)
+{
+  return RUNNING_ON_VALGRIND || g_strcmp0 (g_getenv ("CNN_TEST_QUICK"), "1") == 0;
 }
 
 static inline gboolean
