@@ -584,8 +584,8 @@ soak_probe (GstPad * pad, GstPadProbeInfo * info, gpointer data)
 
 /* 100,000 frames through the element (3,000 under valgrind): every frame
  * classified, and the resident memory after the first tenth does not grow
- * (snow: videotestsrc's ball writes a byte before its buffer at 16 x 16,
- * which valgrind reports). */
+ * (snow: under valgrind, videotestsrc's ball pattern wrote a byte before
+ * its buffer). */
 GST_START_TEST (test_soak)
 {
   guint64 frames = quick_mode () ? 3000 : 100000;
