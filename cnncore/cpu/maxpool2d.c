@@ -54,7 +54,7 @@ cnn_maxpool2d_plane (const cnn_window *w, const float *xi, float *out)
     }
     float *o = out + oy * OW;
     if (sx == 2 && kw == 3) {
-      /* 3 wide at stride 2 (ResNet, SqueezeNet, YOLO): the even and odd
+      /* 3 wide at stride 2 (ResNet, SqueezeNet): the even and odd
        * columns of 32 and the even ones one on, from one split */
       for (int64_t j = 0; j < OW; j += VEC) {
         const float *t = rb + 2 * j;
