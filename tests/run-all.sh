@@ -104,6 +104,7 @@ if command -v valgrind >/dev/null 2>&1; then
       v_ok=$((v_ok + 1)); echo "valgrind: $* $checks OK"
     else
       v_fail=$((v_fail + 1)); echo "valgrind: $* $checks FAILED"; grep '==' "$BUILD/valgrind.log" | head -60
+      grep -v '^==' "$BUILD/valgrind.log" | tail -20     # a test that failed, not valgrind
     fi
   }
   for t in tests/test-session tests/check/check-cnnoverlay tests/check/check-cnndetect \

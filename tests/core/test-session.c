@@ -341,23 +341,6 @@ test_threads (void)
   cnn_model_unref (m);
 }
 
-typedef struct {
-  gint *visits;                 /* per item */
-  gint threads;
-  gint *bad_thread;
-} parallel_job;
-
-static void
-parallel_item (int i, int thread, gpointer data)
-{
-  parallel_job *j = data;
-  g_atomic_int_inc (&j->visits[i]);
-  if (thread < 0 || thread >= j->threads)
-    g_atomic_int_set (j->bad_thread, 1);
-}
-
-/* cnn_session_parallel_for: every item once, thread numbers in range, and
- * (between runs) the session still runs right. */
 /* Flush-to-zero on every thread of a run: 1e-20 * 1e-20 (a denormal) comes
  * out 0 in every element of a Mul split across 4 threads, as on 1. */
 static void
@@ -396,6 +379,23 @@ test_denormals (void)
     cnn_model_unref (m);
 }
 
+typedef struct {
+  gint *visits;                 /* per item */
+  gint threads;
+  gint *bad_thread;
+} parallel_job;
+
+static void
+parallel_item (int i, int thread, gpointer data)
+{
+  parallel_job *j = data;
+  g_atomic_int_inc (&j->visits[i]);
+  if (thread < 0 || thread >= j->threads)
+    g_atomic_int_set (j->bad_thread, 1);
+}
+
+/* cnn_session_parallel_for: every item once, thread numbers in range, and
+ * (between runs) the session still runs right. */
 static void
 test_parallel_for (void)
 {

@@ -612,7 +612,7 @@ GST_START_TEST (test_soak)
 #if defined(__SANITIZE_ADDRESS__)
   /* ASan holds freed memory in quarantine: RSS grows; LeakSanitizer checks leaks */
 #else
-  /* under valgrind (quick) its own allocator's memory: valgrind checks leaks */
+  /* under valgrind the resident memory is valgrind's own; it checks leaks itself */
   fail_unless (quick_mode () || rss_end - count.rss_early < 2048, "RSS grew by %ld KiB",
       rss_end - count.rss_early);
 #endif
