@@ -345,11 +345,9 @@ cnn_conv2d_depthwise (cnn_exec *x)
     return cnn_exec_fail (x, CNN_E_BACKEND, "not a depthwise convolution");
   if (x->scratch_size < cnn_conv2d_depthwise_scratch (x))
     return cnn_exec_fail (x, CNN_E_BACKEND, "scratch too small");
-  if (!x->cache) {
+  if (!x->cache && !c.g.rows) { /* the rows path needs neither */
     dw_taps *t = g_new0 (dw_taps, 1);
-    if (c.g.rows)
-      ;                         /* nothing to work out */
-    else if (c.g.flat)
+    if (c.g.flat)
       dw_flat_masks (&c.g, t);
     else
       for (int64_t ky = 0, i = 0; ky < c.g.p.kh; ky++)
@@ -358,8 +356,10 @@ cnn_conv2d_depthwise (cnn_exec *x)
     x->cache = t;
     x->cache_free = g_free;
   }
-  c.koff = ((dw_taps *) x->cache)->koff;
-  c.mask = ((dw_taps *) x->cache)->mask;
+  if (x->cache) {
+    c.koff = ((dw_taps *) x->cache)->koff;
+    c.mask = ((dw_taps *) x->cache)->mask;
+  }
   int64_t total = x->in[0]->dims[0] * x->in[0]->dims[1];
   cnn_parallel_for (x->pool, (total + c.g.per_task - 1) / c.g.per_task, dw_task, &c);
   return CNN_OK;

@@ -182,28 +182,18 @@ implicit_block (int64_t task, int tid, void *data)
   int64_t n = MIN (g->block_cols, pg->ncols - j0);
   int64_t osz = pg->OH * pg->OW;
   const cnn_act *act = &t->x->act;
-  if (g->in_place && cnn_act_is_simple (act->type)) {
-    /* the grid is the output's own layout: the kernel stores the output,
-     * bias, residual and activation included */
-    int64_t step = g->panel_order ? g->mr : m1 - m0;
+  bool plain = g->in_place && cnn_act_is_simple (act->type);
+  if (plain || g->direct_grid) {
+    /* the kernel stores the output, bias, residual and activation
+     * included: in place the grid is the output's own layout, else the
+     * kernel maps grid columns to output pixels as it stores */
+    int64_t off = plain ? j0 : 0, step = g->panel_order ? g->mr : m1 - m0;
     for (int64_t a = m0; a < m1; a += step) { /* panel by panel, or all at once */
       int64_t b = MIN (a + step, m1);
-      cnn_sgemm_epilogue ep = { t->bias ? t->bias + a : NULL, t->residual ? t->residual + a * osz + j0 : NULL,
-        act->type, act->alpha, act->beta, 0, 0, 0 };
+      cnn_sgemm_epilogue ep = { t->bias ? t->bias + a : NULL, t->residual ? t->residual + a * osz + off : NULL,
+        act->type, act->alpha, act->beta, plain ? 0 : (int) pg->Wq, (int) pg->OW, (int) j0 };
       cnn_sgemm_avx512_gather (g->tile, (int) g->Mg, (int) a, (int) b, (int) n, (int) g->K, t->wpacked,
-          t->b + j0, t->koff, true, t->out + a * osz + j0, (int) osz, &ep);
-    }
-    return;
-  }
-  if (g->direct_grid) {
-    /* the kernel maps grid columns to output pixels as it stores */
-    int64_t step = g->panel_order ? g->mr : m1 - m0;
-    for (int64_t a = m0; a < m1; a += step) {
-      int64_t b = MIN (a + step, m1);
-      cnn_sgemm_epilogue ep = { t->bias ? t->bias + a : NULL, t->residual ? t->residual + a * osz : NULL,
-        act->type, act->alpha, act->beta, (int) pg->Wq, (int) pg->OW, (int) j0 };
-      cnn_sgemm_avx512_gather (g->tile, (int) g->Mg, (int) a, (int) b, (int) n, (int) g->K, t->wpacked,
-          t->b + j0, t->koff, false, t->out + a * osz, (int) osz, &ep);
+          t->b + j0, t->koff, plain, t->out + a * osz + off, (int) osz, &ep);
     }
     return;
   }
