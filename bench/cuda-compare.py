@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """cuda-compare.py - cnn-bench --backend cuda next to PyTorch (cuDNN) on the
 same GPU in the same run: images/s per model, batch and precision, and the
-ratio ours / PyTorch.  PyTorch stands in for ONNX Runtime's CUDA provider
-where onnxruntime-gpu cannot be installed.
+ratio ours / PyTorch; where onnxruntime has its CUDA provider, ONNX Runtime
+on the same ONNX file too (fp32 and tf32: its provider has no fp16 switch,
+it runs fp16 only on a converted model).
 
   bench/cuda-compare.py --cnn-bench BUILD/cnncore/cnn-bench --models DIR \
       [--batches 1,8,32] [--precisions fp32,tf32,fp16] [--runs 30]
@@ -12,8 +13,15 @@ random weights) are exported to DIR with a symbolic batch dimension, so
 that both sides run the same network at every batch size."""
 import argparse, json, os, subprocess, sys, time
 
+import numpy as np
 import torch
 import torchvision
+
+try:
+    import onnxruntime as ort
+    HAVE_ORT = "CUDAExecutionProvider" in ort.get_available_providers()
+except ImportError:
+    HAVE_ORT = False
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--cnn-bench", required=True)
@@ -65,26 +73,49 @@ def torch_rate(name, batch, precision):
     return batch / ts[len(ts) // 2]
 
 
+def ort_rate(name, batch, precision):
+    if not HAVE_ORT or precision == "fp16":
+        return None
+    opts = {"use_tf32": "1" if precision == "tf32" else "0", "cudnn_conv_algo_search": "EXHAUSTIVE"}
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    s = ort.InferenceSession(os.path.join(a.models, name + ".onnx"), so,
+                             providers=[("CUDAExecutionProvider", opts)])
+    x = {s.get_inputs()[0].name: np.random.rand(batch, 3, 224, 224).astype(np.float32)}
+    for _ in range(5):
+        s.run(None, x)
+    ts = []
+    for _ in range(a.runs):
+        t0 = time.perf_counter()
+        s.run(None, x)   # host in, host out, as on the other two sides
+        ts.append(time.perf_counter() - t0)
+    ts.sort()
+    return batch / ts[len(ts) // 2]
+
+
 def ours_rate(name, batch, precision):
     path = os.path.join(a.models, name + ".onnx")
     out = subprocess.run([a.cnn_bench, path, "--backend", "cuda", "--precision", precision, "--batch",
-                          str(batch), "--runs", str(a.runs), "--json"], capture_output=True, text=True)
+                          str(batch), "--runs", str(a.runs), "--no-peak", "--json"], capture_output=True, text=True)
     if out.returncode != 0:
         return None, out.stderr.strip().splitlines()[-1] if out.stderr else "failed"
     return json.loads(out.stdout)["images_per_s"], None
 
 
-print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}, cuDNN {torch.backends.cudnn.version()}")
-print(f"| model | batch | precision | ours img/s | PyTorch img/s | ratio |")
-print(f"|---|---|---|---|---|---|")
+print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}, cuDNN {torch.backends.cudnn.version()}"
+      + (f", onnxruntime {ort.__version__} (CUDA provider)" if HAVE_ORT else ", no ONNX Runtime CUDA provider"))
+print("| model | batch | precision | ours img/s | PyTorch img/s | ratio |" + (" ORT img/s | ours/ORT |" if HAVE_ORT else ""))
+print("|---|---|---|---|---|---|" + ("---|---|" if HAVE_ORT else ""))
 for name in archs:
     export(name)
     for b in [int(v) for v in a.batches.split(",")]:
         for p in a.precisions.split(","):
             ours, err = ours_rate(name, b, p)
             ref = torch_rate(name, b, p)
-            if ours is None:
-                print(f"| {name} | {b} | {p} | error: {err} | {ref:.0f} | - |")
-            else:
-                print(f"| {name} | {b} | {p} | {ours:.0f} | {ref:.0f} | {ours / ref:.2f} |")
+            o = ort_rate(name, b, p) if HAVE_ORT else None
+            row = f"| {name} | {b} | {p} | " + (f"error: {err} | {ref:.0f} | - |" if ours is None
+                                                else f"{ours:.0f} | {ref:.0f} | {ours / ref:.2f} |")
+            if HAVE_ORT:
+                row += " - | - |" if o is None else f" {o:.0f} | " + ("-" if ours is None else f"{ours / o:.2f}") + " |"
+            print(row)
             sys.stdout.flush()

@@ -55,59 +55,75 @@ conv_infer (cnn_exec *x)
   return CNN_OK;
 }
 
+typedef struct
+{
+  cnn_exec *x;
+  const cnn_window *w;
+} conv_ref_ctx;
+
+/* One output plane (image n, channel m = i % M): planes are independent, so
+ * the plain loop below gives the same bits on any number of threads. */
+static void
+conv_ref_plane (int64_t i, int tid, void *data)
+{
+  (void) tid;
+  const conv_ref_ctx *c = data;
+  cnn_exec *x = c->x;
+  const cnn_window *w = c->w;
+  const cnn_conv_params *p = x->params;
+  const cnn_tensor *X = x->in[0], *W = x->in[1], *B = x->n_in > 2 ? x->in[2] : NULL;
+  int64_t C = X->dims[1], M = W->dims[0], G = p->group;
+  int64_t Cg = C / G, Mg = M / G, n = i / M, m = i % M, g = m / Mg;
+  int64_t isz = w->in[0] * w->in[1] * w->in[2], osz = w->out[0] * w->out[1] * w->out[2];
+  int64_t ksz = w->kernel[0] * w->kernel[1] * w->kernel[2];
+  const float *xd = X->data, *wd = W->data, *bd = B ? B->data : NULL;
+  float *o = (float *) x->out[0]->data + i * osz;
+  for (int64_t z = 0; z < w->out[0]; z++)
+    for (int64_t y = 0; y < w->out[1]; y++)
+      for (int64_t xx = 0; xx < w->out[2]; xx++) {
+        double acc = bd ? bd[m] : 0.0;
+        for (int64_t c = 0; c < Cg; c++) {
+          const float *xi = xd + (n * C + g * Cg + c) * isz;
+          const float *wk = wd + (m * Cg + c) * ksz;
+          for (int64_t kz = 0; kz < w->kernel[0]; kz++) {
+            int64_t iz = z * w->stride[0] - w->pad0[0] + kz * w->dil[0];
+            if (iz < 0 || iz >= w->in[0])
+              continue;
+            for (int64_t ky = 0; ky < w->kernel[1]; ky++) {
+              int64_t iy = y * w->stride[1] - w->pad0[1] + ky * w->dil[1];
+              if (iy < 0 || iy >= w->in[1])
+                continue;
+              for (int64_t kx = 0; kx < w->kernel[2]; kx++) {
+                int64_t ix = xx * w->stride[2] - w->pad0[2] + kx * w->dil[2];
+                if (ix < 0 || ix >= w->in[2])
+                  continue;
+                acc += (double) xi[(iz * w->in[1] + iy) * w->in[2] + ix] *
+                    wk[(kz * w->kernel[1] + ky) * w->kernel[2] + kx];
+              }
+            }
+          }
+        }
+        o[(z * w->out[1] + y) * w->out[2] + xx] = (float) acc;
+      }
+  if (x->residual) {
+    const float *r = (const float *) x->residual->data + i * osz;
+    for (int64_t k = 0; k < osz; k++)
+      o[k] += r[k];
+  }
+  cnn_act_apply (&x->act, o, osz);
+}
+
 static cnn_status
 conv_ref (cnn_exec *x)
 {
-  const cnn_conv_params *p = x->params;
-  const cnn_tensor *X = x->in[0], *W = x->in[1], *B = x->n_in > 2 ? x->in[2] : NULL;
   cnn_window w;
   cnn_status st = cnn_conv_geometry (x, &w);
   if (st)
     return st;
-  int64_t N = X->dims[0], C = X->dims[1], M = W->dims[0], G = p->group;
-  int64_t Cg = C / G, Mg = M / G;
-  int64_t isz = w.in[0] * w.in[1] * w.in[2], osz = w.out[0] * w.out[1] * w.out[2];
-  int64_t ksz = w.kernel[0] * w.kernel[1] * w.kernel[2];
-  const float *xd = X->data, *wd = W->data, *bd = B ? B->data : NULL;
-  float *od = x->out[0]->data;
-  for (int64_t n = 0; n < N; n++)
-    for (int64_t m = 0; m < M; m++) {
-      int64_t g = m / Mg;
-      float *o = od + (n * M + m) * osz;
-      for (int64_t z = 0; z < w.out[0]; z++)
-        for (int64_t y = 0; y < w.out[1]; y++)
-          for (int64_t xx = 0; xx < w.out[2]; xx++) {
-            double acc = bd ? bd[m] : 0.0;
-            for (int64_t c = 0; c < Cg; c++) {
-              const float *xi = xd + (n * C + g * Cg + c) * isz;
-              const float *wk = wd + (m * Cg + c) * ksz;
-              for (int64_t kz = 0; kz < w.kernel[0]; kz++) {
-                int64_t iz = z * w.stride[0] - w.pad0[0] + kz * w.dil[0];
-                if (iz < 0 || iz >= w.in[0])
-                  continue;
-                for (int64_t ky = 0; ky < w.kernel[1]; ky++) {
-                  int64_t iy = y * w.stride[1] - w.pad0[1] + ky * w.dil[1];
-                  if (iy < 0 || iy >= w.in[1])
-                    continue;
-                  for (int64_t kx = 0; kx < w.kernel[2]; kx++) {
-                    int64_t ix = xx * w.stride[2] - w.pad0[2] + kx * w.dil[2];
-                    if (ix < 0 || ix >= w.in[2])
-                      continue;
-                    acc += (double) xi[(iz * w.in[1] + iy) * w.in[2] + ix] *
-                        wk[(kz * w.kernel[1] + ky) * w.kernel[2] + kx];
-                  }
-                }
-              }
-            }
-            o[(z * w.out[1] + y) * w.out[2] + xx] = (float) acc;
-          }
-      if (x->residual) {
-        const float *r = (const float *) x->residual->data + (n * M + m) * osz;
-        for (int64_t i = 0; i < osz; i++)
-          o[i] += r[i];
-      }
-      cnn_act_apply (&x->act, o, osz);
-    }
+  conv_ref_ctx c = { x, &w };
+  /* threads only cut the wait for references (whole models on the
+   * reference backend, test-backends' and test-ops' checks) */
+  cnn_parallel_for (x->pool, x->in[0]->dims[0] * x->in[1]->dims[0], conv_ref_plane, &c);
   return CNN_OK;
 }
 

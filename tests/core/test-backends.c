@@ -2,7 +2,8 @@
  * kernels, on the same random input: max abs error and max error relative
  * to the output's range, per output.
  *
- *   test-backends [--backend cuda] [--precision fp32|tf32|fp16] [--batch N] [--low X] [--high Y] MODEL...
+ *   test-backends [--backend cuda] [--precision fp32|tf32|fp16] [--batch N] [--low X] [--high Y]
+ *                 [--threads N] MODEL...
  *
  * Fails above 5e-4 of the range (fp32: other summation orders and cuDNN
  * algorithms) or 2e-2 (tf32, fp16: 10-bit mantissas); exits 77 (skipped)
@@ -13,7 +14,7 @@
 #include <string.h>
 
 static char *opt_backend = "cuda", *opt_precision;
-static gint64 opt_batch = 1;
+static gint64 opt_batch = 1, opt_threads = 2;
 static double opt_lo = -1, opt_hi = 1;
 
 static int
@@ -27,7 +28,7 @@ run_model (const char *path, double tolerance)
     return 1;
   }
   cnn_session_options so = CNN_SESSION_OPTIONS_INIT;
-  so.threads = 2;
+  so.threads = (int) opt_threads;
   so.default_dim = opt_batch;
   so.reference = TRUE;
   cnn_session *ref = cnn_session_new (m, &so, &err);
@@ -99,6 +100,7 @@ main (int argc, char **argv)
     { "batch", 'n', 0, G_OPTION_ARG_INT64, &opt_batch, "Value of symbolic dims (default 1)", "N" },
     { "low", 0, 0, G_OPTION_ARG_DOUBLE, &opt_lo, "Random inputs from (default -1)", "X" },
     { "high", 0, 0, G_OPTION_ARG_DOUBLE, &opt_hi, "Random inputs up to (default 1)", "X" },
+    { "threads", 't', 0, G_OPTION_ARG_INT64, &opt_threads, "CPU threads of both sessions (default 2)", "N" },
     { NULL }
   };
   GOptionContext *ctx = g_option_context_new ("MODEL... - check a backend against the CPU reference");

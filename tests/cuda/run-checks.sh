@@ -7,8 +7,10 @@
 # suites on the CUDA backend, and whole models at batch 1 and 4 (fp32), and in
 # tf32 and fp16.
 # Prints one line per check and "cuda-checks: N passed, N failed" last.
+# The models' CPU references run on CNN_CHECK_THREADS threads (default: all).
 set -u
 bin=$1; data=$2; shift 2
+threads=${CNN_CHECK_THREADS:-$(nproc)}
 pass=0; fail=0
 check () {
   name=$1; shift
@@ -25,17 +27,17 @@ check "ops fp16" "$bin/test-ops" --backend cuda --precision fp16
 for suite in node pytorch-converted pytorch-operator simple; do
   [ -d "$data/$suite" ] && check "onnx $suite" "$bin/onnx-suite" --backend cuda "$data/$suite"
 done
-check "models fp32 batch 1" "$bin/test-backends" --backend cuda "$@"
-check "models fp32 batch 4" "$bin/test-backends" --backend cuda --batch 4 "$@"
+check "models fp32 batch 1" "$bin/test-backends" --threads "$threads" --backend cuda "$@"
+check "models fp32 batch 4" "$bin/test-backends" --threads "$threads" --backend cuda --batch 4 "$@"
 # tf32 and fp16 round to 10-bit mantissas: models meet 2e-2 of their range
 # on inputs of the scale they were trained for (style_candy wants 0..255
 # pixels; on -1..1 its instance norms blow the rounding up to 0.4 of the range)
 for prec in tf32 fp16; do
   for m in "$@"; do
     case "$m" in
-      *style_candy*) check "$prec $(basename "$m")" "$bin/test-backends" --backend cuda --precision $prec \
+      *style_candy*) check "$prec $(basename "$m")" "$bin/test-backends" --threads "$threads" --backend cuda --precision $prec \
           --low 0 --high 255 "$m" ;;
-      *) check "$prec $(basename "$m")" "$bin/test-backends" --backend cuda --precision $prec "$m" ;;
+      *) check "$prec $(basename "$m")" "$bin/test-backends" --threads "$threads" --backend cuda --precision $prec "$m" ;;
     esac
   done
 done
