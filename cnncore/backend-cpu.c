@@ -2,6 +2,7 @@
  * (OpenBLAS and our own), with flush-to-zero for denormals. */
 #include "cnn-private.h"
 #include <cblas.h>
+#include <string.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <xmmintrin.h>
 #include <pmmintrin.h>
@@ -85,6 +86,22 @@ cpu_copy (cnn_backend *b, void *dst, const void *src, cnn_dtype dtype, int64_t n
   return CNN_OK;
 }
 
+/* Pre-processing into the staged "device" memory: the reference conversion. */
+static cnn_status
+cpu_set_image (cnn_backend *b, const cnn_tensor *t, int item, const cnn_image *img, const cnn_image_map *map,
+    GString *err)
+{
+  int64_t per = cnn_tensor_numel (t) / t->dims[0];
+  float *dst = (float *) t->data + item * per;
+  if (!img) {
+    memset (dst, 0, per * sizeof (float));
+    return CNN_OK;
+  }
+  int c = (int) t->dims[map->nhwc ? 3 : 1], h = (int) t->dims[map->nhwc ? 1 : 2], w = (int) t->dims[map->nhwc ? 2 : 3];
+  cnn_image_to_tensor (img, map, c, h, w, dst);
+  return CNN_OK;
+}
+
 static const cnn_backend_i cpu_staged_backend_i = {
   /* .name          = */ "cpu",
   /* .device_memory = */ true,
@@ -96,6 +113,10 @@ static const cnn_backend_i cpu_staged_backend_i = {
   /* .free          = */ cpu_free,
   /* .set_tensor    = */ cpu_copy,
   /* .get_tensor    = */ cpu_copy,
+  /* .plan_reset    = */ NULL,
+  /* .alloc_host    = */ NULL,
+  /* .free_host     = */ NULL,
+  /* .set_image     = */ cpu_set_image,
 };
 
 cnn_backend *

@@ -37,7 +37,7 @@ cnn_backend_new (const cnn_session_options *opts, int threads, GError **error)
       return NULL;
     }
     GError *cuda_error = NULL;
-    cnn_backend *b = cnn_backend_cuda_new (opts, &cuda_error);
+    cnn_backend *b = cnn_backend_cuda_new (opts, threads, &cuda_error);
     if (b || !is_auto) {
       if (cuda_error)
         g_propagate_error (error, cuda_error);

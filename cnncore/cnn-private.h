@@ -339,6 +339,11 @@ void cnn_sgemm_avx512 (bool trans_a, bool trans_b, int M, int N, int K, float al
 void cnn_gemm (cnn_threadpool *pool, bool trans_a, bool trans_b, int M, int N, int K, float alpha,
     const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
 
+/* ---- images (image.c) ------------------------------------------------------ */
+
+/* NULL, or what is wrong with @img or @map. */
+const char *cnn_image_check (const cnn_image *img, const cnn_image_map *map);
+
 /* ---- backends (backend.c) ------------------------------------------------------ */
 
 typedef struct cnn_backend cnn_backend;
@@ -369,6 +374,11 @@ typedef struct {
   /* host memory for outputs (pinned where that helps); NULL: g_malloc */
   void *(*alloc_host) (cnn_backend *b, size_t size);
   void (*free_host) (cnn_backend *b, void *buf);
+  /* optional, device memory: pre-processing where the tensor lives: item
+   * @item of the float input @t from @img through @map, or zeros with @img
+   * NULL; NULL: the session converts on the host and copies */
+  cnn_status (*set_image) (cnn_backend *b, const cnn_tensor *t, int item, const cnn_image *img,
+      const cnn_image_map *map, GString *err);
 } cnn_backend_i;
 
 struct cnn_backend {
@@ -379,8 +389,10 @@ struct cnn_backend {
 
 cnn_backend *cnn_backend_cpu_new (int threads, bool reference);
 #ifdef CNN_HAVE_CUDA
-/* cuda/backend-cuda.c: NULL and @error when no usable device. */
-cnn_backend *cnn_backend_cuda_new (const cnn_session_options *opts, GError **error);
+/* cuda/backend-cuda.c: NULL and @error when no usable device.  @threads
+ * CPU threads serve the host-side work around runs (the elements' pixel
+ * work through cnn_session_parallel_for). */
+cnn_backend *cnn_backend_cuda_new (const cnn_session_options *opts, int threads, GError **error);
 #endif
 cnn_backend *cnn_backend_new (const cnn_session_options *opts, int threads, GError **error);
 void cnn_backend_free (cnn_backend *b);

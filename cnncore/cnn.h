@@ -223,6 +223,63 @@ void cnn_session_parallel_for (cnn_session *session, int n,
 void *cnn_session_alloc_host (cnn_session *session, size_t size);
 void cnn_session_free_host (cnn_session *session, void *mem);
 
+/* ---- images as inputs -------------------------------------------------- */
+
+/* An 8-bit picture in host memory: packed RGB (any byte order, 3 or 4 bytes
+ * a pixel) or YUV 4:2:0 (I420, NV12: chroma rows and columns at half
+ * resolution).  Component k (R, G, B, or Y, U, V) of pixel (x, y) is the
+ * byte plane[comp_plane[k]] + row * stride[comp_plane[k]] + col *
+ * comp_pstride[k] + comp_offset[k], with row, col = y, x, or y / 2, x / 2
+ * for YUV chroma. */
+typedef struct {
+  int width, height;
+  gboolean yuv;
+  const uint8_t *plane[3];
+  int stride[3];
+  int comp_plane[3], comp_offset[3], comp_pstride[3];
+  /* YUV -> RGB: y' = (Y - yoff) * ymul, u' = (U - coff) * cmul, v' likewise;
+   * R = y' + rv v', G = y' + gu u' + gv v', B = y' + bu u', each rounded to a
+   * byte before scaling */
+  float yoff, ymul, coff, cmul, rv, gu, gv, bu;
+} cnn_image;
+
+/* How a region of an image becomes one item of an input tensor: tensor
+ * pixel (i, j) shows region position ((i + 0.5 - off_x) / scale_x - 0.5,
+ * (j + 0.5 - off_y) / scale_y - 0.5), bilinear between pixel centres
+ * (clamped at the edges); pixels outside the region's picture (letterbox
+ * bars) get pad_value.  A value is (byte value - mean[c]) / std[c]; one
+ * channel is the mean of R, G and B. */
+typedef struct {
+  int x, y, w, h;               /* the region, inside the image */
+  double scale_x, scale_y, off_x, off_y;
+  gboolean nhwc;                /* tensor layout N,H,W,C, else N,C,H,W */
+  gboolean bgr;                 /* channel order B, G, R */
+  float mean[3], std[3];
+  float pad_value;              /* in byte units, like the pixels */
+} cnn_image_map;
+
+/* Tensor position @i on one axis of a map (offset @off, scale @scale,
+ * region length @len) blends region positions *a and *b by *w; TRUE when it
+ * falls on the picture rather than on a letterbox bar.  For faster paths
+ * that must sample as the reference does. */
+gboolean cnn_image_taps (int i, double off, double scale, int len, int *a, int *b, float *w);
+
+/* The plain reference: writes @img through @map into @out, one item of
+ * @channels (1 or 3) x @height x @width floats in the map's layout. */
+void cnn_image_to_tensor (const cnn_image *img, const cnn_image_map *map, int channels,
+    int height, int width, float *out);
+
+/* Pre-processing on the session's backend (a CUDA kernel on the GPU, where
+ * only the region's rows travel, not a float tensor): writes item @item of
+ * input @input, a float32 [N, C, H, W] tensor ([N, H, W, C] with map->nhwc)
+ * with C 1 or 3, from @img.  @inputs give the shapes of the next run, as to
+ * cnn_session_run(); the next cnn_session_run() whose inputs[@input].data is
+ * NULL reads the items set since the last run, the others zero.  @img is
+ * read before this returns. */
+gboolean cnn_session_set_input_image (cnn_session *session, const cnn_tensor *inputs,
+    int n_inputs, int input, int item, const cnn_image *img, const cnn_image_map *map,
+    GError **error);
+
 /* ---- helpers ------------------------------------------------------------ */
 
 /* Reads a serialized ONNX TensorProto (the .pb files of test_data_set_N folders) into

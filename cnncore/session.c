@@ -26,6 +26,14 @@ struct cnn_session {
   bool deferred;                /* the plan waits for input values or shapes */
   double *times;
   GString *err;
+  /* per model input: items set from pictures since the last run */
+  struct image_input {
+    bool *set;
+    int n_items;
+    bool on_backend;            /* converted by the backend, in its memory */
+    float *host;                /* else converted here, whole tensor */
+    size_t host_size;
+  } *images;
 };
 
 static void
@@ -516,6 +524,7 @@ cnn_session_new (cnn_model *model, const cnn_session_options *opts, GError **err
   s->owned = g_new0 (void *, s->n_values);
   s->outputs = g_new0 (cnn_tensor, model->n_outputs);
   s->host_outputs = g_new0 (void *, MAX (model->n_outputs, 1));
+  s->images = g_new0 (struct image_input, MAX (model->n_inputs, 1));
   s->err = g_string_new (NULL);
   cnn_status st = plan (s, NULL);
   if (st != CNN_OK) {
@@ -538,6 +547,11 @@ cnn_session_free (cnn_session *s)
   g_free (s->owned);
   g_free (s->outputs);
   g_free (s->host_outputs);
+  for (int i = 0; i < s->model->n_inputs; i++) {
+    g_free (s->images[i].set);
+    g_free (s->images[i].host);
+  }
+  g_free (s->images);
   g_string_free (s->err, TRUE);
   cnn_model_unref (s->model);
   g_free (s);
@@ -575,8 +589,29 @@ cnn_session_parallel_for (cnn_session *s, int n, void (*func) (int i, int thread
   cnn_parallel_for (s->backend->pool, n, parallel_item, &c);
 }
 
-gboolean
-cnn_session_run (cnn_session *s, const cnn_tensor *inputs, int n_inputs, GError **error)
+static bool
+image_pending (const cnn_session *s, int i)
+{
+  const struct image_input *im = &s->images[i];
+  for (int k = 0; k < im->n_items; k++)
+    if (im->set[k])
+      return true;
+  return false;
+}
+
+static void
+images_clear (cnn_session *s)
+{
+  for (int i = 0; i < s->model->n_inputs; i++)
+    if (s->images[i].set)
+      memset (s->images[i].set, 0, s->images[i].n_items * sizeof (bool));
+}
+
+/* Plans for the shapes (and shape values) of @inputs unless the plan fits
+ * them.  An input may come without data where pictures were set for it, or
+ * it is @image, about to get one. */
+static gboolean
+fit_plan (cnn_session *s, const cnn_tensor *inputs, int n_inputs, int image, GError **error)
 {
   cnn_model *m = s->model;
   cnn_status st;
@@ -587,30 +622,143 @@ cnn_session_run (cnn_session *s, const cnn_tensor *inputs, int n_inputs, GError 
   }
   bool replan = s->arena == NULL;
   for (int i = 0; i < n_inputs; i++) {
-    if (!inputs[i].data && cnn_tensor_numel (&inputs[i]) > 0) {
+    const cnn_value *v = cnn_model_value (m, m->input_values[i]);
+    bool picture = i == image || image_pending (s, i);
+    if (!inputs[i].data && cnn_tensor_numel (&inputs[i]) > 0 && (!picture || v->feeds_shape)) {
       g_set_error (error, CNN_ERROR, CNN_ERROR_INVALID_ARGUMENT, "input %d has no data", i);
       return FALSE;
     }
     const cnn_tensor *t = &s->t[m->input_values[i]];
     if (!cnn_shape_equal (t, &inputs[i]) || t->dtype != inputs[i].dtype)
       replan = true;
-    else if (!replan && cnn_model_value (m, m->input_values[i])->feeds_shape &&
+    else if (!replan && v->feeds_shape &&
         memcmp (t->data, inputs[i].data, cnn_tensor_numel (t) * cnn_dtype_size (t->dtype)) != 0)
       replan = true;            /* new shape values */
   }
-  if (replan && (st = plan (s, inputs)) != CNN_OK)
+  if (!replan)
+    return TRUE;
+  for (int i = 0; i < n_inputs; i++)
+    if (image_pending (s, i)) {
+      images_clear (s);
+      g_set_error (error, CNN_ERROR, CNN_ERROR_INVALID_ARGUMENT,
+          "input %d: its pictures were set for other input shapes", i);
+      return FALSE;
+    }
+  if ((st = plan (s, inputs)) != CNN_OK)
     return fail (s, st, error);
+  return TRUE;
+}
+
+gboolean
+cnn_session_set_input_image (cnn_session *s, const cnn_tensor *inputs, int n_inputs, int input, int item,
+    const cnn_image *img, const cnn_image_map *map, GError **error)
+{
+  cnn_model *m = s->model;
+  const char *why = NULL;
+  if (input < 0 || input >= m->n_inputs || n_inputs != m->n_inputs || !inputs)
+    why = "no such input";
+  else if (!img || !map)
+    why = "no picture";
+  else if (inputs[input].dtype != CNN_DTYPE_FLOAT32 || inputs[input].ndim != 4)
+    why = "a picture goes into a float32 tensor of 4 dims";
+  else if (inputs[input].dims[map->nhwc ? 3 : 1] != 1 && inputs[input].dims[map->nhwc ? 3 : 1] != 3)
+    why = "a picture goes into 1 or 3 channels";
+  else if (item < 0 || item >= inputs[input].dims[0])
+    why = "the item is outside the batch";
+  else if (inputs[input].dims[1] > G_MAXINT || inputs[input].dims[2] > G_MAXINT || inputs[input].dims[3] > G_MAXINT)
+    why = "the tensor is too large";
+  else
+    why = cnn_image_check (img, map);
+  if (why) {
+    g_set_error (error, CNN_ERROR, CNN_ERROR_INVALID_ARGUMENT, "input %d, item %d: %s", input, item, why);
+    return FALSE;
+  }
+  if (!fit_plan (s, inputs, n_inputs, input, error))
+    return FALSE;
+  if (s->is_const[m->input_values[input]]) {
+    g_set_error (error, CNN_ERROR, CNN_ERROR_INVALID_ARGUMENT, "input %d is a constant of the model", input);
+    return FALSE;
+  }
+  struct image_input *im = &s->images[input];
+  const cnn_tensor *t = &s->t[m->input_values[input]];
   const cnn_backend_i *bi = s->backend->iface;
-  for (int i = 0; i < n_inputs; i++) {
+  int n = (int) inputs[input].dims[0];
+  if (!image_pending (s, input)) {
+    im->on_backend = bi->device_memory && bi->set_image && s->arena && !s->deferred && t->data;
+    if (im->n_items != n) {
+      g_free (im->set);
+      im->set = g_new0 (bool, n);
+      im->n_items = n;
+    }
+  }
+  if (im->on_backend) {
+    cnn_status st = bi->set_image (s->backend, t, item, img, map, s->err);
+    if (st != CNN_OK) {
+      images_clear (s);
+      return fail (s, st, error);
+    }
+  } else {
+    size_t bytes = cnn_tensor_numel (&inputs[input]) * sizeof (float);
+    if (im->host_size < bytes) {
+      g_free (im->host);
+      im->host = g_try_malloc (bytes);
+      im->host_size = im->host ? bytes : 0;
+      if (!im->host) {
+        images_clear (s);
+        g_set_error (error, CNN_ERROR, CNN_ERROR_NO_MEMORY, "input %d: cannot allocate %zu bytes", input, bytes);
+        return FALSE;
+      }
+    }
+    const int64_t *d = inputs[input].dims;
+    cnn_image_to_tensor (img, map, (int) d[map->nhwc ? 3 : 1], (int) d[map->nhwc ? 1 : 2],
+        (int) d[map->nhwc ? 2 : 3], im->host + item * (cnn_tensor_numel (&inputs[input]) / n));
+  }
+  im->set[item] = true;
+  return TRUE;
+}
+
+/* An input given as pictures: items not set are zeros. */
+static cnn_status
+images_finish (cnn_session *s, int i, const void **data)
+{
+  struct image_input *im = &s->images[i];
+  cnn_tensor *t = &s->t[s->model->input_values[i]];
+  int64_t per = cnn_tensor_numel (t) / im->n_items;
+  cnn_status st = CNN_OK;
+  for (int k = 0; k < im->n_items && st == CNN_OK; k++)
+    if (!im->set[k]) {
+      if (im->on_backend)
+        st = s->backend->iface->set_image (s->backend, t, k, NULL, NULL, s->err);
+      else
+        memset (im->host + k * per, 0, per * sizeof (float));
+    }
+  *data = im->on_backend ? NULL : im->host;
+  return st;
+}
+
+gboolean
+cnn_session_run (cnn_session *s, const cnn_tensor *inputs, int n_inputs, GError **error)
+{
+  cnn_model *m = s->model;
+  cnn_status st = CNN_OK;
+  if (!fit_plan (s, inputs, n_inputs, -1, error))
+    return FALSE;
+  const cnn_backend_i *bi = s->backend->iface;
+  for (int i = 0; i < n_inputs && st == CNN_OK; i++) {
     cnn_tensor *t = &s->t[m->input_values[i]];
     if (s->is_const[m->input_values[i]])
       continue;
+    const void *data = inputs[i].data;
+    if (!data && image_pending (s, i) && ((st = images_finish (s, i, &data)) != CNN_OK || !data))
+      continue;                 /* in the backend's tensor already */
     if (!bi->device_memory)
-      t->data = inputs[i].data;
-    else if (t->data && (st = bi->set_tensor (s->backend, t->data, inputs[i].data, t->dtype,
-                cnn_tensor_numel (t), s->err)) != CNN_OK)
-      return fail (s, st, error);
+      t->data = (void *) data;
+    else if (t->data)
+      st = bi->set_tensor (s->backend, t->data, data, t->dtype, cnn_tensor_numel (t), s->err);
   }
+  images_clear (s);
+  if (st != CNN_OK)
+    return fail (s, st, error);
   st = bi->graph_compute (s->backend, s->execs, s->n_execs, s->profiling ? s->times : NULL);
   if (st != CNN_OK)
     return fail (s, st, error);

@@ -112,6 +112,28 @@ cudaError_t cnn_cu_batch_norm (int dt, const void *x, void *y, const void *scale
     const void *mean, const void *var, int64_t n, int64_t c, int64_t size, float eps, cnn_cu_act f,
     cudaStream_t stream);
 
+/* Pre-processing (cnn_session_set_input_image): one item of a float input
+ * from an 8-bit picture, as cnn_image_to_tensor computes it.  The picture's
+ * planes hold rows row_lo[p] on (the region's rows); the tables give, per
+ * tensor column and row, the two region positions blended, the weight and
+ * whether it lies on the picture. */
+typedef struct {
+  const uint8_t *plane[3];
+  int64_t stride[3];
+  int row_lo[3];
+  int comp_plane[3], comp_offset[3], comp_pstride[3];
+  bool yuv;
+  float yoff, ymul, coff, cmul, rv, gu, gv, bu;
+  int rx, ry;                   /* the region's origin in the picture */
+  const int *x0, *x1, *y0, *y1;
+  const float *wx, *wy;
+  const unsigned char *xin, *yin;
+  int channels, height, width;
+  bool nhwc, bgr;
+  float mean[3], inv[3], pad[3];
+} cnn_cu_image;
+cudaError_t cnn_cu_image_to_tensor (int dt, const cnn_cu_image *a, void *y, cudaStream_t stream);
+
 #ifdef __cplusplus
 }
 #endif

@@ -5,6 +5,9 @@
  *
  *   test-ops [SEED] [--backend cuda [--precision tf32|fp16]]
  *
+ * Pictures as inputs (cnn_session_set_input_image) are checked against
+ * cnn_image_to_tensor, on the CPU with and without staged memory.
+ *
  * With --backend the same graphs run on that backend against the CPU
  * reference (tolerance 1e-2 of the magnitude for tf32 and fp16); exit status 77
  * (skipped) when the backend cannot start, for want of a GPU say. */
@@ -762,6 +765,231 @@ test_sgemm_kernel (void)
     }
 }
 
+/* ---- pictures as inputs (cnn_session_set_input_image) ---- */
+
+/* A random picture: packed RGB of 3 or 4 bytes a pixel in any byte order
+ * (kind 0, 1), I420 (2) or NV12 (3); rows padded. */
+static guint8 *
+picture_new (cnn_image *im, int kind, int w, int h)
+{
+  memset (im, 0, sizeof *im);
+  im->width = w;
+  im->height = h;
+  gsize size;
+  guint8 *mem;
+  if (kind < 2) {
+    int ps = 3 + kind, order[4] = { 0, 1, 2, 3 };
+    for (int i = ps - 1; i > 0; i--) {
+      int j = (int) rnd (0, i), t = order[i];
+      order[i] = order[j];
+      order[j] = t;
+    }
+    im->stride[0] = w * ps + (int) rnd (0, 7);
+    size = (gsize) im->stride[0] * h;
+    mem = g_malloc (size);
+    im->plane[0] = mem;
+    for (int k = 0; k < 3; k++) {
+      im->comp_pstride[k] = ps;
+      im->comp_offset[k] = order[k];
+    }
+  } else {
+    int cw = (w + 1) / 2, ch = (h + 1) / 2;
+    im->yuv = TRUE;
+    im->stride[0] = w + (int) rnd (0, 7);
+    im->stride[1] = (kind == 2 ? cw : 2 * cw) + (int) rnd (0, 7);
+    im->stride[2] = kind == 2 ? cw + (int) rnd (0, 7) : 0;
+    size = (gsize) im->stride[0] * h + (gsize) (im->stride[1] + im->stride[2]) * ch;
+    mem = g_malloc (size);
+    im->plane[0] = mem;
+    im->plane[1] = mem + (gsize) im->stride[0] * h;
+    im->plane[2] = kind == 2 ? im->plane[1] + (gsize) im->stride[1] * ch : NULL;
+    for (int k = 0; k < 3; k++) {
+      im->comp_plane[k] = kind == 2 ? k : MIN (k, 1);
+      im->comp_pstride[k] = kind == 3 && k > 0 ? 2 : 1;
+      im->comp_offset[k] = kind == 3 && k == 2 ? 1 : 0;
+    }
+    /* BT.601 or BT.709, limited or full range */
+    gboolean full = rnd (0, 1);
+    double Kr = rnd (0, 1) ? 0.299 : 0.2126, Kb = Kr == 0.299 ? 0.114 : 0.0722, Kg = 1 - Kr - Kb;
+    im->yoff = full ? 0 : 16;
+    im->ymul = full ? 1 : 255.0 / 219.0;
+    im->coff = 128;
+    im->cmul = full ? 1 : 255.0 / 224.0;
+    im->rv = 2 * (1 - Kr);
+    im->bu = 2 * (1 - Kb);
+    im->gu = -2 * (1 - Kb) * Kb / Kg;
+    im->gv = -2 * (1 - Kr) * Kr / Kg;
+  }
+  for (gsize i = 0; i < size; i++)
+    mem[i] = (guint8) g_rand_int (rng);
+  return mem;
+}
+
+/* A random region of @im into an H x W tensor: stretched, or letterboxed
+ * as the elements place it. */
+static void
+picture_map (const cnn_image *im, int64_t H, int64_t W, gboolean nhwc, cnn_image_map *map)
+{
+  memset (map, 0, sizeof *map);
+  map->x = (int) rnd (0, im->width - 1);
+  map->y = (int) rnd (0, im->height - 1);
+  map->w = (int) rnd (1, im->width - map->x);
+  map->h = (int) rnd (1, im->height - map->y);
+  map->scale_x = (double) W / map->w;
+  map->scale_y = (double) H / map->h;
+  if (rnd (0, 1)) {
+    map->scale_x = map->scale_y = MIN (map->scale_x, map->scale_y);
+    map->off_x = (W - map->w * map->scale_x) / 2;
+    map->off_y = (H - map->h * map->scale_y) / 2;
+  }
+  map->nhwc = nhwc;
+  map->bgr = rnd (0, 1);
+  for (int k = 0; k < 3; k++) {
+    map->mean[k] = (float) g_rand_double_range (rng, 0, 128);
+    map->std[k] = (float) g_rand_double_range (rng, 1, 80);
+  }
+  map->pad_value = (float) rnd (0, 255);
+}
+
+static cnn_session *
+image_session (cnn_model *m, gboolean staged, GError **err)
+{
+  cnn_session_options so = CNN_SESSION_OPTIONS_INIT;
+  so.backend = opt_backend;
+  so.precision = opt_precision;
+  gchar *was = g_strdup (g_getenv ("CNN_CPU_STAGED"));
+  if (staged)
+    g_setenv ("CNN_CPU_STAGED", "1", TRUE);
+  else
+    g_unsetenv ("CNN_CPU_STAGED");
+  cnn_session *s = cnn_session_new (m, &so, err);
+  if (was)
+    g_setenv ("CNN_CPU_STAGED", was, TRUE);
+  else
+    g_unsetenv ("CNN_CPU_STAGED");
+  g_free (was);
+  return s;
+}
+
+/* Some items of a batch set from pictures (the others must read zeros), in
+ * two runs of one session: against cnn_image_to_tensor, times 2 (a Mul
+ * after the input).  On the CPU both the host conversion and, with staged
+ * memory, the backend's own (set_image) run. */
+static void
+test_images (void)
+{
+  static const char *kinds[] = { "RGB", "RGBx", "I420", "NV12" };
+  for (int c = 0; c < 24; c++) {
+    int64_t N = rnd (1, 3), C = c % 5 == 4 ? 1 : 3, H = rnd (3, 40), W = rnd (3, 40);
+    gboolean nhwc = C == 3 && c % 3 == 1;
+    int64_t xd[4] = { N, nhwc ? H : C, nhwc ? W : H, nhwc ? C : W }, one[1] = { 1 };
+    float two = 2;
+    ob_model *b = ob_new (13);
+    ob_input (b, "x", 4, xd);
+    ob_init_float (b, "two", 1, one, &two, rng);
+    ob_node (b, "Mul", "x,two", "y");
+    ob_output (b, "y");
+    GError *err = NULL;
+    cnn_model *m = ob_load (b, &err);
+    ob_free (b);
+    g_assert_no_error (err);
+    cnn_tensor in = { CNN_DTYPE_FLOAT32, 4, { xd[0], xd[1], xd[2], xd[3] }, NULL };
+    int64_t per = cnn_tensor_numel (&in) / N;
+    float *want = g_new (float, N * per);
+    for (int staged = 0; staged <= (strcmp (opt_backend, "cpu") == 0); staged++) {
+      cnn_session *s = image_session (m, staged, &err);
+      g_assert_no_error (err);
+      for (int round = 0; round < 2; round++) {
+        int kind = (int) rnd (0, 3);
+        double max_abs = 0, mag = 1e-6;
+        gboolean ok = TRUE;
+        memset (want, 0, N * per * sizeof (float));
+        for (int64_t k = 0; k < N && ok; k++) {
+          if (k > 0 && rnd (0, 2) == 0)
+            continue;
+          cnn_image im;
+          cnn_image_map map;
+          guint8 *mem = picture_new (&im, kind, (int) rnd (1, 70), (int) rnd (1, 50));
+          picture_map (&im, H, W, nhwc, &map);
+          cnn_image_to_tensor (&im, &map, (int) C, (int) H, (int) W, want + k * per);
+          ok = cnn_session_set_input_image (s, &in, 1, 0, (int) k, &im, &map, &err);
+          g_free (mem);         /* read before the call returned */
+        }
+        ok = ok && cnn_session_run (s, &in, 1, &err);
+        if (ok) {
+          const float *y = cnn_session_get_output (s, 0)->data;
+          for (int64_t i = 0; i < N * per; i++) {
+            mag = MAX (mag, fabs (2 * want[i]));
+            max_abs = MAX (max_abs, fabs (y[i] - 2 * want[i]));
+          }
+          ok = max_abs <= tolerance * mag;
+        }
+        char *what = g_strdup_printf ("picture %s N%" G_GINT64_FORMAT " C%" G_GINT64_FORMAT " %" G_GINT64_FORMAT
+            "x%" G_GINT64_FORMAT " %s%s%s", kinds[kind], N, C, H, W, nhwc ? "NHWC" : "NCHW",
+            staged ? " staged" : "", round ? " again" : "");
+        if (err)
+          printf ("FAIL %s: %s\n", what, err->message);
+        else
+          printf ("%s %s -> %" G_GINT64_FORMAT " values: max abs %.3g\n", ok ? "ok  " : "FAIL", what,
+              N * per, max_abs);
+        ok ? n_pass++ : n_fail++;
+        g_clear_error (&err);
+        g_free (what);
+      }
+      cnn_session_free (s);
+    }
+    g_free (want);
+    cnn_model_unref (m);
+  }
+}
+
+/* What set_input_image refuses, and a run of an input without data or
+ * pictures. */
+static void
+test_image_errors (void)
+{
+  int64_t xd[4] = { 2, 3, 8, 8 };
+  ob_model *b = ob_new (13);
+  ob_input (b, "x", 4, xd);
+  ob_node (b, "Relu", "x", "y");
+  ob_output (b, "y");
+  GError *err = NULL;
+  cnn_model *m = ob_load (b, &err);
+  ob_free (b);
+  cnn_session *s = image_session (m, FALSE, &err);
+  g_assert_no_error (err);
+  cnn_image im;
+  cnn_image_map map;
+  guint8 *mem = picture_new (&im, 0, 16, 16);
+  picture_map (&im, 8, 8, FALSE, &map);
+  cnn_tensor in = { CNN_DTYPE_FLOAT32, 4, { 2, 3, 8, 8 }, NULL };
+  struct { const char *what, *expect; int item; int x; float std; int64_t c; } cases[] = {
+    { "item outside the batch", "outside the batch", 2, 0, 1, 3 },
+    { "region outside the picture", "not inside the image", 0, 16, 1, 3 },
+    { "std 0", "std not zero", 0, 0, 0, 3 },
+    { "two channels", "1 or 3 channels", 0, 0, 1, 2 },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    cnn_image_map bad = map;
+    cnn_tensor t = in;
+    bad.x = cases[i].x ? cases[i].x : bad.x;
+    bad.std[1] = cases[i].std;
+    t.dims[1] = cases[i].c;
+    gboolean ok = !cnn_session_set_input_image (s, &t, 1, 0, cases[i].item, &im, &bad, &err) &&
+        err && strstr (err->message, cases[i].expect);
+    printf ("%s refused: %s: %s\n", ok ? "ok  " : "FAIL", cases[i].what, err ? err->message : "accepted");
+    ok ? n_pass++ : n_fail++;
+    g_clear_error (&err);
+  }
+  gboolean ok = !cnn_session_run (s, &in, 1, &err) && err && strstr (err->message, "has no data");
+  printf ("%s refused: a run without data or pictures: %s\n", ok ? "ok  " : "FAIL", err ? err->message : "ran");
+  ok ? n_pass++ : n_fail++;
+  g_clear_error (&err);
+  g_free (mem);
+  cnn_session_free (s);
+  cnn_model_unref (m);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -816,6 +1044,8 @@ main (int argc, char **argv)
   test_implicit ();
   test_thin_columns ();
   test_depthwise ();
+  test_images ();
+  test_image_errors ();
   printf ("test-ops: %d passed, %d failed\n", n_pass, n_fail);
   g_rand_free (rng);
   return n_fail ? 1 : 0;
