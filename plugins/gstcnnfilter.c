@@ -13,12 +13,13 @@ G_DEFINE_QUARK (gst-cnn-error-quark, gst_cnn_error)
 enum {
   PROP_0, PROP_MODEL, PROP_LABELS, PROP_BACKEND, PROP_PRECISION, PROP_THREADS, PROP_INTERVAL, PROP_COLOR_ORDER,
   PROP_MEAN, PROP_STD, PROP_SCALE, PROP_LAYOUT, PROP_KEEP_ASPECT, PROP_QOS_POLICY, PROP_LATENCY,
-  PROP_STATS, PROP_BATCH_SIZE, PROP_BATCH_TIMEOUT,
+  PROP_STATS, PROP_BATCH_SIZE, PROP_BATCH_TIMEOUT, PROP_PREPROCESS,
 };
 
 typedef enum { ORDER_AUTO, ORDER_RGB, ORDER_BGR } ColorOrder;
 typedef enum { LAYOUT_AUTO, LAYOUT_NCHW, LAYOUT_NHWC } Layout;
 typedef enum { QOS_NONE, QOS_SKIP, QOS_DROP } QosPolicy;
+typedef enum { PRE_AUTO, PRE_CPU, PRE_BACKEND } PreprocessOn;
 
 typedef struct {
   /* properties */
@@ -33,6 +34,7 @@ typedef struct {
   GstClockTime latency;         /* set by the user; NONE: measured */
   guint batch_size;             /* frames per inference */
   guint batch_timeout;          /* ms of running time a partial batch waits; 0: until full */
+  PreprocessOn preprocess_on;
   /* QoS from downstream: frames ending before this running time are late */
   GstClockTime earliest;
   GstClockTime measured_latency;
@@ -46,6 +48,7 @@ typedef struct {
   GPtrArray *labels;
   GstCnnPreprocess pre;
   GstCnnScratch scratch;        /* pre-processing tables, kept between frames */
+  gboolean on_backend;          /* the session pre-processes (the GPU), not our CPU code */
   cnn_tensor input;
   guint64 frames;
   /* time spent, for the "cnn-stats" message at EOS */
@@ -499,6 +502,10 @@ gst_cnn_filter_start (GstBaseTransform * bt)
     GST_ELEMENT_ERROR (self, LIBRARY, INIT, ("Could not prepare the model"), ("%s", error->message));
     goto fail;
   }
+  GST_OBJECT_LOCK (self);
+  p->on_backend = p->preprocess_on == PRE_BACKEND ||
+      (p->preprocess_on == PRE_AUTO && strcmp (cnn_session_get_backend (p->session), "cpu") != 0);
+  GST_OBJECT_UNLOCK (self);
   const GstCnnPreprocess *pre = &p->pre;
   p->batchable = TRUE;
   p->batch = 1;                 /* setup sees the outputs unbatched */
@@ -536,9 +543,9 @@ gst_cnn_filter_start (GstBaseTransform * bt)
   p->earliest = GST_CLOCK_TIME_NONE;
   GST_OBJECT_UNLOCK (self);
   p->t_pre = p->t_infer = p->t_total = 0;
-  GST_INFO_OBJECT (self, "model %s: input %dx%dx%d %s %s, batch %d, backend %s", p->model_path, pre->width,
-      pre->height, pre->channels, pre->nhwc ? "NHWC" : "NCHW", pre->bgr ? "BGR" : "RGB", p->batch,
-      cnn_session_get_backend (p->session));
+  GST_INFO_OBJECT (self, "model %s: input %dx%dx%d %s %s, batch %d, backend %s, pre-processing on %s",
+      p->model_path, pre->width, pre->height, pre->channels, pre->nhwc ? "NHWC" : "NCHW", pre->bgr ? "BGR" : "RGB",
+      p->batch, cnn_session_get_backend (p->session), p->on_backend ? "the backend" : "the CPU");
   return TRUE;
 fail:
   g_clear_error (&error);
@@ -646,17 +653,35 @@ session_parallel_for (gpointer session, gint n, void (*func) (gint i, gint threa
   cnn_session_parallel_for (session, n, func, data);
 }
 
-/* Pre-processing on the session's threads, which are idle between runs. */
-static void
-preprocess (GstCnnFilterPrivate * p, const GstVideoFrame * frame, const GstCnnRect * rect, gfloat * out,
-    GstCnnLetterbox * lb)
+/* Pre-processing of item @item of the input, with run_lock held: by the
+ * session's backend (on the GPU, only the frame's rows travel), or by our
+ * vector code on the session's threads, which are idle between runs. */
+static gboolean
+preprocess (GstCnnFilterPrivate * p, const GstVideoFrame * frame, const GstCnnRect * rect, gint item,
+    GstCnnLetterbox * lb, GError ** error)
 {
-  g_mutex_lock (&p->run_lock);
+  if (p->on_backend) {
+    cnn_image img;
+    cnn_image_map map;
+    gst_cnn_frame_to_image (frame, rect, &p->pre, &img, &map, lb);
+    return cnn_session_set_input_image (p->session, &p->input, 1, 0, item, &img, &map, error);
+  }
   p->scratch.parallel_for = session_parallel_for;
   p->scratch.pool = p->session;
   p->scratch.threads = cnn_session_get_threads (p->session);
-  gst_cnn_preprocess (frame, rect, &p->pre, out, lb, &p->scratch);
-  g_mutex_unlock (&p->run_lock);
+  gsize per = cnn_tensor_numel (&p->input) / p->batch;
+  gst_cnn_preprocess (frame, rect, &p->pre, (gfloat *) p->input.data + item * per, lb, &p->scratch);
+  return TRUE;
+}
+
+/* Runs the session on the pre-processed input, with run_lock held. */
+static gboolean
+run_input (GstCnnFilterPrivate * p, GError ** error)
+{
+  cnn_tensor in = p->input;
+  if (p->on_backend)
+    in.data = NULL;             /* set by cnn_session_set_input_image */
+  return cnn_session_run (p->session, &in, 1, error);
 }
 
 static GstFlowReturn
@@ -699,8 +724,8 @@ batch_flush (GstCnnFilter * self)
   GstVideoFrame *frames = g_new0 (GstVideoFrame, n);
   FrameAction *act = g_new (FrameAction, n);
   gint *slot = g_new (gint, n), k = 0;
-  gsize per = cnn_tensor_numel (&p->input) / p->batch;
   GstFlowReturn ret = GST_FLOW_OK;
+  g_clear_error (&p->batch_error);
   for (guint i = 0; i < n; i++) {
     GstBuffer *b = g_queue_pop_head (&p->pending);
     act[i] = frame_action (self, b);
@@ -718,19 +743,21 @@ batch_flush (GstCnnFilter * self)
       continue;
     }
     if (act[i] == FRAME_INFER && k < p->batch) {
-      preprocess (p, &frames[i], NULL, (gfloat *) p->input.data + k * per, &p->batch_lb[k]);
       slot[i] = k++;
     } else if (act[i] == FRAME_INFER) {
       act[i] = FRAME_REUSE;     /* more pending than a batch: only after a reload */
     }
   }
+  /* one hold from the first pre-processing to the run: a latency query's
+   * run in between would take the pictures set so far */
+  g_mutex_lock (&p->run_lock);
+  for (guint i = 0; i < n && ret == GST_FLOW_OK && !p->batch_error; i++)
+    if (act[i] == FRAME_INFER)
+      preprocess (p, &frames[i], NULL, slot[i], &p->batch_lb[slot[i]], &p->batch_error);
   gint64 t1 = g_get_monotonic_time ();
-  g_clear_error (&p->batch_error);
-  if (k > 0 && ret == GST_FLOW_OK) {
+  if (k > 0 && ret == GST_FLOW_OK && !p->batch_error) {
     /* a partial batch runs whole: the same plan (and CUDA graph) every time */
-    g_mutex_lock (&p->run_lock);
-    gboolean ok = cnn_session_run (p->session, &p->input, 1, &p->batch_error);
-    g_mutex_unlock (&p->run_lock);
+    gboolean ok = run_input (p, &p->batch_error);
     for (gint o = 0; ok && o < cnn_model_get_n_outputs (p->model); o++) {
       const cnn_tensor *t = cnn_session_get_output (p->session, o);
       if (t->ndim < 1 || t->dims[0] != p->batch) {
@@ -740,6 +767,7 @@ batch_flush (GstCnnFilter * self)
       }
     }
   }
+  g_mutex_unlock (&p->run_lock);
   gint64 t2 = g_get_monotonic_time ();
   p->t_pre += t1 - t0;
   p->t_infer += t2 - t1;
@@ -982,10 +1010,10 @@ gst_cnn_filter_infer (GstCnnFilter * self, const GstVideoFrame * frame, const Gs
     ok = TRUE;
   } else {
     gint64 t0 = g_get_monotonic_time ();
-    preprocess (p, frame, rect, p->input.data, lb);
-    gint64 t1 = g_get_monotonic_time ();
     g_mutex_lock (&p->run_lock);
-    ok = cnn_session_run (p->session, &p->input, 1, error);
+    ok = preprocess (p, frame, rect, 0, lb, error);
+    gint64 t1 = g_get_monotonic_time ();
+    ok = ok && run_input (p, error);
     g_mutex_unlock (&p->run_lock);
     p->t_pre += t1 - t0;
     p->t_infer += g_get_monotonic_time () - t1;
@@ -1067,6 +1095,20 @@ gst_cnn_filter_get_preprocess (GstCnnFilter * self)
   return &PRIV (self)->pre;
 }
 
+void
+gst_cnn_filter_parallel_for (gpointer pool, gint n, void (*func) (gint i, gint thread, gpointer data),
+    gpointer data)
+{
+  GstCnnFilterPrivate *p = PRIV (pool);
+  g_mutex_lock (&p->run_lock);
+  if (p->session)
+    cnn_session_parallel_for (p->session, n, func, data);
+  else
+    for (gint i = 0; i < n; i++)
+      func (i, 0, data);
+  g_mutex_unlock (&p->run_lock);
+}
+
 const gchar *
 gst_cnn_filter_get_label (GstCnnFilter * self, gint index)
 {
@@ -1142,6 +1184,23 @@ qos_policy_get_type (void)
   return t;
 }
 
+#define GST_TYPE_CNN_PREPROCESS_ON (preprocess_on_get_type ())
+static GType
+preprocess_on_get_type (void)
+{
+  static GType t;
+  static const GEnumValue values[] = {
+    { PRE_AUTO, "On the GPU with a GPU backend, else the element's vector code", "auto" },
+    { PRE_CPU, "The element's vector code on the CPU", "cpu" },
+    { PRE_BACKEND, "Where the model runs: a CUDA kernel, to which only the frame's rows travel; "
+          "on the CPU backend the plain reference conversion (slower: for checks)", "backend" },
+    { 0, NULL, NULL }
+  };
+  if (g_once_init_enter (&t))
+    g_once_init_leave (&t, g_enum_register_static ("GstCnnPreprocessOn", values));
+  return t;
+}
+
 #define GST_TYPE_CNN_LAYOUT (layout_get_type ())
 static GType
 layout_get_type (void)
@@ -1178,6 +1237,7 @@ gst_cnn_filter_set_property (GObject * object, guint prop_id, const GValue * val
     case PROP_PRECISION: g_free (p->precision); p->precision = g_value_dup_string (value); break;
     case PROP_BATCH_SIZE: p->batch_size = g_value_get_uint (value); break;
     case PROP_BATCH_TIMEOUT: p->batch_timeout = g_value_get_uint (value); break;
+    case PROP_PREPROCESS: p->preprocess_on = g_value_get_enum (value); break;
     case PROP_THREADS: p->threads = g_value_get_int (value); break;
     case PROP_INTERVAL: p->interval = g_value_get_uint (value); break;
     case PROP_COLOR_ORDER: p->color_order = g_value_get_enum (value); break;
@@ -1205,6 +1265,7 @@ gst_cnn_filter_get_property (GObject * object, guint prop_id, GValue * value, GP
     case PROP_PRECISION: g_value_set_string (value, p->precision ? p->precision : "fp32"); break;
     case PROP_BATCH_SIZE: g_value_set_uint (value, p->batch_size); break;
     case PROP_BATCH_TIMEOUT: g_value_set_uint (value, p->batch_timeout); break;
+    case PROP_PREPROCESS: g_value_set_enum (value, p->preprocess_on); break;
     case PROP_THREADS: g_value_set_int (value, p->threads); break;
     case PROP_INTERVAL: g_value_set_uint (value, p->interval); break;
     case PROP_COLOR_ORDER: g_value_set_enum (value, p->color_order); break;
@@ -1315,6 +1376,9 @@ gst_cnn_filter_class_init (GstCnnFilterClass * klass)
           "Batch timeout", "Milliseconds of stream time a partial batch waits: a frame arriving later "
           "than that after the batch's first one sends the batch on first; 0: wait until full", 0,
           G_MAXUINT, 0, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (oc, PROP_PREPROCESS, g_param_spec_enum ("preprocess", "Pre-processing",
+          "Where frames become the input tensor (colour conversion, scaling, normalization)",
+          GST_TYPE_CNN_PREPROCESS_ON, PRE_AUTO, rw));
   bt->start = gst_cnn_filter_start;
   bt->stop = gst_cnn_filter_stop;
   bt->submit_input_buffer = gst_cnn_filter_submit_input_buffer;
@@ -1327,6 +1391,7 @@ gst_cnn_filter_class_init (GstCnnFilterClass * klass)
   gst_type_mark_as_plugin_api (GST_TYPE_CNN_COLOR_ORDER, 0);
   gst_type_mark_as_plugin_api (GST_TYPE_CNN_LAYOUT, 0);
   gst_type_mark_as_plugin_api (GST_TYPE_CNN_QOS_POLICY, 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_CNN_PREPROCESS_ON, 0);
 }
 
 void

@@ -3,7 +3,7 @@
  * It owns what every element has: the model (loaded once per file and
  * shared between elements), a run session (`backend`, `precision`), the
  * labels, the pre-processing (colour order, mean, std or scale, layout,
- * letterbox), `interval`, batching (`batch-size`, `batch-timeout`: frames
+ * letterbox; `preprocess`: on the GPU or in our CPU code), `interval`, batching (`batch-size`, `batch-timeout`: frames
  * wait for their batch, then one run infers them all and `process` runs per
  * frame, reading its item), what happens to late frames (`qos-policy`), the
  * latency it reports in live pipelines (`latency`) and its counters
@@ -69,6 +69,10 @@ void gst_cnn_filter_set_batchable (GstCnnFilter * self, gboolean batchable);
 gint gst_cnn_filter_get_n_outputs (GstCnnFilter * self);
 cnn_model *gst_cnn_filter_get_model (GstCnnFilter * self);
 const GstCnnPreprocess *gst_cnn_filter_get_preprocess (GstCnnFilter * self);
+/* A GstCnnParallelFor over the session's CPU threads, which are idle
+ * between runs, for the subclasses' pixel work; @pool is the element. */
+void gst_cnn_filter_parallel_for (gpointer pool, gint n, void (*func) (gint i, gint thread, gpointer data),
+    gpointer data);
 
 /* Labels (from the `labels` property or the description), or NULL. */
 const gchar *gst_cnn_filter_get_label (GstCnnFilter * self, gint index);

@@ -154,7 +154,7 @@ gst_cnn_overlay_transform_frame_ip (GstVideoFilter * vf, GstVideoFrame * frame)
   cairo_destroy (cr);
   cairo_surface_flush (surface);
   gst_cnn_frame_blend_argb (frame, cairo_image_surface_get_data (surface),
-      cairo_image_surface_get_stride (surface));
+      cairo_image_surface_get_stride (surface), NULL, NULL);
   cairo_surface_destroy (surface);
   return GST_FLOW_OK;
 }

@@ -159,7 +159,7 @@ blend (GstCnnSegment * self, GstVideoFrame * frame)
       argb[(gsize) y * fw + x] = lut[self->mask[(gsize) my * self->mw + mx]];
     }
   }
-  gst_cnn_frame_blend_argb (frame, (const guint8 *) argb, stride);
+  gst_cnn_frame_blend_argb (frame, (const guint8 *) argb, stride, gst_cnn_filter_parallel_for, self);
   g_free (argb);
 }
 

@@ -23,6 +23,11 @@ GST_DEBUG_CATEGORY_STATIC (gst_cnn_style_debug);
 
 enum { PROP_0, PROP_STRENGTH, PROP_OUTPUT_RANGE };
 
+typedef struct {
+  gint x0, x1;
+  gfloat wx;
+} StyleCol;
+
 struct _GstCnnStyle {
   GstCnnFilter parent;
   gdouble strength;
@@ -31,6 +36,8 @@ struct _GstCnnStyle {
   gboolean out_nhwc;
   guint32 *last;                /* the last blended image (ARGB, frame size) */
   gint last_w, last_h;
+  StyleCol *cols;               /* per frame column, for the scaling back */
+  gint n_cols;
 };
 
 G_DEFINE_TYPE (GstCnnStyle, gst_cnn_style, GST_TYPE_CNN_FILTER);
@@ -99,8 +106,69 @@ static GstFlowReturn
 blend_last (GstCnnStyle * self, GstVideoFrame * frame)
 {
   if (self->last && self->last_w == GST_VIDEO_FRAME_WIDTH (frame) && self->last_h == GST_VIDEO_FRAME_HEIGHT (frame))
-    gst_cnn_frame_blend_argb (frame, (const guint8 *) self->last, self->last_w * 4);
+    gst_cnn_frame_blend_argb (frame, (const guint8 *) self->last, self->last_w * 4, gst_cnn_filter_parallel_for,
+        self);
   return GST_FLOW_OK;
+}
+
+#define STYLE_BAND 16          /* frame rows per task */
+
+typedef struct {
+  GstCnnStyle *self;
+  const GstCnnLetterbox *lb;
+  const float *v;
+  gsize plane;
+  gfloat lo, k;
+  gboolean bgr;
+  gint fw, fh;
+  guint a;                      /* strength as alpha */
+} StyleJob;
+
+/* Frame rows of one task: the output tensor scaled back (bilinear), as
+ * premultiplied ARGB; a chunk of columns a channel at a time. */
+static void
+style_rows (gint task, gint thread, gpointer data)
+{
+  const StyleJob *j = data;
+  GstCnnStyle *self = j->self;
+  const gint ow = self->ow;
+  guint a = j->a;
+  guint8 rgb[3][256];
+  for (gint y = task * STYLE_BAND; y < MIN ((task + 1) * STYLE_BAND, j->fh); y++) {
+    gdouble ty = (y + 0.5 - j->lb->rect.y) * j->lb->scale_y + j->lb->off_y - 0.5;
+    ty = CLAMP (ty, 0, self->oh - 1);
+    gint y0 = (gint) ty, y1 = MIN (y0 + 1, self->oh - 1);
+    gfloat wy = (gfloat) (ty - y0);
+    guint32 *out = self->last + (gsize) y * j->fw;
+    for (gint xs = 0; xs < j->fw; xs += 256) {
+      gint n = MIN (256, j->fw - xs);
+      const StyleCol *cols = self->cols + xs;
+      for (gint ch = 0; ch < 3; ch++) {
+        /* NCHW: the channel's two rows; NHWC: pixels of 3 */
+        gsize step = self->out_nhwc ? 3 : 1;
+        const float *r0 = j->v + (self->out_nhwc ? (gsize) y0 * ow * 3 + ch : ch * j->plane + (gsize) y0 * ow);
+        const float *r1 = j->v + (self->out_nhwc ? (gsize) y1 * ow * 3 + ch : ch * j->plane + (gsize) y1 * ow);
+        guint8 *dst = rgb[j->bgr ? 2 - ch : ch];
+        for (gint i = 0; i < n; i++) {
+          gsize x0 = cols[i].x0 * step, x1 = cols[i].x1 * step;
+          gfloat wx = cols[i].wx;
+          gfloat top = r0[x0] + wx * (r0[x1] - r0[x0]), bot = r1[x0] + wx * (r1[x1] - r1[x0]);
+          gfloat val = ((top + wy * (bot - top)) - j->lo) * j->k;
+          val += 0.5f;
+          val = val > 0.f ? val : 0.f;  /* maxss, minss: no branches */
+          val = val < 255.f ? val : 255.f;
+          dst[i] = (guint8) val;
+        }
+      }
+      if (a == 255)
+        for (gint i = 0; i < n; i++)
+          out[xs + i] = 0xff000000u | ((guint32) rgb[0][i] << 16) | ((guint32) rgb[1][i] << 8) | rgb[2][i];
+      else
+        for (gint i = 0; i < n; i++)
+          out[xs + i] = (a << 24) | ((rgb[0][i] * a / 255) << 16) | ((rgb[1][i] * a / 255) << 8) |
+              (rgb[2][i] * a / 255);
+    }
+  }
 }
 
 static GstFlowReturn
@@ -125,40 +193,22 @@ gst_cnn_style_process (GstCnnFilter * filter, GstVideoFrame * frame)
     self->last_w = fw;
     self->last_h = fh;
   }
-  guint a = (guint) (CLAMP (self->strength, 0, 1) * 255 + 0.5);
-  for (gint y = 0; y < fh; y++) {
-    /* frame pixel -> tensor coordinates, bilinear */
-    gdouble ty = (y + 0.5 - lb.rect.y) * lb.scale_y + lb.off_y - 0.5;
-    ty = CLAMP (ty, 0, self->oh - 1);
-    gint y0 = (gint) ty, y1 = MIN (y0 + 1, self->oh - 1);
-    gfloat wy = (gfloat) (ty - y0);
-    for (gint x = 0; x < fw; x++) {
-      gdouble tx = (x + 0.5 - lb.rect.x) * lb.scale_x + lb.off_x - 0.5;
-      tx = CLAMP (tx, 0, self->ow - 1);
-      gint x0 = (gint) tx, x1 = MIN (x0 + 1, self->ow - 1);
-      gfloat wx = (gfloat) (tx - x0);
-      guint8 c[3];
-      for (gint ch = 0; ch < 3; ch++) {
-        gsize s00, s01, s10, s11;
-        if (self->out_nhwc) {
-          s00 = ((gsize) y0 * self->ow + x0) * 3 + ch;
-          s01 = ((gsize) y0 * self->ow + x1) * 3 + ch;
-          s10 = ((gsize) y1 * self->ow + x0) * 3 + ch;
-          s11 = ((gsize) y1 * self->ow + x1) * 3 + ch;
-        } else {
-          s00 = ch * plane + (gsize) y0 * self->ow + x0;
-          s01 = ch * plane + (gsize) y0 * self->ow + x1;
-          s10 = ch * plane + (gsize) y1 * self->ow + x0;
-          s11 = ch * plane + (gsize) y1 * self->ow + x1;
-        }
-        gfloat top = v[s00] + wx * (v[s01] - v[s00]), bot = v[s10] + wx * (v[s11] - v[s10]);
-        gfloat val = ((top + wy * (bot - top)) - lo) * k;
-        c[bgr ? 2 - ch : ch] = (guint8) CLAMP (val + 0.5f, 0, 255);
-      }
-      self->last[(gsize) y * fw + x] = (a << 24) | ((c[0] * a / 255) << 16) | ((c[1] * a / 255) << 8) |
-          (c[2] * a / 255);
-    }
+  /* per frame column: the tensor columns blended, and the weight */
+  if (self->n_cols != fw) {
+    g_free (self->cols);
+    self->cols = g_new (StyleCol, fw);
+    self->n_cols = fw;
   }
+  for (gint x = 0; x < fw; x++) {
+    gdouble tx = (x + 0.5 - lb.rect.x) * lb.scale_x + lb.off_x - 0.5;
+    tx = CLAMP (tx, 0, self->ow - 1);
+    StyleCol *c = &self->cols[x];
+    c->x0 = (gint) tx;
+    c->x1 = MIN (c->x0 + 1, self->ow - 1);
+    c->wx = (gfloat) (tx - c->x0);
+  }
+  StyleJob j = { self, &lb, v, plane, lo, k, bgr, fw, fh, (guint) (CLAMP (self->strength, 0, 1) * 255 + 0.5) };
+  gst_cnn_filter_parallel_for (self, (fh + STYLE_BAND - 1) / STYLE_BAND, style_rows, &j);
   return blend_last (self, frame);
 }
 
@@ -174,6 +224,8 @@ gst_cnn_style_reset (GstCnnFilter * filter)
   GstCnnStyle *self = GST_CNN_STYLE (filter);
   g_clear_pointer (&self->last, g_free);
   self->last_w = self->last_h = 0;
+  g_clear_pointer (&self->cols, g_free);
+  self->n_cols = 0;
 }
 
 static void
@@ -204,6 +256,7 @@ gst_cnn_style_finalize (GObject * object)
   GstCnnStyle *self = GST_CNN_STYLE (object);
   g_free (self->output_range);
   g_free (self->last);
+  g_free (self->cols);
   G_OBJECT_CLASS (gst_cnn_style_parent_class)->finalize (object);
 }
 

@@ -64,37 +64,6 @@ yuv_px (const yuv_coefs * c, guint8 Y, guint8 U, guint8 V, gfloat * rgb)
   rgb[2] = b <= 0.f ? 0 : b >= 255.f ? 255 : (gint) (b + 0.5f);
 }
 
-/* Source row y (x from x0, n pixels) as RGB bytes. */
-static void
-read_row_rgb (const GstVideoFrame * f, const yuv_coefs * c, gint y, gint x0, gint n, guint8 * rgb)
-{
-  if (!is_yuv (f)) {
-    const guint8 *row = (const guint8 *) GST_VIDEO_FRAME_PLANE_DATA (f, 0) +
-        y * GST_VIDEO_FRAME_PLANE_STRIDE (f, 0);
-    gint ps = GST_VIDEO_FRAME_COMP_PSTRIDE (f, 0);
-    gint o0 = GST_VIDEO_FRAME_COMP_POFFSET (f, 0), o1 = GST_VIDEO_FRAME_COMP_POFFSET (f, 1),
-        o2 = GST_VIDEO_FRAME_COMP_POFFSET (f, 2);
-    for (gint i = 0; i < n; i++) {
-      const guint8 *p = row + (x0 + i) * ps;
-      rgb[3 * i] = p[o0];
-      rgb[3 * i + 1] = p[o1];
-      rgb[3 * i + 2] = p[o2];
-    }
-    return;
-  }
-  const guint8 *Y = (const guint8 *) GST_VIDEO_FRAME_COMP_DATA (f, 0) + y * GST_VIDEO_FRAME_COMP_STRIDE (f, 0);
-  const guint8 *U = (const guint8 *) GST_VIDEO_FRAME_COMP_DATA (f, 1) + (y / 2) * GST_VIDEO_FRAME_COMP_STRIDE (f, 1);
-  const guint8 *V = (const guint8 *) GST_VIDEO_FRAME_COMP_DATA (f, 2) + (y / 2) * GST_VIDEO_FRAME_COMP_STRIDE (f, 2);
-  gint cps = GST_VIDEO_FRAME_COMP_PSTRIDE (f, 1);
-  for (gint i = 0; i < n; i++) {
-    gint x = x0 + i;
-    gfloat px[3];
-    yuv_px (c, Y[x], U[(x >> 1) * cps], V[(x >> 1) * cps], px);
-    for (gint k = 0; k < 3; k++)
-      rgb[3 * i + k] = (guint8) px[k];
-  }
-}
-
 void
 gst_cnn_scratch_clear (GstCnnScratch * s)
 {
@@ -127,21 +96,6 @@ place (const GstVideoFrame * frame, const GstCnnRect * rect, const GstCnnPreproc
   lb->off_y = oy;
 }
 
-/* Tensor position i on one axis (letterbox offset off, scale sc, source
- * length len) blends source positions *a and *b by *w, half-pixel centers;
- * TRUE when i falls on the picture rather than on a letterbox bar. */
-static gboolean
-source_taps (gint i, gdouble off, gdouble sc, gint len, gint * a, gint * b, gfloat * w)
-{
-  gdouble s = (i + 0.5 - off) / sc - 0.5;
-  gboolean inside = i + 0.5 >= off && i + 0.5 <= off + len * sc;
-  s = CLAMP (s, 0, len - 1);
-  *a = (gint) floor (s);
-  *b = MIN (*a + 1, len - 1);
-  *w = (gfloat) (s - *a);
-  return inside;
-}
-
 /* At least @need bytes of @sc, kept for the next frame. */
 static guint8 *
 scratch_reserve (GstCnnScratch * sc, gsize need)
@@ -155,77 +109,61 @@ scratch_reserve (GstCnnScratch * sc, gsize need)
 }
 
 void
-gst_cnn_preprocess_ref (const GstVideoFrame * frame, const GstCnnRect * rect,
-    const GstCnnPreprocess * p, gfloat * out, GstCnnLetterbox * lb, GstCnnScratch * scratch)
+gst_cnn_frame_to_image (const GstVideoFrame * frame, const GstCnnRect * rect, const GstCnnPreprocess * p,
+    cnn_image * img, cnn_image_map * map, GstCnnLetterbox * lb)
 {
   place (frame, rect, p, lb);
-  GstCnnRect r = lb->rect;
-  gint W = p->width, H = p->height, C = p->channels;
-  gdouble sx = lb->scale_x, sy = lb->scale_y, ox = lb->off_x, oy = lb->off_y;
-
-  yuv_coefs c;
-  get_coefs (&frame->info, &c);
-  /* per output column: source columns and weight (half-pixel centers); two
-   * source rows converted to RGB */
-  GstCnnScratch local = { NULL, 0 };
-  gint *x0 = (gint *) scratch_reserve (scratch ? scratch : &local,
-      (gsize) W * (2 * sizeof (gint) + sizeof (gfloat) + sizeof (gboolean)) + 6 * (gsize) r.w), *x1 = x0 + W;
-  gfloat *wx = (gfloat *) (x1 + W);
-  gboolean *xin = (gboolean *) (wx + W);
-  guint8 *row0 = (guint8 *) (xin + W), *row1 = row0 + 3 * r.w;
-  for (gint i = 0; i < W; i++)
-    xin[i] = source_taps (i, ox, sx, r.w, &x0[i], &x1[i], &wx[i]);
-  gint cached0 = -1, cached1 = -1;
-  gsize plane = (gsize) W * H;
-  gfloat inv[3], pad[3];
+  memset (img, 0, sizeof *img);
+  img->width = GST_VIDEO_FRAME_WIDTH (frame);
+  img->height = GST_VIDEO_FRAME_HEIGHT (frame);
+  img->yuv = is_yuv (frame);
+  for (guint i = 0; i < GST_VIDEO_FRAME_N_PLANES (frame) && i < 3; i++) {
+    img->plane[i] = GST_VIDEO_FRAME_PLANE_DATA (frame, i);
+    img->stride[i] = GST_VIDEO_FRAME_PLANE_STRIDE (frame, i);
+  }
   for (gint k = 0; k < 3; k++) {
-    inv[k] = 1.f / p->std[k];
-    pad[k] = (p->pad_value - p->mean[k]) * inv[k];
+    img->comp_plane[k] = GST_VIDEO_FRAME_COMP_PLANE (frame, k);
+    img->comp_offset[k] = GST_VIDEO_FRAME_COMP_POFFSET (frame, k);
+    img->comp_pstride[k] = GST_VIDEO_FRAME_COMP_PSTRIDE (frame, k);
   }
-  for (gint j = 0; j < H; j++) {
-    gint y0, y1;
-    gfloat wy;
-    gboolean yin = source_taps (j, oy, sy, r.h, &y0, &y1, &wy);
-    if (cached0 != y0) {
-      if (cached1 == y0) {
-        guint8 *t = row0;
-        row0 = row1;
-        row1 = t;
-        cached1 = -1;
-      } else {
-        read_row_rgb (frame, &c, r.y + y0, r.x, r.w, row0);
-      }
-      cached0 = y0;
-    }
-    if (cached1 != y1) {
-      read_row_rgb (frame, &c, r.y + y1, r.x, r.w, row1);
-      cached1 = y1;
-    }
-    for (gint i = 0; i < W; i++) {
-      gfloat v[3];
-      const guint8 *a0 = row0 + 3 * x0[i], *a1 = row0 + 3 * x1[i], *b0 = row1 + 3 * x0[i], *b1 = row1 + 3 * x1[i];
-      for (gint k = 0; k < 3; k++) {
-        gfloat a = a0[k] + wx[i] * (a1[k] - a0[k]);
-        gfloat b = b0[k] + wx[i] * (b1[k] - b0[k]);
-        v[k] = a + wy * (b - a);
-      }
-      gboolean inside = yin && xin[i];
-      if (C == 1) {
-        gfloat g = (v[0] + v[1] + v[2]) / 3.f;
-        out[(gsize) j * W + i] = inside ? (g - p->mean[0]) * inv[0] : pad[0];
-        continue;
-      }
-      for (gint k = 0; k < 3; k++) {
-        gint src = p->bgr ? 2 - k : k;
-        gfloat val = inside ? (v[src] - p->mean[k]) * inv[k] : pad[k];
-        if (p->nhwc)
-          out[((gsize) j * W + i) * 3 + k] = val;
-        else
-          out[k * plane + (gsize) j * W + i] = val;
-      }
-    }
+  if (img->yuv) {
+    yuv_coefs c;
+    get_coefs (&frame->info, &c);
+    img->yoff = (gfloat) c.yoff;
+    img->ymul = (gfloat) c.ymul;
+    img->coff = (gfloat) c.coff;
+    img->cmul = (gfloat) c.cmul;
+    img->rv = (gfloat) c.rv;
+    img->gu = (gfloat) c.gu;
+    img->gv = (gfloat) c.gv;
+    img->bu = (gfloat) c.bu;
   }
-  gst_cnn_scratch_clear (&local);
+  memset (map, 0, sizeof *map);
+  map->x = lb->rect.x;
+  map->y = lb->rect.y;
+  map->w = lb->rect.w;
+  map->h = lb->rect.h;
+  map->scale_x = lb->scale_x;
+  map->scale_y = lb->scale_y;
+  map->off_x = lb->off_x;
+  map->off_y = lb->off_y;
+  map->nhwc = p->nhwc;
+  map->bgr = p->bgr;
+  for (gint k = 0; k < 3; k++) {
+    map->mean[k] = p->mean[k];
+    map->std[k] = p->std[k];
+  }
+  map->pad_value = p->pad_value;
+}
+
+void
+gst_cnn_preprocess_ref (const GstVideoFrame * frame, const GstCnnRect * rect,
+    const GstCnnPreprocess * p, gfloat * out, GstCnnLetterbox * lb)
+{
+  cnn_image img;
+  cnn_image_map map;
+  gst_cnn_frame_to_image (frame, rect, p, &img, &map, lb);
+  cnn_image_to_tensor (&img, &map, p->channels, p->height, p->width, out);
 }
 
 /* Where each tensor column's two source pixels lie in a source row, as byte
@@ -548,7 +486,7 @@ prepare_taps (const GstVideoFrame * f, const GstCnnRect * r, gdouble ox, gdouble
   for (gint i = 0; i < t->Wp; i++) {
     gint a, b;
     if (i < t->W) {
-      t->xin[i] = source_taps (i, ox, sx, r->w, &a, &b, &t->wx[i]);
+      t->xin[i] = cnn_image_taps (i, ox, sx, r->w, &a, &b, &t->wx[i]);
     } else {
       a = b = r->w - 1;
       t->wx[i] = 0;
@@ -640,7 +578,7 @@ pre_rows (gint item, gint thread, gpointer data)
   for (gint j = item * J->rows; j < j1; j++) {
     gint y[2];
     gfloat wy;
-    gboolean yin = source_taps (j, lb->off_y, lb->scale_y, lb->rect.h, &y[0], &y[1], &wy);
+    gboolean yin = cnn_image_taps (j, lb->off_y, lb->scale_y, lb->rect.h, &y[0], &y[1], &wy);
     gfloat *o = J->out + (gsize) j * W * J->ps;
     if (!yin) {
       for (gint i = 0; i < W; i++)
@@ -734,57 +672,100 @@ gst_cnn_letterbox_to_frame (const GstCnnLetterbox * lb, gdouble tx, gdouble ty, 
   *fy = lb->rect.y + (ty - lb->off_y) / lb->scale_y;
 }
 
-void
-gst_cnn_frame_blend_argb (GstVideoFrame * f, const guint8 * argb, gint stride)
-{
-  gint W = GST_VIDEO_FRAME_WIDTH (f), H = GST_VIDEO_FRAME_HEIGHT (f);
-  if (!is_yuv (f)) {
-    guint8 *base = GST_VIDEO_FRAME_PLANE_DATA (f, 0);
-    gint fs = GST_VIDEO_FRAME_PLANE_STRIDE (f, 0), ps = GST_VIDEO_FRAME_COMP_PSTRIDE (f, 0);
-    gint o[3] = { GST_VIDEO_FRAME_COMP_POFFSET (f, 0), GST_VIDEO_FRAME_COMP_POFFSET (f, 1),
-      GST_VIDEO_FRAME_COMP_POFFSET (f, 2) };
-    for (gint y = 0; y < H; y++) {
-      const guint32 *src = (const guint32 *) (argb + (gsize) y * stride);
-      guint8 *row = base + (gsize) y * fs;
-      for (gint x = 0; x < W; x++) {
-        guint32 s = src[x];
-        guint a = s >> 24;
-        if (!a)
-          continue;
-        guint8 *px = row + x * ps;
-        guint comp[3] = { (s >> 16) & 0xff, (s >> 8) & 0xff, s & 0xff };
-        for (gint k = 0; k < 3; k++)
-          px[o[k]] = (guint8) (comp[k] + px[o[k]] * (255 - a) / 255);
-      }
-    }
-    return;
-  }
+typedef struct {
+  GstVideoFrame *f;
+  const guint8 *argb;
+  gint stride, band;            /* rows per task (even) */
   yuv_coefs c;
-  get_coefs (&f->info, &c);
+} blend_job;
+
+static void
+blend_rows_packed (gint task, gint thread, gpointer data)
+{
+  const blend_job *j = data;
+  GstVideoFrame *f = j->f;
+  gint W = GST_VIDEO_FRAME_WIDTH (f), H = GST_VIDEO_FRAME_HEIGHT (f);
+  guint8 *base = GST_VIDEO_FRAME_PLANE_DATA (f, 0);
+  gint fs = GST_VIDEO_FRAME_PLANE_STRIDE (f, 0), ps = GST_VIDEO_FRAME_COMP_PSTRIDE (f, 0);
+  gint o[3] = { GST_VIDEO_FRAME_COMP_POFFSET (f, 0), GST_VIDEO_FRAME_COMP_POFFSET (f, 1),
+    GST_VIDEO_FRAME_COMP_POFFSET (f, 2) };
+  for (gint y = task * j->band; y < MIN ((task + 1) * j->band, H); y++) {
+    const guint32 *src = (const guint32 *) (j->argb + (gsize) y * j->stride);
+    guint8 *row = base + (gsize) y * fs;
+    for (gint x = 0; x < W; x++) {
+      guint32 s = src[x];
+      guint a = s >> 24;
+      if (!a)
+        continue;
+      guint8 *px = row + x * ps;
+      guint comp[3] = { (s >> 16) & 0xff, (s >> 8) & 0xff, s & 0xff };
+      if (a == 255) {           /* what the blend below gives: the colour */
+        for (gint k = 0; k < 3; k++)
+          px[o[k]] = (guint8) comp[k];
+        continue;
+      }
+      for (gint k = 0; k < 3; k++)
+        px[o[k]] = (guint8) (comp[k] + px[o[k]] * (255 - a) / 255);
+    }
+  }
+}
+
+/* 2x2 blocks: four lumas, one chroma pair.  Where all four pixels are
+ * opaque the frame's own colours do not count: the same arithmetic without
+ * converting them. */
+static void
+blend_rows_yuv (gint task, gint thread, gpointer data)
+{
+  const blend_job *j = data;
+  GstVideoFrame *f = j->f;
+  const yuv_coefs c = j->c;
+  gint W = GST_VIDEO_FRAME_WIDTH (f), H = GST_VIDEO_FRAME_HEIGHT (f);
   guint8 *Y = GST_VIDEO_FRAME_COMP_DATA (f, 0), *U = GST_VIDEO_FRAME_COMP_DATA (f, 1),
       *V = GST_VIDEO_FRAME_COMP_DATA (f, 2);
   gint ys = GST_VIDEO_FRAME_COMP_STRIDE (f, 0), cs = GST_VIDEO_FRAME_COMP_STRIDE (f, 1),
       cps = GST_VIDEO_FRAME_COMP_PSTRIDE (f, 1);
-  /* work on 2x2 blocks: four lumas, one chroma pair */
-  for (gint by = 0; by < H; by += 2)
+  for (gint by = task * j->band; by < MIN ((task + 1) * j->band, H); by += 2) {
+    const guint32 *src0 = (const guint32 *) (j->argb + (gsize) by * j->stride);
+    const guint32 *src1 = by + 1 < H ? (const guint32 *) (j->argb + (gsize) (by + 1) * j->stride) : NULL;
     for (gint bx = 0; bx < W; bx += 2) {
+      gboolean full = bx + 1 < W && src1;
+      guint32 all = src0[bx], any = src0[bx];
+      if (bx + 1 < W) {
+        all &= src0[bx + 1];
+        any |= src0[bx + 1];
+      }
+      if (src1) {
+        all &= src1[bx];
+        any |= src1[bx];
+        if (bx + 1 < W) {
+          all &= src1[bx + 1];
+          any |= src1[bx + 1];
+        }
+      }
+      if ((any >> 24) == 0)
+        continue;               /* nothing drawn here */
+      gboolean opaque = full && (all >> 24) == 255;
       gdouble sum_u = 0, sum_v = 0;
-      gint n = 0, touched = 0;
+      gint n = 0;
       guint8 *up = U + (by / 2) * cs + (bx / 2) * cps, *vp = V + (by / 2) * cs + (bx / 2) * cps;
       gdouble u0 = (*up - c.coff) * c.cmul, v0 = (*vp - c.coff) * c.cmul;
       for (gint dy = 0; dy < 2 && by + dy < H; dy++)
         for (gint dx = 0; dx < 2 && bx + dx < W; dx++) {
           gint x = bx + dx, y = by + dy;
-          guint32 s = ((const guint32 *) (argb + (gsize) y * stride))[x];
+          guint32 s = (dy ? src1 : src0)[x];
           guint a = s >> 24;
           guint8 *yp = Y + y * ys + x;
-          gdouble yy = (*yp - c.yoff) * c.ymul;
-          gdouble rgb[3] = { yy + c.rv * v0, yy + c.gu * u0 + c.gv * v0, yy + c.bu * u0 };
+          gdouble rgb[3] = { 0, 0, 0 };
+          if (!opaque) {
+            gdouble yy = (*yp - c.yoff) * c.ymul;
+            rgb[0] = yy + c.rv * v0;
+            rgb[1] = yy + c.gu * u0 + c.gv * v0;
+            rgb[2] = yy + c.bu * u0;
+          }
           if (a) {
-            touched++;
             gdouble comp[3] = { (s >> 16) & 0xff, (s >> 8) & 0xff, s & 0xff };
             for (gint k = 0; k < 3; k++)
-              rgb[k] = comp[k] + rgb[k] * (255 - a) / 255.0;
+              rgb[k] = opaque ? comp[k] : comp[k] + rgb[k] * (255 - a) / 255.0;
             gdouble ny = c.yr * rgb[0] + c.yg * rgb[1] + c.yb * rgb[2];
             *yp = clamp8 (ny / c.ymul + c.yoff);
           }
@@ -792,11 +773,28 @@ gst_cnn_frame_blend_argb (GstVideoFrame * f, const guint8 * argb, gint stride)
           sum_v += c.vr * rgb[0] + c.vg * rgb[1] + c.vb * rgb[2];
           n++;
         }
-      if (touched) {
-        *up = clamp8 (sum_u / n / c.cmul + c.coff);
-        *vp = clamp8 (sum_v / n / c.cmul + c.coff);
-      }
+      *up = clamp8 (sum_u / n / c.cmul + c.coff);
+      *vp = clamp8 (sum_v / n / c.cmul + c.coff);
     }
+  }
+}
+
+void
+gst_cnn_frame_blend_argb (GstVideoFrame * f, const guint8 * argb, gint stride, GstCnnParallelFor pfor,
+    gpointer pool)
+{
+  gint H = GST_VIDEO_FRAME_HEIGHT (f);
+  blend_job j = { f, argb, stride, 16 };
+  gboolean yuv = is_yuv (f);
+  if (yuv)
+    get_coefs (&f->info, &j.c);
+  void (*rows) (gint, gint, gpointer) = yuv ? blend_rows_yuv : blend_rows_packed;
+  gint tasks = (H + j.band - 1) / j.band;
+  if (pfor)
+    pfor (pool, tasks, rows, &j);
+  else
+    for (gint t = 0; t < tasks; t++)
+      rows (t, 0, &j);
 }
 
 gboolean

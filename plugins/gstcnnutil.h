@@ -8,6 +8,7 @@
 
 #include <gst/gst.h>
 #include <gst/video/video.h>
+#include "cnn.h"
 
 G_BEGIN_DECLS
 
@@ -34,6 +35,11 @@ typedef struct {
   gdouble scale_x, scale_y, off_x, off_y;
 } GstCnnLetterbox;
 
+/* Runs func (i, thread, data) once for every i in [0, n), on threads told
+ * apart by @thread; @pool is the implementation's. */
+typedef void (*GstCnnParallelFor) (gpointer pool, gint n, void (*func) (gint i, gint thread, gpointer data),
+    gpointer data);
+
 /* Working memory kept between frames, so that pre-processing allocates
  * nothing per frame once it has the size it needs; and optionally threads to
  * share the work: parallel_for (pool, n, func, data) must run func (i,
@@ -42,8 +48,7 @@ typedef struct {
 typedef struct {
   guint8 *mem;
   gsize size;
-  void (*parallel_for) (gpointer pool, gint n, void (*func) (gint i, gint thread, gpointer data),
-      gpointer data);
+  GstCnnParallelFor parallel_for;
   gpointer pool;
   gint threads;
 } GstCnnScratch;
@@ -55,18 +60,26 @@ void gst_cnn_scratch_clear (GstCnnScratch * s);
  * holds its tables (NULL: allocated for this call). */
 void gst_cnn_preprocess (const GstVideoFrame * frame, const GstCnnRect * rect,
     const GstCnnPreprocess * p, gfloat * out, GstCnnLetterbox * lb, GstCnnScratch * scratch);
-/* The same, computed pixel by pixel from full converted source rows: the
- * plain reference the tests hold gst_cnn_preprocess() to. */
+/* The same by the core's plain reference, cnn_image_to_tensor(), which the
+ * tests hold gst_cnn_preprocess() to. */
 void gst_cnn_preprocess_ref (const GstVideoFrame * frame, const GstCnnRect * rect,
-    const GstCnnPreprocess * p, gfloat * out, GstCnnLetterbox * lb, GstCnnScratch * scratch);
+    const GstCnnPreprocess * p, gfloat * out, GstCnnLetterbox * lb);
+
+/* The frame (or @rect of it) as the core's picture and map for @p, and the
+ * letterbox: for pre-processing by a session (cnn_session_set_input_image),
+ * on the GPU say.  @img points into @frame's memory. */
+void gst_cnn_frame_to_image (const GstVideoFrame * frame, const GstCnnRect * rect,
+    const GstCnnPreprocess * p, cnn_image * img, cnn_image_map * map, GstCnnLetterbox * lb);
 
 /* Tensor coordinates to frame coordinates. */
 void gst_cnn_letterbox_to_frame (const GstCnnLetterbox * lb, gdouble tx, gdouble ty,
     gdouble * fx, gdouble * fy);
 
 /* Blends a premultiplied ARGB32 image of the frame's size (Cairo's
- * CAIRO_FORMAT_ARGB32 layout, native endian) onto @frame. */
-void gst_cnn_frame_blend_argb (GstVideoFrame * frame, const guint8 * argb, gint stride);
+ * CAIRO_FORMAT_ARGB32 layout, native endian) onto @frame, rows shared out by
+ * @pfor (NULL: serially). */
+void gst_cnn_frame_blend_argb (GstVideoFrame * frame, const guint8 * argb, gint stride,
+    GstCnnParallelFor pfor, gpointer pool);
 
 /* Parses "a,b,c" (or one value for all three) into v[3]. */
 gboolean gst_cnn_parse_triplet (const gchar * s, gfloat * v);

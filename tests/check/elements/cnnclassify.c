@@ -374,6 +374,81 @@ GST_START_TEST (test_errors)
 }
 GST_END_TEST;
 
+/* The backend of the batching and pre-processing tests: CNN_TEST_BACKEND
+ * (cuda on a GPU machine), else the CPU. */
+static const gchar *
+test_backend (void)
+{
+  const gchar *b = g_getenv ("CNN_TEST_BACKEND");
+  return b ? b : "cpu";
+}
+
+/* The top-5 (ids, confidences) of @out's frame classification. */
+static gint
+top5 (GstBuffer * out, gint * ids, gdouble * conf)
+{
+  GstVideoRegionOfInterestMeta *roi = NULL;
+  gpointer state = NULL;
+  GstMeta *m;
+  while ((m = gst_buffer_iterate_meta_filtered (out, &state, GST_VIDEO_REGION_OF_INTEREST_META_API_TYPE)))
+    if (g_strcmp0 (g_quark_to_string (((GstVideoRegionOfInterestMeta *) m)->roi_type), "frame") == 0)
+      roi = (GstVideoRegionOfInterestMeta *) m;
+  gint n = 0;
+  for (GList * l = roi ? roi->params : NULL; l && n < 5; l = l->next)
+    if (gst_structure_has_name (l->data, "classification") &&
+        gst_structure_get_int (l->data, "class-id", &ids[n]) &&
+        gst_structure_get_double (l->data, "confidence", &conf[n]))
+      n++;
+  return n;
+}
+
+/* preprocess=backend (the session's conversion: on the CPU the core's
+ * reference, on a GPU its kernel) gives what the element's vector code
+ * gives, in every format, stretched and letterboxed: both equal the
+ * reference to the bit, so do the top-5 confidences (on a GPU, within
+ * what two sessions' convolution algorithms may differ by). */
+GST_START_TEST (test_preprocess_on_backend)
+{
+  gchar *model = shared_model ("squeezenet1.1_fp16.onnx");
+  if (!have_file (model)) {
+    g_free (model);
+    return;
+  }
+  g_free (model);
+  for (gint aspect = 0; aspect < 2; aspect++) {
+    gchar *extra[2];
+    for (gint b = 0; b < 2; b++)
+      extra[b] = g_strdup_printf ("top-k=5 keep-aspect=%s preprocess=%s backend=%s", aspect ? "true" : "false",
+          b ? "backend" : "cpu", test_backend ());
+    gdouble tol = strcmp (test_backend (), "cpu") == 0 ? 0 : 1e-4;
+    gchar *launch[2] = { squeezenet_launch (extra[0]), squeezenet_launch (extra[1]) };
+    for (guint f = 0; f < G_N_ELEMENTS (formats); f++) {
+      gint ids[2][5], n[2];
+      gdouble conf[2][5];
+      for (gint b = 0; b < 2; b++) {
+        GstVideoInfo info;
+        GstBuffer *in = photo_buffer (PHOTOS "/eagle.jpg", formats[f], &info);
+        GstHarness *h = harness_for (launch[b], &info);
+        GstBuffer *out = gst_harness_push_and_pull (h, in);
+        fail_unless (out != NULL);
+        n[b] = top5 (out, ids[b], conf[b]);
+        gst_buffer_unref (out);
+        gst_harness_teardown (h);
+      }
+      const gchar *fmt = gst_video_format_to_string (formats[f]);
+      fail_unless (n[0] == 5 && n[1] == 5, "%s: %d and %d ranks", fmt, n[0], n[1]);
+      for (gint r = 0; r < 5; r++)
+        fail_unless (ids[0][r] == ids[1][r] && fabs (conf[0][r] - conf[1][r]) <= tol, "%s%s: rank %d: cpu %d %.9g, "
+            "backend %d %.9g", fmt, aspect ? " letterboxed" : "", r, ids[0][r], conf[0][r], ids[1][r], conf[1][r]);
+    }
+    for (gint b = 0; b < 2; b++) {
+      g_free (extra[b]);
+      g_free (launch[b]);
+    }
+  }
+}
+GST_END_TEST;
+
 /* Top-1 class id of eagle.jpg through SqueezeNet's cnnclassify with
  * @extra properties, or -1 with *error set. */
 static gint
@@ -777,38 +852,56 @@ GST_START_TEST (test_batching)
   gchar *model = g_build_filename (SOURCE_DIR, "models", "fashion", "classifier.onnx", NULL);
   GstVideoInfo info;
   gst_video_info_set_format (&info, GST_VIDEO_FORMAT_RGB, 28, 28);
-  gchar *l1 = g_strdup_printf ("cnnclassify model=%s", model);
-  gchar *l4 = g_strdup_printf ("cnnclassify model=%s batch-size=4", model);
-  GstHarness *h1 = harness_for (l1, &info), *h4 = harness_for (l4, &info);
+  const gchar *be = test_backend ();
+  gchar *l1 = g_strdup_printf ("cnnclassify model=%s backend=%s", model, be);
+  /* batches pre-processed by the element, and by the session (a partial
+   * batch's items left unset) */
+  gchar *l4 = g_strdup_printf ("cnnclassify model=%s batch-size=4 backend=%s", model, be);
+  gchar *l4b = g_strdup_printf ("cnnclassify model=%s batch-size=4 backend=%s preprocess=backend", model, be);
+  GstHarness *h1 = harness_for (l1, &info), *h4[2] = { harness_for (l4, &info), harness_for (l4b, &info) };
   GRand *r = g_rand_new_with_seed (7);
   const guint n = 10;
   for (guint i = 0; i < n; i++) {
     GstBuffer *in = noise_frame (r, &info, i * 33 * GST_MSECOND);
     fail_unless_equals_int (gst_harness_push (h1, gst_buffer_ref (in)), GST_FLOW_OK);
-    fail_unless_equals_int (gst_harness_push (h4, in), GST_FLOW_OK);
+    fail_unless_equals_int (gst_harness_push (h4[1], gst_buffer_ref (in)), GST_FLOW_OK);
+    fail_unless_equals_int (gst_harness_push (h4[0], in), GST_FLOW_OK);
     /* whole batches only */
-    fail_unless_equals_int (gst_harness_buffers_received (h4), (i + 1) / 4 * 4);
+    for (gint k = 0; k < 2; k++)
+      fail_unless_equals_int (gst_harness_buffers_received (h4[k]), (i + 1) / 4 * 4);
   }
-  fail_unless (gst_harness_push_event (h4, gst_event_new_eos ()));
-  fail_unless_equals_int (gst_harness_buffers_received (h4), n);
+  for (gint k = 0; k < 2; k++) {
+    fail_unless (gst_harness_push_event (h4[k], gst_event_new_eos ()));
+    fail_unless_equals_int (gst_harness_buffers_received (h4[k]), n);
+  }
   for (guint i = 0; i < n; i++) {
-    GstBuffer *a = gst_harness_pull (h1), *b = gst_harness_pull (h4);
-    fail_unless_equals_uint64 (GST_BUFFER_PTS (b), GST_BUFFER_PTS (a));
-    const GstStructure *ca = frame_classification (a), *cb = frame_classification (b);
-    fail_unless (ca && cb);
-    gint ia = -1, ib = -2;
-    gdouble pa = 0, pb = 1;
+    GstBuffer *a = gst_harness_pull (h1);
+    const GstStructure *ca = frame_classification (a);
+    fail_unless (ca != NULL);
+    gint ia = -1;
+    gdouble pa = 0;
     gst_structure_get_int (ca, "class-id", &ia);
-    gst_structure_get_int (cb, "class-id", &ib);
     gst_structure_get_double (ca, "confidence", &pa);
-    gst_structure_get_double (cb, "confidence", &pb);
-    fail_unless_equals_int (ib, ia);
-    fail_unless (fabs (pa - pb) < 1e-5, "frame %u: %f batched, %f not", i, pb, pa);
+    for (gint k = 0; k < 2; k++) {
+      GstBuffer *b = gst_harness_pull (h4[k]);
+      fail_unless_equals_uint64 (GST_BUFFER_PTS (b), GST_BUFFER_PTS (a));
+      const GstStructure *cb = frame_classification (b);
+      fail_unless (cb != NULL);
+      gint ib = -2;
+      gdouble pb = 1;
+      gst_structure_get_int (cb, "class-id", &ib);
+      gst_structure_get_double (cb, "confidence", &pb);
+      fail_unless_equals_int (ib, ia);
+      fail_unless (fabs (pa - pb) < 1e-5, "frame %u: %f batched%s, %f not", i, pb,
+          k ? " (session's pre-processing)" : "", pa);
+      gst_buffer_unref (b);
+    }
     gst_buffer_unref (a);
-    gst_buffer_unref (b);
   }
   gst_harness_teardown (h1);
-  gst_harness_teardown (h4);
+  gst_harness_teardown (h4[0]);
+  gst_harness_teardown (h4[1]);
+  g_free (l4b);
 
   /* batch-timeout: a frame 200 ms after the batch's first sends it on */
   gchar *lt = g_strdup_printf ("cnnclassify model=%s batch-size=4 batch-timeout=50", model);
@@ -869,6 +962,7 @@ cnnclassify_suite (void)
   tcase_set_timeout (tc, 300);
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_eagle_every_format);
+  tcase_add_test (tc, test_preprocess_on_backend);
   tcase_add_test (tc, test_roi_list_and_interval);
   tcase_add_test (tc, test_hot_reload);
   tcase_add_test (tc, test_parallel_pipelines_share_model);
