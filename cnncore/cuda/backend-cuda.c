@@ -1535,6 +1535,22 @@ image_slot_reserve (cuda_backend *cb, int item, size_t size, struct image_slot *
   return cudaSuccess;
 }
 
+/* The scaling tables at the start of an image slot (host or device). */
+static cnn_cu_image_tables
+image_tables_at (void *base, int W, int H)
+{
+  cnn_cu_image_tables t;
+  t.x0 = base;
+  t.x1 = t.x0 + W;
+  t.y0 = t.x1 + W;
+  t.y1 = t.y0 + H;
+  t.wx = (float *) (t.y1 + H);
+  t.wy = t.wx + W;
+  t.xin = (unsigned char *) (t.wy + H);
+  t.yin = t.xin + W;
+  return t;
+}
+
 /* Only the region's rows travel, with the tables of the scaling (worked
  * out on the host by the reference's own function), in one copy. */
 static cnn_status
@@ -1576,13 +1592,11 @@ cuda_set_image (cnn_backend *b, const cnn_tensor *t, int item, const cnn_image *
   if ((e = image_slot_reserve (cb, item, size, &sl)) != cudaSuccess)
     goto fail;
   char *h = sl->host, *d = sl->dev;
-  int *x0 = (int *) h, *x1 = x0 + W, *y0 = x1 + W, *y1 = y0 + H;
-  float *wx = (float *) (y1 + H), *wy = wx + W;
-  unsigned char *xin = (unsigned char *) (wy + H), *yin = xin + W;
+  cnn_cu_image_tables ht = image_tables_at (h, W, H);
   for (int i = 0; i < W; i++)
-    xin[i] = cnn_image_taps (i, map->off_x, map->scale_x, map->w, &x0[i], &x1[i], &wx[i]);
+    ht.xin[i] = cnn_image_taps (i, map->off_x, map->scale_x, map->w, &ht.x0[i], &ht.x1[i], &ht.wx[i]);
   for (int j = 0; j < H; j++)
-    yin[j] = cnn_image_taps (j, map->off_y, map->scale_y, map->h, &y0[j], &y1[j], &wy[j]);
+    ht.yin[j] = cnn_image_taps (j, map->off_y, map->scale_y, map->h, &ht.y0[j], &ht.y1[j], &ht.wy[j]);
   for (int p = 0; p < 3; p++)
     if (hi[p] >= 0) {
       memcpy (h + off[p], img->plane[p] + (size_t) lo[p] * img->stride[p],
@@ -1591,14 +1605,7 @@ cuda_set_image (cnn_backend *b, const cnn_tensor *t, int item, const cnn_image *
       a.stride[p] = img->stride[p];
       a.row_lo[p] = lo[p];
     }
-  a.x0 = (const int *) d;
-  a.x1 = a.x0 + W;
-  a.y0 = a.x1 + W;
-  a.y1 = a.y0 + H;
-  a.wx = (const float *) (a.y1 + H);
-  a.wy = a.wx + W;
-  a.xin = (const unsigned char *) (a.wy + H);
-  a.yin = a.xin + W;
+  a.tab = image_tables_at (d, W, H);
   for (int k = 0; k < 3; k++) {
     a.comp_plane[k] = img->comp_plane[k];
     a.comp_offset[k] = img->comp_offset[k];

@@ -743,16 +743,16 @@ image_kernel (const cnn_cu_image a, T *y)
   int64_t n = (int64_t) a.height * a.width, plane = n;
   GRID_LOOP (at, n) {
     int j = (int) (at / a.width), i = (int) (at % a.width);
-    bool inside = a.xin[i] && a.yin[j];
+    bool inside = a.tab.xin[i] && a.tab.yin[j];
     float v[3];
     if (inside) {
       int p00[3], p01[3], p10[3], p11[3];
-      int sx0 = a.rx + a.x0[i], sx1 = a.rx + a.x1[i], sy0 = a.ry + a.y0[j], sy1 = a.ry + a.y1[j];
+      int sx0 = a.rx + a.tab.x0[i], sx1 = a.rx + a.tab.x1[i], sy0 = a.ry + a.tab.y0[j], sy1 = a.ry + a.tab.y1[j];
       image_pixel (a, sx0, sy0, p00);
       image_pixel (a, sx1, sy0, p01);
       image_pixel (a, sx0, sy1, p10);
       image_pixel (a, sx1, sy1, p11);
-      float wx = a.wx[i], wy = a.wy[j];
+      float wx = a.tab.wx[i], wy = a.tab.wy[j];
       for (int k = 0; k < 3; k++) {
         /* integer differences, as the reference computes them */
         float top = __fadd_rn ((float) p00[k], __fmul_rn (wx, (float) (p01[k] - p00[k])));

@@ -118,6 +118,12 @@ cudaError_t cnn_cu_batch_norm (int dt, const void *x, void *y, const void *scale
  * tensor column and row, the two region positions blended, the weight and
  * whether it lies on the picture. */
 typedef struct {
+  int *x0, *x1, *y0, *y1;
+  float *wx, *wy;
+  unsigned char *xin, *yin;
+} cnn_cu_image_tables;
+
+typedef struct {
   const uint8_t *plane[3];
   int64_t stride[3];
   int row_lo[3];
@@ -125,9 +131,7 @@ typedef struct {
   bool yuv;
   float yoff, ymul, coff, cmul, rv, gu, gv, bu;
   int rx, ry;                   /* the region's origin in the picture */
-  const int *x0, *x1, *y0, *y1;
-  const float *wx, *wy;
-  const unsigned char *xin, *yin;
+  cnn_cu_image_tables tab;
   int channels, height, width;
   bool nhwc, bgr;
   float mean[3], inv[3], pad[3];

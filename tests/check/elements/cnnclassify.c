@@ -56,12 +56,7 @@ GST_START_TEST (test_eagle_every_format)
         id, gst_structure_get_string (c, "label"));
     fail_unless (conf > 0 && conf <= 1);
     /* top-k=3: three ranks, best first, distinct classes */
-    GstVideoRegionOfInterestMeta *roi = NULL;
-    gpointer state = NULL;
-    GstMeta *m;
-    while ((m = gst_buffer_iterate_meta_filtered (out, &state, GST_VIDEO_REGION_OF_INTEREST_META_API_TYPE)))
-      if (g_strcmp0 (g_quark_to_string (((GstVideoRegionOfInterestMeta *) m)->roi_type), "frame") == 0)
-        roi = (GstVideoRegionOfInterestMeta *) m;
+    GstVideoRegionOfInterestMeta *roi = frame_roi (out);
     gint n = 0, ids[3];
     gdouble last = 2, total = 0;
     for (GList * l = roi ? roi->params : NULL; l; l = l->next) {
@@ -387,12 +382,7 @@ test_backend (void)
 static gint
 top5 (GstBuffer * out, gint * ids, gdouble * conf)
 {
-  GstVideoRegionOfInterestMeta *roi = NULL;
-  gpointer state = NULL;
-  GstMeta *m;
-  while ((m = gst_buffer_iterate_meta_filtered (out, &state, GST_VIDEO_REGION_OF_INTEREST_META_API_TYPE)))
-    if (g_strcmp0 (g_quark_to_string (((GstVideoRegionOfInterestMeta *) m)->roi_type), "frame") == 0)
-      roi = (GstVideoRegionOfInterestMeta *) m;
+  GstVideoRegionOfInterestMeta *roi = frame_roi (out);
   gint n = 0;
   for (GList * l = roi ? roi->params : NULL; l && n < 5; l = l->next)
     if (gst_structure_has_name (l->data, "classification") &&

@@ -94,18 +94,26 @@ harness_for (const gchar * launch, const GstVideoInfo * info)
   return h;
 }
 
-/* The "classification" of rank 0 on the whole-frame ROI, or NULL. */
-static inline const GstStructure *
-frame_classification (GstBuffer * buf)
+/* The whole frame's region (classifications hang on it), or NULL. */
+static inline GstVideoRegionOfInterestMeta *
+frame_roi (GstBuffer * buf)
 {
   gpointer state = NULL;
   GstMeta *m;
   while ((m = gst_buffer_iterate_meta_filtered (buf, &state, GST_VIDEO_REGION_OF_INTEREST_META_API_TYPE))) {
     GstVideoRegionOfInterestMeta *roi = (GstVideoRegionOfInterestMeta *) m;
     if (g_strcmp0 (g_quark_to_string (roi->roi_type), "frame") == 0)
-      return gst_video_region_of_interest_meta_get_param (roi, "classification");
+      return roi;
   }
   return NULL;
+}
+
+/* The "classification" of rank 0 on the whole-frame ROI, or NULL. */
+static inline const GstStructure *
+frame_classification (GstBuffer * buf)
+{
+  GstVideoRegionOfInterestMeta *roi = frame_roi (buf);
+  return roi ? gst_video_region_of_interest_meta_get_param (roi, "classification") : NULL;
 }
 
 static inline guint
