@@ -13,8 +13,10 @@ G_DEFINE_QUARK (gst-cnn-error-quark, gst_cnn_error)
 enum {
   PROP_0, PROP_MODEL, PROP_LABELS, PROP_BACKEND, PROP_PRECISION, PROP_THREADS, PROP_INTERVAL, PROP_COLOR_ORDER,
   PROP_MEAN, PROP_STD, PROP_SCALE, PROP_LAYOUT, PROP_KEEP_ASPECT, PROP_QOS_POLICY, PROP_LATENCY,
-  PROP_STATS, PROP_BATCH_SIZE, PROP_BATCH_TIMEOUT, PROP_PREPROCESS,
+  PROP_STATS, PROP_BATCH_SIZE, PROP_BATCH_TIMEOUT, PROP_PREPROCESS, PROP_MODEL_INSTANCE_ID,
 };
+
+typedef struct _SharedBatch SharedBatch;
 
 typedef enum { ORDER_AUTO, ORDER_RGB, ORDER_BGR } ColorOrder;
 typedef enum { LAYOUT_AUTO, LAYOUT_NCHW, LAYOUT_NHWC } Layout;
@@ -35,6 +37,7 @@ typedef struct {
   guint batch_size;             /* frames per inference */
   guint batch_timeout;          /* ms of running time a partial batch waits; 0: until full */
   PreprocessOn preprocess_on;
+  gchar *instance_id;           /* model-instance-id: batches gathered across elements */
   /* QoS from downstream: frames ending before this running time are late */
   GstClockTime earliest;
   GstClockTime measured_latency;
@@ -56,6 +59,7 @@ typedef struct {
   guint64 inferences;
   guint64 nonfinite;            /* frames whose outputs held NaN or Inf */
   guint64 late_skipped, late_dropped;
+  guint64 partial_frames;       /* frames inferred in a batch that ran partial */
   /* batching (batch > 1): frames wait in `pending` until the batch is full
    * (or times out, or EOS); then one run infers them all, and `process`
    * runs per frame with gst_cnn_filter_infer() and get_output() handing out
@@ -69,6 +73,12 @@ typedef struct {
   GstCnnLetterbox *batch_lb;    /* per slot */
   GError *batch_error;          /* the batch run failed */
   cnn_tensor *views;            /* per output: the slice of item `item` */
+  /* model-instance-id with batch-size N: frames of every element with that
+   * id go into one batch of the instance's session; each element gets a
+   * copy of its item's outputs */
+  SharedBatch *shared;
+  cnn_tensor *shared_out;       /* per output, one item (data owned) */
+  GError *shared_error;         /* the run of this element's last frame failed */
 } GstCnnFilterPrivate;
 
 G_DEFINE_ABSTRACT_TYPE_WITH_CODE (GstCnnFilter, gst_cnn_filter, GST_TYPE_VIDEO_FILTER,
@@ -442,6 +452,8 @@ bad_triplet:
 }
 
 static void gst_cnn_filter_release (GstCnnFilter * self);
+static gboolean shared_join (GstCnnFilter * self, gint size, GError ** error);
+static void shared_leave (GstCnnFilterPrivate * p);
 
 static gboolean
 gst_cnn_filter_start (GstBaseTransform * bt)
@@ -528,6 +540,11 @@ gst_cnn_filter_start (GstBaseTransform * bt)
             "first dimension", cnn_model_get_input (p->model, 0)->name, model_batch));
     goto fail;
   }
+  /* model-instance-id: the batch is the instance's; this element runs alone
+   * only for latency queries */
+  gint shared_size = p->batch > 1 && p->instance_id ? p->batch : 0;
+  if (shared_size)
+    p->batch = 1;
   p->input.dtype = CNN_DTYPE_FLOAT32;
   p->input.ndim = 4;
   p->input.dims[0] = p->batch;
@@ -537,7 +554,13 @@ gst_cnn_filter_start (GstBaseTransform * bt)
   p->input.data = g_new0 (gfloat, (gsize) p->batch * pre->channels * pre->width * pre->height);
   p->batch_lb = g_new0 (GstCnnLetterbox, p->batch);
   p->views = g_new0 (cnn_tensor, MAX (cnn_model_get_n_outputs (p->model), 1));
-  p->frames = p->inferences = p->nonfinite = p->late_skipped = p->late_dropped = 0;
+  p->shared_out = g_new0 (cnn_tensor, MAX (cnn_model_get_n_outputs (p->model), 1));
+  if (shared_size && !shared_join (self, shared_size, &error)) {
+    GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS, ("Could not join model-instance-id '%s'", p->instance_id),
+        ("%s", error->message));
+    goto fail;
+  }
+  p->frames = p->inferences = p->nonfinite = p->late_skipped = p->late_dropped = p->partial_frames = 0;
   p->measured_latency = GST_CLOCK_TIME_NONE;
   GST_OBJECT_LOCK (self);
   p->earliest = GST_CLOCK_TIME_NONE;
@@ -576,6 +599,11 @@ gst_cnn_filter_release (GstCnnFilter * self)
   g_clear_pointer (&p->batch_lb, g_free);
   g_clear_pointer (&p->views, g_free);
   g_clear_error (&p->batch_error);
+  shared_leave (p);
+  for (gint i = 0; p->shared_out && p->model && i < cnn_model_get_n_outputs (p->model); i++)
+    g_free (p->shared_out[i].data);
+  g_clear_pointer (&p->shared_out, g_free);
+  g_clear_error (&p->shared_error);
   gst_cnn_scratch_clear (&p->scratch);
 }
 
@@ -657,21 +685,28 @@ session_parallel_for (gpointer session, gint n, void (*func) (gint i, gint threa
  * session's backend (on the GPU, only the frame's rows travel), or by our
  * vector code on the session's threads, which are idle between runs. */
 static gboolean
-preprocess (GstCnnFilterPrivate * p, const GstVideoFrame * frame, const GstCnnRect * rect, gint item,
-    GstCnnLetterbox * lb, GError ** error)
+preprocess_into (GstCnnFilterPrivate * p, cnn_session * session, cnn_tensor * input, gboolean on_backend,
+    const GstVideoFrame * frame, const GstCnnRect * rect, gint item, GstCnnLetterbox * lb, GError ** error)
 {
-  if (p->on_backend) {
+  if (on_backend) {
     cnn_image img;
     cnn_image_map map;
     gst_cnn_frame_to_image (frame, rect, &p->pre, &img, &map, lb);
-    return cnn_session_set_input_image (p->session, &p->input, 1, 0, item, &img, &map, error);
+    return cnn_session_set_input_image (session, input, 1, 0, item, &img, &map, error);
   }
   p->scratch.parallel_for = session_parallel_for;
-  p->scratch.pool = p->session;
-  p->scratch.threads = cnn_session_get_threads (p->session);
-  gsize per = cnn_tensor_numel (&p->input) / p->batch;
-  gst_cnn_preprocess (frame, rect, &p->pre, (gfloat *) p->input.data + item * per, lb, &p->scratch);
+  p->scratch.pool = session;
+  p->scratch.threads = cnn_session_get_threads (session);
+  gsize per = cnn_tensor_numel (input) / input->dims[0];
+  gst_cnn_preprocess (frame, rect, &p->pre, (gfloat *) input->data + item * per, lb, &p->scratch);
   return TRUE;
+}
+
+static gboolean
+preprocess (GstCnnFilterPrivate * p, const GstVideoFrame * frame, const GstCnnRect * rect, gint item,
+    GstCnnLetterbox * lb, GError ** error)
+{
+  return preprocess_into (p, p->session, &p->input, p->on_backend, frame, rect, item, lb, error);
 }
 
 /* Runs the session on the pre-processed input, with run_lock held. */
@@ -682,6 +717,199 @@ run_input (GstCnnFilterPrivate * p, GError ** error)
   if (p->on_backend)
     in.data = NULL;             /* set by cnn_session_set_input_image */
   return cnn_session_run (p->session, &in, 1, error);
+}
+
+/* ---- batches gathered across elements (model-instance-id) ---- */
+
+/* One per model-instance-id: a session of batch `size`, its host input, and
+ * the elements whose frames fill the current batch.  Whoever fills the last
+ * slot runs the batch, or, after `timeout_us` without that, the first to
+ * wake; the others wait on `cond` for the generation to move on. */
+struct _SharedBatch {
+  gchar *id, *model_path;
+  gint users, size;
+  GMutex lock;
+  GCond cond;
+  cnn_session *session;
+  cnn_tensor input;
+  gboolean on_backend;
+  gint filled;
+  guint64 generation;
+  GstCnnFilter **members;       /* per slot of the current batch */
+  gint64 timeout_us;
+};
+
+static GMutex shared_lock;
+static GHashTable *shared_batches;      /* model-instance-id -> SharedBatch */
+
+static void
+shared_free (SharedBatch * sb)
+{
+  cnn_session_free (sb->session);
+  g_free (sb->input.data);
+  g_free (sb->members);
+  g_free (sb->id);
+  g_free (sb->model_path);
+  g_mutex_clear (&sb->lock);
+  g_cond_clear (&sb->cond);
+  g_free (sb);
+}
+
+/* Joins (or creates) the instance of p->instance_id for batches of @size. */
+static gboolean
+shared_join (GstCnnFilter * self, gint size, GError ** error)
+{
+  GstCnnFilterPrivate *p = PRIV (self);
+  gchar *path = g_canonicalize_filename (p->loaded_path, NULL);
+  cnn_tensor in = p->input;
+  in.dims[0] = size;
+  g_mutex_lock (&shared_lock);
+  if (!shared_batches)
+    shared_batches = g_hash_table_new (g_str_hash, g_str_equal);
+  SharedBatch *sb = g_hash_table_lookup (shared_batches, p->instance_id);
+  gboolean ok = TRUE;
+  if (sb) {
+    ok = strcmp (sb->model_path, path) == 0 && sb->size == size && sb->input.ndim == in.ndim &&
+        memcmp (sb->input.dims, in.dims, sizeof in.dims) == 0;
+    if (!ok)
+      g_set_error (error, GST_CNN_ERROR, 0, "model-instance-id '%s' is used with %s, batch-size %d; this "
+          "element has %s, batch-size %d (or another input size)", p->instance_id, sb->model_path, sb->size, path,
+          size);
+  } else {
+    cnn_session_options so = CNN_SESSION_OPTIONS_INIT;
+    so.threads = p->threads;
+    so.backend = p->backend;
+    so.precision = p->precision;
+    so.default_dim = size;
+    cnn_session *s = cnn_session_new (p->model, &so, error);
+    ok = s != NULL;
+    if (ok) {
+      sb = g_new0 (SharedBatch, 1);
+      sb->id = g_strdup (p->instance_id);
+      sb->model_path = g_strdup (path);
+      sb->size = size;
+      sb->session = s;
+      sb->input = in;
+      sb->input.data = g_new0 (gfloat, cnn_tensor_numel (&in));
+      sb->on_backend = p->on_backend;
+      sb->members = g_new0 (GstCnnFilter *, size);
+      GST_OBJECT_LOCK (self);
+      sb->timeout_us = (p->batch_timeout ? p->batch_timeout : 100) * (gint64) 1000;
+      GST_OBJECT_UNLOCK (self);
+      g_mutex_init (&sb->lock);
+      g_cond_init (&sb->cond);
+      g_hash_table_insert (shared_batches, sb->id, sb);
+    }
+  }
+  if (ok) {
+    sb->users++;
+    p->shared = sb;
+  }
+  g_mutex_unlock (&shared_lock);
+  g_free (path);
+  return ok;
+}
+
+static void
+shared_leave (GstCnnFilterPrivate * p)
+{
+  SharedBatch *sb = p->shared;
+  if (!sb)
+    return;
+  g_mutex_lock (&shared_lock);
+  if (--sb->users == 0) {
+    g_hash_table_remove (shared_batches, sb->id);
+    shared_free (sb);
+  }
+  g_mutex_unlock (&shared_lock);
+  p->shared = NULL;
+}
+
+/* Runs the batch (sb->lock held) and hands each member its item. */
+static void
+shared_run (SharedBatch * sb)
+{
+  cnn_tensor in = sb->input;
+  if (sb->on_backend)
+    in.data = NULL;             /* set by cnn_session_set_input_image */
+  GError *err = NULL;
+  gboolean ok = cnn_session_run (sb->session, &in, 1, &err);
+  gint n_out = cnn_model_get_n_outputs (PRIV (sb->members[0])->model);
+  for (gint o = 0; ok && o < n_out; o++) {
+    const cnn_tensor *t = cnn_session_get_output (sb->session, o);
+    if (t->ndim < 1 || t->dims[0] != sb->size) {
+      g_set_error (&err, GST_CNN_ERROR, 0, "output %d has no batch dimension of %d: batching needs one", o,
+          sb->size);
+      ok = FALSE;
+    }
+  }
+  for (gint k = 0; k < sb->filled; k++) {
+    GstCnnFilterPrivate *m = PRIV (sb->members[k]);
+    if (sb->filled < sb->size)
+      m->partial_frames++;
+    g_clear_error (&m->shared_error);
+    if (!ok) {
+      m->shared_error = g_error_copy (err);
+      continue;
+    }
+    for (gint o = 0; o < n_out; o++) {
+      const cnn_tensor *t = cnn_session_get_output (sb->session, o);
+      gsize bytes = cnn_tensor_numel (t) / sb->size * cnn_dtype_size (t->dtype);
+      cnn_tensor *mine = &m->shared_out[o];
+      if (!mine->data || cnn_tensor_numel (mine) * cnn_dtype_size (mine->dtype) != bytes) {
+        g_free (mine->data);
+        *mine = *t;
+        mine->dims[0] = 1;
+        mine->data = g_malloc (MAX (bytes, 1));
+      }
+      memcpy (mine->data, (const gchar *) t->data + k * bytes, bytes);
+    }
+  }
+  g_clear_error (&err);
+  sb->filled = 0;
+  sb->generation++;
+  g_cond_broadcast (&sb->cond);
+}
+
+static gboolean preprocess_into (GstCnnFilterPrivate * p, cnn_session * session, cnn_tensor * input,
+    gboolean on_backend, const GstVideoFrame * frame, const GstCnnRect * rect, gint item, GstCnnLetterbox * lb,
+    GError ** error);
+
+/* This element's frame into the instance's batch; returns when the batch
+ * (full, or partial after the timeout) has run. */
+static gboolean
+shared_infer (GstCnnFilter * self, const GstVideoFrame * frame, GstCnnLetterbox * lb, GError ** error)
+{
+  GstCnnFilterPrivate *p = PRIV (self);
+  SharedBatch *sb = p->shared;
+  gint64 t0 = g_get_monotonic_time ();
+  g_mutex_lock (&sb->lock);
+  gint k = sb->filled;
+  if (!preprocess_into (p, sb->session, &sb->input, sb->on_backend, frame, NULL, k, lb, error)) {
+    g_mutex_unlock (&sb->lock);
+    return FALSE;
+  }
+  sb->members[k] = self;
+  sb->filled++;
+  gint64 t1 = g_get_monotonic_time ();
+  guint64 gen = sb->generation;
+  if (sb->filled == sb->size) {
+    shared_run (sb);
+  } else {
+    gint64 deadline = t1 + sb->timeout_us;
+    while (sb->generation == gen)
+      if (!g_cond_wait_until (&sb->cond, &sb->lock, deadline) && sb->generation == gen)
+        shared_run (sb);        /* waited long enough: the batch goes partial */
+  }
+  g_mutex_unlock (&sb->lock);
+  p->t_pre += t1 - t0;
+  p->t_infer += g_get_monotonic_time () - t1;
+  if (p->shared_error) {
+    g_propagate_error (error, p->shared_error);
+    p->shared_error = NULL;
+    return FALSE;
+  }
+  return TRUE;
 }
 
 static GstFlowReturn
@@ -757,6 +985,8 @@ batch_flush (GstCnnFilter * self)
   gint64 t1 = g_get_monotonic_time ();
   if (k > 0 && ret == GST_FLOW_OK && !p->batch_error) {
     /* a partial batch runs whole: the same plan (and CUDA graph) every time */
+    if (k < p->batch)
+      p->partial_frames += k;
     gboolean ok = run_input (p, &p->batch_error);
     for (gint o = 0; ok && o < cnn_model_get_n_outputs (p->model); o++) {
       const cnn_tensor *t = cnn_session_get_output (p->session, o);
@@ -860,7 +1090,7 @@ make_stats (GstCnnFilterPrivate * p)
       G_TYPE_UINT64, p->inferences, "late-skipped", G_TYPE_UINT64, p->late_skipped, "late-dropped",
       G_TYPE_UINT64, p->late_dropped, "preprocess-ms", G_TYPE_DOUBLE, p->t_pre / 1e3,
       "inference-ms", G_TYPE_DOUBLE, p->t_infer / 1e3, "element-ms", G_TYPE_DOUBLE, p->t_total / 1e3,
-      NULL);
+      "partial-batch-frames", G_TYPE_UINT64, p->partial_frames, NULL);
 }
 
 /* At EOS: the stats as an element message "cnn-stats". */
@@ -961,12 +1191,15 @@ processing_latency (GstCnnFilter * self)
   return GST_CLOCK_TIME_IS_VALID (lat) ? lat : 0;
 }
 
-/* With batch-size N a frame may also wait N-1 frame durations for its batch. */
+/* With batch-size N a frame may also wait N-1 frame durations for its
+ * batch; in a batch of several elements, at most the timeout. */
 static GstClockTime
 batch_wait (GstCnnFilter * self)
 {
   GstCnnFilterPrivate *p = PRIV (self);
   const GstVideoInfo *vi = &GST_VIDEO_FILTER (self)->in_info;
+  if (p->shared)
+    return p->shared->timeout_us * GST_USECOND;
   if (p->batch <= 1 || vi->fps_n <= 0 || vi->fps_d <= 0)
     return 0;
   return gst_util_uint64_scale_int (GST_SECOND, vi->fps_d, vi->fps_n) * (p->batch - 1);
@@ -1008,6 +1241,9 @@ gst_cnn_filter_infer (GstCnnFilter * self, const GstVideoFrame * frame, const Gs
     if (lb)
       *lb = p->batch_lb[p->item];
     ok = TRUE;
+  } else if (p->shared && !rect) {
+    GstCnnLetterbox local;
+    ok = shared_infer (self, frame, lb ? lb : &local, error);
   } else {
     gint64 t0 = g_get_monotonic_time ();
     g_mutex_lock (&p->run_lock);
@@ -1060,6 +1296,8 @@ const cnn_tensor *
 gst_cnn_filter_get_output (GstCnnFilter * self, gint index)
 {
   GstCnnFilterPrivate *p = PRIV (self);
+  if (p->shared && index >= 0 && index < cnn_model_get_n_outputs (p->model) && p->shared_out[index].data)
+    return &p->shared_out[index];       /* this element's item of the instance's batch */
   const cnn_tensor *o = cnn_session_get_output (p->session, index);
   if (!o || p->batch <= 1)
     return o;
@@ -1238,6 +1476,10 @@ gst_cnn_filter_set_property (GObject * object, guint prop_id, const GValue * val
     case PROP_BATCH_SIZE: p->batch_size = g_value_get_uint (value); break;
     case PROP_BATCH_TIMEOUT: p->batch_timeout = g_value_get_uint (value); break;
     case PROP_PREPROCESS: p->preprocess_on = g_value_get_enum (value); break;
+    case PROP_MODEL_INSTANCE_ID:
+      g_free (p->instance_id);
+      p->instance_id = g_value_dup_string (value);
+      break;
     case PROP_THREADS: p->threads = g_value_get_int (value); break;
     case PROP_INTERVAL: p->interval = g_value_get_uint (value); break;
     case PROP_COLOR_ORDER: p->color_order = g_value_get_enum (value); break;
@@ -1266,6 +1508,7 @@ gst_cnn_filter_get_property (GObject * object, guint prop_id, GValue * value, GP
     case PROP_BATCH_SIZE: g_value_set_uint (value, p->batch_size); break;
     case PROP_BATCH_TIMEOUT: g_value_set_uint (value, p->batch_timeout); break;
     case PROP_PREPROCESS: g_value_set_enum (value, p->preprocess_on); break;
+    case PROP_MODEL_INSTANCE_ID: g_value_set_string (value, p->instance_id); break;
     case PROP_THREADS: g_value_set_int (value, p->threads); break;
     case PROP_INTERVAL: g_value_set_uint (value, p->interval); break;
     case PROP_COLOR_ORDER: g_value_set_enum (value, p->color_order); break;
@@ -1294,6 +1537,7 @@ gst_cnn_filter_finalize (GObject * object)
   g_free (p->precision);
   g_free (p->mean);
   g_free (p->std);
+  g_free (p->instance_id);
   g_mutex_clear (&p->run_lock);
   G_OBJECT_CLASS (gst_cnn_filter_parent_class)->finalize (object);
 }
@@ -1366,7 +1610,8 @@ gst_cnn_filter_class_init (GstCnnFilterClass * klass)
           "(reads the value in use); batch-size N adds N-1 frame durations to it", 0, G_MAXUINT64,
           GST_CLOCK_TIME_NONE, rw));
   g_object_class_install_property (oc, PROP_STATS, g_param_spec_boxed ("stats", "Statistics",
-          "frames, inferences, late-skipped, late-dropped, preprocess-ms, inference-ms, element-ms",
+          "frames, inferences, late-skipped, late-dropped, preprocess-ms, inference-ms, element-ms, "
+          "partial-batch-frames (frames inferred in a batch that went before it was full)",
           GST_TYPE_STRUCTURE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
   g_object_class_install_property (oc, PROP_BATCH_SIZE, g_param_spec_uint ("batch-size", "Batch size",
           "Frames inferred together in one run (the GPU's throughput; the model needs a symbolic first "
@@ -1376,6 +1621,10 @@ gst_cnn_filter_class_init (GstCnnFilterClass * klass)
           "Batch timeout", "Milliseconds of stream time a partial batch waits: a frame arriving later "
           "than that after the batch's first one sends the batch on first; 0: wait until full", 0,
           G_MAXUINT, 0, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (oc, PROP_MODEL_INSTANCE_ID, g_param_spec_string ("model-instance-id",
+          "Model instance id", "Elements with the same id (and model, batch-size and input size) fill one "
+          "batch together, from their streams' threads: a frame waits for the others' until the batch is "
+          "full or batch-timeout milliseconds have passed (wall clock; 0: 100)", NULL, rw));
   g_object_class_install_property (oc, PROP_PREPROCESS, g_param_spec_enum ("preprocess", "Pre-processing",
           "Where frames become the input tensor (colour conversion, scaling, normalization)",
           GST_TYPE_CNN_PREPROCESS_ON, PRE_AUTO, rw));

@@ -5,7 +5,8 @@
  * labels, the pre-processing (colour order, mean, std or scale, layout,
  * letterbox; `preprocess`: on the GPU or in our CPU code), `interval`, batching (`batch-size`, `batch-timeout`: frames
  * wait for their batch, then one run infers them all and `process` runs per
- * frame, reading its item), what happens to late frames (`qos-policy`), the
+ * frame, reading its item; `model-instance-id`: elements filling one batch
+ * together), what happens to late frames (`qos-policy`), the
  * latency it reports in live pipelines (`latency`) and its counters
  * (`stats`, and a "cnn-stats" message at EOS).
  *

@@ -926,6 +926,125 @@ GST_START_TEST (test_batching)
 }
 GST_END_TEST;
 
+typedef struct {
+  GstHarness *h;
+  GstBuffer **frames;
+  guint n;
+} PushJob;
+
+static gpointer
+push_frames (gpointer data)
+{
+  PushJob *j = data;
+  for (guint i = 0; i < j->n; i++)
+    fail_unless_equals_int (gst_harness_push (j->h, gst_buffer_ref (j->frames[i])), GST_FLOW_OK);
+  return NULL;
+}
+
+static guint64
+stats_uint (GstHarness * h, const gchar * field)
+{
+  GstElement *e = gst_harness_find_element (h, "cnnclassify");
+  GstStructure *st;
+  g_object_get (e, "stats", &st, NULL);
+  guint64 v = G_MAXUINT64;
+  gst_structure_get_uint64 (st, field, &v);
+  gst_structure_free (st);
+  gst_object_unref (e);
+  return v;
+}
+
+/* model-instance-id: three elements, three streaming threads, one batch of
+ * three: the results of every frame are the unbatched ones, and no batch
+ * went partial (a long timeout); a lone element's frames go after the
+ * timeout in partial batches; another batch-size under the same id is
+ * refused. */
+GST_START_TEST (test_model_instance_batching)
+{
+  gchar *model = g_build_filename (SOURCE_DIR, "models", "fashion", "classifier.onnx", NULL);
+  const gchar *be = test_backend ();
+  GstVideoInfo info;
+  gst_video_info_set_format (&info, GST_VIDEO_FORMAT_RGB, 28, 28);
+  gchar *lref = g_strdup_printf ("cnnclassify model=%s backend=%s", model, be);
+  gchar *lsh = g_strdup_printf ("cnnclassify model=%s backend=%s batch-size=3 model-instance-id=three "
+      "batch-timeout=60000", model, be);
+  enum { E = 3, N = 6 };
+  GstHarness *ref = harness_for (lref, &info), *h[E];
+  GstBuffer *frames[E][N];
+  GRand *r = g_rand_new_with_seed (11);
+  for (gint e = 0; e < E; e++) {
+    h[e] = harness_for (lsh, &info);
+    for (gint i = 0; i < N; i++)
+      frames[e][i] = noise_frame (r, &info, i * 33 * GST_MSECOND);
+  }
+  PushJob jobs[E];
+  GThread *threads[E];
+  for (gint e = 0; e < E; e++) {
+    jobs[e] = (PushJob) { h[e], frames[e], N };
+    threads[e] = g_thread_new ("push", push_frames, &jobs[e]);
+  }
+  for (gint e = 0; e < E; e++)
+    g_thread_join (threads[e]);
+  for (gint e = 0; e < E; e++) {
+    for (gint i = 0; i < N; i++) {
+      GstBuffer *a = gst_harness_push_and_pull (ref, gst_buffer_ref (frames[e][i])), *b = gst_harness_pull (h[e]);
+      const GstStructure *ca = frame_classification (a), *cb = frame_classification (b);
+      fail_unless (ca && cb, "element %d frame %d: no result", e, i);
+      gint ia = -1, ib = -2;
+      gdouble pa = 0, pb = 1;
+      gst_structure_get_int (ca, "class-id", &ia);
+      gst_structure_get_int (cb, "class-id", &ib);
+      gst_structure_get_double (ca, "confidence", &pa);
+      gst_structure_get_double (cb, "confidence", &pb);
+      fail_unless (ia == ib && fabs (pa - pb) < 1e-5, "element %d frame %d: %d %f batched, %d %f not", e, i,
+          ib, pb, ia, pa);
+      gst_buffer_unref (a);
+      gst_buffer_unref (b);
+      gst_buffer_unref (frames[e][i]);
+    }
+    fail_unless_equals_uint64 (stats_uint (h[e], "inferences"), N);
+    fail_unless_equals_uint64 (stats_uint (h[e], "partial-batch-frames"), 0);
+  }
+
+  /* alone under another id: each frame waits 30 ms, then runs in a batch of one */
+  gchar *lone = g_strdup_printf ("cnnclassify model=%s backend=%s batch-size=3 model-instance-id=lone "
+      "batch-timeout=30", model, be);
+  GstHarness *hl = harness_for (lone, &info);
+  for (gint i = 0; i < 2; i++) {
+    GstBuffer *in = noise_frame (r, &info, i * 33 * GST_MSECOND);
+    GstBuffer *a = gst_harness_push_and_pull (ref, gst_buffer_ref (in)), *b = gst_harness_push_and_pull (hl, in);
+    gdouble pa = 0, pb = 1;
+    gst_structure_get_double (frame_classification (a), "confidence", &pa);
+    gst_structure_get_double (frame_classification (b), "confidence", &pb);
+    fail_unless (fabs (pa - pb) < 1e-5, "lone frame %d: %f, unbatched %f", i, pb, pa);
+    gst_buffer_unref (a);
+    gst_buffer_unref (b);
+  }
+  fail_unless_equals_uint64 (stats_uint (hl, "partial-batch-frames"), 2);
+  gst_harness_teardown (hl);
+
+  /* the same id with another batch-size, while the instance lives: a clear
+   * error at start */
+  gchar *mismatch = g_strdup_printf ("videotestsrc num-buffers=1 ! video/x-raw,width=64,height=48 ! "
+      "cnnclassify model=%s batch-size=2 model-instance-id=three ! fakesink", model);
+  gchar *msg = run_pipeline (mismatch);
+  fail_unless (msg && strstr (msg, "model-instance-id 'three'") && strstr (msg, "batch-size 3"), "mismatch: %s",
+      msg);
+  g_print ("model-instance-id mismatch: %s\n", msg);
+  g_free (msg);
+  g_free (mismatch);
+
+  for (gint e = 0; e < E; e++)
+    gst_harness_teardown (h[e]);
+  gst_harness_teardown (ref);
+  g_rand_free (r);
+  g_free (lone);
+  g_free (lref);
+  g_free (lsh);
+  g_free (model);
+}
+GST_END_TEST;
+
 GST_START_TEST (test_state_cycles)
 {
   gchar *model = shared_model ("squeezenet1.1_fp16.onnx");
@@ -953,6 +1072,7 @@ cnnclassify_suite (void)
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_eagle_every_format);
   tcase_add_test (tc, test_preprocess_on_backend);
+  tcase_add_test (tc, test_model_instance_batching);
   tcase_add_test (tc, test_roi_list_and_interval);
   tcase_add_test (tc, test_hot_reload);
   tcase_add_test (tc, test_parallel_pipelines_share_model);
