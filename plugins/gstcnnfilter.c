@@ -588,6 +588,11 @@ gst_cnn_filter_release (GstCnnFilter * self)
   g_mutex_lock (&p->run_lock);
   g_clear_pointer (&p->session, cnn_session_free);
   g_mutex_unlock (&p->run_lock);
+  shared_leave (p);
+  for (gint i = 0; p->shared_out && i < cnn_model_get_n_outputs (p->model); i++)
+    g_free (p->shared_out[i].data);
+  g_clear_pointer (&p->shared_out, g_free);
+  g_clear_error (&p->shared_error);
   if (p->model) {
     model_release (p->loaded_path, p->model);
     p->model = NULL;
@@ -599,11 +604,6 @@ gst_cnn_filter_release (GstCnnFilter * self)
   g_clear_pointer (&p->batch_lb, g_free);
   g_clear_pointer (&p->views, g_free);
   g_clear_error (&p->batch_error);
-  shared_leave (p);
-  for (gint i = 0; p->shared_out && p->model && i < cnn_model_get_n_outputs (p->model); i++)
-    g_free (p->shared_out[i].data);
-  g_clear_pointer (&p->shared_out, g_free);
-  g_clear_error (&p->shared_error);
   gst_cnn_scratch_clear (&p->scratch);
 }
 
