@@ -37,6 +37,8 @@ struct _GstCnnSegment {
   guint8 *mask;
   GstCnnRect rect;
   gchar **labels;
+  guint32 *argb;                /* the overlay, frame size, kept between frames */
+  gsize argb_size;
 };
 
 G_DEFINE_TYPE (GstCnnSegment, gst_cnn_segment, GST_TYPE_CNN_FILTER);
@@ -139,7 +141,13 @@ blend (GstCnnSegment * self, GstVideoFrame * frame)
 {
   gint fw = GST_VIDEO_FRAME_WIDTH (frame), fh = GST_VIDEO_FRAME_HEIGHT (frame);
   gint stride = fw * 4;
-  guint32 *argb = g_new0 (guint32, (gsize) fw * fh);
+  gsize n = (gsize) fw * fh;
+  if (self->argb_size != n) {
+    g_free (self->argb);
+    self->argb = g_new (guint32, n);
+    self->argb_size = n;
+  }
+  guint32 *argb = self->argb;
   guint a = (guint) (CLAMP (self->alpha, 0, 1) * 255 + 0.5);
   guint32 lut[256];
   for (gint c = 0; c < 256; c++) {
@@ -150,17 +158,25 @@ blend (GstCnnSegment * self, GstVideoFrame * frame)
         ((rgb[1] * a / 255) << 8) | (rgb[2] * a / 255);
   }
   GstCnnRect r = self->rect;
+  gint x0 = MAX (r.x, 0), x1 = MIN (r.x + r.w, fw);
+  if (x0 > 0 || x1 < fw || r.y > 0 || r.y + r.h < fh)
+    memset (argb, 0, n * sizeof (guint32));     /* outside the region: nothing drawn */
+  /* the mask column of each frame column, once (not a division a pixel) */
+  gint *mxs = g_new (gint, MAX (x1 - x0, 1));
+  for (gint x = x0; x < x1; x++) {
+    gint mx = (gint) (((gint64) (x - r.x) * self->mw) / MAX (r.w, 1));
+    mxs[x - x0] = CLAMP (mx, 0, self->mw - 1);
+  }
   for (gint y = MAX (r.y, 0); y < MIN (r.y + r.h, fh); y++) {
     gint my = (gint) (((gint64) (y - r.y) * self->mh) / MAX (r.h, 1));
     my = CLAMP (my, 0, self->mh - 1);
-    for (gint x = MAX (r.x, 0); x < MIN (r.x + r.w, fw); x++) {
-      gint mx = (gint) (((gint64) (x - r.x) * self->mw) / MAX (r.w, 1));
-      mx = CLAMP (mx, 0, self->mw - 1);
-      argb[(gsize) y * fw + x] = lut[self->mask[(gsize) my * self->mw + mx]];
-    }
+    const guint8 *mrow = self->mask + (gsize) my * self->mw;
+    guint32 *out = argb + (gsize) y * fw;
+    for (gint x = x0; x < x1; x++)
+      out[x] = lut[mrow[mxs[x - x0]]];
   }
+  g_free (mxs);
   gst_cnn_frame_blend_argb (frame, (const guint8 *) argb, stride, gst_cnn_filter_parallel_for, self);
-  g_free (argb);
 }
 
 static GstFlowReturn
@@ -249,6 +265,7 @@ gst_cnn_segment_finalize (GObject * object)
 {
   GstCnnSegment *self = GST_CNN_SEGMENT (object);
   g_free (self->mask);
+  g_free (self->argb);
   g_strfreev (self->labels);
   G_OBJECT_CLASS (gst_cnn_segment_parent_class)->finalize (object);
 }
