@@ -155,7 +155,7 @@ style_rows (gint task, gint thread, gpointer data)
           gfloat top = r0[x0] + wx * (r0[x1] - r0[x0]), bot = r1[x0] + wx * (r1[x1] - r1[x0]);
           gfloat val = ((top + wy * (bot - top)) - j->lo) * j->k;
           val += 0.5f;
-          val = val > 0.f ? val : 0.f;  /* maxss, minss: no branches */
+          val = val > 0.f ? val : 0.f;  /* selects, not CLAMP: no branches */
           val = val < 255.f ? val : 255.f;
           dst[i] = (guint8) val;
         }
