@@ -83,7 +83,8 @@ fi
 # one (over 15 minutes).  Of cnnclassify's, the soak on 3,000 frames (it
 # sees valgrind), not those that take too long under valgrind (the
 # 10,000-image accuracy test: 1 s an image; every pixel format on
-# SqueezeNet: 4 minutes; state cycles: 3; two SqueezeNet pipelines at once:
+# SqueezeNet: 4 minutes; pre-processing by the session in every format, on
+# SqueezeNet: over 10; state cycles: 3; two SqueezeNet pipelines at once:
 # past their timeout) nor the latency test, which measures the inference
 # time: ASan covers those.
 v_ok=0
@@ -112,7 +113,7 @@ if command -v valgrind >/dev/null 2>&1; then
     vg "" $t
   done
   cls=test_nonfinite_outputs,test_errors,test_qos_policy,test_batching,test_roi_list_and_interval,test_hot_reload
-  vg $cls,test_renegotiation,test_flushing_seek,test_backends,test_bad_descriptions,test_soak \
+  vg $cls,test_renegotiation,test_flushing_seek,test_backends,test_bad_descriptions,test_soak,test_model_instance_batching \
     tests/check/check-cnnclassify
   vg test_small_network_matches_core,test_classifier_refused tests/check/check-cnnstyle
   # valgrind hides AVX-512 from the CPUID it reports: the portable kernels run
