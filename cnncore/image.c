@@ -102,7 +102,8 @@ cnn_image_check (const cnn_image *img, const cnn_image_map *map)
         img->comp_pstride[k] < 1 || img->comp_offset[k] < 0 || img->stride[img->comp_plane[k]] < 1)
       return "a component's plane, pixel stride or offset is not valid";
   if (map->w < 1 || map->h < 1 || map->x < 0 || map->y < 0 ||
-      map->x + map->w > img->width || map->y + map->h > img->height)
+      map->x >= img->width || map->y >= img->height ||
+      map->w > img->width - map->x || map->h > img->height - map->y)     /* no overflow */
     return "the region is not inside the image";
   if (!(map->scale_x > 0) || !(map->scale_y > 0) || !isfinite (map->off_x) || !isfinite (map->off_y))
     return "the scales must be positive and the offsets finite";
