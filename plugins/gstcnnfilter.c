@@ -1640,7 +1640,7 @@ gst_cnn_filter_class_init (GstCnnFilterClass * klass)
   g_object_class_install_property (oc, PROP_MODEL_INSTANCE_ID, g_param_spec_string ("model-instance-id",
           "Model instance id", "Elements with the same id (and model, batch-size and input size) fill one "
           "batch together, from their streams' threads: a frame waits for the others' until the batch is "
-          "full or batch-timeout milliseconds have passed (wall clock; 0: 100)", NULL, rw));
+          "full or batch-timeout milliseconds have passed (wall clock; 0: 100; the first element's)", NULL, rw));
   g_object_class_install_property (oc, PROP_PREPROCESS, g_param_spec_enum ("preprocess", "Pre-processing",
           "Where frames become the input tensor (colour conversion, scaling, normalization)",
           GST_TYPE_CNN_PREPROCESS_ON, PRE_AUTO, rw));
