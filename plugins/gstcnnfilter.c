@@ -882,8 +882,10 @@ shared_infer (GstCnnFilter * self, const GstVideoFrame * frame, GstCnnLetterbox 
 {
   GstCnnFilterPrivate *p = PRIV (self);
   SharedBatch *sb = p->shared;
-  gint64 t0 = g_get_monotonic_time ();
+  gint64 tw = g_get_monotonic_time ();
   g_mutex_lock (&sb->lock);
+  /* waiting for the lock is waiting for another element's batch to run */
+  gint64 t0 = g_get_monotonic_time ();
   gint k = sb->filled;
   if (!preprocess_into (p, sb->session, &sb->input, sb->on_backend, frame, NULL, k, lb, error)) {
     g_mutex_unlock (&sb->lock);
@@ -903,7 +905,7 @@ shared_infer (GstCnnFilter * self, const GstVideoFrame * frame, GstCnnLetterbox 
   }
   g_mutex_unlock (&sb->lock);
   p->t_pre += t1 - t0;
-  p->t_infer += g_get_monotonic_time () - t1;
+  p->t_infer += g_get_monotonic_time () - t1 + (t0 - tw);
   if (p->shared_error) {
     g_propagate_error (error, p->shared_error);
     p->shared_error = NULL;
