@@ -173,7 +173,10 @@ dw_flat_channel (const dw_ctx *c, int64_t nc)
  * output from 9 to 4 at stride 1.  Stride 2 loads 33 input columns and
  * splits them into the even (tap 0), odd (tap 1) and next even (tap 2)
  * ones in registers.  The loads are masked where columns fall outside the
- * input; input rows outside it are skipped. */
+ * input, and input rows outside it are loaded as zeros (a zero mask reads
+ * nothing), so that with R and s constants the loops unroll into straight
+ * code: which tap row each input row is for each output row is then known
+ * at compile time (a test per row pair took as long as the arithmetic). */
 __attribute__ ((target ("avx512f"), always_inline))
 static inline void
 dw3_rows (const dw_ctx *c, const float *in, const float *k, __m512 bias, const float *res, float *out,
@@ -186,10 +189,19 @@ dw3_rows (const dw_ctx *c, const float *in, const float *k, __m512 bias, const f
   const __m512i odd = _mm512_add_epi32 (even, _mm512_set1_epi32 (1));
   const cnn_act_type at = x->act.type;
   const __m512 lo = _mm512_set1_ps (x->act.alpha), hi = _mm512_set1_ps (x->act.beta);
+  const int NIN = (R - 1) * s + 3;      /* input rows the R output rows read */
   __m512 wk[9];
   for (int t = 0; t < 9; t++)
     wk[t] = _mm512_set1_ps (k[t]);
-  int64_t iy0 = MAX (oy * s - pg->pt, 0), iy1 = MIN ((oy + R - 1) * s - pg->pt + 3, H);
+  /* per input row: its start (a row inside the input where it is outside,
+   * never read) and whether it is inside */
+  const float *rows[2 * ROWS_MAX + 1];
+  __mmask16 inside[2 * ROWS_MAX + 1];
+  for (int j = 0; j < NIN; j++) {
+    int64_t iy = oy * s - pg->pt + j;
+    inside[j] = iy >= 0 && iy < H ? 0xffff : 0;
+    rows[j] = in + CLAMP (iy, 0, H - 1) * W;
+  }
   for (int64_t ox = 0; ox < OW; ox += VEC) {
     __mmask16 store = cnn_lanes16 (0, OW - ox);
     int64_t x0 = ox * s - pg->pl;       /* input column of lane 0 under tap kx = 0 */
@@ -206,23 +218,26 @@ dw3_rows (const dw_ctx *c, const float *in, const float *k, __m512 bias, const f
     __m512 acc[ROWS_MAX];
     for (int i = 0; i < R; i++)
       acc[i] = bias;
-    for (int64_t iy = iy0; iy < iy1; iy++) {
-      const float *r = in + iy * W + x0;
+#pragma GCC unroll 16
+    for (int j = 0; j < NIN; j++) {
+      const float *r = rows[j] + x0;
+      __mmask16 in_row = inside[j];
       __m512 t0, t1, t2;
       if (s == 1) {
-        t0 = _mm512_maskz_loadu_ps (m0, r);
-        t1 = _mm512_maskz_loadu_ps (m1, r + 1);
-        t2 = _mm512_maskz_loadu_ps (m2, r + 2);
+        t0 = _mm512_maskz_loadu_ps (m0 & in_row, r);
+        t1 = _mm512_maskz_loadu_ps (m1 & in_row, r + 1);
+        t2 = _mm512_maskz_loadu_ps (m2 & in_row, r + 2);
       } else {
-        __m512 l0 = _mm512_maskz_loadu_ps (m0, r), l1 = _mm512_maskz_loadu_ps (m1, r + VEC);
-        __m512 l2 = _mm512_maskz_loadu_ps (m2, r + 2 * VEC);
+        __m512 l0 = _mm512_maskz_loadu_ps (m0 & in_row, r), l1 = _mm512_maskz_loadu_ps (m1 & in_row, r + VEC);
+        __m512 l2 = _mm512_maskz_loadu_ps (m2 & in_row, r + 2 * VEC);
         t0 = _mm512_permutex2var_ps (l0, even, l1);
         t1 = _mm512_permutex2var_ps (l0, odd, l1);
         /* columns 2, 4, ..., 32: t0 one lane on, l2's first lane last */
         t2 = _mm512_castsi512_ps (_mm512_alignr_epi32 (_mm512_castps_si512 (l2), _mm512_castps_si512 (t0), 1));
       }
+#pragma GCC unroll 8
       for (int i = 0; i < R; i++) {
-        int64_t ky = iy - ((oy + i) * s - pg->pt);
+        const int ky = j - i * s;
         if (ky < 0 || ky > 2)
           continue;
         acc[i] = _mm512_fmadd_ps (wk[3 * ky], t0, acc[i]);
