@@ -9,7 +9,13 @@
  * after layer, which stays in its core's cache; handing items out in
  * order of asking, a line last read by the other core cost a transfer on
  * every write (at 2 threads MobileNetV2 4% slower, UltraFace's first layer,
- * whose padded planes both cores read, 20%). */
+ * whose padded planes both cores read, 20%).
+ *
+ * The caller waits only for the workers that joined the loop: once it has
+ * run out of items it closes the loop, and a worker that wakes up after
+ * that (descheduled: a video decoder shares the cores) stays out.  Waiting
+ * for every worker to wake took a scheduler latency, up to milliseconds,
+ * from loops whose items the caller had long finished alone. */
 #include "../cnn-private.h"
 #include <stdatomic.h>
 #if defined(__x86_64__) || defined(__i386__)
@@ -20,6 +26,7 @@
 #endif
 
 #define SPIN_ITERATIONS 20000
+#define LOOP_CLOSED (1 << 30)   /* in running: no worker joins the loop any more */
 
 typedef struct {
   atomic_llong next;
@@ -39,7 +46,7 @@ struct cnn_threadpool {
   void *data;
   int64_t chunk;                /* items taken at a time */
   pool_share *shares;           /* per thread: its items [next, end) left */
-  atomic_int running;           /* workers still in the loop */
+  atomic_int running;           /* workers in the loop, | LOOP_CLOSED once it takes no more */
   /* who sleeps, so that a wake-up costs a system call only when needed:
    * each side sets its flag before its last look at the other's state */
   atomic_int sleepers;          /* workers waiting on wake */
@@ -88,8 +95,17 @@ worker_main (gpointer data)
     if (atomic_load (&p->quit))
       break;
     seen = atomic_load (&p->generation);
+    /* join the loop in flight unless the caller closed it: a later one
+     * (set up after this generation was read) is as good */
+    int r = atomic_load (&p->running);
+    do
+      if (r & LOOP_CLOSED)
+        break;
+    while (!atomic_compare_exchange_weak (&p->running, &r, r + 1));
+    if (r & LOOP_CLOSED)
+      continue;
     run_items (p, tid);
-    if (atomic_fetch_sub (&p->running, 1) == 1 && atomic_load (&p->waiting)) {
+    if (atomic_fetch_sub (&p->running, 1) == (LOOP_CLOSED | 1) && atomic_load (&p->waiting)) {
       g_mutex_lock (&p->lock);
       g_cond_signal (&p->done);
       g_mutex_unlock (&p->lock);
@@ -159,7 +175,7 @@ cnn_parallel_for (cnn_threadpool *p, int64_t n, void (*fn) (int64_t i, int tid, 
     atomic_store (&p->shares[t].next, n * t / p->n);
     p->shares[t].end = n * (t + 1) / p->n;
   }
-  atomic_store (&p->running, p->n - 1);
+  atomic_store (&p->running, 0);        /* open: workers may join */
   atomic_fetch_add (&p->generation, 1);
   if (atomic_load (&p->sleepers) > 0) {
     g_mutex_lock (&p->lock);
@@ -167,14 +183,16 @@ cnn_parallel_for (cnn_threadpool *p, int64_t n, void (*fn) (int64_t i, int tid, 
     g_mutex_unlock (&p->lock);
   }
   run_items (p, 0);
-  /* wait for the workers: spin first, they finish at about the same time */
+  /* every item is taken: close the loop, then wait for the workers in it,
+   * spinning first (they finish at about the same time) */
+  atomic_fetch_or (&p->running, LOOP_CLOSED);
   int spins = 0;
-  while (atomic_load (&p->running) > 0 && spins++ < SPIN_ITERATIONS)
+  while (atomic_load (&p->running) != LOOP_CLOSED && spins++ < SPIN_ITERATIONS)
     CPU_RELAX ();
-  if (atomic_load (&p->running) > 0) {
+  if (atomic_load (&p->running) != LOOP_CLOSED) {
     g_mutex_lock (&p->lock);
     atomic_store (&p->waiting, true);
-    while (atomic_load (&p->running) > 0)
+    while (atomic_load (&p->running) != LOOP_CLOSED)
       g_cond_wait (&p->done, &p->lock);
     atomic_store (&p->waiting, false);
     g_mutex_unlock (&p->lock);

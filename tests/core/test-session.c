@@ -394,6 +394,53 @@ parallel_item (int i, int thread, gpointer data)
     g_atomic_int_set (j->bad_thread, 1);
 }
 
+typedef struct {
+  gint open;                    /* 1 while cnn_session_parallel_for() has not returned */
+  gint visits[4];
+  gint *late;                   /* set by an item run after the call returned */
+} short_loop;
+
+static void
+short_item (int i, int thread, gpointer data)
+{
+  short_loop *l = data;
+  if (!g_atomic_int_get (&l->open))
+    g_atomic_int_set (l->late, 1);
+  g_atomic_int_inc (&l->visits[i]);
+}
+
+/* Many loops of 2 to 4 items back to back on more threads than cores: the
+ * caller often runs out of items before a worker wakes and closes the
+ * loop without it.  No item may run twice, none be skipped, and none run
+ * after the call returned (a worker joining a closed loop would). */
+static void
+test_parallel_for_short_loops (void)
+{
+  cnn_model *m = batch_model ();
+  cnn_session_options so = CNN_SESSION_OPTIONS_INIT;
+  so.threads = 4;
+  cnn_session *s = cnn_session_new (m, &so, NULL);
+  CHECK (s != NULL, "a session on 4 threads");
+  gint late = 0, loops = RUNNING_ON_VALGRIND ? 2000 : 50000;
+  gboolean ok = s != NULL;
+  short_loop *l = g_new0 (short_loop, loops);
+  for (int k = 0; ok && k < loops; k++) {
+    int n = 2 + k % 3;
+    l[k].open = 1;
+    l[k].late = &late;
+    cnn_session_parallel_for (s, n, short_item, &l[k]);
+    g_atomic_int_set (&l[k].open, 0);
+    for (int i = 0; i < n; i++)
+      ok &= l[k].visits[i] == 1;
+  }
+  cnn_session_free (s);         /* joins the workers: a late item would be done */
+  CHECK (ok && !late, "%d short loops on 4 threads: %s", loops, !ok ? "an item ran twice or not at all" :
+      "an item ran after the call returned");
+  printf ("ok   %d short loops on 4 threads: each item once, none after the call returned\n", loops);
+  g_free (l);
+  cnn_model_unref (m);
+}
+
 /* cnn_session_parallel_for: every item once, thread numbers in range, and
  * (between runs) the session still runs right. */
 static void
@@ -582,6 +629,7 @@ main (void)
   test_external_data ();
   test_threads ();
   test_parallel_for ();
+  test_parallel_for_short_loops ();
   test_denormals ();
   test_residual_fusion ();
   test_memory_plan ();
