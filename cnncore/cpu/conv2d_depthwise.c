@@ -1,9 +1,10 @@
 /* conv2d_depthwise.c - depthwise 2D convolutions (MobileNet, DeepLab,
  * UltraFace: one filter per channel) with AVX-512, any kernel size, stride,
  * dilation and pads, three ways:
- * - 3x3 at stride 1 or 2 without dilation (MobileNet's, UltraFace's): rows
- *   of 16 outputs straight from the input rows, several output rows sharing
- *   each input row's loads (dw3_channel); half as long as copying planes;
+ * - 3x3 at stride 1 or 2 without dilation (MobileNet's, UltraFace's), or
+ *   at stride 1 with dilation 2 or 4 (DeepLab's): rows of 16 outputs
+ *   straight from the input rows, several output rows sharing each input
+ *   row's loads (dw3_channel); half as long as copying planes;
  * - small planes of the same size in and out at stride 1 (7 x 7): each tap
  *   a masked load of the whole plane at a fixed offset (dw_flat_channel);
  * - the rest (other kernels, dilations, strides): each channel copied into
@@ -27,6 +28,7 @@
 #define FLAT_MAX_VECS 16        /* flat path: planes of up to 16 vectors (16 x 16) */
 #define ROWS_MAX 6              /* rows path: output rows sharing their input rows' loads */
 #define ROWS_MIN_WIDTH 12       /* rows path: narrower planes that fit the flat path take it */
+#define ROWS_IN_MAX 16          /* rows path: input rows of a group, (ROWS_MAX - 1) * s + 2 * d + 1 at most */
 
 typedef struct {
   cnn_phase_grid p;
@@ -34,7 +36,7 @@ typedef struct {
   int64_t planes;               /* floats of one channel's planes, slack for the last STEP included */
   int64_t per_task;             /* channels per task */
   bool flat;                    /* stride 1, output as large as the input, small: dw_flat_channel */
-  bool rows;                    /* 3x3, stride 1 or 2, no dilation: dw3_channel */
+  bool rows;                    /* 3x3, stride 1 or 2 undilated, or stride 1 dilated 2 or 4: dw3_channel */
   int64_t flat_vecs;            /* vectors of one plane on the flat path */
 } dw_geom;
 
@@ -56,7 +58,8 @@ dw_geometry (const cnn_exec *x, dw_geom *g)
   g->flat = pg->sh == 1 && pg->sw == 1 && pg->OH == pg->H && pg->OW == pg->W && g->flat_vecs <= FLAT_MAX_VECS;
   /* rows of 16 outputs: the flat path still wins on 7x7, where a row
    * would fill 7 of 16 lanes */
-  g->rows = pg->kh == 3 && pg->kw == 3 && pg->dh == 1 && pg->dw == 1 && pg->sh == pg->sw && pg->sh <= 2 &&
+  g->rows = pg->kh == 3 && pg->kw == 3 && pg->dh == pg->dw && pg->sh == pg->sw &&
+      ((pg->dh == 1 && pg->sh <= 2) || (pg->sh == 1 && (pg->dh == 2 || pg->dh == 4))) &&
       !(g->flat && pg->OW < ROWS_MIN_WIDTH);
   return true;
 }
@@ -172,15 +175,17 @@ dw_flat_channel (const dw_ctx *c, int64_t nc)
  * each), which is what makes R rows at a time pay: 6 rows cut the loads per
  * output from 9 to 4 at stride 1.  Stride 2 loads 33 input columns and
  * splits them into the even (tap 0), odd (tap 1) and next even (tap 2)
- * ones in registers.  The loads are masked where columns fall outside the
+ * ones in registers.  Dilation d (stride 1 only) puts the taps d columns
+ * and d rows apart.  The loads are masked where columns fall outside the
  * input, and input rows outside it are loaded as zeros (a zero mask reads
- * nothing), so that with R and s constants the loops unroll into straight
- * code: which tap row each input row is for each output row is then known
- * at compile time (a test per row pair took as long as the arithmetic). */
+ * nothing), so that with R, s and d constants the loops unroll into
+ * straight code: which tap row each input row is for each output row is
+ * then known at compile time (a test per row pair took as long as the
+ * arithmetic). */
 __attribute__ ((target ("avx512f"), always_inline))
 static inline void
 dw3_rows (const dw_ctx *c, const float *in, const float *k, __m512 bias, const float *res, float *out,
-    int64_t oy, const int R, const int s)
+    int64_t oy, const int R, const int s, const int d)
 {
   const cnn_phase_grid *pg = &c->g.p;
   cnn_exec *x = c->x;
@@ -189,14 +194,14 @@ dw3_rows (const dw_ctx *c, const float *in, const float *k, __m512 bias, const f
   const __m512i odd = _mm512_add_epi32 (even, _mm512_set1_epi32 (1));
   const cnn_act_type at = x->act.type;
   const __m512 lo = _mm512_set1_ps (x->act.alpha), hi = _mm512_set1_ps (x->act.beta);
-  const int NIN = (R - 1) * s + 3;      /* input rows the R output rows read */
+  const int NIN = (R - 1) * s + 2 * d + 1;      /* input rows the R output rows read */
   __m512 wk[9];
   for (int t = 0; t < 9; t++)
     wk[t] = _mm512_set1_ps (k[t]);
   /* per input row: its start (a row inside the input where it is outside,
    * never read) and whether it is inside */
-  const float *rows[2 * ROWS_MAX + 1];
-  __mmask16 inside[2 * ROWS_MAX + 1];
+  const float *rows[ROWS_IN_MAX];
+  __mmask16 inside[ROWS_IN_MAX];
   for (int j = 0; j < NIN; j++) {
     int64_t iy = oy * s - pg->pt + j;
     inside[j] = iy >= 0 && iy < H ? 0xffff : 0;
@@ -208,8 +213,8 @@ dw3_rows (const dw_ctx *c, const float *in, const float *k, __m512 bias, const f
     __mmask16 m0, m1, m2;
     if (s == 1) {
       m0 = cnn_lanes16 (-x0, W - x0) & store;
-      m1 = cnn_lanes16 (-x0 - 1, W - x0 - 1) & store;
-      m2 = cnn_lanes16 (-x0 - 2, W - x0 - 2) & store;
+      m1 = cnn_lanes16 (-x0 - d, W - x0 - d) & store;
+      m2 = cnn_lanes16 (-x0 - 2 * d, W - x0 - 2 * d) & store;
     } else {                    /* columns x0 + [0, 16), + [16, 32), + 32 */
       m0 = cnn_lanes16 (-x0, W - x0);
       m1 = cnn_lanes16 (-x0 - VEC, W - x0 - VEC);
@@ -225,8 +230,8 @@ dw3_rows (const dw_ctx *c, const float *in, const float *k, __m512 bias, const f
       __m512 t0, t1, t2;
       if (s == 1) {
         t0 = _mm512_maskz_loadu_ps (m0 & in_row, r);
-        t1 = _mm512_maskz_loadu_ps (m1 & in_row, r + 1);
-        t2 = _mm512_maskz_loadu_ps (m2 & in_row, r + 2);
+        t1 = _mm512_maskz_loadu_ps (m1 & in_row, r + d);
+        t2 = _mm512_maskz_loadu_ps (m2 & in_row, r + 2 * d);
       } else {
         __m512 l0 = _mm512_maskz_loadu_ps (m0 & in_row, r), l1 = _mm512_maskz_loadu_ps (m1 & in_row, r + VEC);
         __m512 l2 = _mm512_maskz_loadu_ps (m2 & in_row, r + 2 * VEC);
@@ -237,8 +242,8 @@ dw3_rows (const dw_ctx *c, const float *in, const float *k, __m512 bias, const f
       }
 #pragma GCC unroll 8
       for (int i = 0; i < R; i++) {
-        const int ky = j - i * s;
-        if (ky < 0 || ky > 2)
+        const int ky = (j - i * s) / d;
+        if (j - i * s < 0 || (j - i * s) % d || ky > 2)
           continue;
         acc[i] = _mm512_fmadd_ps (wk[3 * ky], t0, acc[i]);
         acc[i] = _mm512_fmadd_ps (wk[3 * ky + 1], t1, acc[i]);
@@ -276,10 +281,14 @@ dw3_channel (const dw_ctx *c, int64_t nc)
     int64_t n = (pg->OH - oy) / (groups - gi);  /* the larger groups last */
 #define ROWS_CASE(r) \
     case r: \
-      if (pg->sh == 1) \
-        dw3_rows (c, in, k, bias, res, out, oy, r, 1); \
+      if (pg->sh == 2) \
+        dw3_rows (c, in, k, bias, res, out, oy, r, 2, 1); \
+      else if (pg->dh == 1) \
+        dw3_rows (c, in, k, bias, res, out, oy, r, 1, 1); \
+      else if (pg->dh == 2) \
+        dw3_rows (c, in, k, bias, res, out, oy, r, 1, 2); \
       else \
-        dw3_rows (c, in, k, bias, res, out, oy, r, 2); \
+        dw3_rows (c, in, k, bias, res, out, oy, r, 1, 4); \
       break
     switch (n) {
       ROWS_CASE (1);

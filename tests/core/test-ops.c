@@ -643,13 +643,15 @@ test_thin_columns (void)
  * 3, planes from 1x1 up (several channels to a task), bias, a fused
  * ReLU6-style Clip or a fused residual Add; then small planes of unchanged
  * size (the flat path: MobileNet's 14x14 and 7x7, 16x16, odd sizes, 5x5
- * kernels, dilation 2); last, planes of several bands of rows (MobileNet's
+ * kernels, dilation 2); then planes of several bands of rows (MobileNet's
  * 112x112 at stride 2, a tall narrow one whose last band is short, with
- * pads past the kernel so that bands read nothing but padding). */
+ * pads past the kernel so that bands read nothing but padding); last,
+ * DeepLab's dilated 3x3 at stride 1 (dilation 2 and 4: 33x33, odd sizes,
+ * uneven pads, planes narrower or shorter than the dilated kernel). */
 static void
 test_depthwise (void)
 {
-  for (int c = 0; c < 39; c++) {
+  for (int c = 0; c < 45; c++) {
     ob_model *b = ob_new (13);
     bool mobilenet = c < 12;
     int64_t C = c % 7 == 6 ? rnd (100, 300) : rnd (1, 20);
@@ -674,8 +676,10 @@ test_depthwise (void)
       p[0] = p[1] = p[2] = p[3] = (kh - 1) / 2 * d;
     }
     if (c >= 36) {
-      static const int64_t big[3][7] = {        /* H, W, k, stride, dilation, pads top/left, bottom/right */
+      static const int64_t big[9][7] = {        /* H, W, k, stride, dilation, pads top/left, bottom/right */
         { 112, 112, 3, 2, 1, 1, 1 }, { 203, 9, 5, 3, 2, 3, 2 }, { 61, 47, 3, 1, 1, 5, 6 },
+        { 33, 33, 3, 1, 2, 2, 2 }, { 33, 33, 3, 1, 4, 4, 4 }, { 17, 23, 3, 1, 2, 1, 3 },
+        { 29, 6, 3, 1, 4, 4, 4 }, { 5, 40, 3, 1, 4, 3, 5 }, { 40, 19, 3, 1, 2, 0, 0 },
       };
       H = big[c - 36][0];
       W = big[c - 36][1];
@@ -684,7 +688,7 @@ test_depthwise (void)
       d = dl[0] = dl[1] = big[c - 36][4];
       p[0] = p[1] = big[c - 36][5];
       p[2] = p[3] = big[c - 36][6];
-      C = rnd (3, 20);
+      C = c >= 39 ? rnd (3, 60) : rnd (3, 20);
     }
     H = MAX (H, (kh - 1) * d + 1 - p[0] - p[2]);
     W = MAX (W, (kw - 1) * d + 1 - p[1] - p[3]);
