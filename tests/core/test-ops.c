@@ -647,7 +647,8 @@ test_thin_columns (void)
  * 112x112 at stride 2, a tall narrow one whose last band is short, with
  * pads past the kernel so that bands read nothing but padding); last,
  * DeepLab's dilated 3x3 at stride 1 (dilation 2 and 4: 33x33, odd sizes,
- * uneven pads, planes narrower or shorter than the dilated kernel). */
+ * uneven pads, planes narrower or shorter than the dilated kernel; rows
+ * and flat paths both). */
 static void
 test_depthwise (void)
 {
@@ -679,7 +680,7 @@ test_depthwise (void)
       static const int64_t big[9][7] = {        /* H, W, k, stride, dilation, pads top/left, bottom/right */
         { 112, 112, 3, 2, 1, 1, 1 }, { 203, 9, 5, 3, 2, 3, 2 }, { 61, 47, 3, 1, 1, 5, 6 },
         { 33, 33, 3, 1, 2, 2, 2 }, { 33, 33, 3, 1, 4, 4, 4 }, { 17, 23, 3, 1, 2, 1, 3 },
-        { 29, 6, 3, 1, 4, 4, 4 }, { 5, 40, 3, 1, 4, 3, 5 }, { 40, 19, 3, 1, 2, 0, 0 },
+        { 45, 37, 3, 1, 4, 4, 4 }, { 5, 40, 3, 1, 4, 3, 5 }, { 40, 19, 3, 1, 2, 0, 0 },
       };
       H = big[c - 36][0];
       W = big[c - 36][1];
