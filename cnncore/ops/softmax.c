@@ -28,32 +28,46 @@ softmax_infer (cnn_exec *x)
   return CNN_OK;
 }
 
+/* A task takes a block of rows (an SSD's scores are thousands of rows of
+ * two), and each exponential is taken once, kept in the output, then
+ * scaled: the same values as taking it twice. */
+#define SOFTMAX_TASK_VALUES 4096
+
 typedef struct {
   cnn_exec *x;
-  int64_t len, inner;
+  int64_t len, inner, rows, rows_per_task;
 } sm_ctx;
 
 CNN_MULTIVERSION static void
-softmax_row (int64_t r, int tid, void *data)
+softmax_rows (int64_t task, int tid, void *data)
 {
   sm_ctx *c = data;
-  int64_t outer = r / c->inner, in = r % c->inner, len = c->len, st = c->inner;
-  const float *a = (const float *) c->x->in[0]->data + outer * len * st + in;
-  float *o = (float *) c->x->out[0]->data + outer * len * st + in;
-  float mx = -INFINITY;
-  for (int64_t i = 0; i < len; i++)
-    mx = fmaxf (mx, a[i * st]);
-  double sum = 0;
-  for (int64_t i = 0; i < len; i++)
-    sum += expf (a[i * st] - mx);
-  if (c->x->node->op == CNN_OP_LOG_SOFTMAX) {
-    float ls = (float) log (sum);
+  int64_t len = c->len, st = c->inner;
+  bool log_sm = c->x->node->op == CNN_OP_LOG_SOFTMAX;
+  for (int64_t r = task * c->rows_per_task; r < MIN ((task + 1) * c->rows_per_task, c->rows); r++) {
+    int64_t outer = r / st, in = r % st;
+    const float *a = (const float *) c->x->in[0]->data + outer * len * st + in;
+    float *o = (float *) c->x->out[0]->data + outer * len * st + in;
+    float mx = -INFINITY;
     for (int64_t i = 0; i < len; i++)
-      o[i * st] = a[i * st] - mx - ls;
-  } else {
-    float inv = (float) (1.0 / sum);
-    for (int64_t i = 0; i < len; i++)
-      o[i * st] = expf (a[i * st] - mx) * inv;
+      mx = fmaxf (mx, a[i * st]);
+    double sum = 0;
+    if (log_sm) {
+      for (int64_t i = 0; i < len; i++)
+        sum += expf (a[i * st] - mx);
+      float ls = (float) log (sum);
+      for (int64_t i = 0; i < len; i++)
+        o[i * st] = a[i * st] - mx - ls;
+    } else {
+      for (int64_t i = 0; i < len; i++) {
+        float e = expf (a[i * st] - mx);
+        o[i * st] = e;
+        sum += e;
+      }
+      float inv = (float) (1.0 / sum);
+      for (int64_t i = 0; i < len; i++)
+        o[i * st] *= inv;
+    }
   }
 }
 
@@ -78,8 +92,10 @@ softmax_run (cnn_exec *x, cnn_threadpool *pool)
   const cnn_tensor *X = x->in[0];
   sm_ctx c = { x, 1, 1 };
   cnn_softmax_dims (x, &c.len, &c.inner);
-  int64_t rows = c.len ? cnn_tensor_numel (X) / c.len : 0;
-  cnn_parallel_for (rows * c.len > 65536 ? pool : NULL, rows, softmax_row, &c);
+  c.rows = c.len ? cnn_tensor_numel (X) / c.len : 0;
+  c.rows_per_task = CLAMP (SOFTMAX_TASK_VALUES / MAX (c.len, 1), 1, MAX (c.rows, 1));
+  int64_t tasks = (c.rows + c.rows_per_task - 1) / c.rows_per_task;
+  cnn_parallel_for (c.rows * c.len > 65536 ? pool : NULL, tasks, softmax_rows, &c);
   return CNN_OK;
 }
 

@@ -268,6 +268,85 @@ test_gemm (void)
   }
 }
 
+/* Slice's fast path (runs of the innermost dim) against the reference:
+ * random starts, ends and steps on some axes, negative ones included, runs
+ * of 1 to 8 values (an SSD's boxes) and longer, steps on the last axis. */
+static void
+test_slice (void)
+{
+  for (int c = 0; c < 16; c++) {
+    ob_model *b = ob_new (13);
+    int64_t xd[4] = { rnd (1, 3), rnd (1, 7), rnd (1, 60), c < 4 ? 4 : rnd (1, 40) };
+    int64_t starts[4], ends[4], axes[4], steps[4];
+    int na = 0;
+    for (int a = 0; a < 4; a++) {
+      if (rnd (0, 2) == 0 && !(a == 3 && c < 4))
+        continue;
+      int64_t step = c % 5 == 4 && a == 3 ? -1 : (c % 3 == 2 && a == 3 ? 2 : (c % 4 == 1 ? -rnd (1, 2) : rnd (1, 2)));
+      int64_t lo = rnd (0, xd[a] - 1), hi = rnd (lo + 1, xd[a]);
+      if (c < 4 && a == 3) {    /* boxes: [0:2] or [2:4] */
+        lo = c % 2 ? 2 : 0;
+        hi = lo + 2;
+        step = 1;
+      }
+      axes[na] = a - (c % 2 ? 4 : 0);   /* negative axes too */
+      starts[na] = step > 0 ? lo : hi - 1;
+      ends[na] = step > 0 ? hi : (lo == 0 ? -xd[a] - 1 : lo - 1);
+      steps[na] = step;
+      na++;
+    }
+    if (na == 0) {
+      axes[0] = 2;
+      starts[0] = 0;
+      ends[0] = xd[2];
+      steps[0] = 1;
+      na = 1;
+    }
+    ob_input (b, "x", 4, xd);
+    ob_init_int64 (b, "starts", na, starts);
+    ob_init_int64 (b, "ends", na, ends);
+    ob_init_int64 (b, "axes", na, axes);
+    ob_init_int64 (b, "steps", na, steps);
+    ob_node (b, "Slice", "x,starts,ends,axes,steps", "y");
+    ob_output (b, "y");
+    char *what = g_strdup_printf ("Slice [%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT ",%"
+        G_GINT64_FORMAT "] on %d axes, the last one's step %" G_GINT64_FORMAT, xd[0], xd[1], xd[2], xd[3], na, steps[na - 1]);
+    check (b, what);
+    g_free (what);
+    ob_free (b);
+  }
+}
+
+/* Softmax and LogSoftmax in blocks of rows: thousands of rows of two (an
+ * SSD's scores), an inner axis (strided rows), threaded, opset 11's 2D
+ * coercion. */
+static void
+test_softmax (void)
+{
+  static const struct { int64_t dims[4]; int nd; int64_t axis; int opset; } cases[] = {
+    { { 1, 4420, 2 }, 3, -1, 13 }, { { 2, 5, 30, 300 }, 4, 1, 13 }, { { 3, 7, 11 }, 3, 0, 13 },
+    { { 1, 4420, 2 }, 3, 2, 11 }, { { 2, 3, 4, 5 }, 4, 1, 11 }, { { 1, 17000, 5 }, 3, -1, 13 },
+  };
+  for (unsigned c = 0; c < 2 * G_N_ELEMENTS (cases); c++) {
+    unsigned k = c % G_N_ELEMENTS (cases);
+    const char *op = c < G_N_ELEMENTS (cases) ? "Softmax" : "LogSoftmax";
+    ob_model *b = ob_new (cases[k].opset);
+    ob_input (b, "x", cases[k].nd, cases[k].dims);
+    Onnx__NodeProto *n = ob_node (b, op, "x", "y");
+    ob_attr_int (b, n, "axis", cases[k].axis);
+    ob_output (b, "y");
+    GString *dims = g_string_new (NULL);
+    for (int d = 0; d < cases[k].nd; d++)
+      g_string_append_printf (dims, "%s%" G_GINT64_FORMAT, d ? "," : "", cases[k].dims[d]);
+    char *what = g_strdup_printf ("%s [%s] axis %" G_GINT64_FORMAT " opset %d", op, dims->str, cases[k].axis,
+        cases[k].opset);
+    g_string_free (dims, TRUE);
+    check (b, what);
+    g_free (what);
+    ob_free (b);
+  }
+}
+
 static void
 test_elementwise (void)
 {
@@ -288,6 +367,41 @@ test_elementwise (void)
     ob_output (b, "y");
     char *what = g_strdup_printf ("%s [%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT ",%"
         G_GINT64_FORMAT "] with rank-%d operand", op, ad[0], ad[1], ad[2], ad[3], nb);
+    check (b, what);
+    g_free (what);
+    ob_free (b);
+  }
+  /* both operands broadcast, in different dims, and tensors of several
+   * tasks of rows (blocks starting inside a dim) and threaded: an SSD's
+   * 1 x 4420 x 2 boxes times 4420 x 2 priors or a [2] scale */
+  for (int c = 0; c < 12; c++) {
+    ob_model *b = ob_new (13);
+    int64_t full[4] = { rnd (1, 3), rnd (2, 9), rnd (20, 300), rnd (1, 9) }, ad[4], bd[4];
+    if (c % 4 == 3) {
+      full[0] = 1;
+      full[1] = 4420;
+      full[2] = c % 8 == 3 ? 2 : 4;
+      full[3] = 1;
+    } else if (c % 4 == 0) {    /* threaded */
+      full[0] = 2;
+      full[1] = 8;
+      full[2] = rnd (250, 300);
+      full[3] = 9;
+    }
+    const char *op = bin[c % 5];
+    for (int i = 0; i < 4; i++) {
+      int pick = (int) rnd (0, 2);      /* 0: both full, 1: a broadcast, 2: b broadcast */
+      pick = pick == 1 && strcmp (op, "PRelu") == 0 ? 2 : pick; /* PRelu's slope broadcasts, X not */
+      ad[i] = pick == 1 ? 1 : full[i];
+      bd[i] = pick == 2 ? 1 : full[i];
+    }
+    ob_input (b, "a", 4, ad);
+    ob_input (b, "b", 4, bd);
+    ob_node (b, op, "a,b", "y");
+    ob_output (b, "y");
+    char *what = g_strdup_printf ("%s [%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT ",%"
+        G_GINT64_FORMAT "] by [%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT "]",
+        op, ad[0], ad[1], ad[2], ad[3], bd[0], bd[1], bd[2], bd[3]);
     check (b, what);
     g_free (what);
     ob_free (b);
@@ -1040,6 +1154,8 @@ main (int argc, char **argv)
   test_maxpool ();
   test_gemm ();
   test_elementwise ();
+  test_slice ();
+  test_softmax ();
   test_pad_resize ();
   test_transpose ();
   test_chains ();
