@@ -58,8 +58,11 @@ GST_START_TEST (test_matches_reference)
     gst_cnn_preprocess (&frame, r, &p, fast, &lf, c % 6 < 3 ? &scratch : &threaded);
     gst_cnn_preprocess_ref (&frame, r, &p, ref, &lr);
     fail_unless (memcmp (&lf, &lr, sizeof lf) == 0, "case %d: letterbox differs", c);
-    for (gsize i = 0; i < n; i++)
-      fail_unless (fast[i] == ref[i], "case %d (%s %dx%d -> %dx%dx%d%s%s%s%s%s): value %zu: %g, reference %g", c,
+    gsize i = 0;                /* one check per case: per value, checks took 100 s under ASan */
+    while (i < n && fast[i] == ref[i])
+      i++;
+    if (i < n)
+      fail ("case %d (%s %dx%d -> %dx%dx%d%s%s%s%s%s): value %zu: %g, reference %g", c,
           gst_video_format_to_string (fmt), fw, fh, p.width, p.height, p.channels, p.nhwc ? " nhwc" : "",
           p.bgr ? " bgr" : "", p.keep_aspect ? " letterbox" : "", r ? " rect" : "", c % 6 < 3 ? "" : " threaded",
           i, fast[i], ref[i]);
