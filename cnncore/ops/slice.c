@@ -102,6 +102,31 @@ slice_infer (cnn_exec *x)
   return CNN_OK;
 }
 
+/* The input offset of the output's first element. */
+static int64_t
+slice_origin (const slice_geom *g, const int64_t *ist, int nd)
+{
+  int64_t src = 0;
+  for (int d = 0; d < nd; d++)
+    src += g->start[d] * ist[d];
+  return src;
+}
+
+/* Steps the output multi-index @idx over dims 0..@last (the last fastest),
+ * and @src, the input offset, with it. */
+static inline void
+slice_advance (const slice_geom *g, const int64_t *ist, const int64_t *odims, int last, int64_t *idx,
+    int64_t *src)
+{
+  for (int d = last; d >= 0; d--) {
+    *src += g->step[d] * ist[d];
+    if (++idx[d] < odims[d])
+      break;
+    *src -= g->step[d] * ist[d] * odims[d];
+    idx[d] = 0;
+  }
+}
+
 static cnn_status
 slice_compute (cnn_exec *x)
 {
@@ -112,21 +137,12 @@ slice_compute (cnn_exec *x)
   const cnn_tensor *X = x->in[0], *O = x->out[0];
   int nd = X->ndim;
   size_t es = cnn_dtype_size (X->dtype);
-  int64_t ist[CNN_MAX_DIMS], n = cnn_tensor_numel (O);
+  int64_t ist[CNN_MAX_DIMS], n = cnn_tensor_numel (O), idx[CNN_MAX_DIMS] = { 0 };
   cnn_strides (X, ist);
-  int64_t base = 0, idx[CNN_MAX_DIMS] = { 0 };
-  for (int d = 0; d < nd; d++)
-    base += g.start[d] * ist[d];
-  int64_t src = base;
+  int64_t src = slice_origin (&g, ist, nd);
   for (int64_t i = 0; i < n; i++) {
     memcpy ((char *) O->data + i * es, (const char *) X->data + src * es, es);
-    for (int d = nd - 1; d >= 0; d--) {
-      src += g.step[d] * ist[d];
-      if (++idx[d] < O->dims[d])
-        break;
-      src -= g.step[d] * ist[d] * O->dims[d];
-      idx[d] = 0;
-    }
+    slice_advance (&g, ist, O->dims, nd - 1, idx, &src);
   }
   return CNN_OK;
 }
@@ -147,11 +163,9 @@ slice_fast (cnn_exec *x)
   if (nd == 0 || n == 0 || g.step[nd - 1] != 1)
     return slice_compute (x);
   size_t es = cnn_dtype_size (X->dtype);
-  int64_t ist[CNN_MAX_DIMS], idx[CNN_MAX_DIMS] = { 0 }, src = 0;
+  int64_t ist[CNN_MAX_DIMS], idx[CNN_MAX_DIMS] = { 0 };
   cnn_strides (X, ist);
-  for (int d = 0; d < nd; d++)
-    src += g.start[d] * ist[d];
-  int64_t run = O->dims[nd - 1], runs = n / run;
+  int64_t src = slice_origin (&g, ist, nd), run = O->dims[nd - 1], runs = n / run;
   size_t bytes = (size_t) run * es;
   char *dst = O->data;
   for (int64_t r = 0; r < runs; r++, dst += bytes) {
@@ -161,13 +175,7 @@ slice_fast (cnn_exec *x)
         ((uint32_t *) dst)[i] = ((const uint32_t *) from)[i];
     else
       memcpy (dst, from, bytes);
-    for (int d = nd - 2; d >= 0; d--) {
-      src += g.step[d] * ist[d];
-      if (++idx[d] < O->dims[d])
-        break;
-      src -= g.step[d] * ist[d] * O->dims[d];
-      idx[d] = 0;
-    }
+    slice_advance (&g, ist, O->dims, nd - 2, idx, &src);
   }
   return CNN_OK;
 }
