@@ -637,7 +637,8 @@ GST_START_TEST (test_latency)
       g_print ("latency: pipeline %" GST_TIME_FORMAT " without the element, %" GST_TIME_FORMAT
           " with it; element %" GST_TIME_FORMAT "\n", GST_TIME_ARGS (mins[0]), GST_TIME_ARGS (mins[k]),
           GST_TIME_ARGS (lat));
-      fail_unless (lat > 0 && lat < GST_SECOND, "latency %" G_GUINT64_FORMAT, lat);
+      /* measured on a blank frame: about a millisecond, over one under valgrind */
+      fail_unless (lat > 0 && lat < (quick_mode () ? 60 : 1) * GST_SECOND, "latency %" G_GUINT64_FORMAT, lat);
       if (k >= 2)
         fail_unless_equals_uint64 (lat, 50 * GST_MSECOND);
       fail_unless_equals_uint64 (mins[k], mins[0] + lat + (k == 3 ? 3 * gst_util_uint64_scale_int (GST_SECOND, 1, 30) : 0));

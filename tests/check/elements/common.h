@@ -22,9 +22,12 @@ shared_model (const gchar * name)
   return g_build_filename (SHARED_DIR, "models", name, NULL);
 }
 
-/* Under valgrind (or with CNN_TEST_QUICK=1) the soak takes 3,000 frames,
- * not 100,000, and leaves the resident memory check (which needs the full
- * volume, and valgrind's allocator) to the normal runs. */
+/* Under valgrind (or with CNN_TEST_QUICK=1) the element tests go quick: the
+ * soak takes 3,000 frames, not 100,000, and leaves the resident memory
+ * check (which needs the full volume, and valgrind's allocator) to the
+ * normal runs; the shipped model's accuracy takes 20 images; the tests that
+ * run every pixel format take a generated model in place of SqueezeNet;
+ * the latency test allows a measured latency over a second. */
 static inline gboolean
 quick_mode (void)
 {
