@@ -275,6 +275,9 @@ int cnn_threadpool_size (const cnn_threadpool *pool);
  * NULL); tid in [0, size) tells which thread runs it, for per-thread scratch. */
 void cnn_parallel_for (cnn_threadpool *pool, int64_t n, void (*fn) (int64_t i, int tid, void *data),
     void *data);
+/* memcpy() of @bytes in chunks across @pool's threads (one core does not
+ * fill a pinned staging buffer at the memory's speed). */
+void cnn_parallel_copy (cnn_threadpool *pool, void *dst, const void *src, size_t bytes);
 
 /* Row-major C = alpha * op(A) op(B) + beta * C in the calling thread: the
  * AVX-512 kernel where the CPU has it (cpu/sgemm_avx512.c), else OpenBLAS. */

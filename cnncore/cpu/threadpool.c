@@ -198,3 +198,35 @@ cnn_parallel_for (cnn_threadpool *p, int64_t n, void (*fn) (int64_t i, int tid, 
     g_mutex_unlock (&p->lock);
   }
 }
+
+#define COPY_CHUNK (256 * 1024)  /* bytes a task copies at least: below, waking a thread costs more */
+
+typedef struct {
+  char *dst;
+  const char *src;
+  size_t bytes, chunk;
+} copy_job;
+
+static void
+copy_chunk (int64_t i, int tid, void *data)
+{
+  copy_job *j = data;
+  size_t at = (size_t) i * j->chunk;
+  memcpy (j->dst + at, j->src + at, MIN (j->chunk, j->bytes - at));
+}
+
+void
+cnn_parallel_copy (cnn_threadpool *p, void *dst, const void *src, size_t bytes)
+{
+  int n = cnn_threadpool_size (p);
+  if (n <= 1 || bytes < 2 * COPY_CHUNK) {
+    if (bytes)
+      memcpy (dst, src, bytes);
+    return;
+  }
+  /* a chunk per thread, or smaller ones of COPY_CHUNK, in whole cache lines */
+  size_t chunk = MAX ((size_t) COPY_CHUNK, bytes / n);
+  chunk = (chunk + 63) & ~(size_t) 63;
+  copy_job j = { dst, src, bytes, chunk };
+  cnn_parallel_for (p, (int64_t) ((bytes + chunk - 1) / chunk), copy_chunk, &j);
+}

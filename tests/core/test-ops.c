@@ -347,6 +347,36 @@ test_softmax (void)
   }
 }
 
+/* cnn_parallel_copy: every byte copied, none around the destination
+ * touched, from nothing to several chunks per thread, odd sizes and
+ * offsets, on 1 and 3 threads. */
+static void
+test_parallel_copy (void)
+{
+  static const size_t sizes[] = { 0, 1, 1000, 512 * 1024 - 1, 512 * 1024 + 3, 3 * 1024 * 1024 + 77 };
+  for (int threads = 1; threads <= 3; threads += 2) {
+    cnn_threadpool *pool = cnn_threadpool_new (threads);
+    gboolean ok = TRUE;
+    for (unsigned k = 0; k < G_N_ELEMENTS (sizes); k++) {
+      size_t n = sizes[k], off = k % 3;
+      guint8 *src = g_malloc (n + 8), *dst = g_malloc (n + 16);
+      for (size_t i = 0; i < n + 8; i++)
+        src[i] = (guint8) g_rand_int (rng);
+      memset (dst, 0xa5, n + 16);
+      cnn_parallel_copy (pool, dst + 8, src + off, n);
+      ok &= memcmp (dst + 8, src + off, n) == 0;
+      for (size_t i = 0; i < 8; i++)
+        ok &= dst[i] == 0xa5 && dst[n + 8 + i] == 0xa5;
+      g_free (src);
+      g_free (dst);
+    }
+    cnn_threadpool_free (pool);
+    printf ("%s cnn_parallel_copy on %d thread(s): 0 B to 3 MB, every byte, nothing around\n",
+        ok ? "ok  " : "FAIL", threads);
+    ok ? n_pass++ : n_fail++;
+  }
+}
+
 static void
 test_elementwise (void)
 {
@@ -1156,6 +1186,7 @@ main (int argc, char **argv)
   test_elementwise ();
   test_slice ();
   test_softmax ();
+  test_parallel_copy ();
   test_pad_resize ();
   test_transpose ();
   test_chains ();
