@@ -168,7 +168,7 @@ dw_flat_channel (const dw_ctx *c, int64_t nc)
     }
   }
   if (!cnn_act_is_simple (at))
-    cnn_act_apply (&x->act, out, hw);
+    cnn_act_apply_fast (&x->act, out, hw);
 }
 
 /* Rows path, output rows [oy, oy + R) of one channel: each vector of 16
@@ -306,7 +306,7 @@ dw3_channel (const dw_ctx *c, int64_t nc)
     oy += n;
   }
   if (!cnn_act_is_simple (x->act.type))
-    cnn_act_apply (&x->act, out, osz);
+    cnn_act_apply_fast (&x->act, out, osz);
 }
 
 __attribute__ ((target ("avx512f")))

@@ -149,7 +149,7 @@ epilogue_row (int64_t m, int tid, void *data)
     for (int64_t i = 0; i < c->osz; i++)
       o[i] += r[i];
   }
-  cnn_act_apply (&c->x->act, o, c->osz);
+  cnn_act_apply_fast (&c->x->act, o, c->osz);
 }
 
 /* Direct convolution, for depthwise layers and for layers with few output
@@ -223,7 +223,7 @@ direct_rows (int64_t task, int tid, void *data)
       for (int64_t xx = 0; xx < ow; xx++)
         o[xx] += res[xx];
     }
-    cnn_act_apply (&c->x->act, o, ow);
+    cnn_act_apply_fast (&c->x->act, o, ow);
   }
 }
 
@@ -328,7 +328,7 @@ conv_band (int64_t b, int tid, void *data)
       for (int64_t i = 0; i < ncol; i++)
         o[i] += r[i];
     }
-    cnn_act_apply (&c->x->act, o, ncol);
+    cnn_act_apply_fast (&c->x->act, o, ncol);
   }
 }
 

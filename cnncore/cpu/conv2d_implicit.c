@@ -231,7 +231,7 @@ compact_block (int64_t task, int tid, void *data)
   cnn_sgemm_avx512_packed_rows ((int) g->Mg, (int) m0, (int) m1, (int) osz, (int) g->K, t->wpacked, t->padded,
       t->out + m0 * osz, (int) osz, &ep);
   if (!simple)
-    cnn_act_apply (act, t->out + m0 * osz, (m1 - m0) * osz);
+    cnn_act_apply_fast (act, t->out + m0 * osz, (m1 - m0) * osz);
 }
 
 cnn_status

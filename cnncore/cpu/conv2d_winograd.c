@@ -360,7 +360,7 @@ output_tiles (const cnn_exec *x, const wino_geom *g, int64_t n, int64_t m0, int6
             _mm512_mask_storeu_ps (Y + at + 16 * v, mk[v], cnn_act_simple16 (act, z, lo, hi));
           }
           if (!simple)
-            cnn_act_apply (&x->act, Y + at, cols);
+            cnn_act_apply_fast (&x->act, Y + at, cols);
         }
       }
     }

@@ -181,7 +181,7 @@ cnn_phase_grid_store (const cnn_phase_grid *g, const float *grid, int64_t j0, in
       default:
         store_run (dst, src, r, bias, x1 - x0, CNN_ACT_NONE, alpha, beta);
         if (!cnn_act_is_simple (at))
-          cnn_act_apply (act, dst, x1 - x0);
+          cnn_act_apply_fast (act, dst, x1 - x0);
         break;
     }
   }

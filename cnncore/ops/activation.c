@@ -90,6 +90,11 @@ unary_chunk (int64_t c, int tid, void *data)
       o[i] = a[i] > 0.f ? a[i] : 0.f;
     return;
   }
+  /* vectorized e^x where the CPU has AVX-512 (cpu/activation_avx512.c) */
+  if (op == CNN_OP_SIGMOID && cnn_sigmoid_fast (a + c * CHUNK, o + c * CHUNK, end - c * CHUNK))
+    return;
+  if (op == CNN_OP_EXP && cnn_exp_fast (a + c * CHUNK, o + c * CHUNK, end - c * CHUNK))
+    return;
   for (int64_t i = c * CHUNK; i < end; i++)
     o[i] = unary_eval (op, p, a[i]);
 }

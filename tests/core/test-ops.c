@@ -16,6 +16,9 @@
 #include "ops/conv.h"
 #include "onnx-builder.h"
 #include <math.h>
+#if defined(__x86_64__)
+#include <xmmintrin.h>
+#endif
 #include <stdio.h>
 
 static int n_pass, n_fail;
@@ -377,6 +380,103 @@ test_parallel_copy (void)
   }
 }
 
+/* Distance in units in the last place between two finite floats. */
+static int64_t
+ulps (float a, float b)
+{
+  int32_t ia, ib;
+  memcpy (&ia, &a, 4);
+  memcpy (&ib, &b, 4);
+  int64_t la = ia < 0 ? (int64_t) INT32_MIN - ia : ia, lb = ib < 0 ? (int64_t) INT32_MIN - ib : ib;
+  return la > lb ? la - lb : lb - la;
+}
+
+/* The AVX-512 e^x and sigmoid (cpu/activation_avx512.c) against libm over
+ * the whole float range that matters, -110 to 95 in small steps, and at
+ * the edges: infinities, NaN, zeros, where e^x overflows or goes below
+ * the normal range (flushed to zero, as in a run).  e^x within 2 ulp of
+ * expf, the sigmoid, which divides by 1 + e^-x, within 5 ulp of libm's;
+ * the same infinities, zeros and NaN. */
+static void
+test_exp_sigmoid_values (void)
+{
+  float probe[1];
+  if (!cnn_exp_fast (probe, probe, 0)) {
+    printf ("skip e^x and sigmoid values: no AVX-512 here\n");
+    return;
+  }
+  GArray *xs = g_array_new (FALSE, FALSE, sizeof (float));
+  for (double v = -110; v <= 95; v += 0.0137)
+    g_array_append_val (xs, (float) { (float) v });
+  const float special[] = { INFINITY, -INFINITY, NAN, 0.f, -0.f, 88.72f, 88.73f, -87.3f, -87.4f, -103.9f,
+    1e-30f, -1e-30f, 1e30f, -1e30f };
+  g_array_append_vals (xs, special, G_N_ELEMENTS (special));
+  guint n = xs->len;
+  float *x = (float *) xs->data, *e = g_new (float, n), *sg = g_new (float, n);
+#if defined(__x86_64__)
+  unsigned csr = _mm_getcsr ();
+  _mm_setcsr (csr | 0x8040);    /* flush-to-zero, denormals-are-zero: as in a run */
+#endif
+  cnn_exp_fast (x, e, n);
+  cnn_sigmoid_fast (x, sg, n);
+  int64_t worst_e = 0, worst_s = 0;
+  gboolean ok = TRUE;
+  for (guint i = 0; i < n; i++) {
+    float want = expf (x[i]), want_s = 1.f / (1.f + expf (-x[i]));
+    if (isnan (want) || isinf (want) || want == 0.f)
+      ok &= (isnan (want) && isnan (e[i])) || want == e[i];
+    else
+      worst_e = MAX (worst_e, ulps (e[i], want));
+    if (isnan (want_s) || want_s == 0.f || want_s == 1.f)
+      ok &= (isnan (want_s) && isnan (sg[i])) || want_s == sg[i];
+    else
+      worst_s = MAX (worst_s, ulps (sg[i], want_s));
+  }
+#if defined(__x86_64__)
+  _mm_setcsr (csr);
+#endif
+  ok &= worst_e <= 2 && worst_s <= 5;
+  printf ("%s e^x and sigmoid of %u values from -110 to 95 and the edges: worst %" G_GINT64_FORMAT
+      " and %" G_GINT64_FORMAT " ulp from libm\n", ok ? "ok  " : "FAIL", n, worst_e, worst_s);
+  ok ? n_pass++ : n_fail++;
+  g_free (e);
+  g_free (sg);
+  g_array_free (xs, TRUE);
+}
+
+/* Conv + Sigmoid + Mul (SiLU, YOLOv5/v8's activation), fused into the
+ * convolution, through each fast convolution path: 1x1, Winograd 3x3,
+ * strided (implicit GEMM), depthwise, few output channels (direct). */
+static void
+test_silu_fusion (void)
+{
+  static const int64_t cfg[5][5] = {    /* C, M, k, stride, group */
+    { 16, 24, 1, 1, 1 }, { 12, 20, 3, 1, 1 }, { 8, 32, 3, 2, 1 }, { 24, 24, 3, 1, 24 }, { 16, 3, 3, 1, 1 },
+  };
+  for (int c = 0; c < 5; c++) {
+    ob_model *b = ob_new (13);
+    int64_t C = cfg[c][0], M = cfg[c][1], k = cfg[c][2], s = cfg[c][3], G = cfg[c][4];
+    int64_t xd[4] = { 1, C, rnd (20, 60), rnd (20, 70) }, wd[4] = { M, C / G, k, k }, p = k / 2;
+    int64_t pads[4] = { p, p, p, p }, st[2] = { s, s };
+    ob_input (b, "x", 4, xd);
+    ob_init_float (b, "w", 4, wd, NULL, rng);
+    ob_init_float (b, "b", 1, &M, NULL, rng);
+    Onnx__NodeProto *n = ob_node (b, "Conv", "x,w,b", "c");
+    ob_attr_ints (b, n, "pads", 4, pads);
+    ob_attr_ints (b, n, "strides", 2, st);
+    ob_attr_int (b, n, "group", G);
+    ob_node (b, "Sigmoid", "c", "sg");
+    ob_node (b, "Mul", c % 2 ? "c,sg" : "sg,c", "y");
+    ob_output (b, "y");
+    char *what = g_strdup_printf ("Conv C%" G_GINT64_FORMAT " M%" G_GINT64_FORMAT " k%" G_GINT64_FORMAT
+        " s%" G_GINT64_FORMAT " g%" G_GINT64_FORMAT " %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT " + SiLU",
+        C, M, k, s, G, xd[2], xd[3]);
+    check (b, what);
+    g_free (what);
+    ob_free (b);
+  }
+}
+
 static void
 test_elementwise (void)
 {
@@ -437,7 +537,7 @@ test_elementwise (void)
     ob_free (b);
   }
   const char *un[] = { "Relu", "Sigmoid", "Tanh", "HardSwish", "Softmax", "InstanceNormalization",
-    "BatchNormalization", "LeakyRelu" };
+    "BatchNormalization", "LeakyRelu", "Exp" };
   for (unsigned c = 0; c < G_N_ELEMENTS (un); c++) {
     ob_model *b = ob_new (13);
     int64_t xd[4] = { 2, 5, rnd (3, 30), rnd (3, 300) }, C = 5;
@@ -1187,6 +1287,8 @@ main (int argc, char **argv)
   test_slice ();
   test_softmax ();
   test_parallel_copy ();
+  test_exp_sigmoid_values ();
+  test_silu_fusion ();
   test_pad_resize ();
   test_transpose ();
   test_chains ();
