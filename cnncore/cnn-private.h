@@ -77,14 +77,14 @@ typedef struct {
 
 /* Applies @act to n floats in place. */
 void cnn_act_apply (const cnn_act *act, float *x, int64_t n);
-/* The same for the fast kernels: Sigmoid and SiLU with AVX-512 where the
- * CPU has it (cpu/activation_avx512.c), within a few ulp of
+/* The same for the fast kernels: Sigmoid, SiLU and Tanh with AVX-512 where
+ * the CPU has it (cpu/activation_avx512.c), within a few ulp of
  * cnn_act_apply(); the rest as cnn_act_apply(). */
 void cnn_act_apply_fast (const cnn_act *act, float *x, int64_t n);
-/* e^x (the logistic sigmoid) of @n floats from @in into @out (which may be
- * @in) with AVX-512, or false where the CPU lacks it. */
+/* e^x (cnn_act_map_fast: the sigmoid or tanh @t) of @n floats from @in into
+ * @out (which may be @in) with AVX-512, or false where the CPU lacks it. */
 bool cnn_exp_fast (const float *in, float *out, int64_t n);
-bool cnn_sigmoid_fast (const float *in, float *out, int64_t n);
+bool cnn_act_map_fast (cnn_act_type t, const float *in, float *out, int64_t n);
 
 /* The activations cheap enough to apply value by value where the value is
  * written (cnn_act_one), rather than in a pass of their own. */

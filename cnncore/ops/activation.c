@@ -91,7 +91,9 @@ unary_chunk (int64_t c, int tid, void *data)
     return;
   }
   /* vectorized e^x where the CPU has AVX-512 (cpu/activation_avx512.c) */
-  if (op == CNN_OP_SIGMOID && cnn_sigmoid_fast (a + c * CHUNK, o + c * CHUNK, end - c * CHUNK))
+  if ((op == CNN_OP_SIGMOID || op == CNN_OP_TANH) &&
+      cnn_act_map_fast (op == CNN_OP_SIGMOID ? CNN_ACT_SIGMOID : CNN_ACT_TANH, a + c * CHUNK, o + c * CHUNK,
+          end - c * CHUNK))
     return;
   if (op == CNN_OP_EXP && cnn_exp_fast (a + c * CHUNK, o + c * CHUNK, end - c * CHUNK))
     return;

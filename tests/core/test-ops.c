@@ -391,12 +391,13 @@ ulps (float a, float b)
   return la > lb ? la - lb : lb - la;
 }
 
-/* The AVX-512 e^x and sigmoid (cpu/activation_avx512.c) against libm over
+/* The AVX-512 e^x, sigmoid and tanh (cpu/activation_avx512.c) against libm over
  * the whole float range that matters, -110 to 95 in small steps, and at
  * the edges: infinities, NaN, zeros, where e^x overflows or goes below
- * the normal range (flushed to zero, as in a run).  e^x within 2 ulp of
- * expf, the sigmoid, which divides by 1 + e^-x, within 5 ulp of libm's;
- * the same infinities, zeros and NaN. */
+ * the normal range (flushed to zero, as in a run), where tanh changes
+ * formula.  e^x within 2 ulp of expf, the sigmoid, which divides by
+ * 1 + e^-x, within 5 ulp of libm's, tanh within 4; the same infinities,
+ * zeros and NaN. */
 static void
 test_exp_sigmoid_values (void)
 {
@@ -409,17 +410,18 @@ test_exp_sigmoid_values (void)
   for (double v = -110; v <= 95; v += 0.0137)
     g_array_append_val (xs, (float) { (float) v });
   const float special[] = { INFINITY, -INFINITY, NAN, 0.f, -0.f, 88.72f, 88.73f, -87.3f, -87.4f, -103.9f,
-    1e-30f, -1e-30f, 1e30f, -1e30f };
+    1e-30f, -1e-30f, 1e30f, -1e30f, 0.6249f, 0.625f, -0.625f, 1e-4f, -3e-3f };
   g_array_append_vals (xs, special, G_N_ELEMENTS (special));
   guint n = xs->len;
-  float *x = (float *) xs->data, *e = g_new (float, n), *sg = g_new (float, n);
+  float *x = (float *) xs->data, *e = g_new (float, n), *sg = g_new (float, n), *th = g_new (float, n);
 #if defined(__x86_64__)
   unsigned csr = _mm_getcsr ();
   _mm_setcsr (csr | 0x8040);    /* flush-to-zero, denormals-are-zero: as in a run */
 #endif
   cnn_exp_fast (x, e, n);
-  cnn_sigmoid_fast (x, sg, n);
-  int64_t worst_e = 0, worst_s = 0;
+  cnn_act_map_fast (CNN_ACT_SIGMOID, x, sg, n);
+  cnn_act_map_fast (CNN_ACT_TANH, x, th, n);
+  int64_t worst_e = 0, worst_s = 0, worst_t = 0;
   gboolean ok = TRUE;
   for (guint i = 0; i < n; i++) {
     float want = expf (x[i]), want_s = 1.f / (1.f + expf (-x[i]));
@@ -431,16 +433,23 @@ test_exp_sigmoid_values (void)
       ok &= (isnan (want_s) && isnan (sg[i])) || want_s == sg[i];
     else
       worst_s = MAX (worst_s, ulps (sg[i], want_s));
+    float want_t = tanhf (x[i]);
+    if (isnan (want_t) || fabsf (want_t) == 1.f || want_t == 0.f)
+      ok &= (isnan (want_t) && isnan (th[i])) || want_t == th[i];
+    else
+      worst_t = MAX (worst_t, ulps (th[i], want_t));
   }
 #if defined(__x86_64__)
   _mm_setcsr (csr);
 #endif
-  ok &= worst_e <= 2 && worst_s <= 5;
-  printf ("%s e^x and sigmoid of %u values from -110 to 95 and the edges: worst %" G_GINT64_FORMAT
-      " and %" G_GINT64_FORMAT " ulp from libm\n", ok ? "ok  " : "FAIL", n, worst_e, worst_s);
+  ok &= worst_e <= 2 && worst_s <= 5 && worst_t <= 4;
+  printf ("%s e^x, sigmoid and tanh of %u values from -110 to 95 and the edges: worst %" G_GINT64_FORMAT
+      ", %" G_GINT64_FORMAT " and %" G_GINT64_FORMAT " ulp from libm\n", ok ? "ok  " : "FAIL", n, worst_e,
+      worst_s, worst_t);
   ok ? n_pass++ : n_fail++;
   g_free (e);
   g_free (sg);
+  g_free (th);
   g_array_free (xs, TRUE);
 }
 
