@@ -438,7 +438,8 @@ GST_START_TEST (test_preprocess_on_backend)
     gdouble tol = strcmp (test_backend (), "cpu") == 0 ? 0 : 1e-4;
     gchar *tmp[2];
     gint k;
-    gchar *launch[2] = { format_test_launch (extra[0], 5, &tmp[0], &k), format_test_launch (extra[1], 5, &tmp[1], &k) };
+    gchar *launch[2] = { format_test_launch (extra[0], 5, &tmp[0], &k),
+      format_test_launch (extra[1], 5, &tmp[1], &k) };
     for (guint f = 0; f < G_N_ELEMENTS (formats); f++) {
       gint ids[2][5], n[2];
       gdouble conf[2][5];
