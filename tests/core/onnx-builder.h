@@ -236,6 +236,18 @@ ob_pack (ob_model *b, size_t *len)
   return buf;
 }
 
+/* Packs the model (b stays yours) into the file @path; FALSE if it cannot
+ * be written. */
+static inline gboolean
+ob_save (ob_model *b, const char *path)
+{
+  size_t len;
+  uint8_t *buf = ob_pack (b, &len);
+  gboolean ok = g_file_set_contents (path, (const gchar *) buf, (gssize) len, NULL);
+  g_free (buf);
+  return ok;
+}
+
 #ifdef CNN_H
 /* Packs and loads the model (b stays yours); NULL with @err set on failure. */
 static inline cnn_model *

@@ -253,12 +253,9 @@ test_external_data (void)
   }
   ob_node (b, "Add", "x,w", "y");
   ob_output (b, "y");
-  size_t len;
-  uint8_t *buf = ob_pack (b, &len);
-  ob_free (b);
   char *path = g_build_filename (dir, "model.onnx", NULL);
-  g_file_set_contents (path, (const char *) buf, len, NULL);
-  g_free (buf);
+  CHECK (ob_save (b, path), "cannot write %s", path);
+  ob_free (b);
   GError *err = NULL;
   cnn_model *m = cnn_model_load (path, &err);
   CHECK (m != NULL, "external data model: %s", err ? err->message : "");

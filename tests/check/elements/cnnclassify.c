@@ -41,12 +41,9 @@ tiny_classifier (const gchar * last_op, const gchar * file)
   ob_node (b, "Flatten", "p", "f");
   ob_node (b, last_op, "f", "scores");
   ob_output (b, "scores");
-  size_t len;
-  uint8_t *buf = ob_pack (b, &len);
-  ob_free (b);
   gchar *path = g_build_filename (g_get_tmp_dir (), file, NULL);
-  fail_unless (g_file_set_contents (path, (const gchar *) buf, len, NULL));
-  g_free (buf);
+  fail_unless (ob_save (b, path));
+  ob_free (b);
   return path;
 }
 

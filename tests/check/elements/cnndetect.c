@@ -21,12 +21,9 @@ const_model (const gchar * name, gint n_out, gint64 dims[][3], const gfloat * co
     g_free (c);
     g_free (o);
   }
-  size_t len;
-  uint8_t *buf = ob_pack (b, &len);
-  ob_free (b);
   gchar *path = g_build_filename (g_get_tmp_dir (), name, NULL);
-  fail_unless (g_file_set_contents (path, (const gchar *) buf, len, NULL));
-  g_free (buf);
+  fail_unless (ob_save (b, path));
+  ob_free (b);
   return path;
 }
 

@@ -106,12 +106,9 @@ GST_START_TEST (test_small_network_matches_core)
   ob_attr_ints (b, n, "pads", 4, pads);
   ob_node (b, "Relu", "c", "styled");
   ob_output (b, "styled");
-  size_t len;
-  uint8_t *buf = ob_pack (b, &len);
-  ob_free (b);
   gchar *path = g_build_filename (g_get_tmp_dir (), "cnnstyle-small.onnx", NULL);
-  fail_unless (g_file_set_contents (path, (const gchar *) buf, len, NULL));
-  g_free (buf);
+  fail_unless (ob_save (b, path));
+  ob_free (b);
   check_matches_core (path, 64, 40);
   g_unlink (path);
   g_free (path);
