@@ -40,7 +40,12 @@ typedef struct {
   gchar *instance_id;           /* model-instance-id: batches gathered across elements */
   /* QoS from downstream: frames ending before this running time are late */
   GstClockTime earliest;
+  /* processing latency, once known (object lock): from the frames' runs
+   * (best_run_us over timed_runs), else one blank run's */
   GstClockTime measured_latency;
+  gint64 best_run_us;           /* fastest pre-processing + run of a frame, the first left out */
+  guint timed_runs;
+  GCond run_done;               /* a frame's run ended: signalled under the object lock */
   GMutex run_lock;              /* the session: streaming thread vs latency queries */
   /* state */
   gchar *loaded_path;           /* the file `model` named when it was loaded */
@@ -453,6 +458,7 @@ bad_triplet:
 
 static void gst_cnn_filter_release (GstCnnFilter * self);
 static gboolean shared_join (GstCnnFilter * self, gint size, GError ** error);
+static void note_run_time (GstCnnFilter * self, gint64 us);
 static void shared_leave (GstCnnFilterPrivate * p);
 
 static gboolean
@@ -561,8 +567,10 @@ gst_cnn_filter_start (GstBaseTransform * bt)
     goto fail;
   }
   p->frames = p->inferences = p->nonfinite = p->late_skipped = p->late_dropped = p->partial_frames = 0;
-  p->measured_latency = GST_CLOCK_TIME_NONE;
   GST_OBJECT_LOCK (self);
+  p->measured_latency = GST_CLOCK_TIME_NONE;
+  p->best_run_us = G_MAXINT64;
+  p->timed_runs = 0;
   p->earliest = GST_CLOCK_TIME_NONE;
   GST_OBJECT_UNLOCK (self);
   p->t_pre = p->t_infer = p->t_total = 0;
@@ -980,6 +988,7 @@ batch_flush (GstCnnFilter * self)
   }
   /* one hold from the first pre-processing to the run: a latency query's
    * run in between would take the pictures set so far */
+  gint64 tl = g_get_monotonic_time ();
   g_mutex_lock (&p->run_lock);
   for (guint i = 0; i < n && ret == GST_FLOW_OK && !p->batch_error; i++)
     if (act[i] == FRAME_INFER)
@@ -1001,6 +1010,8 @@ batch_flush (GstCnnFilter * self)
   }
   g_mutex_unlock (&p->run_lock);
   gint64 t2 = g_get_monotonic_time ();
+  if (k > 0 && !p->batch_error)
+    note_run_time (self, t2 - tl);
   p->t_pre += t1 - t0;
   p->t_infer += t2 - t1;
   for (guint i = 0; i < n; i++) {
@@ -1159,37 +1170,74 @@ is_late (GstCnnFilter * self, GstBuffer * buf, GstClockTime * running_time)
   return GST_CLOCK_TIME_IS_VALID (rt) && rt + dur < earliest;
 }
 
+/* A frame's pre-processing and run took @us (run_lock released).  The
+ * first run after start() plans and warms up: it is left out. */
+static void
+note_run_time (GstCnnFilter * self, gint64 us)
+{
+  GstCnnFilterPrivate *p = PRIV (self);
+  GST_OBJECT_LOCK (self);
+  if (p->timed_runs++ > 0)
+    p->best_run_us = MIN (p->best_run_us, us);
+  g_cond_broadcast (&p->run_done);
+  GST_OBJECT_UNLOCK (self);
+}
+
+/* The measured latency, if frames have given one; object lock held. */
+static GstClockTime
+latency_from_runs (GstCnnFilterPrivate * p)
+{
+  if (!GST_CLOCK_TIME_IS_VALID (p->measured_latency) && p->timed_runs > 1)
+    p->measured_latency = p->best_run_us * GST_USECOND;
+  return p->measured_latency;
+}
+
 /* Our processing time, for LATENCY queries: the `latency` property, else
- * the time of one inference on a blank input, measured the first time a
- * live pipeline asks (the runs before it are warm-up: plans, GPU setup). */
+ * the fastest frame's pre-processing and run after the first, else (no
+ * frame ran yet: a live pipeline going to PLAYING) the time of one run on
+ * a blank input.  Kept once known.  It never waits for run_lock: the
+ * streaming thread takes that frame after frame, and GMutex is not fair,
+ * so a query that waited for it could starve while the element is busy.
+ * While a frame runs, the query waits for that frame's time instead. */
 static GstClockTime
 processing_latency (GstCnnFilter * self)
 {
   GstCnnFilterPrivate *p = PRIV (self);
+  GstClockTime lat;
   GST_OBJECT_LOCK (self);
-  GstClockTime user = p->latency;
-  GST_OBJECT_UNLOCK (self);
-  if (GST_CLOCK_TIME_IS_VALID (user))
-    return user;
-  g_mutex_lock (&p->run_lock);
-  if (!GST_CLOCK_TIME_IS_VALID (p->measured_latency) && p->session) {
-    cnn_tensor in = p->input;
-    in.data = g_malloc0 (cnn_tensor_numel (&in) * sizeof (gfloat));
-    gint64 best = G_MAXINT64;
-    for (gint i = 0; i < 3; i++) {
-      gint64 t0 = g_get_monotonic_time ();
-      if (!cnn_session_run (p->session, &in, 1, NULL))
-        break;
-      if (i > 0)
-        best = MIN (best, g_get_monotonic_time () - t0);
+  while (!GST_CLOCK_TIME_IS_VALID (p->latency) && !GST_CLOCK_TIME_IS_VALID (latency_from_runs (p))) {
+    if (!g_mutex_trylock (&p->run_lock)) {
+      /* a frame (or stop) holds the session; a timeout as run_lock has
+       * other holders that signal nothing */
+      g_cond_wait_until (&p->run_done, GST_OBJECT_GET_LOCK (self),
+          g_get_monotonic_time () + 10 * G_TIME_SPAN_MILLISECOND);
+      continue;
     }
-    g_free (in.data);
-    if (best != G_MAXINT64)
+    GST_OBJECT_UNLOCK (self);
+    gint64 best = G_MAXINT64;
+    if (p->session) {
+      cnn_tensor in = p->input;
+      in.data = g_malloc0 (cnn_tensor_numel (&in) * sizeof (gfloat));
+      for (gint i = 0; i < 3; i++) {
+        gint64 t0 = g_get_monotonic_time ();
+        if (!cnn_session_run (p->session, &in, 1, NULL))
+          break;
+        if (i > 0)
+          best = MIN (best, g_get_monotonic_time () - t0);
+      }
+      g_free (in.data);
+    }
+    g_mutex_unlock (&p->run_lock);
+    GST_OBJECT_LOCK (self);
+    if (best == G_MAXINT64)
+      break;                    /* no session, or it failed: nothing to add */
+    if (!GST_CLOCK_TIME_IS_VALID (p->measured_latency))
       p->measured_latency = best * GST_USECOND;
-    GST_INFO_OBJECT (self, "measured latency %" GST_TIME_FORMAT, GST_TIME_ARGS (p->measured_latency));
+    GST_INFO_OBJECT (self, "measured latency %" GST_TIME_FORMAT " on a blank input",
+        GST_TIME_ARGS (p->measured_latency));
   }
-  GstClockTime lat = p->measured_latency;
-  g_mutex_unlock (&p->run_lock);
+  lat = GST_CLOCK_TIME_IS_VALID (p->latency) ? p->latency : p->measured_latency;
+  GST_OBJECT_UNLOCK (self);
   return GST_CLOCK_TIME_IS_VALID (lat) ? lat : 0;
 }
 
@@ -1272,8 +1320,11 @@ gst_cnn_filter_infer (GstCnnFilter * self, const GstVideoFrame * frame, const Gs
     gint64 t1 = g_get_monotonic_time ();
     ok = ok && run_input (p, error);
     g_mutex_unlock (&p->run_lock);
+    gint64 t2 = g_get_monotonic_time ();
+    if (ok)
+      note_run_time (self, t2 - t0);
     p->t_pre += t1 - t0;
-    p->t_infer += g_get_monotonic_time () - t1;
+    p->t_infer += t2 - t1;
   }
   p->inferences++;
   for (gint i = 0; ok && i < cnn_model_get_n_outputs (p->model); i++) {
@@ -1537,7 +1588,7 @@ gst_cnn_filter_get_property (GObject * object, guint prop_id, GValue * value, GP
     case PROP_KEEP_ASPECT: g_value_set_boolean (value, p->keep_aspect > 0); break;
     case PROP_QOS_POLICY: g_value_set_enum (value, p->qos_policy); break;
     case PROP_LATENCY:
-      g_value_set_uint64 (value, GST_CLOCK_TIME_IS_VALID (p->latency) ? p->latency : p->measured_latency);
+      g_value_set_uint64 (value, GST_CLOCK_TIME_IS_VALID (p->latency) ? p->latency : latency_from_runs (p));
       break;
     case PROP_STATS: g_value_take_boxed (value, make_stats (p)); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec); break;
@@ -1557,6 +1608,7 @@ gst_cnn_filter_finalize (GObject * object)
   g_free (p->std);
   g_free (p->instance_id);
   g_mutex_clear (&p->run_lock);
+  g_cond_clear (&p->run_done);
   G_OBJECT_CLASS (gst_cnn_filter_parent_class)->finalize (object);
 }
 
@@ -1575,6 +1627,7 @@ gst_cnn_filter_init (GstCnnFilter * self)
   g_queue_init (&p->pending);
   g_queue_init (&p->done);
   g_mutex_init (&p->run_lock);
+  g_cond_init (&p->run_done);
   /* qos-policy decides about late frames, not GstBaseTransform's dropping */
   gst_base_transform_set_qos_enabled (GST_BASE_TRANSFORM (self), FALSE);
 }
@@ -1624,8 +1677,9 @@ gst_cnn_filter_class_init (GstCnnFilterClass * klass)
           GST_TYPE_CNN_QOS_POLICY, QOS_DROP,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (oc, PROP_LATENCY, g_param_spec_uint64 ("latency", "Latency",
-          "Processing latency added to LATENCY queries in live pipelines, in ns; unset: measured "
-          "(reads the value in use); batch-size N adds N-1 frame durations to it", 0, G_MAXUINT64,
+          "Processing latency added to LATENCY queries in live pipelines, in ns; unset: measured, "
+          "the fastest frame after the first, or a blank run if asked before frames flow (reads the "
+          "value in use); batch-size N adds N-1 frame durations to it", 0, G_MAXUINT64,
           GST_CLOCK_TIME_NONE, rw));
   g_object_class_install_property (oc, PROP_STATS, g_param_spec_boxed ("stats", "Statistics",
           "frames, inferences, late-skipped, late-dropped, preprocess-ms, inference-ms, element-ms, "

@@ -651,6 +651,66 @@ GST_START_TEST (test_latency)
 }
 GST_END_TEST;
 
+static GstPadProbeReturn
+count_buffers (GstPad * pad, GstPadProbeInfo * info, gpointer frames)
+{
+  g_atomic_int_inc ((gint *) frames);
+  return GST_PAD_PROBE_OK;
+}
+
+/* A live source faster than the element: the streaming thread takes the
+ * session frame after frame.  The element's latency then comes from the
+ * frames' own runs, readable before anyone asks, and LATENCY queries made
+ * while it is busy get it without waiting for the session (a query that
+ * waited for it could starve: the lock is not fair). */
+GST_START_TEST (test_latency_while_busy)
+{
+  gchar *fashion = g_build_filename (SOURCE_DIR, "models", "fashion", "classifier.onnx", NULL);
+  gchar *l = g_strdup_printf ("videotestsrc name=src is-live=true pattern=ball ! video/x-raw,format=RGB,"
+      "width=640,height=480,framerate=1000/1 ! cnnclassify name=c model=%s threads=1 ! fakesink sync=false",
+      fashion);
+  GstElement *p = gst_parse_launch (l, NULL);
+  GstElement *c = gst_bin_get_by_name (GST_BIN (p), "c"), *src = gst_bin_get_by_name (GST_BIN (p), "src");
+  GstPad *out = gst_element_get_static_pad (c, "src");
+  gint frames = 0;
+  gst_pad_add_probe (out, GST_PAD_PROBE_TYPE_BUFFER, count_buffers, &frames, NULL);
+  GstBus *bus = gst_element_get_bus (p);
+  fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
+  while (g_atomic_int_get (&frames) < 3) {
+    GstMessage *m = gst_bus_timed_pop_filtered (bus, 10 * GST_MSECOND, GST_MESSAGE_ERROR);
+    fail_if (m != NULL, "error before 3 frames");
+  }
+  guint64 lat;
+  g_object_get (c, "latency", &lat, NULL);
+  fail_unless (GST_CLOCK_TIME_IS_VALID (lat) && lat > 0, "latency %" G_GUINT64_FORMAT, lat);
+  GstQuery *q = gst_query_new_latency ();
+  fail_unless (gst_element_query (src, q));
+  GstClockTime upstream, min, max;
+  gboolean live;
+  gst_query_parse_latency (q, &live, &upstream, &max);
+  gst_query_unref (q);
+  gint before = g_atomic_int_get (&frames);
+  for (int i = 0; i < 20; i++) {
+    q = gst_query_new_latency ();
+    fail_unless (gst_pad_query (out, q));
+    gst_query_parse_latency (q, &live, &min, &max);
+    gst_query_unref (q);
+    fail_unless (live);
+    fail_unless_equals_uint64 (min, upstream + lat);
+  }
+  g_print ("latency while busy: element %" GST_TIME_FORMAT ", %d frames during 20 queries\n",
+      GST_TIME_ARGS (lat), g_atomic_int_get (&frames) - before);
+  gst_element_set_state (p, GST_STATE_NULL);
+  gst_object_unref (bus);
+  gst_object_unref (out);
+  gst_object_unref (src);
+  gst_object_unref (c);
+  gst_object_unref (p);
+  g_free (l);
+  g_free (fashion);
+}
+GST_END_TEST;
+
 static glong
 rss_kib (void)
 {
@@ -1112,6 +1172,7 @@ cnnclassify_suite (void)
   tcase_add_test (tc, test_backends);
   tcase_add_test (tc, test_qos_policy);
   tcase_add_test (tc, test_latency);
+  tcase_add_test (tc, test_latency_while_busy);
   tcase_add_test (tc, test_soak);
   tcase_add_test (tc, test_bad_descriptions);
   tcase_add_test (tc, test_shipped_model_accuracy);
