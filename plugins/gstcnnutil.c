@@ -183,6 +183,7 @@ typedef struct {
   gint tail_l, tail_c;           /* first luma (packed) and chroma byte the other columns read */
   gint luma_end, chroma_end;     /* bytes readable from a row's (a chroma component's) start */
   gsize tail_bytes;              /* size of tail_row()'s copy */
+  gint half;                     /* 4:2:0 halved (halve_row_avx512): its columns, a multiple of 16; else 0 */
 } col_taps;
 
 /* Source row @y's pointers: packed RGB in row[0] with the components at
@@ -445,6 +446,68 @@ vpass_planar_avx512 (const pre_job * J, const gfloat * h0, const gfloat * h1, gf
   }
 }
 
+/* Tensor row from source rows @y (even) and @y + 1 of a 4:2:0 frame that
+ * the tensor halves both ways (640x480 into 320x240), on columns
+ * 0..t->half-1: each value averages a 2x2 block of pixels that share one
+ * chroma sample, so its chroma terms are worked out once for the four (the
+ * general passes convert every pixel on its own), and the two source rows
+ * never go through memory.  Pixels as yuv_px16() converts them; their blend
+ * at weights of one half, a + 0.5 (b - a) across and down, is exact on
+ * bytes (multiples of 1/4 below 256), so it is their sum over 4: equal to
+ * the bit to the general passes and the reference. */
+__attribute__ ((target ("avx512f")))
+static void
+halve_row_avx512 (const pre_job * J, gint y, gfloat * o)
+{
+  const col_taps *t = &J->t;
+  const yuv_coefs *c = &J->c;
+  src_row s[2];
+  src_row_at (J->frame, y, &s[0]);
+  src_row_at (J->frame, y + 1, &s[1]);
+  const gboolean nv12 = s[0].row[2] == s[0].row[1] + 1;
+  const __m512i m8 = _mm512_set1_epi32 (0xff);
+  const __m512 yoff = _mm512_set1_ps ((gfloat) c->yoff), ymul = _mm512_set1_ps ((gfloat) c->ymul);
+  const __m512 coff = _mm512_set1_ps ((gfloat) c->coff), cmul = _mm512_set1_ps ((gfloat) c->cmul);
+  const __m512 rv = _mm512_set1_ps ((gfloat) c->rv), gu = _mm512_set1_ps ((gfloat) c->gu);
+  const __m512 gv = _mm512_set1_ps ((gfloat) c->gv), bu = _mm512_set1_ps ((gfloat) c->bu);
+  const __m512 quarter = _mm512_set1_ps (0.25f);
+  for (gint i = 0; i < t->half; i += 16) {
+    const guint8 *cp = s[0].row[1] + t->cx0[i];
+    __m512 U, V;
+    if (nv12) {
+      __m512i uv = _mm512_cvtepu16_epi32 (_mm256_loadu_si256 ((const __m256i *) cp));
+      U = _mm512_cvtepi32_ps (_mm512_and_si512 (uv, m8));
+      V = _mm512_cvtepi32_ps (_mm512_srli_epi32 (uv, 8));
+    } else {
+      U = _mm512_cvtepi32_ps (_mm512_cvtepu8_epi32 (_mm_loadu_si128 ((const __m128i *) cp)));
+      V = _mm512_cvtepi32_ps (_mm512_cvtepu8_epi32 (_mm_loadu_si128 ((const __m128i *) (s[0].row[2] + t->cx0[i]))));
+    }
+    __m512 u = _mm512_mul_ps (_mm512_sub_ps (U, coff), cmul), v = _mm512_mul_ps (_mm512_sub_ps (V, coff), cmul);
+    __m512 tr = _mm512_mul_ps (rv, v), tgu = _mm512_mul_ps (gu, u), tgv = _mm512_mul_ps (gv, v);
+    __m512 tb = _mm512_mul_ps (bu, u);
+    __m512 h[2][3];             /* per source row, a column's two pixels summed */
+    for (gint r = 0; r < 2; r++) {
+      /* a column's two pixels: the low and high byte of a 16-bit lane */
+      __m512i yw = _mm512_cvtepu16_epi32 (_mm256_loadu_si256 ((const __m256i *) (s[r].row[0] + t->lx0[i])));
+      __m512 px[2][3];
+      for (gint e = 0; e < 2; e++) {
+        __m512 Y = _mm512_cvtepi32_ps (e ? _mm512_srli_epi32 (yw, 8) : _mm512_and_si512 (yw, m8));
+        __m512 yy = _mm512_mul_ps (_mm512_sub_ps (Y, yoff), ymul);
+        px[e][0] = round_byte (_mm512_add_ps (yy, tr));
+        px[e][1] = round_byte (_mm512_add_ps (_mm512_add_ps (yy, tgu), tgv));
+        px[e][2] = round_byte (_mm512_add_ps (yy, tb));
+      }
+      for (gint k = 0; k < 3; k++)
+        h[r][k] = _mm512_add_ps (px[0][k], px[1][k]);
+    }
+    for (gint k = 0; k < 3; k++) {
+      __m512 val = _mm512_mul_ps (_mm512_add_ps (h[0][J->src[k]], h[1][J->src[k]]), quarter);
+      _mm512_storeu_ps (o + k * J->cs + i, _mm512_mul_ps (_mm512_sub_ps (val, _mm512_set1_ps (J->mean[k])),
+              _mm512_set1_ps (J->inv[k])));
+    }
+  }
+}
+
 /* The bytes that the columns from t->nvec on read in row @s, copied with
  * zero padding into @buf: a row they may read past its last pixel (a whole
  * window), with their offsets less t->tail_l and t->tail_c. */
@@ -533,6 +596,16 @@ prepare_taps (const GstVideoFrame * f, const GstCnnRect * r, gdouble ox, gdouble
     if (in_place)
       t->nvec = i + 16;
   }
+  /* halving 4:2:0: every column averages an even pixel and the next, which
+   * share a chroma sample, and lies inside the region */
+  t->half = 0;
+  if (t->vec && t->yuv && t->W >= 16 && t->lx0[0] % 2 == 0) {
+    gint i = 0;
+    while (i < t->W && t->lx0[i] == t->lx0[0] + 2 * i && t->lx1[i] == t->lx0[i] + 1 && t->wx[i] == 0.5f &&
+        t->xin[i] && t->cx0[i] == t->cx0[0] + i * t->cps)
+      i++;
+    t->half = i == t->W ? t->W & ~15 : 0;
+  }
 #endif
   t->tail_l = t->nvec < t->Wp ? t->lx0[t->nvec] : 0;
   t->tail_c = t->nvec < t->Wp ? t->cx0[t->nvec] : 0;
@@ -586,6 +659,20 @@ pre_rows (gint item, gint thread, gpointer data)
           o[i * J->ps + k * J->cs] = J->pad[k];
       continue;
     }
+#ifdef HAVE_AVX512_PASSES
+    gint y0 = lb->rect.y + y[0];
+    if (J->t.half && p->channels == 3 && !p->nhwc && y[1] == y[0] + 1 && wy == 0.5f && y0 % 2 == 0) {
+      halve_row_avx512 (J, y0, o);
+      if (J->t.half < W) {      /* the last columns, the general way */
+        hpass_row (J, y0, tail, h[0]);
+        hpass_row (J, y0 + 1, tail, h[1]);
+        cached[0] = y[0];
+        cached[1] = y[1];
+        vpass (J, h[0], h[1], wy, J->t.half, W, o);
+      }
+      continue;
+    }
+#endif
     if (cached[0] != y[0] && cached[1] == y[0]) {
       gfloat *tmp = h[0];
       h[0] = h[1];

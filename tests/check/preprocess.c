@@ -20,13 +20,48 @@ reversed_for (gpointer pool, gint n, void (*func) (gint i, gint thread, gpointer
     func (i, i % 3, data);
 }
 
+/* Case @c: a random frame @fmt @fw x @fh, pre-processed to @p (region
+ * @r or the whole frame) both ways; they must agree to the bit. */
+static void
+check_case (GRand * rng, gint c, GstVideoFormat fmt, gint fw, gint fh, const GstCnnPreprocess * p,
+    const GstCnnRect * r, GstCnnScratch * scratch, gboolean threaded)
+{
+  GstVideoInfo info;
+  fail_unless (gst_video_info_set_format (&info, fmt, fw, fh));
+  GstBuffer *buf = gst_buffer_new_allocate (NULL, GST_VIDEO_INFO_SIZE (&info), NULL);
+  GstMapInfo map;
+  gst_buffer_map (buf, &map, GST_MAP_WRITE);
+  for (gsize i = 0; i < map.size; i++)
+    map.data[i] = (guint8) g_rand_int (rng);
+  gst_buffer_unmap (buf, &map);
+  GstVideoFrame frame;
+  fail_unless (gst_video_frame_map (&frame, &info, buf, GST_MAP_READ));
+  gsize n = (gsize) p->width * p->height * p->channels;
+  gfloat *fast = g_new (gfloat, n), *ref = g_new (gfloat, n);
+  GstCnnLetterbox lf, lr;
+  gst_cnn_preprocess (&frame, r, p, fast, &lf, scratch);
+  gst_cnn_preprocess_ref (&frame, r, p, ref, &lr);
+  fail_unless (memcmp (&lf, &lr, sizeof lf) == 0, "case %d: letterbox differs", c);
+  gsize i = 0;                  /* one check per case: per value, checks took 100 s under ASan */
+  while (i < n && fast[i] == ref[i])
+    i++;
+  if (i < n)
+    fail ("case %d (%s %dx%d -> %dx%dx%d%s%s%s%s%s): value %zu: %g, reference %g", c,
+        gst_video_format_to_string (fmt), fw, fh, p->width, p->height, p->channels, p->nhwc ? " nhwc" : "",
+        p->bgr ? " bgr" : "", p->keep_aspect ? " letterbox" : "", r ? " rect" : "", threaded ? " threaded" : "",
+        i, fast[i], ref[i]);
+  g_free (fast);
+  g_free (ref);
+  gst_video_frame_unmap (&frame);
+  gst_buffer_unref (buf);
+}
+
 GST_START_TEST (test_matches_reference)
 {
   GRand *rng = g_rand_new_with_seed (7);
   GstCnnScratch scratch = { NULL, 0 }, threaded = { NULL, 0, reversed_for, NULL, 3 };
   for (gint c = 0; c < 240; c++) {
     GstVideoFormat fmt = formats[c % G_N_ELEMENTS (formats)];
-    GstVideoInfo info;
     /* every fourth frame wide (downscaling by up to 20: the vector pass
      * gathers where a window is too narrow), every third of odd size */
     gint fw = c % 4 == 0 ? g_rand_int_range (rng, 200, 2400) : g_rand_int_range (rng, 2, 200),
@@ -35,15 +70,6 @@ GST_START_TEST (test_matches_reference)
       fw = MAX (fw & ~1, 2);
       fh = MAX (fh & ~1, 2);
     }
-    fail_unless (gst_video_info_set_format (&info, fmt, fw, fh));
-    GstBuffer *buf = gst_buffer_new_allocate (NULL, GST_VIDEO_INFO_SIZE (&info), NULL);
-    GstMapInfo map;
-    gst_buffer_map (buf, &map, GST_MAP_WRITE);
-    for (gsize i = 0; i < map.size; i++)
-      map.data[i] = (guint8) g_rand_int (rng);
-    gst_buffer_unmap (buf, &map);
-    GstVideoFrame frame;
-    fail_unless (gst_video_frame_map (&frame, &info, buf, GST_MAP_READ));
     /* every 24th tensor large enough to be split across threads */
     GstCnnPreprocess p = { c % 24 == 5 ? g_rand_int_range (rng, 160, 240) : g_rand_int_range (rng, 1, 120),
       c % 24 == 5 ? g_rand_int_range (rng, 160, 240) : g_rand_int_range (rng, 1, 120),
@@ -51,25 +77,57 @@ GST_START_TEST (test_matches_reference)
       c % 4 >= 2, (gfloat) g_rand_int_range (rng, 0, 256) };
     GstCnnRect rect = { g_rand_int_range (rng, -5, fw), g_rand_int_range (rng, -5, fh),
       g_rand_int_range (rng, 1, fw + 5), g_rand_int_range (rng, 1, fh + 5) };
-    const GstCnnRect *r = c % 5 == 4 ? &rect : NULL;
-    gsize n = (gsize) p.width * p.height * p.channels;
-    gfloat *fast = g_new (gfloat, n), *ref = g_new (gfloat, n);
-    GstCnnLetterbox lf, lr;
-    gst_cnn_preprocess (&frame, r, &p, fast, &lf, c % 6 < 3 ? &scratch : &threaded);
-    gst_cnn_preprocess_ref (&frame, r, &p, ref, &lr);
-    fail_unless (memcmp (&lf, &lr, sizeof lf) == 0, "case %d: letterbox differs", c);
-    gsize i = 0;                /* one check per case: per value, checks took 100 s under ASan */
-    while (i < n && fast[i] == ref[i])
-      i++;
-    if (i < n)
-      fail ("case %d (%s %dx%d -> %dx%dx%d%s%s%s%s%s): value %zu: %g, reference %g", c,
-          gst_video_format_to_string (fmt), fw, fh, p.width, p.height, p.channels, p.nhwc ? " nhwc" : "",
-          p.bgr ? " bgr" : "", p.keep_aspect ? " letterbox" : "", r ? " rect" : "", c % 6 < 3 ? "" : " threaded",
-          i, fast[i], ref[i]);
-    g_free (fast);
-    g_free (ref);
-    gst_video_frame_unmap (&frame);
-    gst_buffer_unref (buf);
+    check_case (rng, c, fmt, fw, fh, &p, c % 5 == 4 ? &rect : NULL, c % 6 < 3 ? &scratch : &threaded, c % 6 >= 3);
+  }
+  gst_cnn_scratch_clear (&scratch);
+  gst_cnn_scratch_clear (&threaded);
+  g_rand_free (rng);
+}
+GST_END_TEST;
+
+/* 4:2:0 frames that the tensor halves both ways (640x480 into 320x240)
+ * take a path of their own where it applies: tensor widths of 16 columns
+ * and not, regions at even and odd places, letterbox bars, threads; gray
+ * and NHWC tensors, and odd places, go the general way. */
+GST_START_TEST (test_halving_matches_reference)
+{
+  static const gint widths[] = { 16, 32, 320, 24, 40, 17, 224, 48 };
+  GRand *rng = g_rand_new_with_seed (11);
+  GstCnnScratch scratch = { NULL, 0 }, threaded = { NULL, 0, reversed_for, NULL, 3 };
+  for (gint c = 0; c < 96; c++) {
+    GstVideoFormat fmt = c % 2 ? GST_VIDEO_FORMAT_I420 : GST_VIDEO_FORMAT_NV12;
+    gint tw = widths[(c / 2) % G_N_ELEMENTS (widths)], th = g_rand_int_range (rng, 1, 60);
+    gint fw = 2 * tw, fh = 2 * th;
+    /* every 8th tensor large enough to be split across threads */
+    if (c % 8 == 5)
+      th = 180, fh = 360;
+    GstCnnPreprocess p = { tw, th, c % 11 == 7 ? 1 : 3, c % 13 == 6, c % 3 == 1,
+      { 127.5f, 116.3f, 0.f }, { 127.5f, 57.1f, 1.f }, FALSE, 0.f };
+    GstCnnRect rect = { 0, 0, 2 * tw, 2 * th };
+    const GstCnnRect *r = NULL;
+    switch (c % 6) {
+      case 1:                  /* a region halved, in a larger frame */
+        fw += 8;
+        fh += 6;
+        rect.x = 2 * g_rand_int_range (rng, 0, 5);
+        rect.y = 2 * g_rand_int_range (rng, 0, 4);
+        r = &rect;
+        break;
+      case 2:                  /* odd places: a block's pixels not sharing one chroma sample */
+      case 4:
+        fw += 8;
+        fh += 6;
+        rect.x = 2 * g_rand_int_range (rng, 0, 4) + (c % 6 == 2);
+        rect.y = 2 * g_rand_int_range (rng, 0, 3) + (c % 6 == 4);
+        r = &rect;
+        break;
+      case 3:                  /* letterboxed: bars above and below */
+        p.height = th + 2 * g_rand_int_range (rng, 1, 9);
+        p.keep_aspect = TRUE;
+        p.pad_value = 114.f;
+        break;
+    }
+    check_case (rng, c, fmt, fw, fh, &p, r, c % 4 < 2 ? &scratch : &threaded, c % 4 >= 2);
   }
   gst_cnn_scratch_clear (&scratch);
   gst_cnn_scratch_clear (&threaded);
@@ -84,6 +142,7 @@ preprocess_suite (void)
   TCase *tc = tcase_create ("general");
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_matches_reference);
+  tcase_add_test (tc, test_halving_matches_reference);
   return s;
 }
 
