@@ -30,6 +30,7 @@
 #define ROWS_MAX 6              /* rows path: output rows sharing their input rows' loads */
 #define ROWS_MIN_WIDTH 12       /* rows path: narrower planes that fit the flat path take it */
 #define ROWS_IN_MAX 16          /* rows path: input rows of a group, (ROWS_MAX - 1) * s + 2 * d + 1 at most */
+#define ZERO_ROW_MAX 4096       /* rows path: input rows up to this wide read a row of zeros outside the input */
 
 typedef struct {
   cnn_phase_grid p;
@@ -171,6 +172,77 @@ dw_flat_channel (const dw_ctx *c, int64_t nc)
     cnn_act_apply_fast (&x->act, out, hw);
 }
 
+/* How dw3_vec() reads and writes: without masks, the loads and stores
+ * inside the rows (masked loads took a quarter of the time on Zen 4); with
+ * one on the first or the last tap (or block of 16 columns, at stride 2)
+ * only, where the vector reaches into the left or the right padding; or
+ * masked throughout. */
+enum { DW_INSIDE, DW_LEFT, DW_RIGHT, DW_MASKED };
+
+/* One vector of 16 outputs of R rows (the first at @p0 in @out), input
+ * column @x0 under tap kx = 0, read as @mode says: the masks @m0, @m1, @m2
+ * (per tap; stride 2: per block of 16 columns) and @inside (per input row)
+ * keep to the input, @store to the output row.  Other than DW_MASKED, the
+ * input rows outside the plane are rows of zeros and the 16 outputs lie in
+ * the row. */
+__attribute__ ((target ("avx512f"), always_inline))
+static inline void
+dw3_vec (const float *const *rows, const __mmask16 *inside, const __m512 *wk, __m512 bias, const float *res,
+    float *out, int64_t p0, int64_t OW, int64_t x0, __mmask16 m0, __mmask16 m1, __mmask16 m2, __mmask16 store,
+    cnn_act_type at, __m512 lo, __m512 hi, const int R, const int s, const int d, const int mode)
+{
+  const __m512i even = _mm512_setr_epi32 (0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_add_epi32 (even, _mm512_set1_epi32 (1));
+  const int NIN = (R - 1) * s + 2 * d + 1;      /* input rows the R output rows read */
+  const bool mask0 = mode == DW_LEFT || mode == DW_MASKED, mask1 = mode == DW_MASKED;
+  const bool mask2 = mode == DW_RIGHT || mode == DW_MASKED;
+  __m512 acc[ROWS_MAX];
+  for (int i = 0; i < R; i++)
+    acc[i] = bias;
+#pragma GCC unroll 16
+  for (int j = 0; j < NIN; j++) {
+    const float *r = rows[j] + x0;
+    __mmask16 in_row = inside[j];
+    __m512 t0, t1, t2;
+    if (s == 1) {
+      t0 = mask0 ? _mm512_maskz_loadu_ps (m0 & in_row, r) : _mm512_loadu_ps (r);
+      t1 = mask1 ? _mm512_maskz_loadu_ps (m1 & in_row, r + d) : _mm512_loadu_ps (r + d);
+      t2 = mask2 ? _mm512_maskz_loadu_ps (m2 & in_row, r + 2 * d) : _mm512_loadu_ps (r + 2 * d);
+    } else {
+      __m512 l0 = mask0 ? _mm512_maskz_loadu_ps (m0 & in_row, r) : _mm512_loadu_ps (r);
+      __m512 l1 = mask1 ? _mm512_maskz_loadu_ps (m1 & in_row, r + VEC) : _mm512_loadu_ps (r + VEC);
+      __m512 l2 = mask2 ? _mm512_maskz_loadu_ps (m2 & in_row, r + 2 * VEC) :
+          _mm512_castps128_ps512 (_mm_load_ss (r + 2 * VEC));
+      t0 = _mm512_permutex2var_ps (l0, even, l1);
+      t1 = _mm512_permutex2var_ps (l0, odd, l1);
+      /* columns 2, 4, ..., 32: t0 one lane on, l2's first lane last */
+      t2 = _mm512_castsi512_ps (_mm512_alignr_epi32 (_mm512_castps_si512 (l2), _mm512_castps_si512 (t0), 1));
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < R; i++) {
+      const int ky = (j - i * s) / d;
+      if (j - i * s < 0 || (j - i * s) % d || ky > 2)
+        continue;
+      acc[i] = _mm512_fmadd_ps (wk[3 * ky], t0, acc[i]);
+      acc[i] = _mm512_fmadd_ps (wk[3 * ky + 1], t1, acc[i]);
+      acc[i] = _mm512_fmadd_ps (wk[3 * ky + 2], t2, acc[i]);
+    }
+  }
+  for (int i = 0; i < R; i++) {
+    int64_t p = p0 + i * OW;
+    __m512 v = acc[i];
+    if (mode == DW_MASKED) {
+      if (res)
+        v = _mm512_add_ps (v, _mm512_maskz_loadu_ps (store, res + p));
+      _mm512_mask_storeu_ps (out + p, store, cnn_act_simple16 (at, v, lo, hi));
+    } else {
+      if (res)
+        v = _mm512_add_ps (v, _mm512_loadu_ps (res + p));
+      _mm512_storeu_ps (out + p, cnn_act_simple16 (at, v, lo, hi));
+    }
+  }
+}
+
 /* Rows path, output rows [oy, oy + R) of one channel: each vector of 16
  * outputs of a row straight from the input rows, no copies.  An input row
  * is loaded once for all the R output rows that read it (three taps of
@@ -178,41 +250,61 @@ dw_flat_channel (const dw_ctx *c, int64_t nc)
  * output from 9 to 4 at stride 1.  Stride 2 loads 33 input columns and
  * splits them into the even (tap 0), odd (tap 1) and next even (tap 2)
  * ones in registers.  Dilation d (stride 1 only) puts the taps d columns
- * and d rows apart.  The loads are masked where columns fall outside the
- * input, and input rows outside it are loaded as zeros (a zero mask reads
- * nothing), so that with R, s and d constants the loops unroll into
- * straight code: which tap row each input row is for each output row is
- * then known at compile time (a test per row pair took as long as the
- * arithmetic). */
+ * and d rows apart.  Input rows outside the input read as zeros (a row of
+ * zeros, or a zero mask, which reads nothing), so that with R, s and d
+ * constants the loops unroll into straight code: which tap row each input
+ * row is for each output row is then known at compile time (a test per
+ * row pair took as long as the arithmetic).  A row's last vector ends at
+ * its last output, overlapping the one before, so that it needs no store
+ * mask (it stores the same values again: the output never shares a buffer
+ * with the input or the residual). */
 __attribute__ ((target ("avx512f"), always_inline))
 static inline void
 dw3_rows (const dw_ctx *c, const float *in, const float *k, __m512 bias, const float *res, float *out,
     int64_t oy, const int R, const int s, const int d)
 {
+  static const float zeros[ZERO_ROW_MAX] __attribute__ ((aligned (64)));
   const cnn_phase_grid *pg = &c->g.p;
   cnn_exec *x = c->x;
   const int64_t H = pg->H, W = pg->W, OW = pg->OW;
-  const __m512i even = _mm512_setr_epi32 (0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  const __m512i odd = _mm512_add_epi32 (even, _mm512_set1_epi32 (1));
   const cnn_act_type at = x->act.type;
   const __m512 lo = _mm512_set1_ps (x->act.alpha), hi = _mm512_set1_ps (x->act.beta);
   const int NIN = (R - 1) * s + 2 * d + 1;      /* input rows the R output rows read */
   __m512 wk[9];
   for (int t = 0; t < 9; t++)
     wk[t] = _mm512_set1_ps (k[t]);
-  /* per input row: its start (a row inside the input where it is outside,
-   * never read) and whether it is inside */
+  /* per input row: its start (zeros where it is outside the input, or with
+   * rows wider than those, a row inside, never read) and whether it is
+   * inside */
+  const bool zero_rows = W <= ZERO_ROW_MAX;
   const float *rows[ROWS_IN_MAX];
   __mmask16 inside[ROWS_IN_MAX];
   for (int j = 0; j < NIN; j++) {
     int64_t iy = oy * s - pg->pt + j;
     inside[j] = iy >= 0 && iy < H ? 0xffff : 0;
-    rows[j] = in + CLAMP (iy, 0, H - 1) * W;
+    rows[j] = inside[j] || !zero_rows ? in + CLAMP (iy, 0, H - 1) * W : zeros;
   }
+  /* the input columns a vector reads, from its tap-0 column: the last of
+   * all, and the first and last of its middle tap (block of 16) */
+  const int64_t reach = s == 1 ? 2 * d + VEC - 1 : 2 * VEC, mid_start = s == 1 ? d : VEC;
+  const int64_t mid_end = s == 1 ? d + VEC - 1 : 2 * VEC - 1;
   for (int64_t ox = 0; ox < OW; ox += VEC) {
-    __mmask16 store = cnn_lanes16 (0, OW - ox);
-    int64_t x0 = ox * s - pg->pl;       /* input column of lane 0 under tap kx = 0 */
-    __mmask16 m0, m1, m2;
+    int64_t o = ox + VEC > OW && OW >= VEC && zero_rows ? OW - VEC : ox;
+    int64_t x0 = o * s - pg->pl, p0 = oy * OW + o;
+    int mode = DW_MASKED;
+    if (zero_rows && o + VEC <= OW) {
+      if (x0 >= 0 && x0 + reach < W)
+        mode = DW_INSIDE;
+      else if (x0 + mid_start >= 0 && x0 + reach < W)
+        mode = DW_LEFT;
+      else if (x0 >= 0 && x0 + mid_end < W)
+        mode = DW_RIGHT;
+    }
+    if (mode == DW_INSIDE) {
+      dw3_vec (rows, inside, wk, bias, res, out, p0, OW, x0, 0, 0, 0, 0, at, lo, hi, R, s, d, DW_INSIDE);
+      continue;
+    }
+    __mmask16 store = cnn_lanes16 (0, OW - o), m0, m1, m2;
     if (s == 1) {
       m0 = cnn_lanes16 (-x0, W - x0) & store;
       m1 = cnn_lanes16 (-x0 - d, W - x0 - d) & store;
@@ -222,43 +314,12 @@ dw3_rows (const dw_ctx *c, const float *in, const float *k, __m512 bias, const f
       m1 = cnn_lanes16 (-x0 - VEC, W - x0 - VEC);
       m2 = cnn_lanes16 (-x0 - 2 * VEC, W - x0 - 2 * VEC) & 1;
     }
-    __m512 acc[ROWS_MAX];
-    for (int i = 0; i < R; i++)
-      acc[i] = bias;
-#pragma GCC unroll 16
-    for (int j = 0; j < NIN; j++) {
-      const float *r = rows[j] + x0;
-      __mmask16 in_row = inside[j];
-      __m512 t0, t1, t2;
-      if (s == 1) {
-        t0 = _mm512_maskz_loadu_ps (m0 & in_row, r);
-        t1 = _mm512_maskz_loadu_ps (m1 & in_row, r + d);
-        t2 = _mm512_maskz_loadu_ps (m2 & in_row, r + 2 * d);
-      } else {
-        __m512 l0 = _mm512_maskz_loadu_ps (m0 & in_row, r), l1 = _mm512_maskz_loadu_ps (m1 & in_row, r + VEC);
-        __m512 l2 = _mm512_maskz_loadu_ps (m2 & in_row, r + 2 * VEC);
-        t0 = _mm512_permutex2var_ps (l0, even, l1);
-        t1 = _mm512_permutex2var_ps (l0, odd, l1);
-        /* columns 2, 4, ..., 32: t0 one lane on, l2's first lane last */
-        t2 = _mm512_castsi512_ps (_mm512_alignr_epi32 (_mm512_castps_si512 (l2), _mm512_castps_si512 (t0), 1));
-      }
-#pragma GCC unroll 8
-      for (int i = 0; i < R; i++) {
-        const int ky = (j - i * s) / d;
-        if (j - i * s < 0 || (j - i * s) % d || ky > 2)
-          continue;
-        acc[i] = _mm512_fmadd_ps (wk[3 * ky], t0, acc[i]);
-        acc[i] = _mm512_fmadd_ps (wk[3 * ky + 1], t1, acc[i]);
-        acc[i] = _mm512_fmadd_ps (wk[3 * ky + 2], t2, acc[i]);
-      }
-    }
-    for (int i = 0; i < R; i++) {
-      int64_t p = (oy + i) * OW + ox;
-      __m512 v = acc[i];
-      if (res)
-        v = _mm512_add_ps (v, _mm512_maskz_loadu_ps (store, res + p));
-      _mm512_mask_storeu_ps (out + p, store, cnn_act_simple16 (at, v, lo, hi));
-    }
+    if (mode == DW_LEFT)
+      dw3_vec (rows, inside, wk, bias, res, out, p0, OW, x0, m0, m1, m2, store, at, lo, hi, R, s, d, DW_LEFT);
+    else if (mode == DW_RIGHT)
+      dw3_vec (rows, inside, wk, bias, res, out, p0, OW, x0, m0, m1, m2, store, at, lo, hi, R, s, d, DW_RIGHT);
+    else
+      dw3_vec (rows, inside, wk, bias, res, out, p0, OW, x0, m0, m1, m2, store, at, lo, hi, R, s, d, DW_MASKED);
   }
 }
 

@@ -904,11 +904,13 @@ test_thin_columns (void)
  * pads past the kernel so that bands read nothing but padding); last,
  * DeepLab's dilated 3x3 at stride 1 (dilation 2 and 4: 33x33, odd sizes,
  * uneven pads, planes narrower or shorter than the dilated kernel; rows
- * and flat paths both). */
+ * and flat paths both); pads that leave a row's first or last vector
+ * one column short of its unmasked reads; rows wider than 4096, which the
+ * rows path reads with masks throughout. */
 static void
 test_depthwise (void)
 {
-  for (int c = 0; c < 45; c++) {
+  for (int c = 0; c < 50; c++) {
     ob_model *b = ob_new (13);
     bool mobilenet = c < 12;
     int64_t C = c % 7 == 6 ? rnd (100, 300) : rnd (1, 20);
@@ -933,10 +935,13 @@ test_depthwise (void)
       p[0] = p[1] = p[2] = p[3] = (kh - 1) / 2 * d;
     }
     if (c >= 36) {
-      static const int64_t big[9][7] = {        /* H, W, k, stride, dilation, pads top/left, bottom/right */
+      static const int64_t big[14][7] = {       /* H, W, k, stride, dilation, pads top/left, bottom/right */
         { 112, 112, 3, 2, 1, 1, 1 }, { 203, 9, 5, 3, 2, 3, 2 }, { 61, 47, 3, 1, 1, 5, 6 },
         { 33, 33, 3, 1, 2, 2, 2 }, { 33, 33, 3, 1, 4, 4, 4 }, { 17, 23, 3, 1, 2, 1, 3 },
         { 45, 37, 3, 1, 4, 4, 4 }, { 5, 40, 3, 1, 4, 3, 5 }, { 40, 19, 3, 1, 2, 0, 0 },
+        { 4, 4133, 3, 1, 1, 1, 1 }, { 5, 4301, 3, 2, 1, 1, 1 },    /* rows wider than the row of zeros */
+        /* a vector whose middle tap reaches one column into the padding */
+        { 20, 37, 3, 1, 1, 2, 2 }, { 19, 45, 3, 1, 1, 1, 2 }, { 21, 40, 3, 1, 2, 3, 3 },
       };
       H = big[c - 36][0];
       W = big[c - 36][1];
