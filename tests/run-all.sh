@@ -110,16 +110,9 @@ if command -v valgrind >/dev/null 2>&1; then
   }
   for t in tests/test-session tests/check/check-cnnoverlay tests/check/check-cnndetect \
       tests/check/check-cnnmetapublish tests/check/check-cnnsegment tests/check/check-preprocess \
-      tests/test-malformed tests/test-ops; do
+      tests/test-malformed tests/test-ops tests/check/check-cnnclassify; do
     vg "" $t
   done
-  # in two processes: in one, the soak after all the others ran ten times
-  # as long (27 minutes), which no subset of them reproduced
-  cls=test_nonfinite_outputs,test_errors,test_qos_policy,test_batching,test_roi_list_and_interval,test_hot_reload
-  vg $cls,test_renegotiation,test_flushing_seek,test_backends,test_bad_descriptions,test_soak,test_model_instance_batching \
-    tests/check/check-cnnclassify
-  cls=test_eagle_every_format,test_preprocess_on_backend,test_parallel_pipelines_share_model,test_state_cycles
-  vg $cls,test_shipped_model_accuracy,test_latency,test_latency_while_busy tests/check/check-cnnclassify
   vg test_small_network_matches_core,test_classifier_refused tests/check/check-cnnstyle
   # valgrind hides AVX-512 from the CPUID it reports: the portable kernels run
   for suite in node pytorch-converted pytorch-operator simple; do
