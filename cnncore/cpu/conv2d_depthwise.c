@@ -16,7 +16,11 @@
  * Small planes (deep layers) go several channels to a task. */
 #include "../ops/conv.h"
 
-#if defined(__x86_64__) && defined(__GNUC__)
+/* Not in the fuzzers' build (tests/fuzz/run-fuzz.sh): clang with the
+ * sanitizers took over ten minutes on this file's unrolled kernels, twice
+ * per CI run; depthwise layers take the general path there, and test-ops
+ * checks this file natively and under ASan. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(CNN_FUZZ_BUILD)
 #include <immintrin.h>
 #include "act_avx512.h"
 #define HAVE_DW_KERNEL 1
@@ -42,6 +46,8 @@ typedef struct {
   int64_t flat_vecs;            /* vectors of one plane on the flat path */
 } dw_geom;
 
+#ifdef HAVE_DW_KERNEL
+
 static bool
 dw_geometry (const cnn_exec *x, dw_geom *g)
 {
@@ -66,8 +72,6 @@ dw_geometry (const cnn_exec *x, dw_geom *g)
       !(g->flat && (pg->OW < ROWS_MIN_WIDTH || pg->dh == 4));
   return true;
 }
-
-#ifdef HAVE_DW_KERNEL
 
 bool
 cnn_conv2d_depthwise_applies (const cnn_exec *x)
