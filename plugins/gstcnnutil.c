@@ -317,18 +317,42 @@ round_byte (__m512 v)
   return _mm512_roundscale_ps (_mm512_add_ps (v, _mm512_set1_ps (0.5f)), _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
 }
 
+/* What yuv_px() adds to a pixel's luma term for its chroma (U, V), on 16
+ * pixels: red, green's two in order, blue. */
+typedef struct {
+  __m512 r, gu, gv, b;
+} chroma16;
+
+__attribute__ ((target ("avx512f"), always_inline))
+static inline chroma16
+chroma_terms16 (const yuv_coefs * c, __m512 U, __m512 V)
+{
+  __m512 coff = _mm512_set1_ps ((gfloat) c->coff), cmul = _mm512_set1_ps ((gfloat) c->cmul);
+  __m512 u = _mm512_mul_ps (_mm512_sub_ps (U, coff), cmul), v = _mm512_mul_ps (_mm512_sub_ps (V, coff), cmul);
+  chroma16 t = { _mm512_mul_ps (_mm512_set1_ps ((gfloat) c->rv), v),
+    _mm512_mul_ps (_mm512_set1_ps ((gfloat) c->gu), u), _mm512_mul_ps (_mm512_set1_ps ((gfloat) c->gv), v),
+    _mm512_mul_ps (_mm512_set1_ps ((gfloat) c->bu), u) };
+  return t;
+}
+
+/* yuv_px() on 16 pixels of luma @Y whose chroma gave @t. */
+__attribute__ ((target ("avx512f"), always_inline))
+static inline void
+yuv_luma16 (const yuv_coefs * c, __m512 Y, const chroma16 * t, __m512 * rgb)
+{
+  __m512 yy = _mm512_mul_ps (_mm512_sub_ps (Y, _mm512_set1_ps ((gfloat) c->yoff)), _mm512_set1_ps ((gfloat) c->ymul));
+  rgb[0] = round_byte (_mm512_add_ps (yy, t->r));
+  rgb[1] = round_byte (_mm512_add_ps (_mm512_add_ps (yy, t->gu), t->gv));
+  rgb[2] = round_byte (_mm512_add_ps (yy, t->b));
+}
+
 /* yuv_px() on 16 pixels. */
 __attribute__ ((target ("avx512f"), always_inline))
 static inline void
 yuv_px16 (const yuv_coefs * c, __m512 Y, __m512 U, __m512 V, __m512 * rgb)
 {
-  __m512 yy = _mm512_mul_ps (_mm512_sub_ps (Y, _mm512_set1_ps ((gfloat) c->yoff)), _mm512_set1_ps ((gfloat) c->ymul));
-  __m512 coff = _mm512_set1_ps ((gfloat) c->coff), cmul = _mm512_set1_ps ((gfloat) c->cmul);
-  __m512 u = _mm512_mul_ps (_mm512_sub_ps (U, coff), cmul), v = _mm512_mul_ps (_mm512_sub_ps (V, coff), cmul);
-  rgb[0] = round_byte (_mm512_add_ps (yy, _mm512_mul_ps (_mm512_set1_ps ((gfloat) c->rv), v)));
-  rgb[1] = round_byte (_mm512_add_ps (_mm512_add_ps (yy, _mm512_mul_ps (_mm512_set1_ps ((gfloat) c->gu), u)),
-          _mm512_mul_ps (_mm512_set1_ps ((gfloat) c->gv), v)));
-  rgb[2] = round_byte (_mm512_add_ps (yy, _mm512_mul_ps (_mm512_set1_ps ((gfloat) c->bu), u)));
+  chroma16 t = chroma_terms16 (c, U, V);
+  yuv_luma16 (c, Y, &t, rgb);
 }
 
 /* Byte @o of each qword of @lo (columns 0-7) and @hi (8-15), as floats. */
@@ -451,10 +475,11 @@ vpass_planar_avx512 (const pre_job * J, const gfloat * h0, const gfloat * h1, gf
  * 0..t->half-1: each value averages a 2x2 block of pixels that share one
  * chroma sample, so its chroma terms are worked out once for the four (the
  * general passes convert every pixel on its own), and the two source rows
- * never go through memory.  Pixels as yuv_px16() converts them; their blend
- * at weights of one half, a + 0.5 (b - a) across and down, is exact on
- * bytes (multiples of 1/4 below 256), so it is their sum over 4: equal to
- * the bit to the general passes and the reference. */
+ * never go through memory.  Pixels as yuv_px16() converts them (its
+ * chroma_terms16() once, its yuv_luma16() per pixel); their blend at
+ * weights of one half, a + 0.5 (b - a) across and down, is exact on bytes
+ * (multiples of 1/4 below 256), so it is their sum over 4: equal to the
+ * bit to the general passes and the reference. */
 __attribute__ ((target ("avx512f")))
 static void
 halve_row_avx512 (const pre_job * J, gint y, gfloat * o)
@@ -466,10 +491,6 @@ halve_row_avx512 (const pre_job * J, gint y, gfloat * o)
   src_row_at (J->frame, y + 1, &s[1]);
   const gboolean nv12 = s[0].row[2] == s[0].row[1] + 1;
   const __m512i m8 = _mm512_set1_epi32 (0xff);
-  const __m512 yoff = _mm512_set1_ps ((gfloat) c->yoff), ymul = _mm512_set1_ps ((gfloat) c->ymul);
-  const __m512 coff = _mm512_set1_ps ((gfloat) c->coff), cmul = _mm512_set1_ps ((gfloat) c->cmul);
-  const __m512 rv = _mm512_set1_ps ((gfloat) c->rv), gu = _mm512_set1_ps ((gfloat) c->gu);
-  const __m512 gv = _mm512_set1_ps ((gfloat) c->gv), bu = _mm512_set1_ps ((gfloat) c->bu);
   const __m512 quarter = _mm512_set1_ps (0.25f);
   for (gint i = 0; i < t->half; i += 16) {
     const guint8 *cp = s[0].row[1] + t->cx0[i];
@@ -482,21 +503,14 @@ halve_row_avx512 (const pre_job * J, gint y, gfloat * o)
       U = _mm512_cvtepi32_ps (_mm512_cvtepu8_epi32 (_mm_loadu_si128 ((const __m128i *) cp)));
       V = _mm512_cvtepi32_ps (_mm512_cvtepu8_epi32 (_mm_loadu_si128 ((const __m128i *) (s[0].row[2] + t->cx0[i]))));
     }
-    __m512 u = _mm512_mul_ps (_mm512_sub_ps (U, coff), cmul), v = _mm512_mul_ps (_mm512_sub_ps (V, coff), cmul);
-    __m512 tr = _mm512_mul_ps (rv, v), tgu = _mm512_mul_ps (gu, u), tgv = _mm512_mul_ps (gv, v);
-    __m512 tb = _mm512_mul_ps (bu, u);
+    chroma16 ct = chroma_terms16 (c, U, V);
     __m512 h[2][3];             /* per source row, a column's two pixels summed */
     for (gint r = 0; r < 2; r++) {
       /* a column's two pixels: the low and high byte of a 16-bit lane */
       __m512i yw = _mm512_cvtepu16_epi32 (_mm256_loadu_si256 ((const __m256i *) (s[r].row[0] + t->lx0[i])));
       __m512 px[2][3];
-      for (gint e = 0; e < 2; e++) {
-        __m512 Y = _mm512_cvtepi32_ps (e ? _mm512_srli_epi32 (yw, 8) : _mm512_and_si512 (yw, m8));
-        __m512 yy = _mm512_mul_ps (_mm512_sub_ps (Y, yoff), ymul);
-        px[e][0] = round_byte (_mm512_add_ps (yy, tr));
-        px[e][1] = round_byte (_mm512_add_ps (_mm512_add_ps (yy, tgu), tgv));
-        px[e][2] = round_byte (_mm512_add_ps (yy, tb));
-      }
+      for (gint e = 0; e < 2; e++)
+        yuv_luma16 (c, _mm512_cvtepi32_ps (e ? _mm512_srli_epi32 (yw, 8) : _mm512_and_si512 (yw, m8)), &ct, px[e]);
       for (gint k = 0; k < 3; k++)
         h[r][k] = _mm512_add_ps (px[0][k], px[1][k]);
     }
