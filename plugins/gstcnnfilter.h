@@ -54,6 +54,10 @@ struct _GstCnnFilterClass {
   GstFlowReturn (*reuse) (GstCnnFilter * self, GstVideoFrame * frame);
   /* Frees results kept for reuse (on stop). */
   void (*reset) (GstCnnFilter * self);
+  /* Whether process and reuse write the frame's pixels (an overlay, a
+   * styled picture); NULL: never.  Frames are mapped for reading only
+   * otherwise, which spares a copy of each frame a decoder still holds. */
+  gboolean (*writes_frame) (GstCnnFilter * self);
 };
 
 /* Preprocesses @rect of @frame (NULL: whole frame) and runs the model.

@@ -186,7 +186,8 @@ attach (GstCnnSegment * self, GstVideoFrame * frame)
       self->mh, self->class_map ? 0 : self->n_classes, self->mask, self->rect.x, self->rect.y,
       self->rect.w, self->rect.h, self->labels);
   (void) m;
-  if (self->overlay)
+  /* as mapped: overlay may have changed since (it applies from the next frame) */
+  if (frame->map[0].flags & GST_MAP_WRITE)
     blend (self, frame);
   return GST_FLOW_OK;
 }
@@ -277,6 +278,12 @@ gst_cnn_segment_init (GstCnnSegment * self)
   self->background = 0;
 }
 
+static gboolean
+gst_cnn_segment_writes_frame (GstCnnFilter * filter)
+{
+  return GST_CNN_SEGMENT (filter)->overlay;
+}
+
 static void
 gst_cnn_segment_class_init (GstCnnSegmentClass * klass)
 {
@@ -300,6 +307,7 @@ gst_cnn_segment_class_init (GstCnnSegmentClass * klass)
       "Per-pixel classes with a CNN (U-Net, DeepLab): a mask meta and an optional overlay", "cnn project");
   gst_cnn_filter_add_pad_templates (ec);
   fc->setup = gst_cnn_segment_setup;
+  fc->writes_frame = gst_cnn_segment_writes_frame;
   fc->process = gst_cnn_segment_process;
   fc->reuse = gst_cnn_segment_reuse;
   GST_DEBUG_CATEGORY_INIT (gst_cnn_segment_debug, "cnnsegment", 0, "cnn segmenter");

@@ -266,6 +266,12 @@ gst_cnn_style_init (GstCnnStyle * self)
   self->strength = 1.0;
 }
 
+static gboolean
+gst_cnn_style_writes_frame (GstCnnFilter * filter)
+{
+  return TRUE;
+}
+
 static void
 gst_cnn_style_class_init (GstCnnStyleClass * klass)
 {
@@ -288,5 +294,6 @@ gst_cnn_style_class_init (GstCnnStyleClass * klass)
   fc->process = gst_cnn_style_process;
   fc->reuse = gst_cnn_style_reuse;
   fc->reset = gst_cnn_style_reset;
+  fc->writes_frame = gst_cnn_style_writes_frame;
   GST_DEBUG_CATEGORY_INIT (gst_cnn_style_debug, "cnnstyle", 0, "cnn style transfer");
 }

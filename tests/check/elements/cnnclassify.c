@@ -319,6 +319,46 @@ GST_START_TEST (test_renegotiation)
 }
 GST_END_TEST;
 
+/* A frame its upstream element still holds (a decoder's reference frame:
+ * read-only memory, a second ref) is read where it lies: cnnclassify, which
+ * draws nothing, maps it for reading only, one frame at a time and in
+ * batches.  Mapped for writing, it was copied whole on every frame. */
+GST_START_TEST (test_frames_read_in_place)
+{
+  gchar *fashion = g_build_filename (SOURCE_DIR, "models", "fashion", "classifier.onnx", NULL);
+  GstVideoInfo info;
+  gst_video_info_set_format (&info, GST_VIDEO_FORMAT_RGB, 56, 28);
+  for (gint batch = 1; batch <= 2; batch++) {
+    gchar *launch = g_strdup_printf ("cnnclassify model=%s batch-size=%d", fashion, batch);
+    GstHarness *h = harness_for (launch, &info);
+    guint8 *pix[2];
+    GstBuffer *held[2];
+    for (gint i = 0; i < batch; i++) {
+      pix[i] = g_malloc (info.size);
+      memset (pix[i], 40 * (i + 1), info.size);
+      GstBuffer *in = gst_buffer_new ();
+      gst_buffer_append_memory (in, gst_memory_new_wrapped (GST_MEMORY_FLAG_READONLY, pix[i], info.size, 0,
+              info.size, pix[i], g_free));
+      held[i] = gst_buffer_ref (in);
+      fail_unless_equals_int (gst_harness_push (h, in), GST_FLOW_OK);
+    }
+    for (gint i = 0; i < batch; i++) {
+      GstBuffer *out = gst_harness_pull (h);
+      fail_unless (out && frame_classification (out) != NULL, "no result (batch-size %d)", batch);
+      GstMapInfo m;
+      fail_unless (gst_buffer_map (out, &m, GST_MAP_READ));
+      fail_unless (m.data == pix[i], "frame %d was copied (batch-size %d)", i, batch);
+      gst_buffer_unmap (out, &m);
+      gst_buffer_unref (out);
+      gst_buffer_unref (held[i]);
+    }
+    gst_harness_teardown (h);
+    g_free (launch);
+  }
+  g_free (fashion);
+}
+GST_END_TEST;
+
 /* A flushing seek in the middle of the stream: the element flushes, goes on
  * and the pipeline reaches EOS without an error. */
 GST_START_TEST (test_flushing_seek)
@@ -1166,6 +1206,7 @@ cnnclassify_suite (void)
   tcase_add_test (tc, test_parallel_pipelines_share_model);
   tcase_add_test (tc, test_nonfinite_outputs);
   tcase_add_test (tc, test_renegotiation);
+  tcase_add_test (tc, test_frames_read_in_place);
   tcase_add_test (tc, test_batching);
   tcase_add_test (tc, test_flushing_seek);
   tcase_add_test (tc, test_errors);
