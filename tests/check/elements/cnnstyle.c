@@ -89,6 +89,76 @@ GST_START_TEST (test_candy_matches_core)
 }
 GST_END_TEST;
 
+/* The candy network at @S x @S instead of 720 x 720, for the tests under
+ * valgrind (at 720 x 720 still running after 22 minutes there): the same
+ * graph and weights, its input and output declared S x S and its two
+ * ConvTransposes' output_shape scaled to match.  Its reflection padding
+ * adds 80, two stride-2 convolutions quarter that and ten valid 3x3 ones
+ * take 20 off: q = (S + 80) / 4 - 20; the ConvTransposes make 2q + 2 and
+ * 4q + 2, each cropped by one on every side, and 4q = S.  S + 80 a
+ * multiple of 4, S above 40 (the padding reflects 40 pixels).  Written to
+ * a temp file; NULL without the model. */
+static gchar *
+shrunk_candy (gint S)
+{
+  gchar *model = shared_model ("style_candy.onnx"), *contents = NULL;
+  gsize len;
+  if (!have_file (model) || !g_file_get_contents (model, &contents, &len, NULL)) {
+    g_free (model);
+    return NULL;
+  }
+  Onnx__ModelProto *m = onnx__model_proto__unpack (NULL, len, (const uint8_t *) contents);
+  fail_unless (m && m->graph && m->graph->n_input > 0 && m->graph->n_output == 1, "not the candy network");
+  Onnx__ValueInfoProto *io[2] = { m->graph->input[0], m->graph->output[0] };
+  for (gint k = 0; k < 2; k++) {
+    fail_unless (io[k]->type && io[k]->type->value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE &&
+        io[k]->type->tensor_type->shape && io[k]->type->tensor_type->shape->n_dim == 4);
+    for (gint d = 2; d < 4; d++) {
+      Onnx__TensorShapeProto__Dimension *dim = io[k]->type->tensor_type->shape->dim[d];
+      fail_unless (dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE && dim->dim_value == 720);
+      dim->dim_value = S;
+    }
+  }
+  gint q = (S + 80) / 4 - 20, convt = 0;
+  for (size_t i = 0; i < m->graph->n_node; i++) {
+    Onnx__NodeProto *n = m->graph->node[i];
+    if (strcmp (n->op_type, "ConvTranspose") != 0)
+      continue;
+    for (size_t a = 0; a < n->n_attribute; a++)
+      if (strcmp (n->attribute[a]->name, "output_shape") == 0) {
+        fail_unless (n->attribute[a]->n_ints == 2 && convt < 2);
+        n->attribute[a]->ints[0] = n->attribute[a]->ints[1] = convt ? 4 * q + 2 : 2 * q + 2;
+        convt++;
+      }
+  }
+  fail_unless (convt == 2, "%d ConvTranspose output shapes, the candy network has 2", convt);
+  size_t n = onnx__model_proto__get_packed_size (m);
+  guint8 *buf = g_malloc (n);
+  onnx__model_proto__pack (m, buf);
+  gchar *path = g_build_filename (g_get_tmp_dir (), "cnnstyle-candy-small.onnx", NULL);
+  fail_unless (g_file_set_contents (path, (const gchar *) buf, (gssize) n, NULL));
+  g_free (buf);
+  onnx__model_proto__free_unpacked (m, NULL);
+  g_free (contents);
+  g_free (model);
+  return path;
+}
+
+/* The candy network shrunk to 48 x 48: every op of it (ImageScaler,
+ * reflection Pad, 9x9 and strided convolutions, InstanceNormalization,
+ * Crop, ConvTranspose with an output shape, Tanh, Affine) through the
+ * element, in seconds; what the tests under valgrind run. */
+GST_START_TEST (test_candy_shrunk_matches_core)
+{
+  gchar *path = shrunk_candy (48);
+  if (path) {
+    check_matches_core (path, 48, 48);
+    g_unlink (path);
+  }
+  g_free (path);
+}
+GST_END_TEST;
+
 /* A small image-to-image network of our own (3x3 box blur, inverted, with
  * a Relu), 64 x 40: the same checks in seconds, which is what the tests
  * under valgrind run (the candy network takes them over 15 minutes). */
@@ -137,6 +207,7 @@ cnnstyle_suite (void)
   tcase_set_timeout (tc, 300);
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_candy_matches_core);
+  tcase_add_test (tc, test_candy_shrunk_matches_core);
   tcase_add_test (tc, test_small_network_matches_core);
   tcase_add_test (tc, test_classifier_refused);
   return s;
