@@ -404,7 +404,7 @@ ulps (float a, float b)
 static void
 test_exp_sigmoid_values (void)
 {
-  float probe[1];
+  float probe[1] = { 0.f };
   if (!cnn_exp_fast (probe, probe, 0)) {
     printf ("skip e^x and sigmoid values: no AVX-512 here\n");
     return;
@@ -906,13 +906,15 @@ test_thin_columns (void)
  * uneven pads, planes narrower or shorter than the dilated kernel; rows
  * and flat paths both); pads that leave a row's first or last vector
  * one column short of its unmasked reads; rows wider than 4096, which the
- * rows path reads with masks throughout. */
+ * rows path reads with masks throughout; last, 3x3 at stride 2 on rows of
+ * 16 or fewer (MobileNet's 14x14, odd sizes and pads, planes of one row or
+ * one pixel), two output rows to a vector. */
 static void
 test_depthwise (void)
 {
-  for (int c = 0; c < 50; c++) {
+  for (int c = 0; c < 58; c++) {
     ob_model *b = ob_new (13);
-    bool mobilenet = c < 12;
+    bool mobilenet = c < 12 || c >= 50;
     int64_t C = c % 7 == 6 ? rnd (100, 300) : rnd (1, 20);
     int64_t kh = mobilenet ? 3 : rnd (2, 7), kw = mobilenet ? 3 : rnd (1, 7);
     int64_t s = mobilenet ? c % 2 + 1 : rnd (1, 3), d = mobilenet || c % 3 ? 1 : 2;
@@ -934,7 +936,20 @@ test_depthwise (void)
       dl[0] = dl[1] = d;
       p[0] = p[1] = p[2] = p[3] = (kh - 1) / 2 * d;
     }
-    if (c >= 36) {
+    if (c >= 50) {
+      /* inputs rows of 16 or fewer at stride 2: two output rows to a vector */
+      static const int64_t small[8][6] = {      /* H, W, pads top, left, bottom, right */
+        { 14, 14, 1, 1, 1, 1 }, { 16, 16, 0, 0, 1, 1 }, { 15, 9, 1, 1, 1, 1 }, { 3, 5, 0, 1, 1, 0 },
+        { 1, 1, 1, 1, 1, 1 }, { 2, 16, 1, 0, 0, 1 }, { 9, 13, 1, 1, 1, 1 }, { 16, 3, 0, 0, 0, 0 },
+      };
+      H = small[c - 50][0];
+      W = small[c - 50][1];
+      for (int i = 0; i < 4; i++)
+        p[i] = small[c - 50][2 + i];
+      st[0] = st[1] = 2;
+      C = rnd (3, 200);
+    }
+    if (c >= 36 && c < 50) {
       static const int64_t big[14][7] = {       /* H, W, k, stride, dilation, pads top/left, bottom/right */
         { 112, 112, 3, 2, 1, 1, 1 }, { 203, 9, 5, 3, 2, 3, 2 }, { 61, 47, 3, 1, 1, 5, 6 },
         { 33, 33, 3, 1, 2, 2, 2 }, { 33, 33, 3, 1, 4, 4, 4 }, { 17, 23, 3, 1, 2, 1, 3 },
