@@ -67,6 +67,41 @@ GST_START_TEST (test_folder_to_json_lines)
 }
 GST_END_TEST;
 
+/* A pipeline that fails mid-stream keeps every line already written: the
+ * fifth frame makes identity fail, and the file holds the four before it,
+ * each a whole JSON object, without waiting for an EOS that never comes. */
+GST_START_TEST (test_lines_kept_on_error)
+{
+  gchar *dir = g_dir_make_tmp ("cnn-json-XXXXXX", NULL);
+  gchar *jsonl = g_build_filename (dir, "results.jsonl", NULL);
+  gchar *l = g_strdup_printf ("videotestsrc num-buffers=20 ! video/x-raw,format=RGB,width=28,height=28 ! "
+      "cnnclassify model=%s/models/fashion/classifier.onnx ! identity error-after=5 ! "
+      "cnnmetapublish location=%s ! fakesink", SOURCE_DIR, jsonl);
+  gchar *msg = run_pipeline (l);
+  fail_unless (msg != NULL, "the pipeline did not fail");
+  gchar *text;
+  fail_unless (g_file_get_contents (jsonl, &text, NULL, NULL));
+  gchar **lines = g_strsplit (g_strchomp (text), "\n", -1);
+  fail_unless_equals_int (g_strv_length (lines), 4);
+  for (guint i = 0; lines[i]; i++) {
+    JsonParser *p = json_parser_new ();
+    fail_unless (json_parser_load_from_data (p, lines[i], -1, NULL), "line %u is not JSON: %s", i, lines[i]);
+    JsonObject *o = json_node_get_object (json_parser_get_root (p));
+    fail_unless_equals_int (json_object_get_int_member (o, "frame"), i);
+    fail_unless (json_array_get_length (json_object_get_array_member (o, "classifications")) > 0);
+    g_object_unref (p);
+  }
+  g_strfreev (lines);
+  g_free (text);
+  g_remove (jsonl);
+  g_rmdir (dir);
+  g_free (jsonl);
+  g_free (dir);
+  g_free (l);
+  g_free (msg);
+}
+GST_END_TEST;
+
 GST_START_TEST (test_objects_and_messages)
 {
   GstVideoInfo info;
@@ -164,6 +199,7 @@ cnnmetapublish_suite (void)
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_folder_to_json_lines);
   tcase_add_test (tc, test_objects_and_messages);
+  tcase_add_test (tc, test_lines_kept_on_error);
   tcase_add_test (tc, test_mask_rle);
   return s;
 }
