@@ -626,9 +626,10 @@ prepare_taps (const GstVideoFrame * f, const GstCnnRect * r, gdouble ox, gdouble
   t->tail_bytes = t->luma_end - t->tail_l + TAIL_PAD + (t->yuv ? 2 * (t->chroma_end - t->tail_c + 1 + TAIL_PAD) : 0);
 }
 
-/* Source row @y interpolated at every tensor column into @h. */
+/* Source row @y interpolated at tensor columns @i0 (a multiple of 16) on
+ * into @h. */
 static void
-hpass_row (const pre_job * J, gint y, guint8 * tail, gfloat * h)
+hpass_row (const pre_job * J, gint y, gint i0, guint8 * tail, gfloat * h)
 {
   const col_taps *t = &J->t;
   src_row s;
@@ -637,16 +638,17 @@ hpass_row (const pre_job * J, gint y, guint8 * tail, gfloat * h)
   if (t->vec) {
     void (*pass) (const src_row *, const yuv_coefs *, const col_taps *, gint, gint, gint, gint, gfloat *) =
         use_vbmi () ? hpass_vbmi : hpass_avx512;
-    pass (&s, &J->c, t, 0, t->nvec, 0, 0, h);
+    if (i0 < t->nvec)
+      pass (&s, &J->c, t, i0, t->nvec, 0, 0, h);
     if (t->nvec < t->Wp) {
       src_row st;
       tail_row (t, &s, tail, &st);
-      pass (&st, &J->c, t, t->nvec, t->Wp, t->tail_l, t->tail_c, h);
+      pass (&st, &J->c, t, MAX (i0, t->nvec), t->Wp, t->tail_l, t->tail_c, h);
     }
     return;
   }
 #endif
-  hpass (&s, &J->c, t, 0, t->W, h);
+  hpass (&s, &J->c, t, i0, t->W, h);
 }
 
 /* Work item @item: tensor rows item * rows on, on thread @thread's scratch. */
@@ -678,11 +680,10 @@ pre_rows (gint item, gint thread, gpointer data)
     if (J->t.half && p->channels == 3 && !p->nhwc && y[1] == y[0] + 1 && wy == 0.5f && y0 % 2 == 0) {
       halve_row_avx512 (J, y0, o);
       if (J->t.half < W) {      /* the last columns, the general way */
-        hpass_row (J, y0, tail, h[0]);
-        hpass_row (J, y0 + 1, tail, h[1]);
-        cached[0] = y[0];
-        cached[1] = y[1];
+        hpass_row (J, y0, J->t.half, tail, h[0]);
+        hpass_row (J, y0 + 1, J->t.half, tail, h[1]);
         vpass (J, h[0], h[1], wy, J->t.half, W, o);
+        cached[0] = cached[1] = -1;     /* rows interpolated at those columns only */
       }
       continue;
     }
@@ -696,7 +697,7 @@ pre_rows (gint item, gint thread, gpointer data)
     }
     for (gint e = 0; e < 2; e++)
       if (cached[e] != y[e]) {
-        hpass_row (J, lb->rect.y + y[e], tail, h[e]);
+        hpass_row (J, lb->rect.y + y[e], 0, tail, h[e]);
         cached[e] = y[e];
       }
     gint done = 0;
