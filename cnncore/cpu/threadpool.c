@@ -3,7 +3,9 @@
  * two never fight over the cores.  Workers spin briefly before sleeping:
  * inference issues many short loops back to back.  Between runs they spin
  * longer where the runs follow one another closely (up to 3 ms, learnt
- * from how soon a sleeping worker was woken), not on a camera's frames.
+ * from how soon a sleeping worker was woken), not on a camera's frames,
+ * yielding the core past the first half millisecond to any thread that
+ * wants it.
  *
  * Each thread starts on its own contiguous share of a loop's items (thread
  * t on the t-th share, every loop), then helps with the others' when done.
@@ -86,11 +88,18 @@ worker_main (gpointer data)
   gint64 spin_us = SPIN_US;
   for (;;) {
     /* spin, then sleep until a new generation (a new loop) starts */
-    gint64 until = g_get_monotonic_time () + spin_us;
+    gint64 start = g_get_monotonic_time ();
     for (unsigned i = 1; atomic_load (&p->generation) == seen && !atomic_load (&p->quit); i++) {
       CPU_RELAX ();
-      if (i % 256 == 0 && g_get_monotonic_time () >= until)
-        break;
+      if (i % 256 == 0) {
+        gint64 spun = g_get_monotonic_time () - start;
+        if (spun >= spin_us)
+          break;
+        /* past the short default, a thread that wants the core (a video
+         * decoder) has it first */
+        if (spun >= SPIN_US)
+          g_thread_yield ();
+      }
     }
     if (atomic_load (&p->generation) == seen && !atomic_load (&p->quit)) {
       gint64 slept = g_get_monotonic_time ();
