@@ -123,6 +123,28 @@ typedef struct {
   __mmask16 pair_valid[3];
 } dw_ctx;
 
+/* Plane @nc (image n, channel ch = nc % C) of a run: its filter, input,
+ * output and residual planes and its bias, as every path takes them. */
+typedef struct {
+  const float *k, *in, *res;
+  float *out;
+  float bias;
+} dw_plane;
+
+static inline dw_plane
+dw_plane_at (const dw_ctx *c, int64_t nc)
+{
+  const cnn_phase_grid *pg = &c->g.p;
+  const cnn_exec *x = c->x;
+  int64_t ch = nc % x->in[0]->dims[1], osz = pg->OH * pg->OW;
+  const cnn_tensor *B = x->n_in > 2 ? x->in[2] : NULL;
+  dw_plane d = { (const float *) x->in[1]->data + ch * pg->kh * pg->kw,
+    (const float *) x->in[0]->data + nc * pg->H * pg->W,
+    x->residual ? (const float *) x->residual->data + nc * osz : NULL,
+    (float *) x->out[0]->data + nc * osz, B ? ((const float *) B->data)[ch] : 0.f };
+  return d;
+}
+
 /* Flat path: the taps' offsets in the input plane and, per output vector,
  * which of its pixels each tap finds inside the input. */
 static void
@@ -156,13 +178,11 @@ dw_flat_channel (const dw_ctx *c, int64_t nc)
   const dw_geom *g = &c->g;
   const cnn_phase_grid *pg = &g->p;
   cnn_exec *x = c->x;
-  int64_t C = x->in[0]->dims[1], ch = nc % C, taps = pg->kh * pg->kw, hw = pg->H * pg->W;
-  const float *k = (const float *) x->in[1]->data + ch * taps;
-  const float *in = (const float *) x->in[0]->data + nc * hw;
-  float *out = (float *) x->out[0]->data + nc * hw;
-  const float *res = x->residual ? (const float *) x->residual->data + nc * hw : NULL;
-  const cnn_tensor *B = x->n_in > 2 ? x->in[2] : NULL;
-  __m512 bias = _mm512_set1_ps (B ? ((const float *) B->data)[ch] : 0.f);
+  int64_t taps = pg->kh * pg->kw, hw = pg->H * pg->W;
+  const dw_plane d = dw_plane_at (c, nc);
+  const float *k = d.k, *in = d.in, *res = d.res;
+  float *out = d.out;
+  __m512 bias = _mm512_set1_ps (d.bias);
   const cnn_act_type at = x->act.type;
   const __m512 lo = _mm512_set1_ps (x->act.alpha), hi = _mm512_set1_ps (x->act.beta);
   for (int64_t v0 = 0; v0 < g->flat_vecs; v0 += 4) {
@@ -352,13 +372,11 @@ dw3_channel (const dw_ctx *c, int64_t nc)
 {
   const cnn_phase_grid *pg = &c->g.p;
   cnn_exec *x = c->x;
-  int64_t C = x->in[0]->dims[1], ch = nc % C, osz = pg->OH * pg->OW;
-  const float *k = (const float *) x->in[1]->data + ch * 9;
-  const float *in = (const float *) x->in[0]->data + nc * pg->H * pg->W;
-  float *out = (float *) x->out[0]->data + nc * osz;
-  const float *res = x->residual ? (const float *) x->residual->data + nc * osz : NULL;
-  const cnn_tensor *B = x->n_in > 2 ? x->in[2] : NULL;
-  __m512 bias = _mm512_set1_ps (B ? ((const float *) B->data)[ch] : 0.f);
+  int64_t osz = pg->OH * pg->OW;
+  const dw_plane d = dw_plane_at (c, nc);
+  const float *k = d.k, *in = d.in, *res = d.res;
+  float *out = d.out;
+  __m512 bias = _mm512_set1_ps (d.bias);
   int64_t groups = (pg->OH + ROWS_MAX - 1) / ROWS_MAX;
   for (int64_t gi = 0, oy = 0; gi < groups; gi++) {
     int64_t n = (pg->OH - oy) / (groups - gi);  /* the larger groups last */
@@ -404,13 +422,10 @@ dw3_pairs_channel (const dw_ctx *c, int64_t nc)
   const cnn_phase_grid *pg = &c->g.p;
   cnn_exec *x = c->x;
   const int64_t H = pg->H, W = pg->W, OH = pg->OH, OW = pg->OW, osz = OH * OW;
-  int64_t C = x->in[0]->dims[1], ch = nc % C;
-  const float *k = (const float *) x->in[1]->data + ch * 9;
-  const float *in = (const float *) x->in[0]->data + nc * H * W;
-  float *out = (float *) x->out[0]->data + nc * osz;
-  const float *res = x->residual ? (const float *) x->residual->data + nc * osz : NULL;
-  const cnn_tensor *B = x->n_in > 2 ? x->in[2] : NULL;
-  const __m512 bias = _mm512_set1_ps (B ? ((const float *) B->data)[ch] : 0.f);
+  const dw_plane d = dw_plane_at (c, nc);
+  const float *k = d.k, *in = d.in, *res = d.res;
+  float *out = d.out;
+  const __m512 bias = _mm512_set1_ps (d.bias);
   const cnn_act_type at = x->act.type;
   const __m512 lo = _mm512_set1_ps (x->act.alpha), hi = _mm512_set1_ps (x->act.beta);
   __m512 wk[9];
@@ -454,14 +469,11 @@ dw_channel (const dw_ctx *c, int64_t nc, float *planes, float *grid)
   const dw_geom *g = &c->g;
   const cnn_phase_grid *pg = &g->p;
   cnn_exec *x = c->x;
-  int64_t C = x->in[0]->dims[1], ch = nc % C, taps = pg->kh * pg->kw, osz = pg->OH * pg->OW;
-  const float *k = (const float *) x->in[1]->data + ch * taps;
-  const cnn_tensor *B = x->n_in > 2 ? x->in[2] : NULL;
-  float *out = (float *) x->out[0]->data + nc * osz;
-  const float *res = x->residual ? (const float *) x->residual->data + nc * osz : NULL;
-  const float *in = (const float *) x->in[0]->data + nc * pg->H * pg->W;
+  int64_t taps = pg->kh * pg->kw;
+  const dw_plane d = dw_plane_at (c, nc);
+  const float *k = d.k;
   for (int64_t py = 0; py < pg->sh; py++)
-    cnn_phase_grid_fill (pg, in, py, false, planes);
+    cnn_phase_grid_fill (pg, d.in, py, false, planes);
   for (int64_t j = 0; j < g->cols; j += STEP) {
     __m512 a0 = _mm512_setzero_ps (), a1 = a0, a2 = a0, a3 = a0;
     for (int64_t t = 0; t < taps; t++) {
@@ -477,7 +489,7 @@ dw_channel (const dw_ctx *c, int64_t nc, float *planes, float *grid)
     _mm512_storeu_ps (grid + j + 2 * VEC, a2);
     _mm512_storeu_ps (grid + j + 3 * VEC, a3);
   }
-  cnn_phase_grid_store (pg, grid, 0, pg->ncols, B ? ((const float *) B->data)[ch] : 0.f, res, &x->act, out);
+  cnn_phase_grid_store (pg, grid, 0, pg->ncols, d.bias, d.res, &x->act, d.out);
 }
 
 static void
