@@ -153,6 +153,42 @@ add_box (GArray * boxes, gfloat cx, gfloat cy, gfloat w, gfloat h, gfloat conf, 
   g_array_append_val (boxes, b);
 }
 
+/* SSD priors in generation order: per step, per cell (rows of cells),
+ * per min size. */
+static gint64
+ssd_n_priors (const GstCnnDecoderOptions * o)
+{
+  gint64 n = 0;
+  for (gint k = 0; k < o->n_steps; k++) {
+    gint step = o->steps[k];
+    n += (gint64) ((o->input_width + step - 1) / step) * ((o->input_height + step - 1) / step) *
+        o->n_min_sizes[k];
+  }
+  return n;
+}
+
+/* Prior @i (below ssd_n_priors()): centre and size relative to the input. */
+static void
+ssd_prior (const GstCnnDecoderOptions * o, gint64 i, gfloat * pcx, gfloat * pcy, gfloat * pw, gfloat * ph)
+{
+  for (gint k = 0; k < o->n_steps; k++) {
+    gint step = o->steps[k], sizes = o->n_min_sizes[k];
+    gint64 gw = (o->input_width + step - 1) / step, gh = (o->input_height + step - 1) / step;
+    if (i >= gw * gh * sizes) {
+      i -= gw * gh * sizes;
+      continue;
+    }
+    gint64 cell = i / sizes, fx = cell % gw, fy = cell / gw;
+    gint size = i % sizes;
+    *pcx = (fx + 0.5f) / gw;
+    *pcy = (fy + 0.5f) / gh;
+    *pw = o->min_sizes[k][size] / o->input_width;
+    *ph = o->min_sizes[k][size] / o->input_height;
+    return;
+  }
+  g_assert_not_reached ();
+}
+
 /* YOLOv2/v3 grids: [A*(5+C), H, W] with tx, ty, tw, th, to, classes. */
 static void
 decode_grid (const GstCnnDecoderOptions * o, const cnn_tensor * t, gint set, gint C, GArray * boxes)
@@ -197,6 +233,258 @@ decode_grid (const GstCnnDecoderOptions * o, const cnn_tensor * t, gint set, gin
   g_free (cls);
 }
 
+/* Tests turn the vectorized scans off to check them against the plain
+ * loops. */
+static gboolean vector_off;
+
+void
+gst_cnn_decode_set_vector (gboolean on)
+{
+  vector_off = !on;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HAVE_AVX512_SCANS 1
+
+static gboolean
+use_vector (void)
+{
+  static gint ok = -1;
+  if (ok < 0)
+    ok = __builtin_cpu_supports ("avx512f") && !g_getenv ("CNN_NO_AVX512");
+  return ok && !vector_off;
+}
+
+/* Columns @i..@i+31 (those below @N) of a [rows, N] block at @d: per 16
+ * columns, the mask of those where any row's value reaches @thr, in
+ * @mask[0..1].  Two running maxima, each on a cache line per row: on
+ * YOLOv8's 84 x 8400 outputs 53 us, against 60 with one and 66-80 with
+ * four or eight. */
+__attribute__ ((target ("avx512f")))
+static void
+columns_reaching_avx512 (const float *d, gint64 N, gint rows, gint64 i, gfloat thr, guint * mask)
+{
+  __m512 m[2];
+  __mmask16 in[2];
+  for (gint k = 0; k < 2; k++) {
+    gint64 left = N - (i + 16 * k);
+    in[k] = left <= 0 ? 0 : left >= 16 ? 0xffff : (__mmask16) ((1u << left) - 1);
+    m[k] = _mm512_set1_ps (-INFINITY);
+  }
+  for (gint c = 0; c < rows; c++) {
+    const float *p = d + c * N + i;
+    for (gint k = 0; k < 2; k++)
+      m[k] = _mm512_max_ps (m[k], _mm512_mask_loadu_ps (m[k], in[k], p + 16 * k));
+  }
+  for (gint k = 0; k < 2; k++)
+    mask[k] = _mm512_mask_cmp_ps_mask (in[k], m[k], _mm512_set1_ps (thr), _CMP_GE_OQ);
+}
+
+/* Whether row @r's best of @C class scores times @obj may reach @thr: each
+ * lane's greatest score times @obj is compared, the row's greatest among
+ * them, so no row that passes is missed whatever the sign of @obj; the
+ * caller then decides exactly. */
+__attribute__ ((target ("avx512f")))
+static gboolean
+row_may_pass_avx512 (const float *r, gint C, gfloat obj, gfloat thr)
+{
+  __m512 m0 = _mm512_set1_ps (-INFINITY), m1 = m0;
+  gint c = 0;
+  for (; c + 32 <= C; c += 32) {
+    m0 = _mm512_max_ps (m0, _mm512_loadu_ps (r + c));
+    m1 = _mm512_max_ps (m1, _mm512_loadu_ps (r + c + 16));
+  }
+  for (; c < C; c += 16)
+    m0 = _mm512_max_ps (m0, _mm512_mask_loadu_ps (m0, C - c >= 16 ? 0xffff : (__mmask16) ((1u << (C - c)) - 1),
+            r + c));
+  __m512 p = _mm512_mul_ps (_mm512_max_ps (m0, m1), _mm512_set1_ps (obj));
+  return _mm512_cmp_ps_mask (p, _mm512_set1_ps (thr), _CMP_GE_OQ) != 0;
+}
+
+/* Values @j..@j+15 (those below @n) of [rows, C] scores: the mask of those
+ * that reach @thr, less the lanes in @skip. */
+__attribute__ ((target ("avx512f")))
+static guint
+values_reaching_avx512 (const float *s, gint64 n, gint64 j, gfloat thr, guint skip)
+{
+  __mmask16 in = n - j >= 16 ? 0xffff : (__mmask16) ((1u << (n - j)) - 1);
+  __m512 v = _mm512_maskz_loadu_ps (in, s + j);
+  return _mm512_mask_cmp_ps_mask (in & ~skip, v, _mm512_set1_ps (thr), _CMP_GE_OQ);
+}
+#else
+static gboolean
+use_vector (void)
+{
+  return FALSE;
+}
+#endif
+
+/* YOLOv5 / YOLOX rows [N, 5 + C]; YOLOX raw: grid cells of strides 8, 16,
+ * 32 in order. */
+static void
+decode_rows (const GstCnnDecoderOptions * o, const cnn_tensor * t, gint C, GArray * boxes)
+{
+  gint64 N = t->dims[t->ndim - 2], row = 5 + C;
+  const float *d = t->data;
+  gint64 idx = 0;
+  gint strides[3] = { 8, 16, 32 };
+  G_GNUC_UNUSED gboolean vec = use_vector ();
+  for (gint s = 0; s < (o->type == GST_CNN_DECODER_YOLOX ? 3 : 1); s++) {
+    gint64 gw = o->type == GST_CNN_DECODER_YOLOX ? o->input_width / strides[s] : N;
+    gint64 gh = o->type == GST_CNN_DECODER_YOLOX ? o->input_height / strides[s] : 1;
+    for (gint64 k = 0; k < gw * gh && idx < N; k++, idx++) {
+      const float *r = d + idx * row;
+#ifdef HAVE_AVX512_SCANS
+      if (vec && !row_may_pass_avx512 (r + 5, C, r[4], o->threshold))
+        continue;
+#endif
+      gint best = 0;
+      for (gint c = 1; c < C; c++)
+        if (r[5 + c] > r[5 + best])
+          best = c;
+      gfloat conf = r[4] * r[5 + best];
+      if (conf < o->threshold)
+        continue;
+      gfloat cx = r[0], cy = r[1], w = r[2], h = r[3];
+      if (o->type == GST_CNN_DECODER_YOLOX) {
+        cx = (cx + k % gw) * strides[s];
+        cy = (cy + k / gw) * strides[s];
+        w = expf (w) * strides[s];
+        h = expf (h) * strides[s];
+      }
+      add_box (boxes, cx, cy, w, h, conf, best);
+    }
+  }
+}
+
+/* YOLOv8 column @i of [4 + C, N]. */
+static void
+decode_column (const GstCnnDecoderOptions * o, const float *d, gint64 N, gint C, gint64 i, GArray * boxes)
+{
+  gint best = 0;
+  for (gint c = 1; c < C; c++)
+    if (d[(4 + c) * N + i] > d[(4 + best) * N + i])
+      best = c;
+  gfloat conf = d[(4 + best) * N + i];
+  if (conf >= o->threshold)
+    add_box (boxes, d[i], d[N + i], d[2 * N + i], d[3 * N + i], conf, best);
+}
+
+/* YOLOv8 columns [4 + C, N]: cx, cy, w, h, class scores. */
+static void
+decode_columns (const GstCnnDecoderOptions * o, const cnn_tensor * t, gint C, GArray * boxes)
+{
+  gint64 N = t->dims[t->ndim - 1];
+  const float *d = t->data;
+#ifdef HAVE_AVX512_SCANS
+  /* most columns have no score at the threshold: 32 at a time, their
+   * greatest scores over the classes */
+  if (use_vector ()) {
+    guint mask[2];
+    for (gint64 i = 0; i < N; i += 32) {
+      columns_reaching_avx512 (d + 4 * N, N, C, i, o->threshold, mask);
+      for (gint k = 0; k < 2; k++)
+        for (guint m = mask[k]; m; m &= m - 1)
+          decode_column (o, d, N, C, i + 16 * k + __builtin_ctz (m), boxes);
+    }
+    return;
+  }
+#endif
+  for (gint64 i = 0; i < N; i++)
+    decode_column (o, d, N, C, i, boxes);
+}
+
+/* SSD row @i: scores @s [N, C], boxes @b [N, 4]. */
+static void
+decode_ssd_row (const GstCnnDecoderOptions * o, const float *s, const float *b, gint C, gint64 i, GArray * boxes)
+{
+  const float *si = s + i * C;
+  gint best = -1;
+  for (gint c = 0; c < C; c++)
+    if (c != o->background_class && (best < 0 || si[c] > si[best]))
+      best = c;
+  if (best < 0 || si[best] < o->threshold)
+    return;
+  gfloat x1 = b[4 * i], y1 = b[4 * i + 1], x2 = b[4 * i + 2], y2 = b[4 * i + 3];
+  if (o->type == GST_CNN_DECODER_SSD_PRIORS) {
+    gfloat pcx, pcy, pw, ph;
+    ssd_prior (o, i, &pcx, &pcy, &pw, &ph);
+    gfloat cx = pcx + x1 * o->center_variance * pw, cy = pcy + y1 * o->center_variance * ph;
+    gfloat w = pw * expf (x2 * o->size_variance), h = ph * expf (y2 * o->size_variance);
+    x1 = cx - w / 2;
+    y1 = cy - h / 2;
+    x2 = cx + w / 2;
+    y2 = cy + h / 2;
+  }
+  GstCnnBox box = { x1 * o->input_width, y1 * o->input_height, x2 * o->input_width,
+    y2 * o->input_height, si[best], best };
+  g_array_append_val (boxes, box);
+}
+
+#ifdef HAVE_AVX512_SCANS
+/* Of 16 scores from one whose class is @phase, the lanes of class @bg (-1:
+ * none). */
+static guint
+background_lanes (gint bg, gint phase, gint C)
+{
+  guint m = 0;
+  for (gint l = bg < 0 ? 16 : (bg - phase + C) % C; l < 16; l += C)
+    m |= 1u << l;
+  return m;
+}
+#endif
+
+/* SSD / UltraFace: scores [N, C] and boxes [N, 4], in either order. */
+static gboolean
+decode_ssd (const GstCnnDecoderOptions * o, const cnn_tensor * const *out, gint C, GArray * boxes,
+    GError ** error)
+{
+  const cnn_tensor *S = out[0], *B = out[1];
+  if (S->dims[S->ndim - 1] == 4 && B->dims[B->ndim - 1] != 4) {
+    S = out[1];
+    B = out[0];
+  }
+  gint64 N = S->dims[S->ndim - 2];
+  if (B->dims[B->ndim - 2] != N || B->dims[B->ndim - 1] != 4) {
+    g_set_error (error, g_quark_from_static_string ("gst-cnn-decode"), 0,
+        "scores and boxes disagree on the number of boxes");
+    return FALSE;
+  }
+  const float *s = S->data, *b = B->data;
+  if (o->type == GST_CNN_DECODER_SSD_PRIORS)
+    N = MIN (N, ssd_n_priors (o));      /* rows past the priors are not boxes */
+#ifdef HAVE_AVX512_SCANS
+  /* most rows have no score at the threshold (UltraFace: 4420 rows, a few
+   * faces): the scores 16 at a time, the background's lanes left out */
+  if (use_vector ()) {
+    gint bg = o->background_class >= 0 && o->background_class < C ? o->background_class : -1;
+    gint64 n = N * C, next = 0;
+    /* the 16 values from j on: their background lanes by j % C (phase),
+     * kept for each phase where there are few */
+    guint skip[16];
+    for (gint phase = 0; phase < MIN (C, 16); phase++)
+      skip[phase] = background_lanes (bg, phase, C);
+    gint phase = 0, step = 16 % C;
+    for (gint64 j = 0; j < n; j += 16, phase = phase + step >= C ? phase + step - C : phase + step) {
+      guint m = values_reaching_avx512 (s, n, j, o->threshold,
+          C <= 16 ? skip[phase] : background_lanes (bg, phase, C));
+      for (; m; m &= m - 1) {
+        gint64 i = (j + __builtin_ctz (m)) / C;
+        if (i >= next) {
+          decode_ssd_row (o, s, b, C, i, boxes);
+          next = i + 1;
+        }
+      }
+    }
+    return TRUE;
+  }
+#endif
+  for (gint64 i = 0; i < N; i++)
+    decode_ssd_row (o, s, b, C, i, boxes);
+  return TRUE;
+}
+
 gboolean
 gst_cnn_decode (const GstCnnDecoderOptions * o, const cnn_tensor * const *out, gint n, GArray * boxes,
     GError ** error)
@@ -211,109 +499,15 @@ gst_cnn_decode (const GstCnnDecoderOptions * o, const cnn_tensor * const *out, g
         decode_grid (o, out[i], i, C, boxes);
       break;
     case GST_CNN_DECODER_YOLOV5:
-    case GST_CNN_DECODER_YOLOX: {
-      const cnn_tensor *t = out[0];
-      gint64 N = t->dims[t->ndim - 2], row = 5 + C;
-      const float *d = t->data;
-      /* YOLOX raw rows: grid cells of strides 8, 16, 32 in order */
-      gint64 idx = 0;
-      gint strides[3] = { 8, 16, 32 };
-      for (gint s = 0; s < (o->type == GST_CNN_DECODER_YOLOX ? 3 : 1); s++) {
-        gint64 gw = o->type == GST_CNN_DECODER_YOLOX ? o->input_width / strides[s] : N;
-        gint64 gh = o->type == GST_CNN_DECODER_YOLOX ? o->input_height / strides[s] : 1;
-        for (gint64 k = 0; k < gw * gh && idx < N; k++, idx++) {
-          const float *r = d + idx * row;
-          gint best = 0;
-          for (gint c = 1; c < C; c++)
-            if (r[5 + c] > r[5 + best])
-              best = c;
-          gfloat conf = r[4] * r[5 + best];
-          if (conf < o->threshold)
-            continue;
-          gfloat cx = r[0], cy = r[1], w = r[2], h = r[3];
-          if (o->type == GST_CNN_DECODER_YOLOX) {
-            cx = (cx + k % gw) * strides[s];
-            cy = (cy + k / gw) * strides[s];
-            w = expf (w) * strides[s];
-            h = expf (h) * strides[s];
-          }
-          add_box (boxes, cx, cy, w, h, conf, best);
-        }
-      }
+    case GST_CNN_DECODER_YOLOX:
+      decode_rows (o, out[0], C, boxes);
       break;
-    }
-    case GST_CNN_DECODER_YOLOV8: {
-      const cnn_tensor *t = out[0];
-      gint64 N = t->dims[t->ndim - 1];
-      const float *d = t->data;
-      for (gint64 i = 0; i < N; i++) {
-        gint best = 0;
-        for (gint c = 1; c < C; c++)
-          if (d[(4 + c) * N + i] > d[(4 + best) * N + i])
-            best = c;
-        gfloat conf = d[(4 + best) * N + i];
-        if (conf >= o->threshold)
-          add_box (boxes, d[i], d[N + i], d[2 * N + i], d[3 * N + i], conf, best);
-      }
+    case GST_CNN_DECODER_YOLOV8:
+      decode_columns (o, out[0], C, boxes);
       break;
-    }
     case GST_CNN_DECODER_SSD:
-    case GST_CNN_DECODER_SSD_PRIORS: {
-      const cnn_tensor *S = out[0], *B = out[1];
-      if (S->dims[S->ndim - 1] == 4 && B->dims[B->ndim - 1] != 4) {
-        S = out[1];
-        B = out[0];
-      }
-      gint64 N = S->dims[S->ndim - 2];
-      if (B->dims[B->ndim - 2] != N || B->dims[B->ndim - 1] != 4) {
-        g_set_error (error, g_quark_from_static_string ("gst-cnn-decode"), 0,
-            "scores and boxes disagree on the number of boxes");
-        return FALSE;
-      }
-      const float *s = S->data, *b = B->data;
-      gint64 prior = 0;
-      gint step_i = 0, size_i = 0;
-      gint64 fx = 0, fy = 0;
-      for (gint64 i = 0; i < N; i++) {
-        gint best = -1;
-        for (gint c = 0; c < C; c++)
-          if (c != o->background_class && (best < 0 || s[i * C + c] > s[i * C + best]))
-            best = c;
-        gfloat x1 = b[4 * i], y1 = b[4 * i + 1], x2 = b[4 * i + 2], y2 = b[4 * i + 3];
-        if (o->type == GST_CNN_DECODER_SSD_PRIORS) {
-          /* priors in generation order: per step, per cell, per min size */
-          if (step_i >= o->n_steps)
-            break;
-          gint step = o->steps[step_i];
-          gint64 gw = (o->input_width + step - 1) / step, gh = (o->input_height + step - 1) / step;
-          gfloat pcx = (fx + 0.5f) / gw, pcy = (fy + 0.5f) / gh;
-          gfloat pw = o->min_sizes[step_i][size_i] / o->input_width, ph = o->min_sizes[step_i][size_i] / o->input_height;
-          gfloat cx = pcx + x1 * o->center_variance * pw, cy = pcy + y1 * o->center_variance * ph;
-          gfloat w = pw * expf (x2 * o->size_variance), h = ph * expf (y2 * o->size_variance);
-          x1 = cx - w / 2;
-          y1 = cy - h / 2;
-          x2 = cx + w / 2;
-          y2 = cy + h / 2;
-          if (++size_i >= o->n_min_sizes[step_i]) {
-            size_i = 0;
-            if (++fx >= gw) {
-              fx = 0;
-              if (++fy >= gh) {
-                fy = 0;
-                step_i++;
-              }
-            }
-          }
-          prior++;
-        }
-        if (best < 0 || s[i * C + best] < o->threshold)
-          continue;
-        GstCnnBox box = { x1 * o->input_width, y1 * o->input_height, x2 * o->input_width,
-          y2 * o->input_height, s[i * C + best], best };
-        g_array_append_val (boxes, box);
-      }
-      break;
-    }
+    case GST_CNN_DECODER_SSD_PRIORS:
+      return decode_ssd (o, out, C, boxes, error);
     default:
       break;
   }

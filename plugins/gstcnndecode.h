@@ -56,7 +56,13 @@ GstCnnDecoderType gst_cnn_decoder_guess (const cnn_tensor * const *outputs, gint
 gint gst_cnn_decoder_n_classes (const GstCnnDecoderOptions * o, const cnn_tensor * const *outputs,
     gint n_outputs, GError ** error);
 
-/* Appends the boxes above the threshold to @boxes (GstCnnBox). */
+/* Tests: FALSE makes gst_cnn_decode() go through every row with the plain
+ * loops, which its vectorized scans (AVX-512, where the CPU has it and
+ * CNN_NO_AVX512 is unset) are checked against; TRUE goes back. */
+void gst_cnn_decode_set_vector (gboolean on);
+
+/* Appends the boxes above the threshold to @boxes (GstCnnBox).  The
+ * outputs must be finite (the elements check them before). */
 gboolean gst_cnn_decode (const GstCnnDecoderOptions * o, const cnn_tensor * const *outputs,
     gint n_outputs, GArray * boxes, GError ** error);
 

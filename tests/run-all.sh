@@ -54,7 +54,7 @@ GST_REGISTRY_FORK=no ASAN_OPTIONS=detect_leaks=1:fast_unwind_on_malloc=0 \
   LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   meson test -C "$ASAN_BUILD" --print-errorlogs --num-processes 1 element-cnnclassify element-cnndetect \
-  element-cnnsegment element-cnnstyle element-cnnoverlay element-cnnmetapublish preprocess-vs-reference \
+  element-cnnsegment element-cnnstyle element-cnnoverlay element-cnnmetapublish preprocess-vs-reference decode-scans \
   > "$ASAN_BUILD/meson-test-elements.out" 2>&1
 asan_el_rc=$?
 sed -n '/^ *[0-9]*\/[0-9]* /p' "$ASAN_BUILD/meson-test-elements.out" | sed 's/^/asan+ubsan: /'
@@ -111,7 +111,7 @@ if command -v valgrind >/dev/null 2>&1; then
     fi
   }
   for t in tests/test-session tests/check/check-cnnoverlay tests/check/check-cnndetect \
-      tests/check/check-cnnmetapublish tests/check/check-cnnsegment tests/check/check-preprocess \
+      tests/check/check-cnnmetapublish tests/check/check-cnnsegment tests/check/check-preprocess tests/check/check-decode \
       tests/test-malformed tests/test-ops tests/check/check-cnnclassify; do
     vg "" $t
   done
