@@ -1,5 +1,6 @@
 /* gstcnnutil.c - frame <-> tensor pixel work for the cnn elements. */
 #include "gstcnnutil.h"
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -240,6 +241,7 @@ typedef struct {
   yuv_coefs c;
   col_taps t;
   gfloat inv[3], pad[3], mean[3];
+  gfloat inv4[3];                /* inv / 4, or 0 where that is not exact (halve_row_avx512) */
   gint src[3];
   gsize cs, ps;                  /* a tensor value's place: channel k, column i at k * cs + i * ps */
   gint rows;                     /* tensor rows per work item */
@@ -290,6 +292,16 @@ use_avx512 (void)
   return ok;
 }
 
+/* Byte and word packs, shuffles and multiply-adds on 512 bits. */
+static gboolean
+use_avx512bw (void)
+{
+  static gint ok = -1;
+  if (ok < 0)
+    ok = use_avx512 () && __builtin_cpu_supports ("avx512bw");
+  return ok;
+}
+
 /* Byte permutes (vpermt2b) in place of gathers, which cost a load per lane. */
 static gboolean
 use_vbmi (void)
@@ -335,15 +347,26 @@ chroma_terms16 (const yuv_coefs * c, __m512 U, __m512 V)
   return t;
 }
 
+/* yuv_px() on 16 pixels of luma @Y whose chroma gave @t, before the
+ * rounding to bytes. */
+__attribute__ ((target ("avx512f"), always_inline))
+static inline void
+yuv_sums16 (const yuv_coefs * c, __m512 Y, const chroma16 * t, __m512 * rgb)
+{
+  __m512 yy = _mm512_mul_ps (_mm512_sub_ps (Y, _mm512_set1_ps ((gfloat) c->yoff)), _mm512_set1_ps ((gfloat) c->ymul));
+  rgb[0] = _mm512_add_ps (yy, t->r);
+  rgb[1] = _mm512_add_ps (_mm512_add_ps (yy, t->gu), t->gv);
+  rgb[2] = _mm512_add_ps (yy, t->b);
+}
+
 /* yuv_px() on 16 pixels of luma @Y whose chroma gave @t. */
 __attribute__ ((target ("avx512f"), always_inline))
 static inline void
 yuv_luma16 (const yuv_coefs * c, __m512 Y, const chroma16 * t, __m512 * rgb)
 {
-  __m512 yy = _mm512_mul_ps (_mm512_sub_ps (Y, _mm512_set1_ps ((gfloat) c->yoff)), _mm512_set1_ps ((gfloat) c->ymul));
-  rgb[0] = round_byte (_mm512_add_ps (yy, t->r));
-  rgb[1] = round_byte (_mm512_add_ps (_mm512_add_ps (yy, t->gu), t->gv));
-  rgb[2] = round_byte (_mm512_add_ps (yy, t->b));
+  yuv_sums16 (c, Y, t, rgb);
+  for (gint k = 0; k < 3; k++)
+    rgb[k] = round_byte (rgb[k]);
 }
 
 /* yuv_px() on 16 pixels. */
@@ -476,11 +499,19 @@ vpass_planar_avx512 (const pre_job * J, const gfloat * h0, const gfloat * h1, gf
  * chroma sample, so its chroma terms are worked out once for the four (the
  * general passes convert every pixel on its own), and the two source rows
  * never go through memory.  Pixels as yuv_px16() converts them (its
- * chroma_terms16() once, its yuv_luma16() per pixel); their blend at
- * weights of one half, a + 0.5 (b - a) across and down, is exact on bytes
+ * chroma_terms16() once, its yuv_sums16() per pixel); their blend at weights
+ * of one half, a + 0.5 (b - a) across and down, is exact on bytes
  * (multiples of 1/4 below 256), so it is their sum over 4: equal to the
- * bit to the general passes and the reference. */
-__attribute__ ((target ("avx512f")))
+ * bit to the general passes and the reference.
+ *
+ * The rounding to bytes is done on integers: floor (v + 0.5) and a
+ * saturating pack to bytes is round_byte() (its clamp first, then
+ * truncation, gives the same byte for every v: v + 0.5 is the same sum
+ * either way inside 0..255, and outside it both clamp); a byte transpose
+ * and two multiply-adds by ones then sum each value's four bytes.
+ * (sum - 4 mean) * (inv / 4) is (sum / 4 - mean) * inv to the bit: the
+ * factors of 4 are exact (J->inv4 is 0 where inv / 4 would not be). */
+__attribute__ ((target ("avx512f,avx512bw")))
 static void
 halve_row_avx512 (const pre_job * J, gint y, gfloat * o)
 {
@@ -490,8 +521,10 @@ halve_row_avx512 (const pre_job * J, gint y, gfloat * o)
   src_row_at (J->frame, y, &s[0]);
   src_row_at (J->frame, y + 1, &s[1]);
   const gboolean nv12 = s[0].row[2] == s[0].row[1] + 1;
-  const __m512i m8 = _mm512_set1_epi32 (0xff);
-  const __m512 quarter = _mm512_set1_ps (0.25f);
+  const __m512i m8 = _mm512_set1_epi32 (0xff), ones8 = _mm512_set1_epi8 (1), ones16 = _mm512_set1_epi16 (1);
+  /* per 16 bytes: value i's four bytes from 4 apart to side by side */
+  const __m512i tr = _mm512_broadcast_i32x4 (_mm_setr_epi8 (0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
+  const __m512 half = _mm512_set1_ps (0.5f);
   for (gint i = 0; i < t->half; i += 16) {
     const guint8 *cp = s[0].row[1] + t->cx0[i];
     __m512 U, V;
@@ -504,20 +537,24 @@ halve_row_avx512 (const pre_job * J, gint y, gfloat * o)
       V = _mm512_cvtepi32_ps (_mm512_cvtepu8_epi32 (_mm_loadu_si128 ((const __m128i *) (s[0].row[2] + t->cx0[i]))));
     }
     chroma16 ct = chroma_terms16 (c, U, V);
-    __m512 h[2][3];             /* per source row, a column's two pixels summed */
+    __m512i px[3][4];           /* per channel, the four pixels floor (v + 0.5) */
     for (gint r = 0; r < 2; r++) {
       /* a column's two pixels: the low and high byte of a 16-bit lane */
       __m512i yw = _mm512_cvtepu16_epi32 (_mm256_loadu_si256 ((const __m256i *) (s[r].row[0] + t->lx0[i])));
-      __m512 px[2][3];
-      for (gint e = 0; e < 2; e++)
-        yuv_luma16 (c, _mm512_cvtepi32_ps (e ? _mm512_srli_epi32 (yw, 8) : _mm512_and_si512 (yw, m8)), &ct, px[e]);
-      for (gint k = 0; k < 3; k++)
-        h[r][k] = _mm512_add_ps (px[0][k], px[1][k]);
+      for (gint e = 0; e < 2; e++) {
+        __m512 v[3];
+        yuv_sums16 (c, _mm512_cvtepi32_ps (e ? _mm512_srli_epi32 (yw, 8) : _mm512_and_si512 (yw, m8)), &ct, v);
+        for (gint k = 0; k < 3; k++)
+          px[k][2 * r + e] = _mm512_cvt_roundps_epi32 (_mm512_add_ps (v[k], half),
+              _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+      }
     }
     for (gint k = 0; k < 3; k++) {
-      __m512 val = _mm512_mul_ps (_mm512_add_ps (h[0][J->src[k]], h[1][J->src[k]]), quarter);
-      _mm512_storeu_ps (o + k * J->cs + i, _mm512_mul_ps (_mm512_sub_ps (val, _mm512_set1_ps (J->mean[k])),
-              _mm512_set1_ps (J->inv[k])));
+      const __m512i *q = px[J->src[k]];
+      __m512i b = _mm512_packus_epi16 (_mm512_packs_epi32 (q[0], q[1]), _mm512_packs_epi32 (q[2], q[3]));
+      __m512i sum = _mm512_madd_epi16 (_mm512_maddubs_epi16 (_mm512_shuffle_epi8 (b, tr), ones8), ones16);
+      _mm512_storeu_ps (o + k * J->cs + i, _mm512_mul_ps (_mm512_sub_ps (_mm512_cvtepi32_ps (sum),
+                  _mm512_set1_ps (4 * J->mean[k])), _mm512_set1_ps (J->inv4[k])));
     }
   }
 }
@@ -613,7 +650,7 @@ prepare_taps (const GstVideoFrame * f, const GstCnnRect * r, gdouble ox, gdouble
   /* halving 4:2:0: every column averages an even pixel and the next, which
    * share a chroma sample, and lies inside the region */
   t->half = 0;
-  if (t->vec && t->yuv && t->W >= 16 && t->lx0[0] % 2 == 0) {
+  if (t->vec && use_avx512bw () && t->yuv && t->W >= 16 && t->lx0[0] % 2 == 0) {
     gint i = 0;
     while (i < t->W && t->lx0[i] == t->lx0[0] + 2 * i && t->lx1[i] == t->lx0[i] + 1 && t->wx[i] == 0.5f &&
         t->xin[i] && t->cx0[i] == t->cx0[0] + i * t->cps)
@@ -751,6 +788,12 @@ gst_cnn_preprocess (const GstVideoFrame * frame, const GstCnnRect * rect,
     J.pad[k] = (p->pad_value - p->mean[k]) * J.inv[k];
     J.mean[k] = p->mean[k];
     J.src[k] = p->bgr ? 2 - k : k;
+    /* exact where inv / 4 and 4 mean stay normal (or 0) floats */
+    gboolean exact = fabsf (J.inv[k]) >= 4 * FLT_MIN && fabsf (J.inv[k]) <= FLT_MAX &&
+        (p->mean[k] == 0 || (fabsf (p->mean[k]) >= FLT_MIN && fabsf (p->mean[k]) <= FLT_MAX / 4));
+    J.inv4[k] = exact ? J.inv[k] / 4 : 0;
+    if (!exact)
+      t->half = 0;
   }
   J.cs = p->nhwc ? 1 : (gsize) p->width * p->height;
   J.ps = p->nhwc ? (gsize) p->channels : 1;
