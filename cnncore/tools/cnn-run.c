@@ -9,7 +9,7 @@
 #include <stdlib.h>
 
 static char *opt_input, *opt_labels, *opt_mean, *opt_std, *opt_save, *opt_save_input, *opt_backend;
-static int opt_top = 5, opt_threads = 0, opt_repeat = 1;
+static int opt_top = 5, opt_threads = 0, opt_repeat = 1, opt_batch = 1;
 static double opt_scale = 0;
 static gboolean opt_bgr, opt_nhwc, opt_reference, opt_profile;
 
@@ -18,6 +18,7 @@ static GOptionEntry entries[] = {
   { "labels", 'l', 0, G_OPTION_ARG_FILENAME, &opt_labels, "Labels, one per line (\"idx,label\" also read)", "FILE" },
   { "top", 'k', 0, G_OPTION_ARG_INT, &opt_top, "How many classes to print (default 5)", "K" },
   { "threads", 't', 0, G_OPTION_ARG_INT, &opt_threads, "Threads (default: all cores)", "N" },
+  { "batch", 0, 0, G_OPTION_ARG_INT, &opt_batch, "Value of symbolic dims for a raw input (default 1)", "N" },
   { "backend", 'b', 0, G_OPTION_ARG_STRING, &opt_backend, "auto, cpu, cuda", "NAME" },
   { "mean", 0, 0, G_OPTION_ARG_STRING, &opt_mean, "Per-channel mean subtracted from 0..255 pixels", "R,G,B" },
   { "std", 0, 0, G_OPTION_ARG_STRING, &opt_std, "Per-channel divisor after the mean", "R,G,B" },
@@ -78,12 +79,16 @@ static gboolean
 load_input (const cnn_model *model, const char *path, cnn_tensor *t, GError **error)
 {
   const cnn_tensor_info *info = cnn_model_get_input (model, 0);
+  if (opt_batch < 1) {
+    g_set_error (error, CNN_ERROR, CNN_ERROR_INVALID_ARGUMENT, "--batch %d: 1 or more", opt_batch);
+    return FALSE;
+  }
   if (g_str_has_suffix (path, ".pb"))
     return cnn_tensor_load_pb (path, t, NULL, error);
   t->dtype = info->dtype;
   t->ndim = info->ndim;
   for (int i = 0; i < info->ndim; i++)
-    t->dims[i] = info->dims[i] < 0 ? 1 : info->dims[i];
+    t->dims[i] = info->dims[i] < 0 ? opt_batch : info->dims[i];
   int64_t n = cnn_tensor_numel (t);
   if (g_str_has_suffix (path, ".bin") || g_str_has_suffix (path, ".raw")) {
     gchar *data;
@@ -100,6 +105,10 @@ load_input (const cnn_model *model, const char *path, cnn_tensor *t, GError **er
     return TRUE;
   }
   /* an image */
+  if (opt_batch != 1) {
+    g_set_error (error, CNN_ERROR, CNN_ERROR_INVALID_ARGUMENT, "--batch takes a raw input (.bin), not an image");
+    return FALSE;
+  }
   if (t->ndim != 4 || t->dtype != CNN_DTYPE_FLOAT32) {
     g_set_error (error, CNN_ERROR, CNN_ERROR_INVALID_ARGUMENT, "input '%s' is not a float image "
         "tensor [N,C,H,W] or [N,H,W,C]", info->name);
@@ -174,6 +183,7 @@ main (int argc, char **argv)
   so.threads = opt_threads;
   so.reference = opt_reference;
   so.backend = opt_backend;
+  so.default_dim = opt_batch;
   if (!(sess = cnn_session_new (model, &so, &error)))
     goto error;
   cnn_session_set_profiling (sess, opt_profile);

@@ -41,10 +41,10 @@ EXPORTS = [
 ]
 
 
-def run_case(tmp_path, model, photo, args, tol, axis, shape=None):
+def run_case(tmp_path, model, photo, args, tol, axis, shape=None, batch=1):
     inp = tmp_path / "input.bin"
     ours = str(tmp_path / "ours")
-    cmd = [CNN_RUN, model, "--threads", "2", "--save-outputs", ours]
+    cmd = [CNN_RUN, model, "--threads", "2", "--save-outputs", ours, "--batch", str(batch)]
     if photo:
         cmd += ["--input", os.path.join(PHOTOS, photo), "--save-input", str(inp)] + args
     else:
@@ -53,8 +53,8 @@ def run_case(tmp_path, model, photo, args, tol, axis, shape=None):
         cmd += ["--input", str(inp)]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     ref = str(tmp_path / "ref")
-    subprocess.run([sys.executable, os.path.join(HERE, "ort_reference.py"), model, str(inp), ref],
-                   check=True)
+    subprocess.run([sys.executable, os.path.join(HERE, "ort_reference.py"), model, str(inp), ref,
+                    "--batch", str(batch)], check=True)
     i = 0
     while os.path.exists(f"{ref}{i}.bin"):
         with open(f"{ref}{i}.shape") as f:
@@ -97,3 +97,22 @@ def test_exported_model(tmp_path, name, axis):
     sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     shape = [d if isinstance(d, int) else 1 for d in sess.get_inputs()[0].shape]
     run_case(tmp_path, path, None, [], 1e-4, axis, shape)
+
+
+@pytest.mark.parametrize("name,axis", EXPORTS, ids=[c[0] for c in EXPORTS])
+def test_exported_model_batch4(tmp_path, name, axis):
+    """The same at batch 4 (the benchmark suite's second batch): the model
+    with a symbolic batch dimension (bench/symbolic_batch.py, which needs
+    Debian's python3-onnx), four different random images in one run."""
+    path = os.path.join(EXPORTED, name + ".onnx")
+    if not EXPORTED or not os.path.exists(path):
+        pytest.skip("set CNN_EXPORTED to the output of shared/tools/export_models.py")
+    batched = str(tmp_path / (name + "_batch.onnx"))
+    r = subprocess.run(["/usr/bin/python3", os.path.join(SRC, "bench", "symbolic_batch.py"), path, batched],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip("bench/symbolic_batch.py failed (python3-onnx missing?): " + r.stderr[-200:])
+    sess = ort.InferenceSession(batched, providers=["CPUExecutionProvider"])
+    shape = [d if isinstance(d, int) else 4 for d in sess.get_inputs()[0].shape]
+    assert shape[0] == 4
+    run_case(tmp_path, batched, None, [], 1e-4, axis, shape, batch=4)
