@@ -128,6 +128,8 @@ gst_cnn_decoder_n_classes (const GstCnnDecoderOptions * o, const cnn_tensor * co
       const cnn_tensor *s = out[0]->dims[out[0]->ndim - 1] == 4 && out[1]->dims[out[1]->ndim - 1] != 4 ?
           out[1] : out[0];
       c = s->dims[s->ndim - 1];
+      if (c < 1)
+        goto bad;
       break;
     }
     default:

@@ -167,6 +167,26 @@ GST_START_TEST (test_ssd_priors_order)
 }
 GST_END_TEST;
 
+/* Scores without a column: an error, not a division by zero. */
+GST_START_TEST (test_ssd_without_classes)
+{
+  GstCnnDecoderOptions o;
+  gst_cnn_decoder_options_init (&o, GST_CNN_DECODER_SSD);
+  gfloat b[4 * 5] = { 0 };
+  cnn_tensor t[2];
+  set_dims (&t[0], 5, 0, b);
+  set_dims (&t[1], 5, 4, b);
+  const cnn_tensor *out[2] = { &t[0], &t[1] };
+  GArray *boxes = g_array_new (FALSE, FALSE, sizeof (GstCnnBox));
+  GError *error = NULL;
+  fail_if (gst_cnn_decode (&o, out, 2, boxes, &error));
+  fail_unless (error != NULL);
+  g_print ("no score columns: %s\n", error->message);
+  g_error_free (error);
+  g_array_free (boxes, TRUE);
+}
+GST_END_TEST;
+
 static Suite *
 decode_suite (void)
 {
@@ -175,6 +195,7 @@ decode_suite (void)
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_scans_match_plain);
   tcase_add_test (tc, test_ssd_priors_order);
+  tcase_add_test (tc, test_ssd_without_classes);
   return s;
 }
 
