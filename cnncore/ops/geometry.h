@@ -29,6 +29,8 @@ int cnn_concat_axis (const cnn_exec *x);
 
 /* softmax.c: the reduced length and the stride between its elements */
 void cnn_softmax_dims (const cnn_exec *x, int64_t *len, int64_t *inner);
+/* its axis, normalized (0 for a scalar) */
+int cnn_softmax_axis (const cnn_exec *x);
 
 /* transpose.c; cpu/transpose.c: the fast kernel */
 cnn_status cnn_transpose_perm (cnn_exec *x, int *perm);

@@ -105,12 +105,18 @@ softmax_rows_fast (int64_t task, int tid, void *data)
   }
 }
 
+int
+cnn_softmax_axis (const cnn_exec *x)
+{
+  const softmax_params *p = x->params;
+  return x->in[0]->ndim ? cnn_axis (p->axis, x->in[0]->ndim) : 0;
+}
+
 void
 cnn_softmax_dims (const cnn_exec *x, int64_t *len, int64_t *inner)
 {
-  const softmax_params *p = x->params;
   const cnn_tensor *X = x->in[0];
-  int axis = X->ndim ? cnn_axis (p->axis, X->ndim) : 0;
+  int axis = cnn_softmax_axis (x);
   *len = *inner = 1;
   if (x->node->opset < 13) {
     *len = cnn_dims_prod (X, axis, X->ndim);

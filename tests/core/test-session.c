@@ -1,7 +1,8 @@
 /* test-session - the graph engine around the kernels: fused activations and
  * folded BatchNormalization against the unfused graph, symbolic batch
  * dimensions, external data, sessions on many threads sharing one model,
- * flush-to-zero on every thread, and the memory plan's buffer reuse. */
+ * flush-to-zero on every thread, the memory plan's buffer reuse, and
+ * batches run item by item. */
 #include "cnn.h"
 #include "onnx-builder.h"
 #include "running-on-valgrind.h"
@@ -172,10 +173,10 @@ test_fusion (void)
 }
 
 static cnn_model *
-batch_model (void)
+batch_model_sized (int64_t hw)
 {
   ob_model *b = ob_new (13);
-  int64_t xd[4] = { -1, 3, 10, 10 }, wd[4] = { 4, 3, 3, 3 }, C = 4, shape[2] = { 0, -1 };
+  int64_t xd[4] = { -1, 3, hw, hw }, wd[4] = { 4, 3, 3, 3 }, C = 4, shape[2] = { 0, -1 };
   ob_input (b, "x", 4, xd);
   ob_init_float (b, "w", 4, wd, NULL, rng);
   ob_init_float (b, "b", 1, &C, NULL, rng);
@@ -190,6 +191,12 @@ batch_model (void)
   ob_attr_ints (b, mp, "strides", 2, k);
   ob_output (b, "y");
   return load (b);
+}
+
+static cnn_model *
+batch_model (void)
+{
+  return batch_model_sized (10);
 }
 
 static void
@@ -617,6 +624,109 @@ test_concat_in_place (void)
   cnn_model_unref (m);
 }
 
+/* A batch whose items the graph keeps apart, 1 MiB of activations each or
+ * more, runs item by item (the plan for one item: its memory, and the
+ * batch's FLOPs), with the results of the whole batch; small items stay
+ * together; graphs that mix items along the batch with the shapes
+ * unchanged (a Softmax over it, a Slice that reverses it) or not (a
+ * Transpose that moves it, a mean over it) run as one batch, with the
+ * reference kernels' results. */
+static cnn_model *
+mixing_model (int which)
+{
+  ob_model *b = ob_new (13);
+  int64_t xd[2] = { -1, 5 };
+  ob_input (b, "x", 2, xd);
+  ob_node (b, "Relu", "x", "r");
+  if (which == 0) {
+    Onnx__NodeProto *n = ob_node (b, "Softmax", "r", "y");
+    ob_attr_int (b, n, "axis", 0);
+  } else if (which == 1) {
+    int64_t st = -1, en = G_MININT64, ax = 0, step = -1;
+    ob_init_int64 (b, "st", 1, &st);
+    ob_init_int64 (b, "en", 1, &en);
+    ob_init_int64 (b, "ax", 1, &ax);
+    ob_init_int64 (b, "sp", 1, &step);
+    ob_node (b, "Slice", "r,st,en,ax,sp", "y");
+  } else if (which == 3) {
+    Onnx__NodeProto *n = ob_node (b, "ReduceMean", "r", "y");
+    int64_t axes = 0;
+    ob_attr_ints (b, n, "axes", 1, &axes);
+  } else {
+    Onnx__NodeProto *n = ob_node (b, "Transpose", "r", "t");
+    int64_t perm[2] = { 1, 0 };
+    ob_attr_ints (b, n, "perm", 2, perm);
+    int64_t shape[2] = { -1, 5 };
+    ob_init_int64 (b, "shape", 2, shape);
+    ob_node (b, "Reshape", "t,shape", "y");
+  }
+  ob_output (b, "y");
+  return load (b);
+}
+
+static void
+test_batch_items (void)
+{
+  GError *err = NULL;
+  /* items of 1 MiB of activations and more go one by one */
+  cnn_model *m = batch_model_sized (256);
+  float *x = random_data (3 * 3 * 256 * 256);
+  cnn_tensor one = { CNN_DTYPE_FLOAT32, 4, { 1, 3, 256, 256 }, x }, three = one;
+  three.dims[0] = 3;
+  cnn_session *s = cnn_session_new (m, NULL, NULL);
+  cnn_session_stats st1, st3;
+  CHECK (cnn_session_run (s, &one, 1, &err), "batch 1: %s", err ? err->message : "");
+  cnn_session_get_stats (s, &st1);
+  CHECK (cnn_session_run (s, &three, 1, &err), "batch 3: %s", err ? err->message : "");
+  cnn_session_get_stats (s, &st3);
+  gboolean whole = g_strcmp0 (g_getenv ("CNN_BATCH_WHOLE"), "1") == 0 || g_getenv ("CNN_CPU_STAGED");
+  CHECK (whole || (st3.peak_activation_bytes == st1.peak_activation_bytes && st3.flops == 3 * st1.flops),
+      "batch 3 item by item: peak %zu (batch 1: %zu), %" G_GINT64_FORMAT " FLOPs (batch 1: %" G_GINT64_FORMAT ")",
+      st3.peak_activation_bytes, st1.peak_activation_bytes, st3.flops, st1.flops);
+  /* a second run of the same shape keeps the plan; the items' outputs side by side */
+  CHECK (cnn_session_run (s, &three, 1, &err), "batch 3 again: %s", err ? err->message : "");
+  const cnn_tensor *o = cnn_session_get_output (s, 0);
+  int64_t n_ref;
+  cnn_session_options ro = CNN_SESSION_OPTIONS_INIT;
+  ro.reference = TRUE;
+  float *ref = run_with (m, &ro, &three, 0, &n_ref);
+  CHECK (ref && o->dims[0] == 3 && cnn_tensor_numel (o) == n_ref, "batch 3 output shape");
+  double d = ref ? max_diff (o->data, ref, n_ref) : 1;
+  CHECK (d < 1e-4, "batch 3 item by item vs the reference: max abs %g", d);
+  g_free (ref);
+  cnn_session_free (s);
+  cnn_model_unref (m);
+  printf ("ok   batch 3 item by item: peak %zu bytes as at batch 1, max abs %.3g against the reference\n",
+      st3.peak_activation_bytes, d);
+  /* items of a few KiB stay together: N tiny runs would pay each node's start N times */
+  m = batch_model ();
+  s = cnn_session_new (m, NULL, NULL);
+  one.dims[2] = one.dims[3] = three.dims[2] = three.dims[3] = 10;
+  CHECK (cnn_session_run (s, &one, 1, &err), "small batch 1: %s", err ? err->message : "");
+  cnn_session_get_stats (s, &st1);
+  CHECK (cnn_session_run (s, &three, 1, &err), "small batch 3: %s", err ? err->message : "");
+  cnn_session_get_stats (s, &st3);
+  CHECK (st3.peak_activation_bytes > st1.peak_activation_bytes, "small items: peak %zu at batch 3, %zu at 1",
+      st3.peak_activation_bytes, st1.peak_activation_bytes);
+  cnn_session_free (s);
+  cnn_model_unref (m);
+  static const char *names[] = { "Softmax over the batch", "Slice reversing the batch", "Transpose moving it",
+    "ReduceMean over the batch" };
+  for (int which = 0; which < 4; which++) {
+    m = mixing_model (which);
+    cnn_tensor in = { CNN_DTYPE_FLOAT32, 2, { 4, 5 }, x };
+    int64_t n_fast, n_ref2;
+    float *fast = run (m, &in, 0, &n_fast), *r = run_with (m, &ro, &in, 0, &n_ref2);
+    d = fast && r && n_fast == n_ref2 ? max_diff (fast, r, n_fast) : 1;
+    CHECK (d < 1e-5, "%s: max abs %g against the reference", names[which], d);
+    printf ("ok   %s: whole batch, max abs %.3g against the reference\n", names[which], d);
+    g_free (fast);
+    g_free (r);
+    cnn_model_unref (m);
+  }
+  g_free (x);
+}
+
 int
 main (void)
 {
@@ -631,6 +741,7 @@ main (void)
   test_residual_fusion ();
   test_memory_plan ();
   test_concat_in_place ();
+  test_batch_items ();
   g_rand_free (rng);
   printf ("test-session: %d passed, %d failed\n", n_pass, n_fail);
   return n_fail ? 1 : 0;
