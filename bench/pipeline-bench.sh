@@ -1,8 +1,9 @@
 #!/bin/sh
 # Pipeline benchmark: frames per second of
 #   filesrc ! decodebin ! videoconvert ! cnnX ! fakesink
-# on a generated H.264 clip (4:2:0, as cameras and files deliver), and the share of the element's time spent
-# outside inference (pre-processing, decoding results, drawing), from the
+# on a generated H.264 clip (4:2:0, as cameras and files deliver), and the
+# element's time spent outside inference (pre-processing, decoding results,
+# drawing) as a share of its time and of the inference time, from the
 # element's "cnn-stats" message at EOS.
 #   MODEL=... ELEMENT=cnnclassify PROPS="color-order=bgr" sh bench/pipeline-bench.sh
 set -eu
@@ -31,6 +32,7 @@ n = v.get("frames", 0)
 print(f"{sys.argv[3]} on {sys.argv[4]}: {n:.0f} frames in {wall:.2f} s = {n / wall:.1f} fps (decode included)")
 if v.get("element-ms"):
     e, i, p = v["element-ms"], v["inference-ms"], v["preprocess-ms"]
-    print(f"element: {e / n:.2f} ms/frame, inference {i / n:.2f} ms, pre-processing {p / n:.2f} ms, "
-          f"outside inference {100 * (e - i) / e:.1f}% of the element time")
+    print(f"element: {e / n:.3f} ms/frame, inference {i / n:.3f} ms, pre-processing {p / n:.3f} ms, "
+          f"outside inference {100 * (e - i) / e:.1f}% of the element time "
+          f"({100 * (e - i) / i:.1f}% of the inference time)")
 ' "$end" "$start" "$ELEMENT" "$(basename "$MODEL")"
