@@ -178,7 +178,11 @@ const char *cnn_session_get_backend (const cnn_session *session);
 
 /* Runs the model.  @inputs are in the model's input order; their dtype must
  * be the input's dtype and their shape must fit the declared one.  Returns
- * FALSE and sets @error on failure. */
+ * FALSE and sets @error on failure.  On the CPU a batch whose items the
+ * graph keeps apart, with 1 MiB of activations or more per item, runs item
+ * by item, each in cache (the same results; the stats then give one item's
+ * activation memory and the batch's FLOPs; CNN_BATCH_WHOLE=1 keeps batches
+ * whole). */
 gboolean cnn_session_run (cnn_session *session, const cnn_tensor *inputs,
     int n_inputs, GError **error);
 
