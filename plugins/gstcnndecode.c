@@ -1,5 +1,6 @@
 /* gstcnndecode.c - YOLO (v2, v3, v5, X, v8) and SSD / UltraFace decoding, NMS. */
 #include "gstcnndecode.h"
+#include "gstcnncpu.h"
 #include <math.h>
 #include <string.h>
 
@@ -252,10 +253,7 @@ gst_cnn_decode_set_vector (gboolean on)
 static gboolean
 use_vector (void)
 {
-  static gint ok = -1;
-  if (ok < 0)
-    ok = __builtin_cpu_supports ("avx512f") && !g_getenv ("CNN_NO_AVX512");
-  return ok && !vector_off;
+  return gst_cnn_cpu_avx512 () && !vector_off;
 }
 
 /* Columns @i..@i+31 (those below @N) of a [rows, N] block at @d: per 16

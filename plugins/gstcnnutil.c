@@ -1,5 +1,6 @@
 /* gstcnnutil.c - frame <-> tensor pixel work for the cnn elements. */
 #include "gstcnnutil.h"
+#include "gstcnncpu.h"
 #include <float.h>
 #include <math.h>
 #include <string.h>
@@ -286,10 +287,7 @@ vpass (const pre_job * J, const gfloat * h0, const gfloat * h1, gfloat wy, gint 
 static gboolean
 use_avx512 (void)
 {
-  static gint ok = -1;
-  if (ok < 0)
-    ok = __builtin_cpu_supports ("avx512f") && !g_getenv ("CNN_NO_AVX512");
-  return ok;
+  return gst_cnn_cpu_avx512 ();
 }
 
 /* Byte and word packs, shuffles and multiply-adds on 512 bits. */

@@ -1,0 +1,24 @@
+/* gstcnncpu.h - which vector passes the elements' pixel and decoding code
+ * may take on this CPU. */
+#ifndef GST_CNN_CPU_H
+#define GST_CNN_CPU_H
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/* AVX-512F, unless CNN_NO_AVX512 is set (to compare with the plain loops). */
+static inline gboolean
+gst_cnn_cpu_avx512 (void)
+{
+  static gint ok = -1;
+  if (ok < 0)
+    ok = __builtin_cpu_supports ("avx512f") && !g_getenv ("CNN_NO_AVX512");
+  return ok;
+}
+#endif
+
+G_END_DECLS
+
+#endif
