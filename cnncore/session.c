@@ -537,8 +537,8 @@ keeps_items_apart (cnn_exec *x)
  * whose shapes were @at_n: every value computed per run has the batch as
  * its leading dim (1 here, N there, the other dims equal), so that an
  * op's output item k depends on its inputs' items k only (or on
- * constants), which keeps_items_apart() makes sure of where shapes alone
- * do not tell. */
+ * constants), where its op keeps items apart (keeps_items_apart(),
+ * checked before). */
 static bool
 items_separable (cnn_session *s, const cnn_tensor *at_n, int64_t N)
 {
@@ -552,9 +552,6 @@ items_separable (cnn_session *s, const cnn_tensor *at_n, int64_t N)
   }
   for (int i = 0; i < s->model->n_outputs; i++)
     if (s->is_const[s->model->output_values[i]])
-      return false;
-  for (int e = 0; e < s->n_execs; e++)
-    if (!keeps_items_apart (s->execs[e]))
       return false;
   return true;
 }
@@ -585,6 +582,14 @@ plan_for (cnn_session *s, const cnn_tensor *inputs)
     if (N <= 1 || s->is_const[v] || s->t[v].ndim < 1 || s->t[v].dims[0] != N)
       return st;
   }
+  /* items whose activations fit a core's cache (1 MiB of L2 here) are
+   * better off together: a batch of tiny runs pays each node's start N
+   * times; the ops checked on the batch's plan, before planning again */
+  if (s->stats.peak_activation_bytes < N * ITEM_MIN_BYTES)
+    return st;
+  for (int e = 0; e < s->n_execs; e++)
+    if (!keeps_items_apart (s->execs[e]))
+      return st;
   cnn_tensor *at_n = g_memdup2 (s->t, s->n_values * sizeof (cnn_tensor));
   cnn_tensor *one = g_new (cnn_tensor, m->n_inputs);
   for (int i = 0; i < m->n_inputs; i++) {
@@ -592,10 +597,7 @@ plan_for (cnn_session *s, const cnn_tensor *inputs)
     one[i].dims[0] = 1;
     one[i].data = NULL;
   }
-  /* items whose activations fit a core's cache (1 MiB of L2 here) are
-   * better off together: a batch of tiny runs pays each node's start N times */
-  bool items = plan (s, one) == CNN_OK && !s->deferred && s->stats.peak_activation_bytes >= ITEM_MIN_BYTES &&
-      items_separable (s, at_n, N);
+  bool items = plan (s, one) == CNN_OK && !s->deferred && items_separable (s, at_n, N);
   for (int i = 0; items && i < m->n_outputs; i++) {
     const cnn_tensor *o = &s->t[m->output_values[i]];
     s->item_out[i] = g_try_malloc (MAX (cnn_tensor_numel (o) * cnn_dtype_size (o->dtype) * N, 1));

@@ -627,15 +627,17 @@ test_concat_in_place (void)
 /* A batch whose items the graph keeps apart, 1 MiB of activations each or
  * more, runs item by item (the plan for one item: its memory, and the
  * batch's FLOPs), with the results of the whole batch; small items stay
- * together; graphs that mix items along the batch with the shapes
- * unchanged (a Softmax over it, a Slice that reverses it) or not (a
- * Transpose that moves it, a mean over it) run as one batch, with the
- * reference kernels' results. */
+ * together; graphs of items as large that mix them along the batch, with
+ * the shapes unchanged (a Softmax over it, a Slice that reverses it) or
+ * not (a Transpose that moves it, a mean over it), run as one batch, with
+ * the reference kernels' results. */
+#define MIX_W 262145            /* a row of floats over 1 MiB */
+
 static cnn_model *
 mixing_model (int which)
 {
   ob_model *b = ob_new (13);
-  int64_t xd[2] = { -1, 5 };
+  int64_t xd[2] = { -1, MIX_W };
   ob_input (b, "x", 2, xd);
   ob_node (b, "Relu", "x", "r");
   if (which == 0) {
@@ -656,7 +658,7 @@ mixing_model (int which)
     Onnx__NodeProto *n = ob_node (b, "Transpose", "r", "t");
     int64_t perm[2] = { 1, 0 };
     ob_attr_ints (b, n, "perm", 2, perm);
-    int64_t shape[2] = { -1, 5 };
+    int64_t shape[2] = { -1, MIX_W };
     ob_init_int64 (b, "shape", 2, shape);
     ob_node (b, "Reshape", "t,shape", "y");
   }
@@ -712,9 +714,10 @@ test_batch_items (void)
   cnn_model_unref (m);
   static const char *names[] = { "Softmax over the batch", "Slice reversing the batch", "Transpose moving it",
     "ReduceMean over the batch" };
+  float *xm = random_data (4 * MIX_W);
   for (int which = 0; which < 4; which++) {
     m = mixing_model (which);
-    cnn_tensor in = { CNN_DTYPE_FLOAT32, 2, { 4, 5 }, x };
+    cnn_tensor in = { CNN_DTYPE_FLOAT32, 2, { 4, MIX_W }, xm };
     int64_t n_fast, n_ref2;
     float *fast = run (m, &in, 0, &n_fast), *r = run_with (m, &ro, &in, 0, &n_ref2);
     d = fast && r && n_fast == n_ref2 ? max_diff (fast, r, n_fast) : 1;
@@ -724,6 +727,7 @@ test_batch_items (void)
     g_free (r);
     cnn_model_unref (m);
   }
+  g_free (xm);
   g_free (x);
 }
 
