@@ -284,19 +284,13 @@ vpass (const pre_job * J, const gfloat * h0, const gfloat * h1, gfloat wy, gint 
 #include <immintrin.h>
 #define HAVE_AVX512_PASSES 1
 
-static gboolean
-use_avx512 (void)
-{
-  return gst_cnn_cpu_avx512 ();
-}
-
 /* Byte and word packs, shuffles and multiply-adds on 512 bits. */
 static gboolean
 use_avx512bw (void)
 {
   static gint ok = -1;
   if (ok < 0)
-    ok = use_avx512 () && __builtin_cpu_supports ("avx512bw");
+    ok = gst_cnn_cpu_avx512 () && __builtin_cpu_supports ("avx512bw");
   return ok;
 }
 
@@ -306,8 +300,7 @@ use_vbmi (void)
 {
   static gint ok = -1;
   if (ok < 0)
-    ok = use_avx512 () && __builtin_cpu_supports ("avx512vbmi") && __builtin_cpu_supports ("avx512bw") &&
-        !g_getenv ("CNN_NO_VBMI");
+    ok = use_avx512bw () && __builtin_cpu_supports ("avx512vbmi") && !g_getenv ("CNN_NO_VBMI");
   return ok;
 }
 
@@ -624,7 +617,7 @@ prepare_taps (const GstVideoFrame * f, const GstCnnRect * r, gdouble ox, gdouble
   t->nvec = 0;
   t->vec = FALSE;
 #ifdef HAVE_AVX512_PASSES
-  t->vec = use_avx512 ();
+  t->vec = gst_cnn_cpu_avx512 ();
   gboolean vbmi = t->vec && use_vbmi (), in_place = TRUE;
   for (gint i = 0; t->vec && i < t->Wp; i += 16) {
     gint l0 = t->lx0[i], c0 = t->cx0[i];
