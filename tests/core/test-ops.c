@@ -810,7 +810,8 @@ test_implicit (void)
 }
 
 /* Transpose (cpu/transpose.c): ranks 1 to 5, dims of 1 (dropped) and dims
- * that move together (merged), contiguous runs and tiled planes, tensors
+ * that move together (merged), contiguous runs and tiled planes (4-byte
+ * elements in 16 x 16 register blocks, masked at every edge), tensors
  * big enough to thread, DeepLab's NCHW -> NHWC of a 21-class map. */
 static void
 test_transpose (void)
