@@ -41,36 +41,81 @@ typedef struct {
 } norm_ctx;
 
 #define LANES 16
-#define CHUNK 1024
+#define CHUNK 1024              /* floats: 4 KB, read again from L1 */
 
-/* Sum of (in[i] - center)^k, k = 1 or 2, in LANES independent float sums
- * (vectorized, unlike one running sum) over chunks of CHUNK, the chunks
- * added in double. */
-CNN_MULTIVERSION static double
-lane_sum (const float *in, int64_t n, float center, int k)
+typedef float lanes16 __attribute__ ((vector_size (LANES * sizeof (float))));
+
+/* Sums of (in[i] - center) and of its square, in LANES independent float
+ * sums (one vector each: vectorized, unlike one running sum), added in
+ * double. */
+CNN_MULTIVERSION static void
+lane_sums (const float *in, int64_t n, float center, double *s1, double *s2)
 {
-  double total = 0;
-  for (int64_t c0 = 0; c0 < n; c0 += CHUNK) {
-    float acc[LANES] = { 0 };
-    int64_t c1 = MIN (c0 + CHUNK, n), i = c0;
-    for (; i + LANES <= c1; i += LANES)
-      for (int j = 0; j < LANES; j++) {
-        float d = in[i + j] - center;
-        acc[j] += k == 1 ? d : d * d;
-      }
-    for (; i < c1; i++) {
-      float d = in[i] - center;
-      acc[0] += k == 1 ? d : d * d;
-    }
-    double part = 0;
-    for (int j = 0; j < LANES; j++)
-      part += acc[j];
-    total += part;
+  lanes16 a1 = { 0 }, a2 = { 0 }, c = center - (lanes16) { 0 };
+  int64_t i = 0;
+  for (; i + LANES <= n; i += LANES) {
+    lanes16 d;
+    memcpy (&d, in + i, sizeof d);
+    d -= c;
+    a1 += d;
+    a2 += d * d;
   }
-  return total;
+  for (; i < n; i++) {
+    float d = in[i] - center;
+    a1[0] += d;
+    a2[0] += d * d;
+  }
+  *s1 = *s2 = 0;
+  for (int j = 0; j < LANES; j++) {
+    *s1 += a1[j];
+    *s2 += a2[j];
+  }
 }
 
+/* Mean and variance of in[0, n), reading the values from memory once:
+ * chunk by chunk, the chunk's mean, then its sum of squared deviations
+ * (the two passes of the reference, on 4 KB in L1), chunks merged in double
+ * by Chan, Golub and LeVeque's pairwise update.  A 720 x 720 plane is more
+ * than L2: two passes over it went to L3 twice. */
+static void
+plane_moments (const float *in, int64_t n, double *mean, double *var)
+{
+  double m = 0, m2 = 0, s1, s2;
+  for (int64_t c0 = 0; c0 < n; c0 += CHUNK) {
+    int64_t len = MIN (CHUNK, n - c0);
+    lane_sums (in + c0, len, 0.f, &s1, &s2);
+    float center = (float) (s1 / len);
+    lane_sums (in + c0, len, center, &s1, &s2);
+    double cm = center + s1 / len, cm2 = MAX (s2 - s1 * s1 / len, 0.0);
+    double delta = cm - m, tot = (double) (c0 + len);
+    m += delta * len / tot;
+    m2 += cm2 + delta * delta * (double) c0 * len / tot;
+  }
+  *mean = m;
+  *var = m2 / (double) MAX (n, 1);
+}
+
+/* out = act ((in - center) * mul + add), the activation's own loop for each
+ * simple one (vectorized; no second pass over the output). */
+#define SCALE_SHIFT(T) \
+  for (int64_t i = 0; i < n; i++) \
+    o[i] = cnn_act_one (T, a, b, (in[i] - center) * mul + add)
+
 CNN_MULTIVERSION static void
+scale_shift (const float *in, float *o, int64_t n, float center, float mul, float add, const cnn_act *act)
+{
+  float a = act->alpha, b = act->beta;
+  switch (act->type) {
+    case CNN_ACT_RELU: SCALE_SHIFT (CNN_ACT_RELU); break;
+    case CNN_ACT_LEAKY_RELU: SCALE_SHIFT (CNN_ACT_LEAKY_RELU); break;
+    case CNN_ACT_CLIP: SCALE_SHIFT (CNN_ACT_CLIP); break;
+    default:
+      SCALE_SHIFT (CNN_ACT_NONE);
+      cnn_act_apply_fast (act, o, n);
+  }
+}
+
+static void
 norm_plane (int64_t nc, int tid, void *data)
 {
   norm_ctx *c = data;
@@ -80,29 +125,40 @@ norm_plane (int64_t nc, int tid, void *data)
   const float *in = (const float *) x->in[0]->data + nc * sp;
   float *o = (float *) x->out[0]->data + nc * sp;
   const float *scale = x->in[1]->data, *bias = x->in[2]->data;
-  float mul, add;
   if (x->node->op == CNN_OP_BATCH_NORM) {
     const float *mean = x->in[3]->data, *var = x->in[4]->data;
-    mul = scale[ch] / sqrtf (var[ch] + p->epsilon);
-    add = bias[ch] - mean[ch] * mul;
-  } else if (c->fast) {
-    double mean = lane_sum (in, sp, 0.f, 1) / (double) MAX (sp, 1);
-    double var = lane_sum (in, sp, (float) mean, 2) / (double) MAX (sp, 1);
-    mul = (float) (scale[ch] / sqrt (var + p->epsilon));
-    add = (float) (bias[ch] - mean * mul);
-  } else {
-    double sum = 0, sq = 0;
+    float mul = scale[ch] / sqrtf (var[ch] + p->epsilon), add = bias[ch] - mean[ch] * mul;
+    if (c->fast) {
+      scale_shift (in, o, sp, 0.f, mul, add, &x->act);
+      return;
+    }
     for (int64_t i = 0; i < sp; i++)
-      sum += in[i];
-    double mean = sum / (double) MAX (sp, 1);
-    for (int64_t i = 0; i < sp; i++)
-      sq += (in[i] - mean) * (in[i] - mean);
-    double var = sq / (double) MAX (sp, 1);
-    mul = (float) (scale[ch] / sqrt (var + p->epsilon));
-    add = (float) (bias[ch] - mean * mul);
+      o[i] = in[i] * mul + add;
+    cnn_act_apply (&x->act, o, sp);
+    return;
   }
+  double mean, var;
+  if (c->fast) {
+    plane_moments (in, sp, &mean, &var);
+    /* (x - mean) * mul + bias with x - mean exact on floats (mean rounded
+     * to a float, the rest of it folded into the shift): x * mul + (bias -
+     * mean * mul) lost all precision where the mean is far from 0 against
+     * the spread (100 + x / 1000: 0.1% of the output's range) */
+    float center = (float) mean, mul = (float) (scale[ch] / sqrt (var + p->epsilon));
+    float add = (float) (bias[ch] - (mean - center) * mul);
+    scale_shift (in, o, sp, center, mul, add, &x->act);
+    return;
+  }
+  double sum = 0, sq = 0;
   for (int64_t i = 0; i < sp; i++)
-    o[i] = in[i] * mul + add;
+    sum += in[i];
+  mean = sum / (double) MAX (sp, 1);
+  for (int64_t i = 0; i < sp; i++)
+    sq += (in[i] - mean) * (in[i] - mean);
+  var = sq / (double) MAX (sp, 1);
+  double mul = scale[ch] / sqrt (var + p->epsilon);
+  for (int64_t i = 0; i < sp; i++)
+    o[i] = (float) ((in[i] - mean) * mul + bias[ch]);
   cnn_act_apply (&x->act, o, sp);
 }
 

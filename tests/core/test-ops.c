@@ -852,6 +852,54 @@ test_transpose (void)
   }
 }
 
+/* InstanceNormalization's fast path (ops/norm.c: moments chunk by chunk,
+ * merged): planes of one value, less than a chunk, chunks and a ragged
+ * end; values far from 0 with a small spread (mean 100, std 0.001) and a
+ * ramp whose chunks have means of their own; the fused activations. */
+static void
+test_instance_norm (void)
+{
+  const char *acts[] = { NULL, "Relu", "LeakyRelu", "Sigmoid" };
+  for (int c = 0; c < 12; c++) {
+    ob_model *b = ob_new (13);
+    int64_t H = c == 0 ? 1 : c < 3 ? rnd (1, 9) : rnd (20, 70), W = c == 0 ? 1 : rnd (1, 90);
+    int64_t xd[4] = { rnd (1, 2), 3, H, W }, C = 3, hw[2] = { H, W }, one = 1;
+    ob_input (b, "x", 4, xd);
+    ob_init_float (b, "s", 1, &C, NULL, rng);
+    ob_init_float (b, "bb", 1, &C, NULL, rng);
+    const char *src = "x";
+    if (c % 3 == 1) {           /* 100 + x / 1000 */
+      float k[2] = { 1e-3f, 100 };
+      ob_init_float (b, "k0", 1, &one, &k[0], rng);
+      ob_init_float (b, "k1", 1, &one, &k[1], rng);
+      ob_node (b, "Mul", "x,k0", "m");
+      ob_node (b, "Add", "m,k1", "o");
+      src = "o";
+    } else if (c % 3 == 2) {    /* x + a ramp over the plane, 0 to 50 */
+      float *ramp = g_new (float, H * W);
+      for (int64_t i = 0; i < H * W; i++)
+        ramp[i] = 50.f * (float) i / (float) (H * W);
+      ob_init_float (b, "ramp", 2, hw, ramp, rng);
+      g_free (ramp);
+      ob_node (b, "Add", "x,ramp", "o");
+      src = "o";
+    }
+    char *ins = g_strdup_printf ("%s,s,bb", src);
+    const char *act = acts[c % G_N_ELEMENTS (acts)];
+    ob_node (b, "InstanceNormalization", ins, act ? "n" : "y");
+    g_free (ins);
+    if (act)
+      ob_node (b, act, "n", "y");
+    ob_output (b, "y");
+    char *what = g_strdup_printf ("InstanceNormalization %" G_GINT64_FORMAT "x3x%" G_GINT64_FORMAT "x%"
+        G_GINT64_FORMAT "%s%s%s", xd[0], H, W, c % 3 == 1 ? " 100+x/1000" : c % 3 == 2 ? " x+ramp" : "",
+        act ? " + " : "", act ? act : "");
+    check (b, what);
+    g_free (what);
+    ob_free (b);
+  }
+}
+
 /* Rows of output pixels whose last 1 to 4 columns go to the GEMM's thin
  * kernel (alone, or after a 16-wide tile): 1x1 convolutions read in place
  * and 3x3 ones on the padded grid or packed (compact), in 12 x 32 and 8 x 48
@@ -1324,6 +1372,7 @@ main (int argc, char **argv)
   test_silu_fusion ();
   test_pad_resize ();
   test_transpose ();
+  test_instance_norm ();
   test_chains ();
   if (strcmp (opt_backend, "cpu") == 0)
     test_sgemm_kernel ();       /* calls the CPU kernel directly */
