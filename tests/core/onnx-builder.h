@@ -210,6 +210,14 @@ ob_attr_ints (ob_model *b, Onnx__NodeProto *n, const char *name, int count, cons
 }
 
 static inline void
+ob_attr_floats (ob_model *b, Onnx__NodeProto *n, const char *name, int count, const float *v)
+{
+  Onnx__AttributeProto *a = ob_attr_new (b, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS);
+  a->n_floats = count;
+  a->floats = ob_keep (b, g_memdup2 (v, sizeof (float) * MAX (count, 1)));
+}
+
+static inline void
 ob_attr_string (ob_model *b, Onnx__NodeProto *n, const char *name, const char *v)
 {
   Onnx__AttributeProto *a = ob_attr_new (b, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING);

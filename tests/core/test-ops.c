@@ -900,6 +900,57 @@ test_instance_norm (void)
   }
 }
 
+/* The opset-1 ops of older style models (ops/legacy.c): ImageScaler with
+ * and without its per-channel bias, Crop by border and by size, Affine of
+ * any rank; some large enough for threads. */
+static void
+test_legacy (void)
+{
+  for (int c = 0; c < 12; c++) {
+    ob_model *b = ob_new (13);
+    int big = c % 4 == 3;
+    int64_t xd[4] = { rnd (1, 2), rnd (1, 5), big ? rnd (150, 300) : rnd (1, 30), big ? rnd (150, 300) : rnd (1, 40) };
+    const char *op = c % 3 == 0 ? "ImageScaler" : c % 3 == 1 ? "Crop" : "Affine";
+    int nd = c % 3 == 2 && !big ? (int) rnd (1, 4) : 4;
+    ob_input (b, "x", nd, xd);
+    Onnx__NodeProto *n = ob_node (b, op, "x", "y");
+    GString *what = g_string_new (op);
+    for (int i = 0; i < nd; i++)
+      g_string_append_printf (what, "%s%" G_GINT64_FORMAT, i ? "x" : " ", xd[i]);
+    if (c % 3 == 0) {
+      ob_attr_float (b, n, "scale", (float) g_rand_double_range (rng, -2, 2));
+      if (c % 2) {
+        float bias[5];
+        for (int i = 0; i < xd[1]; i++)
+          bias[i] = (float) g_rand_double_range (rng, -1, 1);
+        ob_attr_floats (b, n, "bias", (int) xd[1], bias);
+        g_string_append (what, " bias");
+      }
+    } else if (c % 3 == 1) {
+      int64_t border[4] = { rnd (0, xd[3] / 3), rnd (0, xd[2] / 3), 0, 0 };
+      border[2] = rnd (0, (xd[3] - 1 - border[0]) / 2);
+      border[3] = rnd (0, (xd[2] - 1 - border[1]) / 2);
+      ob_attr_ints (b, n, "border", 4, border);
+      if (c % 2) {
+        int64_t size[2] = { rnd ((xd[2] - border[1] + 1) / 2, xd[2] - border[1]),
+          rnd ((xd[3] - border[0] + 1) / 2, xd[3] - border[0]) };
+        ob_attr_ints (b, n, "scale", 2, size);
+        g_string_append_printf (what, " at %" G_GINT64_FORMAT ",%" G_GINT64_FORMAT " size %" G_GINT64_FORMAT
+            "x%" G_GINT64_FORMAT, border[1], border[0], size[0], size[1]);
+      } else
+        g_string_append_printf (what, " border %" G_GINT64_FORMAT ",%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT
+            ",%" G_GINT64_FORMAT, border[0], border[1], border[2], border[3]);
+    } else {
+      ob_attr_float (b, n, "alpha", (float) g_rand_double_range (rng, -2, 2));
+      ob_attr_float (b, n, "beta", (float) g_rand_double_range (rng, -1, 1));
+    }
+    ob_output (b, "y");
+    check (b, what->str);
+    g_string_free (what, TRUE);
+    ob_free (b);
+  }
+}
+
 /* Rows of output pixels whose last 1 to 4 columns go to the GEMM's thin
  * kernel (alone, or after a 16-wide tile): 1x1 convolutions read in place
  * and 3x3 ones on the padded grid or packed (compact), in 12 x 32 and 8 x 48
@@ -1373,6 +1424,7 @@ main (int argc, char **argv)
   test_pad_resize ();
   test_transpose ();
   test_instance_norm ();
+  test_legacy ();
   test_chains ();
   if (strcmp (opt_backend, "cpu") == 0)
     test_sgemm_kernel ();       /* calls the CPU kernel directly */
