@@ -96,6 +96,7 @@ typedef struct {
   bool *yout, *xout;
   bool linear;
   float extrapolation;
+  int64_t dup;                  /* nearest, each input column k times over (x0[i] = i / k): k, else 0 */
 } cnn_resize_tables;
 bool cnn_resize_tables_new (cnn_exec *x, cnn_resize_tables *t);
 void cnn_resize_tables_clear (cnn_resize_tables *t);

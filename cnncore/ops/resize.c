@@ -291,7 +291,17 @@ typedef struct {
 CNN_MULTIVERSION static void
 resample_row (const cnn_resize_tables *t, const float *a, float *h)
 {
-  if (t->linear)
+  /* nearest at a whole factor: each value repeated, no gathers */
+  if (t->dup == 2)
+    for (int64_t j = 0; j < t->iw; j++) {
+      h[2 * j] = a[j];
+      h[2 * j + 1] = a[j];
+    }
+  else if (t->dup > 2)
+    for (int64_t j = 0; j < t->iw; j++)
+      for (int64_t r = 0; r < t->dup; r++)
+        h[j * t->dup + r] = a[j];
+  else if (t->linear)
     for (int64_t i = 0; i < t->ow; i++)
       h[i] = a[t->x0[i]] + t->wx[i] * (a[t->x1[i]] - a[t->x0[i]]);
   else
@@ -328,6 +338,15 @@ resize_rows (int64_t task, int tid, void *data)
       }
       continue;
     }
+    if (!t->linear) {
+      /* nearest: the source row straight into the output row, or the row
+       * above copied where it came from the same source row */
+      if (y > y0 && t->y0[y] == t->y0[y - 1])
+        memcpy (dst, dst - t->ow, sizeof (float) * t->ow);
+      else
+        resample_row (t, src + t->y0[y] * t->iw, dst);
+      continue;
+    }
     /* the two source rows, each resampled into a buffer unless held there,
      * never evicting the other */
     int64_t want0 = t->y0[y], want1 = t->y1[y];
@@ -346,10 +365,6 @@ resize_rows (int64_t task, int tid, void *data)
       held[s1] = want1;
     }
     const float *rows[2] = { buf[s0], buf[s1 < 0 ? s0 : s1] };
-    if (!t->linear) {
-      memcpy (dst, rows[0], sizeof (float) * t->ow);
-      continue;
-    }
     const float *restrict top = rows[0], *restrict bot = rows[1];
     float wy = t->wy[y];
     for (int64_t i = 0; i < t->ow; i++)
@@ -409,6 +424,12 @@ cnn_resize_tables_new (cnn_exec *x, cnn_resize_tables *t)
   t->yout = g_new (bool, MAX (t->oh, 1));
   axis_table (p, &g, nd - 1, t->iw, t->ow, t->x0, t->x1, t->wx, t->xout);
   axis_table (p, &g, nd - 2, t->ih, t->oh, t->y0, t->y1, t->wy, t->yout);
+  if (!t->linear && t->iw > 0 && t->ow % t->iw == 0 && t->ow > t->iw) {
+    t->dup = t->ow / t->iw;
+    for (int64_t i = 0; i < t->ow && t->dup; i++)
+      if (t->xout[i] || t->x0[i] != i / t->dup)
+        t->dup = 0;
+  }
   return true;
 }
 

@@ -641,27 +641,39 @@ test_pad_resize (void)
     ob_free (b);
   }
   const char *coords[] = { "half_pixel", "asymmetric", "align_corners", "pytorch_half_pixel" };
-  /* then downscaling and large factors (DeepLab: 33 -> 257) */
+  /* then downscaling and large factors (DeepLab: 33 -> 257), then nearest
+   * at whole factors (each value repeated, style models' 2x) on images
+   * large enough for threads */
   static const float big[] = { 0.5f, 0.75f, 7.8f, 3.3f, 0.4f };
-  for (int c = 0; c < 24; c++) {
+  for (int c = 0; c < 28; c++) {
     ob_model *b = ob_new (13);
     int64_t xd[4] = { 1, rnd (1, 3), rnd (2, 11), rnd (2, 17) }, four = 4;
     float scales[4] = { 1, 1, (float) rnd (1, 4) / 2.f + 0.5f, (float) rnd (1, 4) / 2.f + 0.5f };
-    if (c >= 16) {
+    if (c >= 16 && c < 24) {
       xd[2] = rnd (5, 40);
       xd[3] = rnd (5, 40);
       scales[2] = big[c % 5];
       scales[3] = big[(c + 2) % 5];
+    } else if (c >= 24) {
+      xd[1] = 3;
+      xd[2] = rnd (40, 70);
+      xd[3] = rnd (40, 70);
+      scales[2] = (float) (2 + c % 3);
+      scales[3] = (float) (2 + (c + 1) % 3);
     }
     ob_input (b, "x", 4, xd);
     ob_init_float (b, "roi", 1, (int64_t[]) { 0 }, NULL, rng);
     ob_init_float (b, "scales", 1, &four, scales, rng);
     Onnx__NodeProto *n = ob_node (b, "Resize", "x,roi,scales", "y");
-    ob_attr_string (b, n, "mode", c % 2 ? "linear" : "nearest");
-    ob_attr_string (b, n, "coordinate_transformation_mode", coords[c % 4]);
+    bool linear = c % 2 && c < 24;
+    const char *coord = c < 24 ? coords[c % 4] : "asymmetric";
+    ob_attr_string (b, n, "mode", linear ? "linear" : "nearest");
+    ob_attr_string (b, n, "coordinate_transformation_mode", coord);
+    if (c >= 24)
+      ob_attr_string (b, n, "nearest_mode", "floor");
     ob_output (b, "y");
     char *what = g_strdup_printf ("Resize %s %s %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT " x%.1f,%.1f",
-        c % 2 ? "linear" : "nearest", coords[c % 4], xd[2], xd[3], scales[2], scales[3]);
+        linear ? "linear" : c >= 24 ? "nearest floor" : "nearest", coord, xd[2], xd[3], scales[2], scales[3]);
     check (b, what);
     g_free (what);
     ob_free (b);
