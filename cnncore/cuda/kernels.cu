@@ -653,7 +653,7 @@ instance_norm_kernel (const T *x, T *y, const T *scale, const T *bias, int64_t c
   }
   double var = block_reduce<double> (v, false) / (double) size;
   int64_t ch = p % c;
-  /* (x - mean) * k + bias, x - mean exact on floats (as ops/norm.c) */
+  /* (x - mean) * k + bias, x - mean rounded once on floats (ops/norm.c) */
   float m = (float) mean, k = (float) (ld (scale, ch) / sqrt (var + eps));
   float b = (float) (ld (bias, ch) - (mean - m) * k);
   for (int64_t i = threadIdx.x; i < size; i += blockDim.x)

@@ -140,10 +140,10 @@ norm_plane (int64_t nc, int tid, void *data)
   double mean, var;
   if (c->fast) {
     plane_moments (in, sp, &mean, &var);
-    /* (x - mean) * mul + bias with x - mean exact on floats (mean rounded
-     * to a float, the rest of it folded into the shift): x * mul + (bias -
-     * mean * mul) lost all precision where the mean is far from 0 against
-     * the spread (100 + x / 1000: 0.1% of the output's range) */
+    /* (x - mean) * mul + bias, x - mean rounded once on floats (the mean
+     * rounded to a float, what that drops folded into the shift): x * mul
+     * + (bias - mean * mul) lost digits where the mean is far from 0
+     * against the spread (100 + x / 1000: 0.1% of the output's range) */
     float center = (float) mean, mul = (float) (scale[ch] / sqrt (var + p->epsilon));
     float add = (float) (bias[ch] - (mean - center) * mul);
     scale_shift (in, o, sp, center, mul, add, &x->act);
