@@ -245,6 +245,74 @@ col2im_channel (int64_t m, int tid, void *data)
         }
 }
 
+/* Whether every output pixel gets exactly one tap, in order: kernel ==
+ * stride, no dilation or pads, the output the input times the stride
+ * (UNet's 2x2 stride-2 upsampling). */
+static bool
+taps_tile (const cnn_window *w)
+{
+  for (int d = 0; d < 3; d++)
+    if (w->kernel[d] != w->stride[d] || (w->kernel[d] > 1 && w->dil[d] != 1) || w->pad0[d] != 0 ||
+        w->in[d] != w->out[d] * w->stride[d])
+      return false;
+  return true;
+}
+
+typedef struct {
+  const cnn_window *w;
+  const float *col;
+  float *out;
+  const float *bias;            /* the group's, or NULL */
+  const cnn_act *act;
+} place_ctx;
+
+/* Row @y (of @H) of tap row @src placed into output row @dst, kw values
+ * apart from kx (the taps' rows isz apart), with bias @b and the simple
+ * activation T (alpha @lo, beta @hi) on the way. */
+#define PLACE_ROW(T) do { \
+    if (kw == 2) \
+      for (int64_t x = 0; x < W; x++) { \
+        dst[2 * x] = cnn_act_one (T, lo, hi, src[x] + b); \
+        dst[2 * x + 1] = cnn_act_one (T, lo, hi, src[isz + x] + b); \
+      } \
+    else \
+      for (int64_t x = 0; x < W; x++) \
+        for (int64_t kx = 0; kx < kw; kx++) \
+          dst[x * kw + kx] = cnn_act_one (T, lo, hi, src[kx * isz + x] + b); \
+  } while (0)
+
+/* Output channel m where the taps tile the output: each tap's row of
+ * columns placed at its offset in each k x k block, bias and a simple
+ * activation added on the way: one pass, where col2im added into an output
+ * filled with the bias first, then applied the activation in a third. */
+CNN_MULTIVERSION static void
+place_channel (int64_t m, int tid, void *data)
+{
+  place_ctx *c = data;
+  const cnn_window *w = c->w;
+  int64_t kz = w->kernel[0], kh = w->kernel[1], kw = w->kernel[2];
+  int64_t D = w->out[0], H = w->out[1], W = w->out[2], isz = D * H * W, OW = w->in[2];
+  const float b = c->bias ? c->bias[m] : 0.f, lo = c->act->alpha, hi = c->act->beta;
+  const cnn_act_type at = c->act->type;
+  float *o = c->out + m * isz * kz * kh * kw;
+  const float *col = c->col + m * kz * kh * kw * isz;
+  for (int64_t tz = 0; tz < kz; tz++)
+    for (int64_t ky = 0; ky < kh; ky++)
+      for (int64_t z = 0; z < D; z++)
+        for (int64_t y = 0; y < H; y++) {
+          float *restrict dst = o + ((z * kz + tz) * H * kh + y * kh + ky) * OW;
+          const float *restrict src = col + ((tz * kh + ky) * kw * D + z) * H * W + y * W;
+          switch (at) {
+            case CNN_ACT_RELU: PLACE_ROW (CNN_ACT_RELU); break;
+            case CNN_ACT_LEAKY_RELU: PLACE_ROW (CNN_ACT_LEAKY_RELU); break;
+            case CNN_ACT_CLIP: PLACE_ROW (CNN_ACT_CLIP); break;
+            default: PLACE_ROW (CNN_ACT_NONE); break;
+          }
+        }
+  if (!cnn_act_is_simple (at))
+    cnn_act_apply_fast (c->act, o, isz * kz * kh * kw);
+}
+
 static cnn_status
 convt_fast (cnn_exec *x)
 {
@@ -258,6 +326,19 @@ convt_fast (cnn_exec *x)
   int64_t isz = z.isz, osz = z.osz, ksz = z.ksz;
   if (x->scratch_size < (size_t) (Mg * ksz * isz) * sizeof (float))
     return cnn_exec_fail (x, CNN_E_BACKEND, "scratch too small");
+  const cnn_tensor *B = x->n_in > 2 ? x->in[2] : NULL;
+  if (taps_tile (&w)) {
+    for (int64_t n = 0; n < N; n++)
+      for (int64_t g = 0; g < G; g++) {
+        cnn_gemm (x->pool, true, false, (int) (Mg * ksz), (int) isz, (int) Cg,
+            1.0f, (const float *) W->data + g * Cg * Mg * ksz, (int) (Mg * ksz),
+            (const float *) X->data + (n * C + g * Cg) * isz, (int) isz, 0.0f, x->scratch, (int) isz);
+        place_ctx c = { &w, x->scratch, (float *) x->out[0]->data + (n * M + g * Mg) * osz,
+          B ? (const float *) B->data + g * Mg : NULL, &x->act };
+        cnn_parallel_for (x->pool, Mg, place_channel, &c);
+      }
+    return CNN_OK;
+  }
   fill_bias (x, osz);
   for (int64_t n = 0; n < N; n++)
     for (int64_t g = 0; g < G; g++) {

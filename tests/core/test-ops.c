@@ -161,6 +161,43 @@ test_conv (gboolean transpose)
   }
 }
 
+/* ConvTranspose whose taps tile the output (kernel == stride, no pads:
+ * UNet's 2x2 stride-2 upsampling), which places each tap's columns instead
+ * of adding them (ops/conv_transpose.c): 1 to 3 spatial dims, square and
+ * not, groups, batches, with and without bias, a fused Relu or Sigmoid. */
+static void
+test_conv_transpose_tiled (void)
+{
+  for (int c = 0; c < 12; c++) {
+    ob_model *b = ob_new (13);
+    int nsp = c % 6 == 5 ? 3 : c % 6 == 4 ? 1 : 2;
+    int64_t N = rnd (1, 2), G = c % 3 == 2 ? 2 : 1, C = G * rnd (1, 8), M = G * rnd (1, 6);
+    int64_t xd[5] = { N, C }, wd[5] = { C, M / G }, k[3];
+    for (int i = 0; i < nsp; i++) {
+      k[i] = c % 4 == 1 && i == nsp - 1 ? 3 : c % 4 == 3 ? rnd (1, 4) : 2;
+      xd[2 + i] = rnd (nsp == 3 ? 2 : 3, nsp == 3 ? 6 : c % 4 == 0 ? 60 : 20);
+      wd[2 + i] = k[i];
+    }
+    ob_input (b, "x", 2 + nsp, xd);
+    ob_init_float (b, "w", 2 + nsp, wd, NULL, rng);
+    ob_init_float (b, "b", 1, &M, NULL, rng);
+    gboolean bias = c % 5 != 2;
+    const char *act = c % 3 == 0 ? "Relu" : c % 3 == 1 && c > 6 ? "Sigmoid" : NULL;
+    Onnx__NodeProto *n = ob_node (b, "ConvTranspose", bias ? "x,w,b" : "x,w", act ? "y0" : "y");
+    ob_attr_ints (b, n, "strides", nsp, k);
+    ob_attr_int (b, n, "group", G);
+    if (act)
+      ob_node (b, act, "y0", "y");
+    ob_output (b, "y");
+    char *what = g_strdup_printf ("ConvTranspose%dd tiled N%" G_GINT64_FORMAT " C%" G_GINT64_FORMAT " M%"
+        G_GINT64_FORMAT " g%" G_GINT64_FORMAT " in%" G_GINT64_FORMAT " k=s%" G_GINT64_FORMAT "%s%s%s", nsp, N, C,
+        M, G, xd[2], k[nsp - 1], bias ? " bias" : "", act ? " + " : "", act ? act : "");
+    check (b, what);
+    g_free (what);
+    ob_free (b);
+  }
+}
+
 static void
 test_pool (void)
 {
@@ -1436,6 +1473,7 @@ main (int argc, char **argv)
   test_pad_resize ();
   test_transpose ();
   test_instance_norm ();
+  test_conv_transpose_tiled ();
   test_legacy ();
   test_chains ();
   if (strcmp (opt_backend, "cpu") == 0)
