@@ -59,6 +59,8 @@ cnn_conv2d_gemm_scratch (const cnn_exec *x)
     return cnn_conv2d_winograd_scratch (x);
   if (cnn_conv2d_implicit_applies (x))
     return cnn_conv2d_implicit_scratch (x);
+  if (cnn_conv2d_narrow_applies (x))
+    return cnn_conv2d_narrow_scratch (x);
   const cnn_conv_params *p = x->params;
   if (cnn_conv_geometry ((cnn_exec *) x, &w) != CNN_OK)
     return 0;
@@ -378,6 +380,8 @@ cnn_conv2d_gemm (cnn_exec *x)
     return cnn_conv2d_winograd (x);
   if (cnn_conv2d_implicit_applies (x))
     return cnn_conv2d_implicit (x);
+  if (cnn_conv2d_narrow_applies (x))
+    return cnn_conv2d_narrow (x);
   if (use_direct (x)) {
     direct_ctx c = { x, &w, w.out[0] * w.out[1] };
     c.chunk = CLAMP (DIRECT_CHUNK / MAX (w.out[2], 1), 1, c.rows);

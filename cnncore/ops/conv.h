@@ -66,6 +66,12 @@ bool cnn_conv2d_implicit_applies (const cnn_exec *x);
 size_t cnn_conv2d_implicit_scratch (const cnn_exec *x);
 cnn_status cnn_conv2d_implicit (cnn_exec *x);
 
+/* cpu/conv2d_narrow.c: stride-1 2D convolutions to 1 to 4 output channels
+ * per group (a style network's last 9x9 convolution to RGB), AVX-512. */
+bool cnn_conv2d_narrow_applies (const cnn_exec *x);
+size_t cnn_conv2d_narrow_scratch (const cnn_exec *x);
+cnn_status cnn_conv2d_narrow (cnn_exec *x);
+
 /* cpu/conv2d_gemm.c: im2col + OpenBLAS sgemm, and a direct depthwise kernel. */
 cnn_status cnn_conv2d_gemm (cnn_exec *x);
 size_t cnn_conv2d_gemm_scratch (const cnn_exec *x);

@@ -161,6 +161,58 @@ test_conv (gboolean transpose)
   }
 }
 
+/* Stride-1 convolutions to 1 to 4 output channels per group
+ * (cpu/conv2d_narrow.c): the style networks' last 9x9 with pads of 4 and
+ * without, other kernels, dilation, asymmetric pads, groups, batches,
+ * rows narrower than a vector and past a block of vectors, a fused residual
+ * Add, fused activations (Tanh after the store). */
+static void
+test_conv_narrow (void)
+{
+  const char *acts[] = { NULL, "Relu", "Tanh", "LeakyRelu" };
+  for (int c = 0; c < 16; c++) {
+    ob_model *b = ob_new (13);
+    int64_t G = c % 5 == 4 ? 2 : 1, Mg = 1 + c % 4, Cg = rnd (2, 9), M = G * Mg, C = G * Cg;
+    int64_t k = c < 4 ? 9 : rnd (1, 5), d = c % 6 == 5 ? 2 : 1;
+    int64_t H = c % 8 == 3 ? rnd (2, 6) : rnd (10, 40), W = c % 8 == 3 ? rnd (3, 15) : rnd (90, 260);
+    int64_t pads[4] = { c < 2 ? 4 : rnd (0, 2), rnd (0, 2), c < 2 ? 4 : rnd (0, 2), rnd (0, 3) };
+    if (c >= 2 && c < 4)
+      pads[0] = pads[1] = pads[2] = pads[3] = 0;
+    if ((k - 1) * d + 1 > MIN (H + pads[0] + pads[2], W + pads[1] + pads[3]))
+      k = 1;
+    int64_t xd[4] = { rnd (1, 2), C, H, W }, wd[4] = { M, Cg, k, k }, dil[2] = { d, d };
+    int64_t OH = H + pads[0] + pads[2] - (k - 1) * d, OW = W + pads[1] + pads[3] - (k - 1) * d;
+    int64_t rd[4] = { xd[0], M, OH, OW };
+    ob_input (b, "x", 4, xd);
+    gboolean residual = c % 3 == 2;
+    if (residual)
+      ob_input (b, "r", 4, rd);
+    ob_init_float (b, "w", 4, wd, NULL, rng);
+    ob_init_float (b, "b", 1, &M, NULL, rng);
+    const char *act = acts[c % 4];
+    Onnx__NodeProto *n = ob_node (b, "Conv", c % 7 == 6 ? "x,w" : "x,w,b", residual || act ? "c0" : "y");
+    ob_attr_ints (b, n, "pads", 4, pads);
+    ob_attr_ints (b, n, "dilations", 2, dil);
+    ob_attr_int (b, n, "group", G);
+    const char *last = "c0";
+    if (residual) {
+      ob_node (b, "Add", "c0,r", act ? "s" : "y");
+      last = "s";
+    }
+    if (act)
+      ob_node (b, act, last, "y");
+    ob_output (b, "y");
+    char *what = g_strdup_printf ("Conv narrow N%" G_GINT64_FORMAT " C%" G_GINT64_FORMAT " M%" G_GINT64_FORMAT
+        " g%" G_GINT64_FORMAT " %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT " k%" G_GINT64_FORMAT " d%" G_GINT64_FORMAT
+        " pads %" G_GINT64_FORMAT ",%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT "%s%s%s",
+        xd[0], C, M, G, H, W, k, d, pads[0], pads[1], pads[2], pads[3], residual ? " + residual" : "",
+        act ? " + " : "", act ? act : "");
+    check (b, what);
+    g_free (what);
+    ob_free (b);
+  }
+}
+
 /* ConvTranspose whose taps tile the output (kernel == stride, no pads:
  * UNet's 2x2 stride-2 upsampling), which places each tap's columns instead
  * of adding them (ops/conv_transpose.c): 1 to 3 spatial dims, square and
@@ -1474,6 +1526,7 @@ main (int argc, char **argv)
   test_transpose ();
   test_instance_norm ();
   test_conv_transpose_tiled ();
+  test_conv_narrow ();
   test_legacy ();
   test_chains ();
   if (strcmp (opt_backend, "cpu") == 0)

@@ -13,7 +13,7 @@ SECS=${2:-60}
 OUT="$BUILD/fuzz"
 mkdir -p "$OUT/corpus"
 PB=$(ls "$BUILD"/cnncore/onnx.pb-c.c)
-# CNN_FUZZ_BUILD: without the depthwise kernels (see cpu/conv2d_depthwise.c)
+# CNN_FUZZ_BUILD: without the depthwise and narrow kernels (see cpu/conv2d_depthwise.c)
 CFLAGS="-O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -DCNN_FUZZ_BUILD -Icnncore \
   -I$(dirname "$PB")"
 clang $CFLAGS $(pkg-config --cflags glib-2.0 libprotobuf-c) -o "$OUT/fuzz-model" tests/fuzz/fuzz-model.c \
