@@ -221,7 +221,7 @@ typedef struct {
   float *out;
   const float *bias;            /* the group's, or NULL */
   const cnn_act *act;
-  float *rows;                  /* per thread: phase_row_floats () */
+  float *rows;                  /* per thread: phase_row_floats () (col2im_rows_channel) */
 } col2im_ctx;
 
 /* Phases of @n output columns at stride 2 into @dst with the simple
@@ -312,17 +312,9 @@ taps_tile (const cnn_window *w)
   return true;
 }
 
-typedef struct {
-  const cnn_window *w;
-  const float *col;
-  float *out;
-  const float *bias;            /* the group's, or NULL */
-  const cnn_act *act;
-} place_ctx;
-
-/* Row @y (of @H) of tap row @src placed into output row @dst, kw values
- * apart from kx (the taps' rows isz apart), with bias @b and the simple
- * activation T (alpha @lo, beta @hi) on the way. */
+/* Output row @dst from the tap rows at @src (kx's isz further on), kw
+ * values apart, with bias @b and the simple activation T (alpha @lo, beta
+ * @hi) on the way. */
 #define PLACE_ROW(T) do { \
     if (kw == 2) \
       for (int64_t x = 0; x < W; x++) { \
@@ -342,7 +334,7 @@ typedef struct {
 CNN_MULTIVERSION static void
 place_channel (int64_t m, int tid, void *data)
 {
-  place_ctx *c = data;
+  col2im_ctx *c = data;
   const cnn_window *w = c->w;
   int64_t kz = w->kernel[0], kh = w->kernel[1], kw = w->kernel[2];
   int64_t D = w->out[0], H = w->out[1], W = w->out[2], isz = D * H * W, OW = w->in[2];
@@ -381,18 +373,7 @@ convt_fast (cnn_exec *x)
   if (x->scratch_size < convt_scratch (x))
     return cnn_exec_fail (x, CNN_E_BACKEND, "scratch too small");
   const cnn_tensor *B = x->n_in > 2 ? x->in[2] : NULL;
-  if (taps_tile (&w)) {
-    for (int64_t n = 0; n < N; n++)
-      for (int64_t g = 0; g < G; g++) {
-        cnn_gemm (x->pool, true, false, (int) (Mg * ksz), (int) isz, (int) Cg,
-            1.0f, (const float *) W->data + g * Cg * Mg * ksz, (int) (Mg * ksz),
-            (const float *) X->data + (n * C + g * Cg) * isz, (int) isz, 0.0f, x->scratch, (int) isz);
-        place_ctx c = { &w, x->scratch, (float *) x->out[0]->data + (n * M + g * Mg) * osz,
-          B ? (const float *) B->data + g * Mg : NULL, &x->act };
-        cnn_parallel_for (x->pool, Mg, place_channel, &c);
-      }
-    return CNN_OK;
-  }
+  bool tile = taps_tile (&w);
   for (int64_t n = 0; n < N; n++)
     for (int64_t g = 0; g < G; g++) {
       /* col[Mg*ksz, isz] = W_g^T [Cg, Mg*ksz]^T x X_g [Cg, isz] */
@@ -401,7 +382,7 @@ convt_fast (cnn_exec *x)
           (const float *) X->data + (n * C + g * Cg) * isz, (int) isz, 0.0f, x->scratch, (int) isz);
       col2im_ctx c = { &w, x->scratch, (float *) x->out[0]->data + (n * M + g * Mg) * osz,
         B ? (const float *) B->data + g * Mg : NULL, &x->act, (float *) x->scratch + Mg * ksz * isz };
-      cnn_parallel_for (x->pool, Mg, col2im_rows_channel, &c);
+      cnn_parallel_for (x->pool, Mg, tile ? place_channel : col2im_rows_channel, &c);
     }
   return CNN_OK;
 }
