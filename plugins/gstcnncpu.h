@@ -19,6 +19,14 @@ gst_cnn_cpu_avx512 (void)
 }
 #endif
 
+/* Loops the compiler vectorizes, compiled for AVX-512 and AVX2 too and
+ * picked at load time (as cnncore's CNN_MULTIVERSION). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
+#define GST_CNN_MULTIVERSION __attribute__ ((target_clones ("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define GST_CNN_MULTIVERSION
+#endif
+
 G_END_DECLS
 
 #endif

@@ -118,22 +118,8 @@ argmax (GstCnnSegment * self, const cnn_tensor * o)
     }
     return;
   }
-  const float *s = o->data;
-  gint C = self->n_classes;
-  for (gsize i = 0; i < plane; i++) {
-    gint best = 0;
-    if (self->nhwc) {
-      const float *p = s + i * C;
-      for (gint c = 1; c < C; c++)
-        if (p[c] > p[best])
-          best = c;
-    } else {
-      for (gint c = 1; c < C; c++)
-        if (s[c * plane + i] > s[best * plane + i])
-          best = c;
-    }
-    self->mask[i] = (guint8) MIN (best, 254);
-  }
+  /* finite scores: gst_cnn_filter_infer() refused NaN and Inf */
+  gst_cnn_argmax (o->data, self->n_classes, plane, self->nhwc, self->mask, gst_cnn_filter_parallel_for, self);
 }
 
 static void

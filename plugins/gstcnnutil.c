@@ -947,3 +947,112 @@ gst_cnn_parse_triplet (const gchar * s, gfloat * v)
   g_strfreev (parts);
   return ok;
 }
+
+/* Pixels [i0, i1) of @n, the plain way. */
+static void
+argmax_plain (const gfloat * s, gint classes, gsize n, gsize i0, gsize i1, gboolean nhwc, guint8 * mask)
+{
+  for (gsize i = i0; i < i1; i++) {
+    gint best = 0;
+    for (gint c = 1; c < classes; c++)
+      if (nhwc ? s[i * classes + c] > s[i * classes + best] : s[c * n + i] > s[best * n + i])
+        best = c;
+    mask[i] = (guint8) MIN (best, 254);
+  }
+}
+
+void
+gst_cnn_argmax_ref (const gfloat * s, gint classes, gsize n, gboolean nhwc, guint8 * mask)
+{
+  argmax_plain (s, classes, n, 0, n, nhwc, mask);
+}
+
+#define ARGMAX_BLOCK 8192      /* pixels a task */
+
+#ifdef HAVE_AVX512_PASSES
+/* Class-major: 16 pixels at a time, a running maximum and its class in
+ * registers over the planes (a later class only where strictly larger). */
+__attribute__ ((target ("avx512f")))
+static void
+argmax_planes_avx512 (const gfloat * s, gint classes, gsize plane, gsize n, guint8 * mask)
+{
+  for (gsize i = 0; i < n; i += 16) {
+    __mmask16 k = (__mmask16) (n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
+    __m512 best = _mm512_maskz_loadu_ps (k, s + i);
+    __m512i idx = _mm512_setzero_si512 ();
+    for (gint c = 1; c < classes; c++) {
+      __m512 v = _mm512_maskz_loadu_ps (k, s + (gsize) c * plane + i);
+      __mmask16 gt = _mm512_cmp_ps_mask (v, best, _CMP_GT_OQ);
+      best = _mm512_mask_mov_ps (best, gt, v);
+      idx = _mm512_mask_mov_epi32 (idx, gt, _mm512_set1_epi32 (MIN (c, 254)));
+    }
+    _mm512_mask_cvtepi32_storeu_epi8 (mask + i, k, idx);
+  }
+}
+
+/* Pixel-major: a pixel's scores in one or two vectors, their maximum,
+ * then the first class that holds it. */
+__attribute__ ((target ("avx512f")))
+static void
+argmax_pixels_avx512 (const gfloat * s, gint classes, gsize n, guint8 * mask)
+{
+  const __m512 ninf = _mm512_set1_ps (-INFINITY);
+  for (gsize i = 0; i < n; i++) {
+    const gfloat *p = s + i * classes;
+    __m512 m = ninf;
+    for (gint c0 = 0; c0 < classes; c0 += 16) {
+      __mmask16 k = (__mmask16) (classes - c0 >= 16 ? 0xffff : (1u << (classes - c0)) - 1);
+      m = _mm512_max_ps (m, _mm512_mask_loadu_ps (ninf, k, p + c0));
+    }
+    __m512 top = _mm512_set1_ps (_mm512_reduce_max_ps (m));
+    gint best = 0;
+    for (gint c0 = 0; c0 < classes; c0 += 16) {
+      __mmask16 k = (__mmask16) (classes - c0 >= 16 ? 0xffff : (1u << (classes - c0)) - 1);
+      __mmask16 eq = _mm512_mask_cmp_ps_mask (k, _mm512_maskz_loadu_ps (k, p + c0), top, _CMP_EQ_OQ);
+      if (eq) {
+        best = c0 + __builtin_ctz (eq);
+        break;
+      }
+    }
+    mask[i] = (guint8) MIN (best, 254);
+  }
+}
+#endif
+
+typedef struct {
+  const gfloat *s;
+  gint classes;
+  gsize n;
+  gboolean nhwc;
+  guint8 *mask;
+} argmax_job;
+
+static void
+argmax_block (gint b, gint thread, gpointer data)
+{
+  const argmax_job *j = data;
+  gsize i0 = (gsize) b * ARGMAX_BLOCK, m = MIN (ARGMAX_BLOCK, j->n - i0);
+#ifdef HAVE_AVX512_PASSES
+  if (gst_cnn_cpu_avx512 () && j->classes > 1) {
+    if (j->nhwc)
+      argmax_pixels_avx512 (j->s + i0 * j->classes, j->classes, m, j->mask + i0);
+    else
+      argmax_planes_avx512 (j->s + i0, j->classes, j->n, m, j->mask + i0);
+    return;
+  }
+#endif
+  argmax_plain (j->s, j->classes, j->n, i0, i0 + m, j->nhwc, j->mask);
+}
+
+void
+gst_cnn_argmax (const gfloat * s, gint classes, gsize n, gboolean nhwc, guint8 * mask,
+    GstCnnParallelFor pfor, gpointer pool)
+{
+  argmax_job j = { s, classes, n, nhwc, mask };
+  gint blocks = (gint) ((n + ARGMAX_BLOCK - 1) / ARGMAX_BLOCK);
+  if (pfor && blocks > 1)
+    pfor (pool, blocks, argmax_block, &j);
+  else
+    for (gint b = 0; b < blocks; b++)
+      argmax_block (b, 0, &j);
+}

@@ -137,6 +137,41 @@ GST_START_TEST (test_halving_matches_reference)
 }
 GST_END_TEST;
 
+/* cnnsegment's per-pixel class: the vector passes against the plain loop,
+ * both layouts, class counts around the vector width (the maximum in the
+ * first or a later vector of a pixel's scores), pixel counts around it,
+ * scores on a coarse grid so that ties (the first class wins) are common;
+ * in blocks of pixels on pretend threads, or not. */
+GST_START_TEST (test_argmax_matches_reference)
+{
+  const gint classes[] = { 1, 2, 5, 11, 16, 17, 21, 33 };
+  const gsize pixels[] = { 1, 15, 16, 17, 1000, 66049 };
+  GRand *rng = g_rand_new_with_seed (7);
+  for (guint a = 0; a < G_N_ELEMENTS (classes); a++)
+    for (guint b = 0; b < G_N_ELEMENTS (pixels); b++)
+      for (gint nhwc = 0; nhwc < 2; nhwc++) {
+        gint C = classes[a];
+        gsize n = pixels[b];
+        gfloat *s = g_new (gfloat, C * n);
+        for (gsize i = 0; i < C * n; i++)
+          s[i] = (gfloat) g_rand_int_range (rng, -4, 5) * 0.5f;
+        guint8 *want = g_new (guint8, n), *got = g_new (guint8, n);
+        gst_cnn_argmax_ref (s, C, n, nhwc, want);
+        gst_cnn_argmax (s, C, n, nhwc, got, b % 2 ? reversed_for : NULL, NULL);
+        gsize bad = 0;
+        while (bad < n && want[bad] == got[bad])
+          bad++;
+        fail_unless (bad == n, "%d classes, %" G_GSIZE_FORMAT " pixels, %s: pixel %" G_GSIZE_FORMAT
+            " class %d, the reference %d", C, n, nhwc ? "NHWC" : "NCHW", bad, got[bad], want[bad]);
+        g_free (s);
+        g_free (want);
+        g_free (got);
+      }
+  g_rand_free (rng);
+}
+
+GST_END_TEST;
+
 static Suite *
 preprocess_suite (void)
 {
@@ -145,6 +180,7 @@ preprocess_suite (void)
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_matches_reference);
   tcase_add_test (tc, test_halving_matches_reference);
+  tcase_add_test (tc, test_argmax_matches_reference);
   return s;
 }
 
