@@ -202,6 +202,11 @@ typedef struct cnn_exec {
   int residual_value;
   int out0_value;
   bool out0_final;              /* output 0 is a graph output: the session reads it */
+  /* plan-time fusion: an exec whose output only this one reads, computed
+   * by this one's fast kernel as it goes (a Resize before a Transpose to
+   * NHWC: the Resize writes NHWC); its inputs are read, its output never
+   * exists */
+  struct cnn_exec *pre;
   /* data a fast kernel derives from constant inputs once per plan
    * (transformed weights), freed with the plan */
   void *cache;

@@ -41,18 +41,26 @@ struct cnn_session {
 };
 
 static void
+exec_free (cnn_exec *x)
+{
+  if (!x)
+    return;
+  if (x->cache && x->cache_free)
+    x->cache_free (x->cache);
+  exec_free (x->pre);
+  g_free (x->in);
+  g_free (x->out);
+  g_free (x->in_const);
+  g_free (x);
+}
+
+static void
 plan_clear (cnn_session *s)
 {
   for (int i = 0; i < s->n_values; i++)
     g_clear_pointer (&s->owned[i], g_free);
-  for (int i = 0; i < s->n_execs; i++) {
-    if (s->execs[i]->cache && s->execs[i]->cache_free)
-      s->execs[i]->cache_free (s->execs[i]->cache);
-    g_free (s->execs[i]->in);
-    g_free (s->execs[i]->out);
-    g_free (s->execs[i]->in_const);
-    g_free (s->execs[i]);
-  }
+  for (int i = 0; i < s->n_execs; i++)
+    exec_free (s->execs[i]);
   g_clear_pointer (&s->execs, g_free);
   g_clear_pointer (&s->times, g_free);
   s->n_execs = 0;
@@ -187,16 +195,20 @@ sole_reader (cnn_session *s, int v, int from)
   return -1;
 }
 
+/* Takes exec @e out of the plan's list, and returns it. */
+static cnn_exec *
+unlink_exec (cnn_session *s, int e)
+{
+  cnn_exec *x = s->execs[e];
+  memmove (&s->execs[e], &s->execs[e + 1], sizeof (cnn_exec *) * (s->n_execs - e - 1));
+  s->n_execs--;
+  return x;
+}
+
 static void
 drop_exec (cnn_session *s, int e)
 {
-  cnn_exec *x = s->execs[e];
-  g_free (x->in);
-  g_free (x->out);
-  g_free (x->in_const);
-  g_free (x);
-  memmove (&s->execs[e], &s->execs[e + 1], sizeof (cnn_exec *) * (s->n_execs - e - 1));
-  s->n_execs--;
+  exec_free (unlink_exec (s, e));
 }
 
 /* Conv -> Add(residual) [-> Relu] becomes one Conv that adds the residual
@@ -252,6 +264,30 @@ fuse_residuals (cnn_session *s)
       drop_exec (s, rl);
     }
   }
+}
+
+/* A Resize whose output only a Transpose to NHWC reads goes into that
+ * Transpose (x->pre), which has it write NHWC (ops/resize.c): DeepLab's
+ * class map, 5.5 MB, is not written and read back once more.  Returns the
+ * scratch bytes the fused execs need. */
+static size_t
+fuse_resize_transpose (cnn_session *s)
+{
+  size_t scratch = 0;
+  for (int e = 0; e < s->n_execs; e++) {
+    cnn_exec *rz = s->execs[e];
+    if ((rz->node->op != CNN_OP_RESIZE && rz->node->op != CNN_OP_UPSAMPLE) || rz->pre ||
+        rz->out0_value != rz->node->out[0])
+      continue;
+    int t = sole_reader (s, rz->out0_value, e + 1);
+    if (t < 0 || s->execs[t]->pre || !cnn_resize_nhwc_applies (rz, s->execs[t]))
+      continue;
+    cnn_exec *tr = s->execs[t];
+    tr->pre = unlink_exec (s, e--);
+    size_t need = cnn_resize_nhwc_scratch (tr);
+    scratch = MAX (scratch, need);
+  }
+  return scratch;
 }
 
 /* Concat in place: an input that only the Concat reads, written by an exec
@@ -405,6 +441,10 @@ plan (cnn_session *s, const cnn_tensor *inputs)
   }
 
   fuse_residuals (s);
+  if (!s->opts.reference && s->backend->iface->host_kernels && !s->backend->iface->device_memory) {
+    size_t fused = fuse_resize_transpose (s);
+    scratch = MAX (scratch, fused);
+  }
   for (int e = 0; e < s->n_execs; e++)
     for (int i = 0; i < m->n_outputs; i++)
       s->execs[e]->out0_final |= s->execs[e]->out0_value == m->output_values[i];
@@ -431,6 +471,9 @@ plan (cnn_session *s, const cnn_tensor *inputs)
         last[root[n->in[k]]] = MAX (last[root[n->in[k]]], e);
     if (x->residual_value >= 0)
       last[root[x->residual_value]] = MAX (last[root[x->residual_value]], e);
+    for (int k = 0; x->pre && k < x->pre->node->n_in; k++)
+      if (x->pre->node->in[k] >= 0)
+        last[root[x->pre->node->in[k]]] = MAX (last[root[x->pre->node->in[k]]], e);
   }
   for (int i = 0; i < m->n_outputs; i++)
     last[root[m->output_values[i]]] = G_MAXINT;

@@ -142,9 +142,26 @@ copy_runs (int64_t task, int tid, void *data)
       (size_t) c->odims[last] * c->es);
 }
 
+void
+cnn_transpose_block32 (const float *in, int64_t rows, int64_t cols, int64_t in_stride, float *out,
+    int64_t out_stride)
+{
+#ifdef HAVE_TRANSPOSE16
+  if (cnn_sgemm_avx512_available ()) {
+    tile_copy16 (in, out, 0, cols, rows, out_stride, in_stride);
+    return;
+  }
+#endif
+  for (int64_t j = 0; j < cols; j++)
+    for (int64_t i = 0; i < rows; i++)
+      out[j * out_stride + i] = in[i * in_stride + j];
+}
+
 cnn_status
 cnn_transpose_fast (cnn_exec *x)
 {
+  if (x->pre)                   /* a Resize fused in: it writes NHWC */
+    return cnn_resize_nhwc (x);
   int perm[CNN_MAX_DIMS];
   cnn_status st = cnn_transpose_perm (x, perm);
   if (st)

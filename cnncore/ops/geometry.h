@@ -100,5 +100,16 @@ typedef struct {
 } cnn_resize_tables;
 bool cnn_resize_tables_new (cnn_exec *x, cnn_resize_tables *t);
 void cnn_resize_tables_clear (cnn_resize_tables *t);
+/* A 4D Resize of H and W (@rz) whose output @tr, a Transpose to NHWC
+ * (perm 0, 2, 3, 1), alone reads: whether the Resize can write NHWC
+ * itself, the scratch the fused pair needs (tr->pre = rz), and the pair
+ * run (tr's output written, rz's never). */
+bool cnn_resize_nhwc_applies (cnn_exec *rz, cnn_exec *tr);
+size_t cnn_resize_nhwc_scratch (const cnn_exec *tr);
+cnn_status cnn_resize_nhwc (cnn_exec *tr);
+/* cpu/transpose.c: out[j * out_stride + i] = in[i * in_stride + j] for i
+ * < rows, j < cols (4-byte elements). */
+void cnn_transpose_block32 (const float *in, int64_t rows, int64_t cols, int64_t in_stride, float *out,
+    int64_t out_stride);
 
 #endif

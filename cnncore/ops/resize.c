@@ -309,6 +309,56 @@ resample_row (const cnn_resize_tables *t, const float *a, float *h)
       h[i] = a[t->x0[i]];
 }
 
+/* Output row @y of a plane (source @src) into @dst: per pixel where some
+ * source coordinates fall outside, else from the source rows resampled
+ * across into @buf (two rows, @held: which source row each holds, -1
+ * none), a row held there not resampled again. */
+static inline void
+resize_row (const cnn_resize_tables *t, bool any_xout, const float *src, int64_t y, float *const *buf,
+    int64_t *held, float *restrict dst)
+{
+  if (t->yout[y] || any_xout) {
+    const float *a = src + t->y0[y] * t->iw, *b = src + t->y1[y] * t->iw;
+    for (int64_t i = 0; i < t->ow; i++) {
+      if (t->yout[y] || t->xout[i])
+        dst[i] = t->extrapolation;
+      else if (!t->linear)
+        dst[i] = a[t->x0[i]];
+      else {
+        float top = a[t->x0[i]] + t->wx[i] * (a[t->x1[i]] - a[t->x0[i]]);
+        float bot = b[t->x0[i]] + t->wx[i] * (b[t->x1[i]] - b[t->x0[i]]);
+        dst[i] = top + t->wy[y] * (bot - top);
+      }
+    }
+    return;
+  }
+  if (!t->linear) {
+    resample_row (t, src + t->y0[y] * t->iw, dst);
+    return;
+  }
+  /* the two source rows, each resampled into a buffer unless held there,
+   * never evicting the other */
+  int64_t want0 = t->y0[y], want1 = t->y1[y];
+  int s0 = held[0] == want0 ? 0 : held[1] == want0 ? 1 : -1;
+  int s1 = held[0] == want1 ? 0 : held[1] == want1 ? 1 : -1;
+  if (s0 < 0) {
+    s0 = s1 == 0 ? 1 : 0;
+    resample_row (t, src + want0 * t->iw, buf[s0]);
+    held[s0] = want0;
+    if (want1 == want0)
+      s1 = s0;
+  }
+  if (s1 < 0) {
+    s1 = 1 - s0;
+    resample_row (t, src + want1 * t->iw, buf[s1]);
+    held[s1] = want1;
+  }
+  const float *restrict top = buf[s0], *restrict bot = buf[s1];
+  float wy = t->wy[y];
+  for (int64_t i = 0; i < t->ow; i++)
+    dst[i] = top[i] + wy * (bot[i] - top[i]);
+}
+
 CNN_MULTIVERSION static void
 resize_rows (int64_t task, int tid, void *data)
 {
@@ -323,52 +373,11 @@ resize_rows (int64_t task, int tid, void *data)
   int64_t held[2] = { -1, -1 };
   for (int64_t y = y0; y < y1; y++) {
     float *restrict dst = out + y * t->ow;
-    if (t->yout[y] || c->any_xout) {
-      const float *a = src + t->y0[y] * t->iw, *b = src + t->y1[y] * t->iw;
-      for (int64_t i = 0; i < t->ow; i++) {
-        if (t->yout[y] || t->xout[i])
-          dst[i] = t->extrapolation;
-        else if (!t->linear)
-          dst[i] = a[t->x0[i]];
-        else {
-          float top = a[t->x0[i]] + t->wx[i] * (a[t->x1[i]] - a[t->x0[i]]);
-          float bot = b[t->x0[i]] + t->wx[i] * (b[t->x1[i]] - b[t->x0[i]]);
-          dst[i] = top + t->wy[y] * (bot - top);
-        }
-      }
-      continue;
-    }
-    if (!t->linear) {
-      /* nearest: the source row straight into the output row, or the row
-       * above copied where it came from the same source row */
-      if (y > y0 && t->y0[y] == t->y0[y - 1])
-        memcpy (dst, dst - t->ow, sizeof (float) * t->ow);
-      else
-        resample_row (t, src + t->y0[y] * t->iw, dst);
-      continue;
-    }
-    /* the two source rows, each resampled into a buffer unless held there,
-     * never evicting the other */
-    int64_t want0 = t->y0[y], want1 = t->y1[y];
-    int s0 = held[0] == want0 ? 0 : held[1] == want0 ? 1 : -1;
-    int s1 = held[0] == want1 ? 0 : held[1] == want1 ? 1 : -1;
-    if (s0 < 0) {
-      s0 = s1 == 0 ? 1 : 0;
-      resample_row (t, src + want0 * t->iw, buf[s0]);
-      held[s0] = want0;
-      if (want1 == want0)
-        s1 = s0;
-    }
-    if (t->linear && s1 < 0) {
-      s1 = 1 - s0;
-      resample_row (t, src + want1 * t->iw, buf[s1]);
-      held[s1] = want1;
-    }
-    const float *rows[2] = { buf[s0], buf[s1 < 0 ? s0 : s1] };
-    const float *restrict top = rows[0], *restrict bot = rows[1];
-    float wy = t->wy[y];
-    for (int64_t i = 0; i < t->ow; i++)
-      dst[i] = top[i] + wy * (bot[i] - top[i]);
+    /* nearest: the row above copied where it came from the same source row */
+    if (!t->linear && !t->yout[y] && !c->any_xout && y > y0 && t->y0[y] == t->y0[y - 1])
+      memcpy (dst, dst - t->ow, sizeof (float) * t->ow);
+    else
+      resize_row (t, c->any_xout, src, y, buf, held, dst);
   }
 }
 
@@ -473,6 +482,100 @@ resize_fast (cnn_exec *x)
   for (int64_t i = 0; i < t.ow; i++)
     c.any_xout |= t.xout[i];
   cnn_parallel_for (planes * t.oh * t.ow > 16384 ? x->pool : NULL, planes * c.tasks_per_plane, resize_rows, &c);
+  cnn_resize_tables_clear (&t);
+  return CNN_OK;
+}
+
+/* ---- a Resize writing NHWC for the Transpose after it (session.c) ---- */
+
+/* Whether @tr, reading @rz's output alone, moves its channels last. */
+bool
+cnn_resize_nhwc_applies (cnn_exec *rz, cnn_exec *tr)
+{
+  int perm[CNN_MAX_DIMS];
+  const cnn_tensor *O = rz->out[0];
+  if (tr->node->op != CNN_OP_TRANSPOSE || O->ndim != 4 || O->dtype != CNN_DTYPE_FLOAT32 ||
+      tr->in[0] != rz->out[0] || cnn_transpose_perm (tr, perm) != CNN_OK ||
+      perm[0] != 0 || perm[1] != 2 || perm[2] != 3 || perm[3] != 1)
+    return false;
+  cnn_resize_tables t;
+  if (!cnn_resize_tables_new (rz, &t))
+    return false;
+  cnn_resize_tables_clear (&t);
+  return true;
+}
+
+/* Per thread: which source row each of the rows below holds, a row of
+ * every channel (transposed into the output row), then two resampled
+ * source rows per channel; 64-byte aligned. */
+static size_t
+nhwc_per_thread (const cnn_exec *tr)
+{
+  const cnn_tensor *O = tr->pre->out[0];
+  size_t bytes = (size_t) 2 * O->dims[1] * sizeof (int64_t) + (size_t) 3 * O->dims[1] * O->dims[3] * sizeof (float);
+  return (bytes + 63) / 64 * 64;
+}
+
+size_t
+cnn_resize_nhwc_scratch (const cnn_exec *tr)
+{
+  return nhwc_per_thread (tr) * MAX (tr->threads, 1);
+}
+
+typedef struct {
+  const cnn_exec *rz;
+  const cnn_resize_tables *t;
+  float *out;
+  int64_t C, rows, bands;
+  bool any_xout;
+  char *scratch;
+  size_t per_thread;
+} nhwc_ctx;
+
+/* Task: a band of output rows of one image, every channel: each row of
+ * every channel resized into a block, then the block transposed into the
+ * NHWC output row. */
+CNN_MULTIVERSION static void
+resize_nhwc_rows (int64_t task, int tid, void *data)
+{
+  const nhwc_ctx *c = data;
+  const cnn_resize_tables *t = c->t;
+  int64_t n = task / c->bands, y0 = task % c->bands * c->rows, y1 = MIN (t->oh, y0 + c->rows);
+  int64_t *held = (int64_t *) (c->scratch + (size_t) tid * c->per_thread);
+  float *block = (float *) (held + 2 * c->C), *rows = block + c->C * t->ow;
+  for (int64_t i = 0; i < 2 * c->C; i++)
+    held[i] = -1;
+  const float *in = (const float *) c->rz->in[0]->data + n * c->C * t->ih * t->iw;
+  for (int64_t y = y0; y < y1; y++) {
+    for (int64_t ch = 0; ch < c->C; ch++) {
+      float *buf[2] = { rows + 2 * ch * t->ow, rows + (2 * ch + 1) * t->ow };
+      resize_row (t, c->any_xout, in + ch * t->ih * t->iw, y, buf, held + 2 * ch, block + ch * t->ow);
+    }
+    cnn_transpose_block32 (block, c->C, t->ow, t->ow, c->out + ((n * t->oh + y) * t->ow) * c->C, c->C);
+  }
+}
+
+cnn_status
+cnn_resize_nhwc (cnn_exec *tr)
+{
+  cnn_exec *rz = tr->pre;
+  cnn_resize_tables t;
+  if (!rz || !cnn_resize_tables_new (rz, &t))
+    return cnn_exec_fail (tr, CNN_E_BACKEND, "fused Resize to NHWC does not apply");
+  size_t per_thread = nhwc_per_thread (tr);
+  if (tr->scratch_size < cnn_resize_nhwc_scratch (tr)) {
+    cnn_resize_tables_clear (&t);
+    return cnn_exec_fail (tr, CNN_E_BACKEND, "scratch too small");
+  }
+  const cnn_tensor *O = rz->out[0];
+  int64_t N = O->dims[0], C = O->dims[1];
+  int threads = MAX (tr->threads, 1);
+  /* about 8 tasks a thread, bands of rows (each keeps its channels' rows) */
+  int64_t rows = CLAMP (N * t.oh / (8 * threads), 1, MAX (t.oh, 1));
+  nhwc_ctx c = { rz, &t, tr->out[0]->data, C, rows, (t.oh + rows - 1) / rows, false, tr->scratch, per_thread };
+  for (int64_t i = 0; i < t.ow; i++)
+    c.any_xout |= t.xout[i];
+  cnn_parallel_for (N * C * t.oh * t.ow > 16384 ? tr->pool : NULL, N * c.bands, resize_nhwc_rows, &c);
   cnn_resize_tables_clear (&t);
   return CNN_OK;
 }

@@ -161,6 +161,48 @@ test_conv (gboolean transpose)
   }
 }
 
+/* A Resize whose output only a Transpose to NHWC reads (DeepLab's end)
+ * writes NHWC itself (session.c, ops/resize.c): bilinear and nearest,
+ * upscaling and down, channels below, at and past a vector (21: DeepLab),
+ * batches, tf_crop_and_resize extrapolating outside; then the pairs that
+ * stay apart: the Resize's output also a graph output, another perm. */
+static void
+test_resize_nhwc (void)
+{
+  const int64_t chans[] = { 1, 3, 16, 21, 33 };
+  for (int c = 0; c < 14; c++) {
+    ob_model *b = ob_new (13);
+    int64_t xd[4] = { rnd (1, 2), chans[c % 5], rnd (2, 20), rnd (2, 24) }, four = 4, eight = 8;
+    float scales[4] = { 1, 1, c % 4 == 3 ? 0.5f : (float) rnd (2, 16) / 2.f, c % 4 == 3 ? 0.75f : (float) rnd (2, 16) / 2.f };
+    float roi[8] = { 0, 0, 0.1f, -0.2f, 1, 1, 0.8f, 1.3f };
+    gboolean crop = c % 7 == 6, linear = c % 2 == 0;
+    ob_input (b, "x", 4, xd);
+    ob_init_float (b, "roi", 1, crop ? &eight : (int64_t[]) { 0 }, crop ? roi : NULL, rng);
+    ob_init_float (b, "scales", 1, &four, scales, rng);
+    Onnx__NodeProto *n = ob_node (b, "Resize", "x,roi,scales", "r");
+    ob_attr_string (b, n, "mode", linear ? "linear" : "nearest");
+    ob_attr_string (b, n, "coordinate_transformation_mode", crop ? "tf_crop_and_resize" : c % 3 ? "half_pixel" : "asymmetric");
+    int64_t perm[4] = { 0, 2, 3, 1 };
+    if (c == 13) {              /* channels not last: stays apart */
+      perm[1] = 3;
+      perm[2] = 1;
+      perm[3] = 2;
+    }
+    n = ob_node (b, "Transpose", "r", "y");
+    ob_attr_ints (b, n, "perm", 4, perm);
+    if (c == 12)                /* the Resize's output read outside (and checked): stays apart */
+      ob_output (b, "r");
+    ob_output (b, "y");
+    char *what = g_strdup_printf ("Resize %s %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT "x%" G_GINT64_FORMAT "x%"
+        G_GINT64_FORMAT " x%.1f,%.1f%s -> Transpose %d%d%d%d%s", linear ? "linear" : "nearest", xd[0], xd[1], xd[2],
+        xd[3], scales[2], scales[3], crop ? " crop" : "", (int) perm[0], (int) perm[1], (int) perm[2], (int) perm[3],
+        c == 12 ? " (both outputs)" : "");
+    check (b, what);
+    g_free (what);
+    ob_free (b);
+  }
+}
+
 /* Stride-1 convolutions to 1 to 4 output channels per group
  * (cpu/conv2d_narrow.c): the style networks' last 9x9 with pads of 4 and
  * without, other kernels, dilation, asymmetric pads, groups, batches,
@@ -1527,6 +1569,7 @@ main (int argc, char **argv)
   test_instance_norm ();
   test_conv_transpose_tiled ();
   test_conv_narrow ();
+  test_resize_nhwc ();
   test_legacy ();
   test_chains ();
   if (strcmp (opt_backend, "cpu") == 0)
