@@ -111,6 +111,19 @@ cnn_act_one (cnn_act_type t, float alpha, float beta, float v)
   }
 }
 
+/* Runs the statement MACRO (T) with T the simple activation @t as a
+ * constant (Relu, LeakyRelu or Clip; any other as none), so that a loop of
+ * cnn_act_one (T, ...) compiles to straight vector code without a switch
+ * per value. */
+#define CNN_ACT_SIMPLE_CASES(t, MACRO) do { \
+    switch (t) { \
+      case CNN_ACT_RELU: MACRO (CNN_ACT_RELU); break; \
+      case CNN_ACT_LEAKY_RELU: MACRO (CNN_ACT_LEAKY_RELU); break; \
+      case CNN_ACT_CLIP: MACRO (CNN_ACT_CLIP); break; \
+      default: MACRO (CNN_ACT_NONE); break; \
+    } \
+  } while (0)
+
 /* ---- the graph ----------------------------------------------------------- */
 
 typedef struct {

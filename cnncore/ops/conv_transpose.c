@@ -285,12 +285,7 @@ col2im_rows_channel (int64_t m, int tid, void *data)
       int64_t n = OW;
       if (s == 2) {
         const float *restrict e = ph, *restrict od = ph + cnt;
-        switch (at) {
-          case CNN_ACT_RELU: INTERLEAVE2 (CNN_ACT_RELU); break;
-          case CNN_ACT_LEAKY_RELU: INTERLEAVE2 (CNN_ACT_LEAKY_RELU); break;
-          case CNN_ACT_CLIP: INTERLEAVE2 (CNN_ACT_CLIP); break;
-          default: INTERLEAVE2 (CNN_ACT_NONE); break;
-        }
+        CNN_ACT_SIMPLE_CASES (at, INTERLEAVE2);
       } else
         for (int64_t ox = 0; ox < n; ox++)
           dst[ox] = cnn_act_one (cnn_act_is_simple (at) ? at : CNN_ACT_NONE, lo, hi, ph[ox % s * cnt + ox / s]);
@@ -348,12 +343,7 @@ place_channel (int64_t m, int tid, void *data)
         for (int64_t y = 0; y < H; y++) {
           float *restrict dst = o + ((z * kz + tz) * H * kh + y * kh + ky) * OW;
           const float *restrict src = col + ((tz * kh + ky) * kw * D + z) * H * W + y * W;
-          switch (at) {
-            case CNN_ACT_RELU: PLACE_ROW (CNN_ACT_RELU); break;
-            case CNN_ACT_LEAKY_RELU: PLACE_ROW (CNN_ACT_LEAKY_RELU); break;
-            case CNN_ACT_CLIP: PLACE_ROW (CNN_ACT_CLIP); break;
-            default: PLACE_ROW (CNN_ACT_NONE); break;
-          }
+          CNN_ACT_SIMPLE_CASES (at, PLACE_ROW);
         }
   if (!cnn_act_is_simple (at))
     cnn_act_apply_fast (c->act, o, isz * kz * kh * kw);

@@ -105,14 +105,9 @@ CNN_MULTIVERSION static void
 scale_shift (const float *in, float *o, int64_t n, float center, float mul, float add, const cnn_act *act)
 {
   float a = act->alpha, b = act->beta;
-  switch (act->type) {
-    case CNN_ACT_RELU: SCALE_SHIFT (CNN_ACT_RELU); break;
-    case CNN_ACT_LEAKY_RELU: SCALE_SHIFT (CNN_ACT_LEAKY_RELU); break;
-    case CNN_ACT_CLIP: SCALE_SHIFT (CNN_ACT_CLIP); break;
-    default:
-      SCALE_SHIFT (CNN_ACT_NONE);
-      cnn_act_apply_fast (act, o, n);
-  }
+  CNN_ACT_SIMPLE_CASES (act->type, SCALE_SHIFT);
+  if (!cnn_act_is_simple (act->type))
+    cnn_act_apply_fast (act, o, n);
 }
 
 static void
