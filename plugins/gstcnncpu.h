@@ -19,6 +19,13 @@ gst_cnn_cpu_avx512 (void)
 }
 #endif
 
+/* The first @k (0 or more) of 16 vector lanes, all of them from 16 on. */
+static inline guint16
+gst_cnn_lanes16 (gint64 k)
+{
+  return k >= 16 ? 0xffff : (guint16) ((1u << k) - 1);
+}
+
 /* Loops the compiler vectorizes, compiled for AVX-512 and AVX2 too and
  * picked at load time (as cnncore's CNN_MULTIVERSION). */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)

@@ -308,7 +308,7 @@ __attribute__ ((target ("avx512f")))
 static guint
 values_reaching_avx512 (const float *s, gint64 n, gint64 j, gfloat thr, guint skip)
 {
-  __mmask16 in = n - j >= 16 ? 0xffff : (__mmask16) ((1u << (n - j)) - 1);
+  __mmask16 in = gst_cnn_lanes16 (n - j);
   __m512 v = _mm512_maskz_loadu_ps (in, s + j);
   return _mm512_mask_cmp_ps_mask (in & ~skip, v, _mm512_set1_ps (thr), _CMP_GE_OQ);
 }

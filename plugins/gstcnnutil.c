@@ -977,7 +977,7 @@ static void
 argmax_planes_avx512 (const gfloat * s, gint classes, gsize plane, gsize n, guint8 * mask)
 {
   for (gsize i = 0; i < n; i += 16) {
-    __mmask16 k = (__mmask16) (n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
+    __mmask16 k = gst_cnn_lanes16 ((gint64) (n - i));
     __m512 best = _mm512_maskz_loadu_ps (k, s + i);
     __m512i idx = _mm512_setzero_si512 ();
     for (gint c = 1; c < classes; c++) {
@@ -1001,13 +1001,13 @@ argmax_pixels_avx512 (const gfloat * s, gint classes, gsize n, guint8 * mask)
     const gfloat *p = s + i * classes;
     __m512 m = ninf;
     for (gint c0 = 0; c0 < classes; c0 += 16) {
-      __mmask16 k = (__mmask16) (classes - c0 >= 16 ? 0xffff : (1u << (classes - c0)) - 1);
+      __mmask16 k = gst_cnn_lanes16 (classes - c0);
       m = _mm512_max_ps (m, _mm512_mask_loadu_ps (ninf, k, p + c0));
     }
     __m512 top = _mm512_set1_ps (_mm512_reduce_max_ps (m));
     gint best = 0;
     for (gint c0 = 0; c0 < classes; c0 += 16) {
-      __mmask16 k = (__mmask16) (classes - c0 >= 16 ? 0xffff : (1u << (classes - c0)) - 1);
+      __mmask16 k = gst_cnn_lanes16 (classes - c0);
       __mmask16 eq = _mm512_mask_cmp_ps_mask (k, _mm512_maskz_loadu_ps (k, p + c0), top, _CMP_EQ_OQ);
       if (eq) {
         best = c0 + __builtin_ctz (eq);
