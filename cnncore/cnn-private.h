@@ -363,6 +363,10 @@ void cnn_sgemm_avx512_packed_rows (int M, int m0, int m1, int N, int K, const fl
     const float *Bpacked, float *C, int ldc, const cnn_sgemm_epilogue *ep);
 void cnn_sgemm_avx512 (bool trans_a, bool trans_b, int M, int N, int K, float alpha,
     const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
+/* The same for 1 to 7 rows of C (cpu/sgemm_small_avx512.c), B read in place
+ * once; false (nothing done) without AVX-512 or outside that. */
+bool cnn_sgemm_small_avx512 (bool trans_a, bool trans_b, int M, int N, int K, float alpha,
+    const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
 
 /* Row-major C = alpha * op(A) op(B) + beta * C on the pool. */
 void cnn_gemm (cnn_threadpool *pool, bool trans_a, bool trans_b, int M, int N, int K, float alpha,

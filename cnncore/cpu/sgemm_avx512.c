@@ -711,9 +711,16 @@ void
 cnn_sgemm_serial (bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
     const float *B, int ldb, float beta, float *C, int ldc)
 {
+  /* one row to seven (a classifier head at batch 1 to 7): B streamed once */
+  if (cnn_sgemm_small_avx512 (ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc))
+    return;
+  if (cnn_sgemm_avx512_available ()) {
+    cnn_sgemm_avx512 (ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
   if (M == 1) {
-    /* one row (a batch-1 classifier head): a matrix-vector product, which
-     * streams B once where sgemm would copy it into packed panels first */
+    /* one row without AVX-512: a matrix-vector product, which streams B
+     * once where sgemm would copy it into packed panels first */
     int incx = ta ? lda : 1;
     if (tb)
       cblas_sgemv (CblasRowMajor, CblasNoTrans, N, K, alpha, B, ldb, A, incx, beta, C, 1);
@@ -721,10 +728,6 @@ cnn_sgemm_serial (bool ta, bool tb, int M, int N, int K, float alpha, const floa
       cblas_sgemv (CblasRowMajor, CblasTrans, K, N, alpha, B, ldb, A, incx, beta, C, 1);
     return;
   }
-  /* a row or a few (GEMV-like) pack more than they compute: OpenBLAS */
-  if (cnn_sgemm_avx512_available () && M >= 8)
-    cnn_sgemm_avx512 (ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-  else
-    cblas_sgemm (CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K,
-        alpha, A, lda, B, ldb, beta, C, ldc);
+  cblas_sgemm (CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K,
+      alpha, A, lda, B, ldb, beta, C, ldc);
 }
