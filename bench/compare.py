@@ -72,7 +72,8 @@ def sgemm_peak(threads):
     out = subprocess.run([os.path.join(BUILD, "cnncore", "cnn-bench"), os.path.join(HERE, "..", "models",
                           "fashion", "classifier.onnx"), "--threads", str(threads), "--runs", "1",
                           "--warmup", "0", "--json"], check=True, capture_output=True, text=True).stdout
-    return json.loads(out)["sgemm_peak_gflops"]
+    j = json.loads(out)
+    return j["sgemm_peak_gflops"], j["sgemm_peak_by"], j["openblas_core"]
 
 
 def main():
@@ -106,7 +107,7 @@ def main():
                         best_ours, gflops = o["median_ms"], o["gflops"]
                     best_ort = min(best_ort, ort_worker(model, threads, batch, a.runs))
                 rows.append((os.path.basename(model).rsplit(".", 1)[0], threads, batch, best_ours, best_ort,
-                             best_ort / best_ours, gflops, peaks[threads]))
+                             best_ort / best_ours, gflops, peaks[threads][0]))
     cpu = platform.processor() or platform.machine()
     try:
         for line in open("/proc/cpuinfo"):
@@ -115,8 +116,9 @@ def main():
                 break
     except OSError:
         pass
-    head = (f"{cpu}, {os.cpu_count()} cores; ONNX Runtime {ort.__version__}; OpenBLAS SGEMM peak "
-            + ", ".join(f"{p:.0f} GFLOP/s at {t} thread(s)" for t, p in peaks.items()))
+    head = (f"{cpu}, {os.cpu_count()} cores; ONNX Runtime {ort.__version__}; SGEMM peak "
+            + ", ".join(f"{p[0]:.0f} GFLOP/s at {t} thread(s) ({p[1]})" for t, p in peaks.items())
+            + f"; OpenBLAS core {next(iter(peaks.values()))[2]}")
     if a.markdown:
         print(head + "\n")
         print("| model | threads | batch | cnncore ms | ONNX Runtime ms | ratio | GFLOP/s | % of SGEMM peak |")

@@ -315,8 +315,9 @@ size_t cnn_sgemm_packed_a_size (int M, int K);
 void cnn_sgemm_pack_a (bool trans_a, int M, int K, const float *A, int lda, float *packed);
 /* The kernel's tiles: rows of A x columns of B per call.  12 x 32 is the
  * default; 8 x 48 wastes nothing on channel counts that are multiples of 8
- * but not of 12 (16, 32, 64, 128...).  Only the implicit GEMM takes either. */
-typedef enum { CNN_TILE_12x32, CNN_TILE_8x48 } cnn_sgemm_tile;
+ * but not of 12 (16, 32, 64, 128...).  Only the implicit GEMM takes either.
+ * CNN_TILE_PIXELS packs the weights as the pixel-major GEMM's B (below). */
+typedef enum { CNN_TILE_12x32, CNN_TILE_8x48, CNN_TILE_PIXELS } cnn_sgemm_tile;
 size_t cnn_sgemm_tile_packed_a_size (cnn_sgemm_tile t, int M, int K);
 void cnn_sgemm_tile_pack_a (cnn_sgemm_tile t, bool trans_a, int M, int K, const float *A, int lda,
     float *packed);
@@ -356,6 +357,27 @@ typedef struct {
 int cnn_sgemm_thin_columns (int cols);
 void cnn_sgemm_avx512_gather (cnn_sgemm_tile t, int M, int m0, int m1, int n, int K, const float *Apacked,
     const float *B, const int32_t *koff, bool tail_packed, float *C, int ldc, const cnn_sgemm_epilogue *ep);
+/* Pixel-major GEMM for convolutions with small outputs (7 x 7: 49 pixels,
+ * which tiles of 16 columns pad to 64): the output transposed, pixels x
+ * channels, in tiles of 7 pixels (broadcast) by 64 channels (vectors of
+ * the weights), so that nothing is padded on 7 x 7 and 14 x 14 and each
+ * weight streams through once per 7 pixels.
+ *
+ * cnn_sgemm_pack_pixels() fills one pixel panel (K x 7 floats, zero past
+ * the n <= 7 pixels): pixel i's value k is B[koff[k] + cols[i]] (the
+ * implicit GEMM's B, column cols[i]).  cnn_sgemm_avx512_pixels() takes the
+ * panels of n pixels (n / 7 rounded up, K x 7 each, one after the other)
+ * and the weight panel of channels [m0, m0 + w), w <= 64: the packed
+ * weights (cnn_sgemm_tile_pack_a() with CNN_TILE_PIXELS) + m0 * K; it
+ * computes into @scratch (7 x 64 floats a pixel panel) and stores channel
+ * c's n values at out + c * ldo with @ep's bias (from channel m0), residual
+ * (laid out as out) and simple activation. */
+#define CNN_SGEMM_PIXEL_MR 7
+#define CNN_SGEMM_PIXEL_NR 64
+void cnn_sgemm_pack_pixels (int K, const float *B, const int32_t *koff, const int32_t *cols, int n,
+    float *panel);
+void cnn_sgemm_avx512_pixels (int K, const float *Apix, int n, const float *Bpanel, int w, float *scratch,
+    float *out, int ldo, const cnn_sgemm_epilogue *ep);
 /* Rows [m0, m1) (m0 a multiple of 12) of C = A B, A packed by
  * cnn_sgemm_tile_pack_a() for the 12 x 32 tile, B (N columns) as
  * cnn_sgemm_packed_b_offset() lays it out; C and @ep as for the above. */

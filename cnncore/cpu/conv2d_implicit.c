@@ -7,13 +7,19 @@
  * input itself.  Weights are packed once per plan.  Bias, a fused residual
  * and the activation are applied while each block of output is copied out.
  * Small maps (where the grid's padding columns and the last tile's waste
- * outweigh the copy) have their columns packed instead: compact mode. */
+ * outweigh the copy) have their columns packed instead: compact mode.
+ * Small maps with many weights (ResNet's 14 x 14 and 7 x 7 stages) turn
+ * the GEMM around instead: pixel-major mode, output pixels as the rows of
+ * the kernel's tile and output channels as its columns (cnn_sgemm_avx512_
+ * pixels). */
 #include "../ops/conv.h"
 
 #define MAX_NR 48               /* widest tile of the kernel (sgemm_avx512.c) */
 #define TILES_PER_BLOCK 4       /* tiles of columns per task */
 #define PANEL_ORDER_FLOATS (1 << 18)    /* outputs from which a task goes panel by panel */
 #define PANEL_ORDER_TILES 16    /* tiles of columns per task then */
+#define PIXEL_MAX_OUTPUT 256    /* output pixels up to which the pixel-major GEMM runs */
+#define PIXEL_MIN_WEIGHTS (1 << 18)     /* weights (floats) from which it does */
 
 typedef struct {
   cnn_window w;
@@ -29,7 +35,36 @@ typedef struct {
   bool compact;                 /* B packed (output pixels only), the kernel stores the output */
   bool direct_grid;             /* the kernel stores the output from the grid, dropping its padding */
   bool panel_order;             /* the kernel stores a large output: a panel of rows at a time */
+  bool pixel;                   /* pixel-major GEMM (small outputs): the weights are B */
+  int64_t ppanels;              /* pixel panels (7 output pixels each) */
+  int64_t wpanels;              /* weight panels (64 output channels each) */
+  int64_t pgroups;              /* threads sharing the pixels, or 1: the weight panels */
 } implicit_geom;
+
+/* CNN_PIXEL_MAJOR: unset, auto (where it pays); 0 never; 1 wherever it
+ * can (comparisons, tests) */
+static int pixel_mode = -2;
+
+void
+cnn_conv2d_pixel_major_enable (int mode)
+{
+  pixel_mode = mode;
+}
+
+static bool
+pixel_major (const implicit_geom *g, int64_t osz)
+{
+  if (pixel_mode == -2) {
+    const char *e = g_getenv ("CNN_PIXEL_MAJOR");
+    pixel_mode = !e ? -1 : g_strcmp0 (e, "1") == 0;
+  }
+  int mode = pixel_mode;
+  if (mode == 0 || g->K < 16)
+    return false;
+  if (mode > 0)
+    return true;
+  return osz <= PIXEL_MAX_OUTPUT && g->Mg >= 64 && g->Mg * g->K >= PIXEL_MIN_WEIGHTS;
+}
 
 /* Columns the kernel computes for n in tiles of nr (cnn_sgemm_avx512_gather),
  * a last tile one vector wide counted as 20 (it takes a broadcast per FMA),
@@ -89,6 +124,23 @@ implicit_geometry (const cnn_exec *x, implicit_geom *g)
    * activation, and rows as wide as a vector: no copy of the output */
   g->direct_grid = !g->in_place && !g->compact && g->K <= CNN_SGEMM_KC && pg->Wq >= 16 &&
       cnn_act_is_simple (x->act.type);
+  /* pixel-major: pixels as the GEMM's rows, 7 to a tile, channels as its
+   * columns, 64 to a tile: small maps lose nothing to tiles of 16 columns
+   * (7 x 7: 49 pixels, 64 or 63 grid columns computed), and the weights,
+   * read once per 7 pixels, stream with a prefetch */
+  g->ppanels = (osz + CNN_SGEMM_PIXEL_MR - 1) / CNN_SGEMM_PIXEL_MR;
+  g->wpanels = (g->Mg + CNN_SGEMM_PIXEL_NR - 1) / CNN_SGEMM_PIXEL_NR;
+  g->pixel = pixel_major (g, osz);
+  if (g->pixel) {
+    g->tile = CNN_TILE_PIXELS;
+    g->compact = false;
+    g->planes_floats = g->in_place ? 0 : g->Cg * pg->plane_floats + MAX_NR;
+    /* threads share the weight panels where they come out even or are
+     * many, else the pixels (each thread then streams all the weights) */
+    int T1 = MAX (x->threads, 1);
+    bool even = (g->wpanels % T1 == 0 && g->Mg % CNN_SGEMM_PIXEL_NR == 0) || g->wpanels >= 4 * T1;
+    g->pgroups = even ? 1 : MIN (T1, g->ppanels);
+  }
   g->mr = g->tile == CNN_TILE_8x48 ? 8 : 12;
   /* an output of a MiB or more that the kernel stores goes out a panel of
    * rows at a time over long blocks of columns: mr rows written one after
@@ -121,12 +173,20 @@ cnn_conv2d_implicit_applies (const cnn_exec *x)
   return cnn_sgemm_avx512_available () && !off && implicit_geometry (x, &g);
 }
 
-/* padded planes, the offset table, and each thread's output block */
+static size_t
+pixel_floats (const implicit_geom *g)
+{
+  return g->pixel ? (size_t) g->ppanels * CNN_SGEMM_PIXEL_MR * g->K : 0;
+}
+
+/* padded planes, the offset table, the pixel panels, and each thread's
+ * output block (pixel-major: its pixels x 64 channels) */
 static size_t
 scratch_floats (const cnn_exec *x, const implicit_geom *g, size_t *per_thread)
 {
-  *per_thread = (size_t) g->mblock * g->block_cols;
-  return (size_t) g->planes_floats + (size_t) g->K + *per_thread * MAX (x->threads, 1);
+  *per_thread = g->pixel ? (size_t) (g->ppanels + g->pgroups - 1) / g->pgroups * CNN_SGEMM_PIXEL_MR *
+      CNN_SGEMM_PIXEL_NR : (size_t) g->mblock * g->block_cols;
+  return (size_t) g->planes_floats + (size_t) g->K + pixel_floats (g) + *per_thread * MAX (x->threads, 1);
 }
 
 size_t
@@ -151,6 +211,7 @@ typedef struct {
   float *out;                   /* the group's output planes */
   float *blocks;                /* per-thread output blocks */
   size_t per_thread;
+  float *pixels;                /* pixel-major: the pixel panels */
 } implicit_ctx;
 
 /* Output channels [*m0, *m1) of channel block @b. */
@@ -236,6 +297,67 @@ compact_block (int64_t task, int tid, void *data)
     cnn_act_apply_fast (act, t->out + m0 * osz, (m1 - m0) * osz);
 }
 
+/* Pixel-major, task q: pixel panel q (its grid columns, or its pixels in
+ * place). */
+static void
+pack_pixel_panel (int64_t q, int tid, void *data)
+{
+  implicit_ctx *t = data;
+  const implicit_geom *g = t->g;
+  const cnn_phase_grid *pg = &g->p;
+  int32_t cols[CNN_SGEMM_PIXEL_MR];
+  int64_t p0 = q * CNN_SGEMM_PIXEL_MR, n = MIN (CNN_SGEMM_PIXEL_MR, pg->OH * pg->OW - p0);
+  for (int64_t i = 0; i < n; i++)
+    cols[i] = (int32_t) ((p0 + i) / pg->OW * pg->Wq + (p0 + i) % pg->OW);
+  cnn_sgemm_pack_pixels ((int) g->K, t->b, t->koff, cols, (int) n, t->pixels + p0 * g->K);
+}
+
+/* Pixel-major: weight panels [m0, m1) times pixel panels [q0, q1); the
+ * kernel stores the output, epilogue included (a complex activation
+ * follows in a pass). */
+static void
+pixel_panels (implicit_ctx *t, int tid, int64_t m0, int64_t m1, int64_t q0, int64_t q1)
+{
+  const implicit_geom *g = t->g;
+  int64_t osz = g->p.OH * g->p.OW, p0 = q0 * CNN_SGEMM_PIXEL_MR, p1 = MIN (q1 * CNN_SGEMM_PIXEL_MR, osz);
+  if (p1 <= p0)
+    return;
+  const cnn_act *act = &t->x->act;
+  bool simple = cnn_act_is_simple (act->type);
+  for (int64_t m = m0; m < m1; m++) {
+    int64_t c0 = m * CNN_SGEMM_PIXEL_NR, w = MIN (CNN_SGEMM_PIXEL_NR, g->Mg - c0);
+    cnn_sgemm_epilogue ep = { t->bias ? t->bias + c0 : NULL, t->residual ? t->residual + c0 * osz + p0 : NULL,
+      simple ? act->type : CNN_ACT_NONE, act->alpha, act->beta };
+    float *out = t->out + c0 * osz + p0;
+    cnn_sgemm_avx512_pixels ((int) g->K, t->pixels + p0 * g->K, (int) (p1 - p0), t->wpacked + c0 * g->K, (int) w,
+        t->blocks + (size_t) tid * t->per_thread, out, (int) osz, &ep);
+    if (!simple)
+      for (int64_t c = 0; c < w; c++)
+        cnn_act_apply_fast (act, out + c * osz, p1 - p0);
+  }
+}
+
+/* Pixel-major, task m: weight panel m for all pixels (packed before). */
+static void
+pixel_channels (int64_t m, int tid, void *data)
+{
+  implicit_ctx *t = data;
+  pixel_panels (t, tid, m, m + 1, 0, t->g->ppanels);
+}
+
+/* Pixel-major, task i: group i of the pixel panels, packed here, for all
+ * weight panels. */
+static void
+pixel_group (int64_t i, int tid, void *data)
+{
+  implicit_ctx *t = data;
+  const implicit_geom *g = t->g;
+  int64_t q0 = i * g->ppanels / g->pgroups, q1 = (i + 1) * g->ppanels / g->pgroups;
+  for (int64_t q = q0; q < q1; q++)
+    pack_pixel_panel (q, tid, data);
+  pixel_panels (t, tid, 0, g->wpanels, q0, q1);
+}
+
 cnn_status
 cnn_conv2d_implicit (cnn_exec *x)
 {
@@ -251,7 +373,8 @@ cnn_conv2d_implicit (cnn_exec *x)
     return cnn_exec_fail (x, CNN_E_NOMEM, "out of memory for packed weights");
   float *padded = x->scratch;
   int32_t *koff = (int32_t *) (padded + g.planes_floats);
-  float *blocks = (float *) (koff + g.K);
+  float *pixels = (float *) (koff + g.K);
+  float *blocks = pixels + pixel_floats (&g);
   for (int64_t c = 0, k = 0; c < g.Cg; c++)
     for (int64_t ky = 0; ky < pg->kh; ky++)
       for (int64_t kx = 0; kx < pg->kw; kx++)
@@ -268,7 +391,7 @@ cnn_conv2d_implicit (cnn_exec *x)
         x, &g, (const float *) X->data + (n * g.C + gr * g.Cg) * isz, padded, padded, koff,
         wp + gr * per_group, B ? (const float *) B->data + gr * g.Mg : NULL,
         x->residual ? (const float *) x->residual->data + (n * g.M + gr * g.Mg) * osz : NULL,
-        (float *) x->out[0]->data + (n * g.M + gr * g.Mg) * osz, blocks, per_thread
+        (float *) x->out[0]->data + (n * g.M + gr * g.Mg) * osz, blocks, per_thread, pixels
       };
       if (g.compact) {
         cnn_parallel_for (g.K * osz > 16384 ? x->pool : NULL, g.Cg, pack_columns, &t);
@@ -279,6 +402,15 @@ cnn_conv2d_implicit (cnn_exec *x)
         t.b = t.in;
       else
         cnn_parallel_for (g.Cg * isz > 16384 ? x->pool : NULL, g.Cg * pg->sh, fill_planes, &t);
+      if (g.pixel && g.pgroups > 1) {
+        cnn_parallel_for (x->pool, g.pgroups, pixel_group, &t);
+        continue;
+      }
+      if (g.pixel) {
+        cnn_parallel_for (g.K * osz > 16384 ? x->pool : NULL, g.ppanels, pack_pixel_panel, &t);
+        cnn_parallel_for (x->pool, g.wpanels, pixel_channels, &t);
+        continue;
+      }
       cnn_parallel_for (x->pool, g.col_blocks * g.m_blocks, implicit_block, &t);
     }
   return CNN_OK;

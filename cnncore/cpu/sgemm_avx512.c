@@ -10,6 +10,7 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #include "act_avx512.h"
+#include "../ops/geometry.h"
 #define HAVE_AVX512_KERNEL 1
 #endif
 
@@ -21,6 +22,12 @@
 /* floats ahead of the kernel's reads of packed A to prefetch: weights of
  * deep layers stream from DRAM once per run, used by few columns */
 #define A_PREFETCH 1024
+/* the same for the weights the pixel-major kernel reads as B, a vector at
+ * a time: 24 steps of k ahead (measured on ResNet-50's 7 x 7 layers:
+ * 1024 to 2048 best, 512 a quarter slower) */
+#define B_PREFETCH 1536
+#define PIXEL_MR CNN_SGEMM_PIXEL_MR
+#define PIXEL_NR CNN_SGEMM_PIXEL_NR
 
 /* Of a panel's cols last columns, how many the thin kernel takes: all of
  * 1 to 4, the 1 to 4 past 16 (the rest one 16-wide tile), else none. */
@@ -130,48 +137,55 @@ pack_b (bool tb, const float *B, int ldb, int k0, int kc, int n0, int nc, float 
  * gather, at Bp + koff[k] (a matrix read in place: an implicit GEMM's
  * input).  With @ep (the last K block), C then gets the bias of each row
  * (ep->bias the tile's first), the residual at the same place as C (ep->
- * residual the tile's), and the activation.  mr, nv and gather are
- * constants in each caller. */
+ * residual the tile's), and the activation.  mr, nv, gather and stream_b
+ * (B is weights read once: prefetched) are constants in each caller. */
 __attribute__ ((target ("avx512f"), always_inline))
 static inline void
 kernel_any (int kc, const float *Ap, const float *Bp, const int32_t *koff, float *C, int ldc, int m, int n,
     float alpha, float beta, bool first, const cnn_sgemm_epilogue *ep, const int mr, const int nv,
-    const bool gather, int bs)
+    const bool gather, int bs, const bool stream_b)
 {
   if (!bs)
     bs = nv * 16;
-  __m512 acc[MR * 3];
-#pragma GCC unroll 24
+  __m512 acc[PIXEL_MR * 4 > MR * 3 ? PIXEL_MR * 4 : MR * 3];
+#pragma GCC unroll 28
   for (int i = 0; i < mr * nv; i++)
     acc[i] = _mm512_setzero_ps ();
   for (int k = 0; k < kc; k++) {
     const float *b = gather ? Bp + koff[k] : Bp + (size_t) k * bs;
-    __m512 bv[3];
+    __m512 bv[4];
     if (gather) {
       /* the next tile's slice of this row: a large input does not stay in
        * cache between the column tiles of a row */
-#pragma GCC unroll 3
+#pragma GCC unroll 4
       for (int v = 0; v < nv; v++)
         _mm_prefetch ((const char *) (b + nv * 16 + v * 16), _MM_HINT_T0);
-#pragma GCC unroll 3
+#pragma GCC unroll 4
       for (int v = 0; v < nv; v++)
         bv[v] = _mm512_loadu_ps (b + v * 16);
     } else {
-#pragma GCC unroll 3
+#pragma GCC unroll 4
       for (int v = 0; v < nv; v++)
         bv[v] = _mm512_load_ps (b + v * 16);
     }
     const float *a = Ap + (size_t) k * mr;
-    _mm_prefetch ((const char *) (a + A_PREFETCH), _MM_HINT_T0);
+    if (stream_b) {
+      /* the pixel-major kernel: B is the weights, streamed */
+#pragma GCC unroll 4
+      for (int v = 0; v < nv; v++)
+        _mm_prefetch ((const char *) (b + B_PREFETCH + v * 16), _MM_HINT_T0);
+    } else {
+      _mm_prefetch ((const char *) (a + A_PREFETCH), _MM_HINT_T0);
+    }
 #pragma GCC unroll 12
     for (int i = 0; i < mr; i++) {
       __m512 ai = _mm512_set1_ps (a[i]);
-#pragma GCC unroll 3
+#pragma GCC unroll 4
       for (int v = 0; v < nv; v++)
         acc[i * nv + v] = _mm512_fmadd_ps (ai, bv[v], acc[i * nv + v]);
     }
   }
-  __mmask16 mk[3];
+  __mmask16 mk[4];
   for (int v = 0; v < nv; v++)
     mk[v] = cnn_lanes16 (0, n - 16 * v);
   __m512 va = _mm512_set1_ps (alpha), vb = _mm512_set1_ps (beta);
@@ -181,8 +195,8 @@ kernel_any (int kc, const float *Ap, const float *Bp, const int32_t *koff, float
     /* grid columns to output pixels: a vector's lanes run on in one row,
      * or past its dropped columns into the next; the lanes kept are
      * consecutive pixels, packed together by a compress */
-    int dst[3];
-    __mmask16 keep[3];
+    int dst[4];
+    __mmask16 keep[4];
     for (int v = 0; v < nv; v++) {
       int j = ep->grid_j + v * 16, y = j / ep->grid_wq, x = j - y * ep->grid_wq;
       keep[v] = (cnn_lanes16 (0, ep->grid_ow - x) | cnn_lanes16 (ep->grid_wq - x, ep->grid_wq - x + ep->grid_ow)) &
@@ -195,7 +209,7 @@ kernel_any (int kc, const float *Ap, const float *Bp, const int32_t *koff, float
         break;
       float *c = C + (size_t) i * ldc;
       const float *res = ep->residual ? ep->residual + (size_t) i * ldc : NULL;
-#pragma GCC unroll 3
+#pragma GCC unroll 4
       for (int v = 0; v < nv; v++) {
         __m512 r = acc[i * nv + v];
         if (ep->bias)
@@ -217,7 +231,7 @@ kernel_any (int kc, const float *Ap, const float *Bp, const int32_t *koff, float
     if (i >= m)
       break;
     float *c = C + (size_t) i * ldc;
-#pragma GCC unroll 3
+#pragma GCC unroll 4
     for (int v = 0; v < nv; v++) {
       __m512 r = _mm512_mul_ps (acc[i * nv + v], va);
       if (!first || beta != 0.f) {
@@ -241,7 +255,7 @@ static void
 kernel_12x32 (int kc, const float *Ap, const float *Bp, float *C, int ldc, int m, int n, float alpha,
     float beta, bool first)
 {
-  kernel_any (kc, Ap, Bp, NULL, C, ldc, m, n, alpha, beta, first, NULL, 12, 2, false, 0);
+  kernel_any (kc, Ap, Bp, NULL, C, ldc, m, n, alpha, beta, first, NULL, 12, 2, false, 0, false);
 }
 
 /* The kernel for each tile shape and way of reading B, compiled once each:
@@ -258,7 +272,7 @@ typedef void (*tile_kernel) (int kc, const float *Ap, const float *B, const int3
   name (int kc, const float *Ap, const float *B, const int32_t *koff, int bs, float *C, int ldc, int m, int n, \
       bool first, const cnn_sgemm_epilogue *ep) \
   { \
-    kernel_any (kc, Ap, B, koff, C, ldc, m, n, 1.f, 0.f, first, ep, mr, nv, gather, bs); \
+    kernel_any (kc, Ap, B, koff, C, ldc, m, n, 1.f, 0.f, first, ep, mr, nv, gather, bs, false); \
   }
 
 TILE_KERNEL (kernel_12x32_packed, 12, 2, false)
@@ -373,6 +387,102 @@ static const tile_kernel tile_kernels[2][2][2] = {
   { { kernel_8x48_packed, kernel_8x48_gather }, { kernel_8x16_packed, kernel_8x16_gather } },
 };
 
+/* The pixel-major kernels: 7 output pixels (A, broadcast) by 16 to 64
+ * output channels (B, the weights, streamed as vectors) [vectors - 1]. */
+#define PIXEL_KERNEL(name, nv) \
+  __attribute__ ((target ("avx512f"))) static void \
+  name (int kc, const float *Ap, const float *B, float *C, bool first) \
+  { \
+    kernel_any (kc, Ap, B, NULL, C, PIXEL_NR, PIXEL_MR, nv * 16, 1.f, 0.f, first, NULL, PIXEL_MR, nv, false, \
+        nv * 16, true); \
+  }
+
+PIXEL_KERNEL (pixel_7x16, 1)
+PIXEL_KERNEL (pixel_7x32, 2)
+PIXEL_KERNEL (pixel_7x48, 3)
+PIXEL_KERNEL (pixel_7x64, 4)
+
+static void (*const pixel_kernels[4]) (int kc, const float *Ap, const float *B, float *C, bool first) = {
+  pixel_7x16, pixel_7x32, pixel_7x48, pixel_7x64
+};
+
+/* Columns of the pixel-major weight panel that starts at output channel m0:
+ * 64, or the rest rounded up to a vector. */
+static int
+pixel_panel_width (int M, int m0)
+{
+  return MIN (PIXEL_NR, (M - m0 + 15) / 16 * 16);
+}
+
+/* Weights (M x K, or its transpose) as the pixel-major kernel's B: panel
+ * by panel of 64 output channels, K rows of the panel's width each (panel
+ * m0 / 64 at m0 * K), zero columns past M. */
+static void
+pack_pixel_weights (bool ta, int M, int K, const float *A, int lda, float *out)
+{
+  for (int m0 = 0; m0 < M; m0 += PIXEL_NR) {
+    int w = pixel_panel_width (M, m0);
+    for (int k = 0; k < K; k++)
+      for (int j = 0; j < w; j++) {
+        int m = m0 + j;
+        *out++ = m >= M ? 0.f : ta ? A[(size_t) k * lda + m] : A[(size_t) m * lda + k];
+      }
+  }
+}
+
+__attribute__ ((target ("avx512f")))
+void
+cnn_sgemm_pack_pixels (int K, const float *B, const int32_t *koff, const int32_t *cols, int n, float *panel)
+{
+  __mmask16 m = cnn_lanes16 (0, n);
+  bool run = true;
+  for (int i = 1; i < n; i++)
+    run = run && cols[i] == cols[0] + i;
+  if (run) {
+    /* consecutive columns (a row of the output, in place or on the grid) */
+    const float *b = B + cols[0];
+    for (int k = 0; k < K; k++)
+      _mm512_mask_storeu_ps (panel + (size_t) k * PIXEL_MR, 0x7f, _mm512_maskz_loadu_ps (m, b + koff[k]));
+    return;
+  }
+  __m512i idx = _mm512_maskz_loadu_epi32 (m, cols);
+  for (int k = 0; k < K; k++)
+    _mm512_mask_storeu_ps (panel + (size_t) k * PIXEL_MR, 0x7f,
+        _mm512_mask_i32gather_ps (_mm512_setzero_ps (), m, idx, B + koff[k], 4));
+}
+
+__attribute__ ((target ("avx512f")))
+void
+cnn_sgemm_avx512_pixels (int K, const float *Apix, int n, const float *Bpanel, int w, float *scratch,
+    float *out, int ldo, const cnn_sgemm_epilogue *ep)
+{
+  int panels = (n + PIXEL_MR - 1) / PIXEL_MR, nv = (w + 15) / 16;
+  for (int pc = 0; pc < K; pc += KC) {
+    int kc = MIN (KC, K - pc);
+    for (int p = 0; p < panels; p++)
+      pixel_kernels[nv - 1] (kc, Apix + (size_t) p * PIXEL_MR * K + (size_t) pc * PIXEL_MR,
+          Bpanel + (size_t) pc * nv * 16, scratch + (size_t) p * PIXEL_MR * PIXEL_NR, pc == 0);
+  }
+  /* out transposed (16 x 16 blocks in registers), then channel by channel
+   * the epilogue, while the rows are hot */
+  cnn_transpose_block32 (scratch, n, w, PIXEL_NR, out, ldo);
+  if (!ep || (!ep->bias && !ep->residual && ep->act == CNN_ACT_NONE))
+    return;
+  const __m512 lo = _mm512_set1_ps (ep->alpha), hi = _mm512_set1_ps (ep->beta);
+  for (int c = 0; c < w; c++) {
+    float *o = out + (size_t) c * ldo;
+    const float *res = ep->residual ? ep->residual + (size_t) c * ldo : NULL;
+    __m512 bias = _mm512_set1_ps (ep->bias ? ep->bias[c] : 0.f);
+    for (int p = 0; p < n; p += 16) {
+      __mmask16 mk = cnn_lanes16 (0, n - p);
+      __m512 r = _mm512_add_ps (bias, _mm512_maskz_loadu_ps (mk, o + p));
+      if (res)
+        r = _mm512_add_ps (r, _mm512_maskz_loadu_ps (mk, res + p));
+      _mm512_mask_storeu_ps (o + p, mk, cnn_act_simple16 (ep->act, r, lo, hi));
+    }
+  }
+}
+
 static int
 tile_rows (cnn_sgemm_tile t)
 {
@@ -382,6 +492,8 @@ tile_rows (cnn_sgemm_tile t)
 size_t
 cnn_sgemm_tile_packed_a_size (cnn_sgemm_tile t, int M, int K)
 {
+  if (t == CNN_TILE_PIXELS)
+    return (size_t) (M + 15) / 16 * 16 * K;
   int mr = tile_rows (t);
   return (size_t) (M + mr - 1) / mr * mr * K;
 }
@@ -399,6 +511,10 @@ cnn_sgemm_packed_a_size (int M, int K)
 void
 cnn_sgemm_tile_pack_a (cnn_sgemm_tile t, bool ta, int M, int K, const float *A, int lda, float *packed)
 {
+  if (t == CNN_TILE_PIXELS) {
+    pack_pixel_weights (ta, M, K, A, lda, packed);
+    return;
+  }
   int mr = tile_rows (t);
   size_t off = 0;
   for (int pc = 0; pc < K; pc += KC) {
@@ -693,6 +809,19 @@ cnn_sgemm_avx512_packed_ab (int M, int N, int K, const float *Apacked, const flo
 void
 cnn_sgemm_avx512_gather (cnn_sgemm_tile t, int M, int m0, int m1, int n, int K, const float *Apacked,
     const float *B, const int32_t *koff, bool tail_packed, float *C, int ldc)
+{
+  g_assert_not_reached ();
+}
+
+void
+cnn_sgemm_pack_pixels (int K, const float *B, const int32_t *koff, const int32_t *cols, int n, float *panel)
+{
+  g_assert_not_reached ();
+}
+
+void
+cnn_sgemm_avx512_pixels (int K, const float *Apix, int n, const float *Bpanel, int w, float *scratch,
+    float *out, int ldo, const cnn_sgemm_epilogue *ep)
 {
   g_assert_not_reached ();
 }

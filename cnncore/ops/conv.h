@@ -63,6 +63,10 @@ void cnn_conv2d_winograd_enable (bool on);
 /* cpu/conv2d_implicit.c: stride-1 2D convolutions as an implicit GEMM over a
  * zero-padded copy of the input (AVX-512). */
 bool cnn_conv2d_implicit_applies (const cnn_exec *x);
+/* Overrides CNN_PIXEL_MAJOR (tests): the implicit GEMM's pixel-major mode
+ * for small outputs with many weights where it pays (-1), never (0) or
+ * wherever it can (1); not thread safe against running sessions. */
+void cnn_conv2d_pixel_major_enable (int mode);
 size_t cnn_conv2d_implicit_scratch (const cnn_exec *x);
 cnn_status cnn_conv2d_implicit (cnn_exec *x);
 

@@ -874,6 +874,7 @@ static void
 test_implicit (void)
 {
   cnn_conv2d_winograd_enable (false);
+  cnn_conv2d_pixel_major_enable (0);
   for (int c = 0; c < 38; c++) {
     ob_model *b = ob_new (13);
     int64_t G = c % 5 == 4 ? 2 : 1, C = G * rnd (2, 24), M = G * rnd (8, 40), mm = M;
@@ -949,6 +950,72 @@ test_implicit (void)
     g_free (what);
     ob_free (b);
   }
+  cnn_conv2d_pixel_major_enable (-1);
+  cnn_conv2d_winograd_enable (true);
+}
+
+/* The implicit GEMM's pixel-major mode (pixels x channels, 7 x 64 tiles):
+ * 3x3 on the padded grid (each panel of 7 pixels one row of a 7 x 7 map,
+ * or across rows of 13 x 13: gathered), 1x1 read in place with K past one
+ * block of 256, strided, dilated with uneven pads, groups, fewer than 7
+ * pixels, channel panels of 64 and a last one of 16, 32 or 48 columns (a
+ * few used), bias or none, Relu, LeakyRelu and Sigmoid (a pass of its
+ * own), a fused residual; one thread and two, two threads sharing the
+ * channel panels (256 channels) or the pixels (70); batch 2.  Last, with
+ * the mode on where it pays, a 7 x 7 layer with 1.2 MB of weights. */
+static void
+test_pixel_major (void)
+{
+  /* C, M, H, W, k, stride, pad, dilation, group, batch, kind (0 plain,
+   * 1 Relu, 2 LeakyRelu, 3 Sigmoid, 4 residual + Relu), mode */
+  static const int64_t cases[][12] = {
+    { 40, 70, 7, 7, 3, 1, 1, 1, 1, 1, 4, 1 }, { 300, 64, 13, 13, 1, 1, 0, 1, 1, 1, 3, 1 },
+    { 33, 130, 14, 14, 1, 2, 0, 1, 1, 2, 2, 1 }, { 20, 100, 13, 13, 3, 2, 1, 1, 2, 1, 1, 1 },
+    { 24, 48, 9, 11, 3, 1, 2, 2, 1, 2, 0, 1 }, { 40, 17, 1, 5, 1, 1, 0, 1, 1, 1, 4, 1 },
+    { 64, 256, 7, 7, 3, 1, 1, 1, 1, 1, 4, 1 }, { 36, 90, 6, 9, 1, 1, 0, 1, 1, 1, 1, 1 },
+    { 256, 128, 7, 7, 3, 1, 1, 1, 1, 1, 4, -1 },
+  };
+  cnn_conv2d_winograd_enable (false);
+  for (guint c = 0; c < G_N_ELEMENTS (cases) * 2; c++) {
+    const int64_t *k = cases[c / 2];
+    cnn_conv2d_pixel_major_enable ((int) k[11]);
+    int64_t C = k[0], M = k[1], ks = k[4], s = k[5], p = k[6], d = k[7], G = k[8], kind = k[10];
+    ob_model *b = ob_new (13);
+    int64_t xd[4] = { k[9], C, k[2], k[3] }, wd[4] = { M, C / G, ks, ks };
+    /* uneven pads where the case has any: one more at the bottom right */
+    int64_t pads[4] = { p, p, p ? p + 1 : 0, p ? p + 1 : 0 }, st[2] = { s, s }, dil[2] = { d, d };
+    int64_t OH = (xd[2] + pads[0] + pads[2] - (ks - 1) * d - 1) / s + 1;
+    int64_t OW = (xd[3] + pads[1] + pads[3] - (ks - 1) * d - 1) / s + 1;
+    ob_input (b, "x", 4, xd);
+    ob_init_float (b, "w", 4, wd, NULL, rng);
+    ob_init_float (b, "b", 1, &M, NULL, rng);
+    Onnx__NodeProto *n = ob_node (b, "Conv", c % 4 == 1 ? "x,w" : "x,w,b", kind ? "c" : "y");
+    ob_attr_ints (b, n, "pads", 4, pads);
+    ob_attr_ints (b, n, "strides", 2, st);
+    ob_attr_ints (b, n, "dilations", 2, dil);
+    ob_attr_int (b, n, "group", G);
+    static const char *const acts[] = { NULL, "Relu", "LeakyRelu", "Sigmoid" };
+    if (kind == 4) {
+      ob_input (b, "r", 4, (int64_t[4]) { xd[0], M, OH, OW });
+      ob_node (b, "Add", "c,r", "s");
+      ob_node (b, "Relu", "s", "y");
+    } else if (kind) {
+      Onnx__NodeProto *a = ob_node (b, acts[kind], "c", "y");
+      if (kind == 2)
+        ob_attr_float (b, a, "alpha", 0.1f);
+    }
+    ob_output (b, "y");
+    fast_threads = c % 2 ? 2 : 1;
+    char *what = g_strdup_printf ("Conv (pixel-major) C%" G_GINT64_FORMAT " M%" G_GINT64_FORMAT " g%"
+        G_GINT64_FORMAT " %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT " k%" G_GINT64_FORMAT " s%" G_GINT64_FORMAT
+        " d%" G_GINT64_FORMAT " batch %" G_GINT64_FORMAT " %s, %d thread(s)", C, M, G, xd[2], xd[3], ks, s, d,
+        xd[0], kind == 4 ? "residual + Relu" : kind ? acts[kind] : "plain", fast_threads);
+    check (b, what);
+    g_free (what);
+    ob_free (b);
+  }
+  fast_threads = 2;
+  cnn_conv2d_pixel_major_enable (-1);
   cnn_conv2d_winograd_enable (true);
 }
 
@@ -1115,6 +1182,7 @@ test_thin_columns (void)
     { 12, 70, 60, 63, 3 },
   };
   cnn_conv2d_winograd_enable (false);
+  cnn_conv2d_pixel_major_enable (0);
   for (guint c = 0; c < G_N_ELEMENTS (cases); c++) {
     ob_model *b = ob_new (13);
     int64_t C = cases[c][0], M = cases[c][1], k = cases[c][4], p = k / 2;
@@ -1134,6 +1202,7 @@ test_thin_columns (void)
     g_free (what);
     ob_free (b);
   }
+  cnn_conv2d_pixel_major_enable (-1);
   cnn_conv2d_winograd_enable (true);
 }
 
@@ -1605,6 +1674,7 @@ main (int argc, char **argv)
     test_sgemm_kernel ();       /* calls the CPU kernel directly */
   test_winograd ();
   test_implicit ();
+  test_pixel_major ();
   test_thin_columns ();
   test_depthwise ();
   test_images ();
