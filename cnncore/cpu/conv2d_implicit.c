@@ -108,13 +108,29 @@ implicit_geometry (const cnn_exec *x, implicit_geom *g)
    * 6-8% slower */
   bool saves_rows = 100 * rows8 <= 97 * rows12;
   g->tile = cells8 < cells12 && (!g->in_place || saves_rows) ? CNN_TILE_8x48 : CNN_TILE_12x32;
+  /* pixel-major: pixels as the GEMM's rows, 7 to a tile, channels as its
+   * columns, 64 to a tile: small maps lose nothing to tiles of 16 columns
+   * (7 x 7: 49 pixels, 64 or 63 grid columns computed), and the weights,
+   * read once per 7 pixels, stream with a prefetch */
+  int64_t osz = pg->OH * pg->OW;
+  int T = MAX (x->threads, 1);
+  g->ppanels = (osz + CNN_SGEMM_PIXEL_MR - 1) / CNN_SGEMM_PIXEL_MR;
+  g->wpanels = (g->Mg + CNN_SGEMM_PIXEL_NR - 1) / CNN_SGEMM_PIXEL_NR;
+  g->pixel = pixel_major (g, osz);
+  if (g->pixel) {
+    g->tile = CNN_TILE_PIXELS;
+    /* threads share the weight panels where they come out even or are
+     * many, else the pixels (each thread then streams all the weights) */
+    bool even = (g->wpanels % T == 0 && g->Mg % CNN_SGEMM_PIXEL_NR == 0) || g->wpanels >= 4 * T;
+    g->pgroups = even ? 1 : MIN (T, g->ppanels);
+  }
   /* compact: one column per output pixel, in 12 x 32 tiles; worth its copy
    * (K floats a column) where it computes an eighth fewer cells and output
    * channels are many (tiny YOLOv2's 13 x 13 3x3 layers: 193 grid columns,
    * 169 compact) */
-  int64_t osz = pg->OH * pg->OW, npad = (osz + 31) / 32 * 32;
+  int64_t npad = (osz + 31) / 32 * 32;
   int64_t cells_compact = ((g->Mg + 11) / 12 * 12) * padded_columns (osz, 32);
-  g->compact = !g->in_place && g->Mg >= 64 && 8 * MIN (cells12, cells8) > 9 * cells_compact &&
+  g->compact = !g->pixel && !g->in_place && g->Mg >= 64 && 8 * MIN (cells12, cells8) > 9 * cells_compact &&
       g->K * npad < (int64_t) 1 << 28;
   if (g->compact) {
     g->tile = CNN_TILE_12x32;
@@ -124,23 +140,6 @@ implicit_geometry (const cnn_exec *x, implicit_geom *g)
    * activation, and rows as wide as a vector: no copy of the output */
   g->direct_grid = !g->in_place && !g->compact && g->K <= CNN_SGEMM_KC && pg->Wq >= 16 &&
       cnn_act_is_simple (x->act.type);
-  /* pixel-major: pixels as the GEMM's rows, 7 to a tile, channels as its
-   * columns, 64 to a tile: small maps lose nothing to tiles of 16 columns
-   * (7 x 7: 49 pixels, 64 or 63 grid columns computed), and the weights,
-   * read once per 7 pixels, stream with a prefetch */
-  g->ppanels = (osz + CNN_SGEMM_PIXEL_MR - 1) / CNN_SGEMM_PIXEL_MR;
-  g->wpanels = (g->Mg + CNN_SGEMM_PIXEL_NR - 1) / CNN_SGEMM_PIXEL_NR;
-  g->pixel = pixel_major (g, osz);
-  if (g->pixel) {
-    g->tile = CNN_TILE_PIXELS;
-    g->compact = false;
-    g->planes_floats = g->in_place ? 0 : g->Cg * pg->plane_floats + MAX_NR;
-    /* threads share the weight panels where they come out even or are
-     * many, else the pixels (each thread then streams all the weights) */
-    int T1 = MAX (x->threads, 1);
-    bool even = (g->wpanels % T1 == 0 && g->Mg % CNN_SGEMM_PIXEL_NR == 0) || g->wpanels >= 4 * T1;
-    g->pgroups = even ? 1 : MIN (T1, g->ppanels);
-  }
   g->mr = g->tile == CNN_TILE_8x48 ? 8 : 12;
   /* an output of a MiB or more that the kernel stores goes out a panel of
    * rows at a time over long blocks of columns: mr rows written one after
@@ -151,7 +150,6 @@ implicit_geometry (const cnn_exec *x, implicit_geom *g)
   g->panel_order = (g->in_place || g->direct_grid) && (int64_t) pg->OH * pg->OW * g->Mg >= PANEL_ORDER_FLOATS;
   g->block_cols = (g->panel_order ? PANEL_ORDER_TILES : TILES_PER_BLOCK) * (g->tile == CNN_TILE_8x48 ? 48 : 32);
   /* tasks: column blocks times channel blocks, a few per thread */
-  int T = MAX (x->threads, 1);
   g->col_blocks = g->compact ? 1 : (pg->ncols + g->block_cols - 1) / g->block_cols;
   int64_t mpanels = (g->Mg + g->mr - 1) / g->mr;
   int64_t parts = CLAMP ((4 * T + g->col_blocks - 1) / g->col_blocks, 1, mpanels);

@@ -5,7 +5,8 @@
  * Feeds random inputs (symbolic dims = batch), warms up, then times each run
  * and prints median / p90 latency, images per second, achieved GFLOP/s and
  * the share of this machine's SGEMM peak (measured here, same threads: the
- * better of OpenBLAS and cnncore's own GEMM).  --json prints one JSON object instead, for bench/compare.py. */
+ * better of OpenBLAS and cnncore's own GEMM).  --json prints one JSON
+ * object instead, for bench/compare.py. */
 #include "cnn.h"
 #include "cnn-private.h"
 #include <cblas.h>
