@@ -310,6 +310,10 @@ void cnn_parallel_copy (cnn_threadpool *pool, void *dst, const void *src, size_t
 void cnn_sgemm_serial (bool trans_a, bool trans_b, int M, int N, int K, float alpha,
     const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
 bool cnn_sgemm_avx512_available (void);
+/* The tile kernels below: AVX-512 (cpu/sgemm_avx512.c) or, on CPUs without
+ * it, AVX2 with FMA (cpu/sgemm_avx2.c).  Environment: CNN_NO_AVX512=1
+ * takes the AVX2 ones, CNN_NO_AVX2=1 as well leaves none (OpenBLAS). */
+bool cnn_sgemm_kernels_available (void);
 /* For GEMMs whose A is constant (weights): pack it once, then multiply. */
 size_t cnn_sgemm_packed_a_size (int M, int K);
 void cnn_sgemm_pack_a (bool trans_a, int M, int K, const float *A, int lda, float *packed);
@@ -329,8 +333,7 @@ void cnn_sgemm_avx512_packed (int M, int N, int K, float alpha, const float *Apa
 #define CNN_SGEMM_NR 32
 size_t cnn_sgemm_packed_b_offset (int k, int j, int K, int N);
 size_t cnn_sgemm_packed_b_size (int N, int K);
-void cnn_sgemm_avx512_packed_ab (int M, int N, int K, const float *Apacked, const float *Bpacked, float *C,
-    int ldc);
+void cnn_sgemm_packed_ab (int M, int N, int K, const float *Apacked, const float *Bpacked, float *C, int ldc);
 /* Implicit GEMM: rows [m0, m1) of C (m0 a multiple of the tile's rows) =
  * A B with A packed by cnn_sgemm_tile_pack_a() and row k of B (n columns)
  * read in place at B + koff[k], in whole tile-wide panels (up to 47 floats
@@ -355,7 +358,7 @@ typedef struct {
  * thin kernel (1 to 4 columns, against A column by column), the rest to a
  * tile: for cost estimates. */
 int cnn_sgemm_thin_columns (int cols);
-void cnn_sgemm_avx512_gather (cnn_sgemm_tile t, int M, int m0, int m1, int n, int K, const float *Apacked,
+void cnn_sgemm_gather (cnn_sgemm_tile t, int M, int m0, int m1, int n, int K, const float *Apacked,
     const float *B, const int32_t *koff, bool tail_packed, float *C, int ldc, const cnn_sgemm_epilogue *ep);
 /* Pixel-major GEMM for convolutions with small outputs (7 x 7: 49 pixels,
  * which tiles of 16 columns pad to 64): the output transposed, pixels x
@@ -381,7 +384,7 @@ void cnn_sgemm_avx512_pixels (int K, const float *Apix, int n, const float *Bpan
 /* Rows [m0, m1) (m0 a multiple of 12) of C = A B, A packed by
  * cnn_sgemm_tile_pack_a() for the 12 x 32 tile, B (N columns) as
  * cnn_sgemm_packed_b_offset() lays it out; C and @ep as for the above. */
-void cnn_sgemm_avx512_packed_rows (int M, int m0, int m1, int N, int K, const float *Apacked,
+void cnn_sgemm_packed_rows (int M, int m0, int m1, int N, int K, const float *Apacked,
     const float *Bpacked, float *C, int ldc, const cnn_sgemm_epilogue *ep);
 void cnn_sgemm_avx512 (bool trans_a, bool trans_b, int M, int N, int K, float alpha,
     const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);

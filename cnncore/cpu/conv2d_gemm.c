@@ -36,7 +36,7 @@ plan_conv (const cnn_exec *x, const cnn_window *w, int64_t K, conv_plan *cp)
   int64_t rows = w->out[0] * w->out[1], osz = rows * w->out[2];
   int T = MAX (x->threads, 1);
   cp->bands = osz >= BANDS_MIN_OUTPUT && rows >= 2;
-  cp->packed = cp->bands && cnn_sgemm_avx512_available () && K <= 1 << 20;
+  cp->packed = cp->bands && cnn_sgemm_kernels_available () && K <= 1 << 20;
   if (cp->bands) {
     int64_t by_budget = BAND_BUDGET / (int64_t) sizeof (float) / MAX (K * w->out[2], 1);
     int64_t by_balance = (rows + 4 * T - 1) / (4 * T);
@@ -310,7 +310,7 @@ conv_band (int64_t b, int tid, void *data)
   float *out = c->og + r0 * ow;
   if (c->wpacked) {
     cnn_conv_im2col_packed (w, c->xg, col, r0, nr, c->K, 0, Cg);
-    cnn_sgemm_avx512_packed_ab ((int) c->Mg, (int) ncol, (int) c->K, c->wpacked, col, out, (int) osz);
+    cnn_sgemm_packed_ab ((int) c->Mg, (int) ncol, (int) c->K, c->wpacked, col, out, (int) osz);
   } else {
     im2col_ctx ic = { w, c->xg, col, r0, nr };
     for (int64_t ch = 0; ch < Cg; ch++)

@@ -59,14 +59,15 @@ pixel_major (const implicit_geom *g, int64_t osz)
     pixel_mode = !e ? -1 : g_strcmp0 (e, "1") == 0;
   }
   int mode = pixel_mode;
-  if (mode == 0 || g->K < 16)
+  /* its kernel is AVX-512 only */
+  if (mode == 0 || g->K < 16 || !cnn_sgemm_avx512_available ())
     return false;
   if (mode > 0)
     return true;
   return osz <= PIXEL_MAX_OUTPUT && g->Mg >= 64 && g->Mg * g->K >= PIXEL_MIN_WEIGHTS;
 }
 
-/* Columns the kernel computes for n in tiles of nr (cnn_sgemm_avx512_gather),
+/* Columns the kernel computes for n in tiles of nr (cnn_sgemm_gather),
  * a last tile one vector wide counted as 20 (it takes a broadcast per FMA),
  * the thin kernel's 1 to 4 columns as 2 more each. */
 static int64_t
@@ -168,7 +169,7 @@ cnn_conv2d_implicit_applies (const cnn_exec *x)
   implicit_geom g;
   if (off < 0)
     off = g_strcmp0 (g_getenv ("CNN_NO_IMPLICIT"), "1") == 0;
-  return cnn_sgemm_avx512_available () && !off && implicit_geometry (x, &g);
+  return cnn_sgemm_kernels_available () && !off && implicit_geometry (x, &g);
 }
 
 static size_t
@@ -253,13 +254,13 @@ implicit_block (int64_t task, int tid, void *data)
       int64_t b = MIN (a + step, m1);
       cnn_sgemm_epilogue ep = { t->bias ? t->bias + a : NULL, t->residual ? t->residual + a * osz + off : NULL,
         act->type, act->alpha, act->beta, plain ? 0 : (int) pg->Wq, (int) pg->OW, (int) j0 };
-      cnn_sgemm_avx512_gather (g->tile, (int) g->Mg, (int) a, (int) b, (int) n, (int) g->K, t->wpacked,
+      cnn_sgemm_gather (g->tile, (int) g->Mg, (int) a, (int) b, (int) n, (int) g->K, t->wpacked,
           t->b + j0, t->koff, plain, t->out + a * osz + off, (int) osz, &ep);
     }
     return;
   }
   float *blk = t->blocks + (size_t) tid * t->per_thread;
-  cnn_sgemm_avx512_gather (g->tile, (int) g->Mg, (int) m0, (int) m1, (int) n, (int) g->K, t->wpacked,
+  cnn_sgemm_gather (g->tile, (int) g->Mg, (int) m0, (int) m1, (int) n, (int) g->K, t->wpacked,
       t->b + j0, t->koff, g->in_place, blk, (int) g->block_cols, NULL);
   for (int64_t m = m0; m < m1; m++) {
     float *out = t->out + m * osz;
@@ -289,7 +290,7 @@ compact_block (int64_t task, int tid, void *data)
   bool simple = cnn_act_is_simple (act->type);
   cnn_sgemm_epilogue ep = { t->bias ? t->bias + m0 : NULL, t->residual ? t->residual + m0 * osz : NULL,
     simple ? act->type : CNN_ACT_NONE, act->alpha, act->beta };
-  cnn_sgemm_avx512_packed_rows ((int) g->Mg, (int) m0, (int) m1, (int) osz, (int) g->K, t->wpacked, t->padded,
+  cnn_sgemm_packed_rows ((int) g->Mg, (int) m0, (int) m1, (int) osz, (int) g->K, t->wpacked, t->padded,
       t->out + m0 * osz, (int) osz, &ep);
   if (!simple)
     cnn_act_apply_fast (act, t->out + m0 * osz, (m1 - m0) * osz);

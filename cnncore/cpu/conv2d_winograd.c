@@ -2,7 +2,7 @@
  * (Lavin & Gray): each 4x4 output tile comes from a 6x6 input tile through
  * 36 GEMMs over transformed tiles, 4x fewer multiplications than im2col.
  *
- * AVX-512 only.  The transforms run on 16 tiles of a tile row at once: the
+ * AVX-512 or AVX2.  The transforms run on 16 (8) tiles of a tile row at once: the
  * input's vertical transform over whole rows (contiguous), the horizontal
  * one on the stride-4 phases of those rows taken apart by lane permutes,
  * written straight into the GEMM kernel's packed B panels.  The output
@@ -116,7 +116,7 @@ cnn_conv2d_winograd_applies (const cnn_exec *x)
 {
   wino_geom g;
   int m = mode ();
-  if (!m || !cnn_sgemm_avx512_available () || !geometry (x, &g))
+  if (!m || !cnn_sgemm_kernels_available () || !geometry (x, &g))
     return false;
   if (m > 0)
     return true;
@@ -248,7 +248,7 @@ vertical_in (const wino_geom *g, const float *xc, int64_t y0, int64_t xa, int64_
 /* Rows c0..c1 of the packed V for tiles [t0, t0 + nt) of image X. */
 __attribute__ ((target ("avx512f")))
 static void
-input_tiles (const wino_geom *g, const float *X, int64_t c0, int64_t c1, int64_t t0, int64_t nt, float *V,
+input_tiles16 (const wino_geom *g, const float *X, int64_t c0, int64_t c1, int64_t t0, int64_t nt, float *V,
     float *u)
 {
   const __m512i ph[4] = {
@@ -300,7 +300,7 @@ static void
 gemm_rows (const wino_geom *g, const wino_weights *w, int e, int64_t m0, int64_t m1, int64_t nt, const float *V,
     float *O)
 {
-  cnn_sgemm_avx512_packed_rows ((int) g->M, (int) m0, (int) m1, (int) nt, (int) g->C, w->packed + e * w->stride,
+  cnn_sgemm_packed_rows ((int) g->M, (int) m0, (int) m1, (int) nt, (int) g->C, w->packed + e * w->stride,
       V + e * g->vstride, O + e * g->ostride + m0 * g->ldo, (int) g->ldo, NULL);
 }
 
@@ -308,7 +308,7 @@ gemm_rows (const wino_geom *g, const wino_weights *w, int e, int64_t m0, int64_t
  * plus bias, residual and activation. */
 __attribute__ ((target ("avx512f")))
 static void
-output_tiles (const cnn_exec *x, const wino_geom *g, int64_t n, int64_t m0, int64_t m1, int64_t t0, int64_t nt,
+output_tiles16 (const cnn_exec *x, const wino_geom *g, int64_t n, int64_t m0, int64_t m1, int64_t t0, int64_t nt,
     const float *O)
 {
   const cnn_tensor *B = x->n_in > 2 ? x->in[2] : NULL;
@@ -365,6 +365,238 @@ output_tiles (const cnn_exec *x, const wino_geom *g, int64_t n, int64_t m0, int6
       }
     }
   }
+}
+
+/* ---- the transforms with AVX2: 8 tiles a vector ---- */
+
+#define AVX2 __attribute__ ((target ("avx2,fma")))
+
+static const int32_t lane_table[16] = { -1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0 };
+
+/* Lanes [lo, hi) of 8 as a maskload/maskstore mask, either clamped. */
+AVX2 static inline __m256i
+lanes8 (int64_t lo, int64_t hi)
+{
+  lo = CLAMP (lo, 0, 8);
+  hi = CLAMP (hi, lo, 8);
+  __m256i below_hi = _mm256_loadu_si256 ((const __m256i *) (lane_table + 8 - hi));
+  __m256i below_lo = _mm256_loadu_si256 ((const __m256i *) (lane_table + 8 - lo));
+  return _mm256_andnot_si256 (below_lo, below_hi);
+}
+
+AVX2 static inline bool
+lanes8_all (__m256i m)
+{
+  return _mm256_movemask_ps (_mm256_castsi256_ps (m)) == 0xff;
+}
+
+AVX2 static inline bool
+lanes8_none (__m256i m)
+{
+  return _mm256_movemask_ps (_mm256_castsi256_ps (m)) == 0;
+}
+
+AVX2 __attribute__ ((always_inline))
+static inline void
+bt6_8 (const __m256 d[6], __m256 r[6])
+{
+  const __m256 four = _mm256_set1_ps (4.f), mfour = _mm256_set1_ps (-4.f), mfive = _mm256_set1_ps (-5.f);
+  __m256 t1 = _mm256_fmadd_ps (mfour, d[2], d[4]), t2 = _mm256_fmadd_ps (mfour, d[1], d[3]);
+  __m256 t3 = _mm256_sub_ps (d[4], d[2]), t4 = _mm256_add_ps (_mm256_sub_ps (d[3], d[1]), _mm256_sub_ps (d[3], d[1]));
+  r[0] = _mm256_fmadd_ps (four, d[0], _mm256_fmadd_ps (mfive, d[2], d[4]));
+  r[1] = _mm256_add_ps (t1, t2);
+  r[2] = _mm256_sub_ps (t1, t2);
+  r[3] = _mm256_add_ps (t3, t4);
+  r[4] = _mm256_sub_ps (t3, t4);
+  r[5] = _mm256_fmadd_ps (four, d[1], _mm256_fmadd_ps (mfive, d[3], d[5]));
+}
+
+AVX2 __attribute__ ((always_inline))
+static inline void
+at6_8 (const __m256 o[6], __m256 s[4])
+{
+  __m256 t1 = _mm256_add_ps (o[1], o[2]), t2 = _mm256_sub_ps (o[1], o[2]);
+  __m256 t3 = _mm256_add_ps (o[3], o[4]), t4 = _mm256_sub_ps (o[3], o[4]);
+  s[0] = _mm256_add_ps (_mm256_add_ps (o[0], t1), t3);
+  s[1] = _mm256_fmadd_ps (_mm256_set1_ps (2.f), t4, t2);
+  s[2] = _mm256_fmadd_ps (_mm256_set1_ps (4.f), t3, t1);
+  s[3] = _mm256_add_ps (_mm256_fmadd_ps (_mm256_set1_ps (8.f), t4, t2), o[5]);
+}
+
+/* vertical_in() 8 columns at a time */
+AVX2 static void
+vertical_in8 (const wino_geom *g, const float *xc, int64_t y0, int64_t xa, int64_t xb, float *u)
+{
+  const float *rows[6];
+  for (int k = 0; k < 6; k++)
+    rows[k] = y0 + k >= 0 && y0 + k < g->H ? xc + (y0 + k) * g->W - g->pl : NULL;
+  for (int64_t xp = xa; xp < xb; xp += 8) {
+    __m256i mk = lanes8 (g->pl - xp, g->W + g->pl - xp);
+    bool all = lanes8_all (mk);
+    __m256 d[6], r[6];
+    for (int k = 0; k < 6; k++)
+      d[k] = !rows[k] ? _mm256_setzero_ps () : all ? _mm256_loadu_ps (rows[k] + xp) :
+          _mm256_maskload_ps (rows[k] + xp, mk);
+    bt6_8 (d, r);
+    for (int i = 0; i < 6; i++)
+      _mm256_storeu_ps (u + i * g->ubuf + xp, r[i]);
+  }
+}
+
+/* input_tiles16() 8 tiles at a time: a tile row's 8 x 4 + 2 columns taken
+ * apart into the 6 phases by a 4 x 8 transpose and two lane rotations. */
+AVX2 static void
+input_tiles8 (const wino_geom *g, const float *X, int64_t c0, int64_t c1, int64_t t0, int64_t nt, float *V,
+    float *u)
+{
+  const __m256i order = _mm256_setr_epi32 (0, 4, 1, 5, 2, 6, 3, 7), rot = _mm256_setr_epi32 (1, 2, 3, 4, 5, 6, 7, 0);
+  memset (u, 0, sizeof (float) * 6 * g->ubuf);
+  for (int64_t c = c0; c < c1; c++) {
+    const float *xc = X + c * g->H * g->W;
+    for (int64_t ty = t0 / g->tw; ty * g->tw < t0 + nt; ty++) {
+      int64_t tx_a = MAX (t0 - ty * g->tw, 0), tx_b = MIN (g->tw, t0 + nt - ty * g->tw);
+      vertical_in8 (g, xc, ty * TILE - g->pt, TILE * tx_a, TILE * tx_b + 2, u);
+      for (int64_t tx = tx_a; tx < tx_b; tx += 8) {
+        int n = (int) MIN (8, tx_b - tx);
+        /* the 8 tiles' columns of V: in one 32-column panel, or split
+         * over two (the second store shifted back by the lanes stored) */
+        int t = (int) (ty * g->tw + tx - t0), first = MIN (n, CNN_SGEMM_NR - t % CNN_SGEMM_NR);
+        size_t off0 = cnn_sgemm_packed_b_offset ((int) c, t, (int) g->C, (int) nt);
+        size_t off1 = n > first ? cnn_sgemm_packed_b_offset ((int) c, t + first, (int) g->C, (int) nt) - first : 0;
+        __m256i m0 = lanes8 (0, first), m1 = lanes8 (first, n);
+        bool whole = lanes8_all (m0), split = !lanes8_none (m1);
+        for (int i = 0; i < 6; i++) {
+          const float *ui = u + i * g->ubuf + TILE * tx;
+          /* rows of two tiles each: columns 4t + k of tiles t = 0..7 */
+          __m256 a = _mm256_loadu_ps (ui), b = _mm256_loadu_ps (ui + 8), cc = _mm256_loadu_ps (ui + 16);
+          __m256 d = _mm256_loadu_ps (ui + 24);
+          __m256 lab = _mm256_unpacklo_ps (a, b), hab = _mm256_unpackhi_ps (a, b);
+          __m256 lcd = _mm256_unpacklo_ps (cc, d), hcd = _mm256_unpackhi_ps (cc, d);
+#define PHASE(lo_or_hi, x, y) \
+  _mm256_permutevar8x32_ps (_mm256_castpd_ps (lo_or_hi (_mm256_castps_pd (x), _mm256_castps_pd (y))), order)
+          __m256 p[6], r[6];
+          p[0] = PHASE (_mm256_unpacklo_pd, lab, lcd);
+          p[1] = PHASE (_mm256_unpackhi_pd, lab, lcd);
+          p[2] = PHASE (_mm256_unpacklo_pd, hab, hcd);
+          p[3] = PHASE (_mm256_unpackhi_pd, hab, hcd);
+#undef PHASE
+          /* columns 4t + 4 and 4t + 5: the next tile's first two */
+          p[4] = _mm256_blend_ps (_mm256_permutevar8x32_ps (p[0], rot), _mm256_broadcast_ss (ui + 32), 0x80);
+          p[5] = _mm256_blend_ps (_mm256_permutevar8x32_ps (p[1], rot), _mm256_broadcast_ss (ui + 33), 0x80);
+          bt6_8 (p, r);
+          for (int j = 0; j < 6; j++) {
+            float *ve = V + (size_t) (i * 6 + j) * g->vstride;
+            if (whole)
+              _mm256_storeu_ps (ve + off0, r[j]);
+            else
+              _mm256_maskstore_ps (ve + off0, m0, r[j]);
+            if (split)
+              _mm256_maskstore_ps (ve + off1, m1, r[j]);
+          }
+        }
+      }
+    }
+  }
+}
+
+/* act8: cnn_act_simple16() on 8 floats */
+AVX2 static inline __m256
+act8 (cnn_act_type t, __m256 r, __m256 lo, __m256 hi)
+{
+  if (t == CNN_ACT_RELU)
+    return _mm256_max_ps (r, _mm256_setzero_ps ());
+  if (t == CNN_ACT_LEAKY_RELU)
+    return _mm256_blendv_ps (r, _mm256_mul_ps (r, lo), _mm256_cmp_ps (r, _mm256_setzero_ps (), _CMP_LT_OQ));
+  if (t == CNN_ACT_CLIP)
+    return _mm256_min_ps (hi, _mm256_max_ps (lo, r));
+  return r;
+}
+
+/* output_tiles16() 8 tiles at a time: their 4 columns interleaved back
+ * into 32 pixels of an output row by a 4 x 8 transpose. */
+AVX2 static void
+output_tiles8 (const cnn_exec *x, const wino_geom *g, int64_t n, int64_t m0, int64_t m1, int64_t t0, int64_t nt,
+    const float *O)
+{
+  const cnn_tensor *B = x->n_in > 2 ? x->in[2] : NULL;
+  int64_t osz = g->OH * g->OW;
+  float *Y = (float *) x->out[0]->data + n * g->M * osz;
+  const float *R = x->residual ? (const float *) x->residual->data + n * g->M * osz : NULL;
+  const bool simple = cnn_act_is_simple (x->act.type);
+  const cnn_act_type act = simple ? x->act.type : CNN_ACT_NONE;
+  const __m256 lo = _mm256_set1_ps (x->act.alpha), hi = _mm256_set1_ps (x->act.beta);
+  for (int64_t m = m0; m < m1; m++) {
+    const __m256 bias = _mm256_set1_ps (B ? ((const float *) B->data)[m] : 0.f);
+    const float *om = O + m * g->ldo;
+    for (int64_t ty = t0 / g->tw; ty * g->tw < t0 + nt; ty++) {
+      int64_t tx_a = MAX (t0 - ty * g->tw, 0), tx_b = MIN (g->tw, t0 + nt - ty * g->tw);
+      int64_t rows = MIN (TILE, g->OH - ty * TILE);
+      for (int64_t tx = tx_a; tx < tx_b; tx += 8) {
+        int64_t t = ty * g->tw + tx - t0, cols = MIN (TILE * MIN (8, tx_b - tx), g->OW - TILE * tx);
+        __m256 s[4][6];
+        for (int j = 0; j < 6; j++) {
+          __m256 o[6], sj[4];
+          for (int i = 0; i < 6; i++)
+            o[i] = _mm256_loadu_ps (om + (i * 6 + j) * g->ostride + t);
+          at6_8 (o, sj);
+          for (int r = 0; r < 4; r++)
+            s[r][j] = sj[r];
+        }
+        for (int r = 0; r < rows; r++) {
+          __m256 y[4];
+          at6_8 (s[r], y);
+          /* y[j] holds column j of the 8 tiles */
+          __m256 l01 = _mm256_unpacklo_ps (y[0], y[1]), h01 = _mm256_unpackhi_ps (y[0], y[1]);
+          __m256 l23 = _mm256_unpacklo_ps (y[2], y[3]), h23 = _mm256_unpackhi_ps (y[2], y[3]);
+          __m256 q0 = _mm256_castpd_ps (_mm256_unpacklo_pd (_mm256_castps_pd (l01), _mm256_castps_pd (l23)));
+          __m256 q1 = _mm256_castpd_ps (_mm256_unpackhi_pd (_mm256_castps_pd (l01), _mm256_castps_pd (l23)));
+          __m256 q2 = _mm256_castpd_ps (_mm256_unpacklo_pd (_mm256_castps_pd (h01), _mm256_castps_pd (h23)));
+          __m256 q3 = _mm256_castpd_ps (_mm256_unpackhi_pd (_mm256_castps_pd (h01), _mm256_castps_pd (h23)));
+          __m256 out[4] = { _mm256_permute2f128_ps (q0, q1, 0x20), _mm256_permute2f128_ps (q2, q3, 0x20),
+            _mm256_permute2f128_ps (q0, q1, 0x31), _mm256_permute2f128_ps (q2, q3, 0x31) };
+          int64_t at = m * osz + (ty * TILE + r) * g->OW + tx * TILE;
+          for (int v = 0; v < 4 && cols > 8 * v; v++) {
+            __m256 z = _mm256_add_ps (out[v], bias);
+            float *yv = Y + at + 8 * v;
+            if (cols >= 8 * (v + 1)) {
+              if (R)
+                z = _mm256_add_ps (z, _mm256_loadu_ps (R + at + 8 * v));
+              _mm256_storeu_ps (yv, act8 (act, z, lo, hi));
+            } else {
+              __m256i mk = lanes8 (0, cols - 8 * v);
+              if (R)
+                z = _mm256_add_ps (z, _mm256_maskload_ps (R + at + 8 * v, mk));
+              _mm256_maskstore_ps (yv, mk, act8 (act, z, lo, hi));
+            }
+          }
+          if (!simple)
+            cnn_act_apply_fast (&x->act, Y + at, cols);
+        }
+      }
+    }
+  }
+}
+
+/* The transforms for the kernels in use: AVX-512's 16 tiles a vector, or
+ * AVX2's 8. */
+static void
+input_tiles (const wino_geom *g, const float *X, int64_t c0, int64_t c1, int64_t t0, int64_t nt, float *V,
+    float *u)
+{
+  if (cnn_sgemm_avx512_available ())
+    input_tiles16 (g, X, c0, c1, t0, nt, V, u);
+  else
+    input_tiles8 (g, X, c0, c1, t0, nt, V, u);
+}
+
+static void
+output_tiles (const cnn_exec *x, const wino_geom *g, int64_t n, int64_t m0, int64_t m1, int64_t t0, int64_t nt,
+    const float *O)
+{
+  if (cnn_sgemm_avx512_available ())
+    output_tiles16 (x, g, n, m0, m1, t0, nt, O);
+  else
+    output_tiles8 (x, g, n, m0, m1, t0, nt, O);
 }
 
 typedef struct {

@@ -5,6 +5,7 @@
  * Callers split work across threads; the reference for its tests is the
  * plain triple loop. */
 #include "../cnn-private.h"
+#include "sgemm_kernels.h"
 #include <cblas.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -264,9 +265,6 @@ kernel_12x32 (int kc, const float *Ap, const float *Bp, float *C, int ldc, int m
  * row of tiles' last 16 columns or fewer (13 x 13 = 169 columns are 5
  * tiles of 32 and one of 16, not 6 of 32): a broadcast per FMA, but fewer
  * values computed for nothing. */
-typedef void (*tile_kernel) (int kc, const float *Ap, const float *B, const int32_t *koff, int bs, float *C,
-    int ldc, int m, int n, bool first, const cnn_sgemm_epilogue *ep);
-
 #define TILE_KERNEL(name, mr, nv, gather) \
   __attribute__ ((target ("avx512f"))) static void \
   name (int kc, const float *Ap, const float *B, const int32_t *koff, int bs, float *C, int ldc, int m, int n, \
@@ -315,34 +313,7 @@ kernel_thin (int kc, const float *Ap, const float *B, const int32_t *koff, int b
       t = _mm512_add_ps (t, acc[j * S + s]);
     _mm512_storeu_ps (sum[j], t);
   }
-  if (ep && ep->grid_wq) {
-    for (int j = 0; j < n; j++) {
-      int g = ep->grid_j + j, y = g / ep->grid_wq, x = g - y * ep->grid_wq, d = y * ep->grid_ow + x;
-      if (x >= ep->grid_ow)
-        continue;
-      for (int i = 0; i < m; i++) {
-        float r = sum[j][i] + (ep->bias ? ep->bias[i] : 0.f);
-        if (ep->residual)
-          r += ep->residual[(size_t) i * ldc + d];
-        C[(size_t) i * ldc + d] = cnn_act_one (ep->act, ep->alpha, ep->beta, r);
-      }
-    }
-    return;
-  }
-  for (int i = 0; i < m; i++)
-    for (int j = 0; j < n; j++) {
-      float *c = C + (size_t) i * ldc + j, r = sum[j][i];
-      if (!first)
-        r += *c;
-      if (ep) {
-        if (ep->bias)
-          r += ep->bias[i];
-        if (ep->residual)
-          r += ep->residual[(size_t) i * ldc + j];
-        r = cnn_act_one (ep->act, ep->alpha, ep->beta, r);
-      }
-      *c = r;
-    }
+  cnn_sgemm_thin_store (sum, C, ldc, m, n, first, ep);
 }
 
 #define THIN_KERNEL(name, mr, n, gather) \
@@ -370,11 +341,8 @@ THIN_KERNEL (thin_8x2_gather, 8, 2, true)
 THIN_KERNEL (thin_8x3_gather, 8, 3, true)
 THIN_KERNEL (thin_8x4_gather, 8, 4, true)
 
-typedef void (*thin_kernel) (int kc, const float *Ap, const float *B, const int32_t *koff, int bs, float *C,
-    int ldc, int m, bool first, const cnn_sgemm_epilogue *ep);
-
 /* [8-row tile][B read in place][columns - 1] */
-static const thin_kernel thin_kernels[2][2][4] = {
+static const cnn_thin_kernel avx512_thins[2][2][4] = {
   { { thin_12x1_packed, thin_12x2_packed, thin_12x3_packed, thin_12x4_packed },
     { thin_12x1_gather, thin_12x2_gather, thin_12x3_gather, thin_12x4_gather } },
   { { thin_8x1_packed, thin_8x2_packed, thin_8x3_packed, thin_8x4_packed },
@@ -382,7 +350,7 @@ static const thin_kernel thin_kernels[2][2][4] = {
 };
 
 /* [8-row tile][one vector wide][B read in place] */
-static const tile_kernel tile_kernels[2][2][2] = {
+static const cnn_tile_kernel avx512_tiles[2][2][2] = {
   { { kernel_12x32_packed, kernel_12x32_gather }, { kernel_12x16_packed, kernel_12x16_gather } },
   { { kernel_8x48_packed, kernel_8x48_gather }, { kernel_8x16_packed, kernel_8x16_gather } },
 };
@@ -579,27 +547,11 @@ cnn_sgemm_packed_b_size (int N, int K)
   return (size_t) (N + NR - 1) / NR * NR * K;
 }
 
-/* C = A B with both operands packed: A by cnn_sgemm_pack_a(), B in the
- * layout of cnn_sgemm_packed_b_offset() (its padding columns zero). */
+/* C = A B with both operands packed: the rows kernel over all of A. */
 void
-cnn_sgemm_avx512_packed_ab (int M, int N, int K, const float *Apacked, const float *Bpacked, float *C,
-    int ldc)
+cnn_sgemm_packed_ab (int M, int N, int K, const float *Apacked, const float *Bpacked, float *C, int ldc)
 {
-  int npad = (N + NR - 1) / NR * NR;
-  size_t aoff = 0;
-  for (int pc = 0; pc < K; pc += KC) {
-    int kc = MIN (KC, K - pc);
-    const float *Bp = Bpacked + (size_t) pc * npad;
-    for (int ic = 0; ic < M; ic += MC) {
-      int mc = MIN (MC, M - ic);
-      const float *Ap = Apacked + aoff;
-      for (int jr = 0; jr < N; jr += NR)
-        for (int ir = 0; ir < mc; ir += MR)
-          kernel_12x32 (kc, Ap + (size_t) ir * kc, Bp + (size_t) jr * kc, C + (size_t) (ic + ir) * ldc + jr,
-              ldc, MIN (MR, mc - ir), MIN (NR, N - jr), 1.f, 0.f, pc == 0);
-      aoff += (size_t) (mc + MR - 1) / MR * MR * kc;
-    }
-  }
+  cnn_sgemm_packed_rows (M, 0, M, N, K, Apacked, Bpacked, C, ldc, NULL);
 }
 
 /* @ep moved to the tile at row @row, column @col of C, for the last K block
@@ -620,9 +572,11 @@ tile_epilogue (const cnn_sgemm_epilogue *ep, bool last, int row, int col, int ld
 }
 
 void
-cnn_sgemm_avx512_packed_rows (int M, int m0, int m1, int N, int K, const float *Apacked, const float *Bpacked,
+cnn_sgemm_packed_rows (int M, int m0, int m1, int N, int K, const float *Apacked, const float *Bpacked,
     float *C, int ldc, const cnn_sgemm_epilogue *ep)
 {
+  const cnn_tile_kernel (*tiles)[2][2] = cnn_sgemm_avx512_available () ? avx512_tiles : cnn_sgemm_avx2_tiles;
+  const cnn_thin_kernel (*thins)[2][4] = cnn_sgemm_avx512_available () ? avx512_thins : cnn_sgemm_avx2_thins;
   int npad = (N + NR - 1) / NR * NR, mpad = (M + MR - 1) / MR * MR;
   for (int pc = 0; pc < K; pc += KC) {
     int kc = MIN (KC, K - pc);
@@ -639,10 +593,10 @@ cnn_sgemm_avx512_packed_rows (int M, int m0, int m1, int N, int K, const float *
         /* a last panel of 16 columns or fewer: its first 16 only; its last
          * 1 to 4 columns by the thin kernel */
         if (cols > thin)
-          tile_kernels[0][cols <= 20][0] (kc, a, b, NULL, NR, c, ldc, rows, cols - thin, pc == 0, tep);
+          tiles[0][cols <= 20][0] (kc, a, b, NULL, NR, c, ldc, rows, cols - thin, pc == 0, tep);
         if (thin) {
           const cnn_sgemm_epilogue *eth = tile_epilogue (ep, pc + KC >= K, ir - m0, jr + cols - thin, ldc, &e);
-          thin_kernels[0][0][thin - 1] (kc, a, b + cols - thin, NULL, NR, c + cols - thin, ldc, rows, pc == 0, eth);
+          thins[0][0][thin - 1] (kc, a, b + cols - thin, NULL, NR, c + cols - thin, ldc, rows, pc == 0, eth);
         }
       }
     }
@@ -660,6 +614,8 @@ static inline void
 gather_any (int M, int m0, int m1, int n, int K, const float *Apacked, const float *B, const int32_t *koff,
     bool tail_packed, float *C, int ldc, const cnn_sgemm_epilogue *ep, const int mr, const int nr)
 {
+  const cnn_tile_kernel (*tiles)[2][2] = cnn_sgemm_avx512_available () ? avx512_tiles : cnn_sgemm_avx2_tiles;
+  const cnn_thin_kernel (*thins)[2][4] = cnn_sgemm_avx512_available () ? avx512_thins : cnn_sgemm_avx2_thins;
   int mpad = (M + mr - 1) / mr * mr;
   bool grid = ep && ep->grid_wq;
   g_return_if_fail (!grid || K <= KC);
@@ -690,11 +646,11 @@ gather_any (int M, int m0, int m1, int n, int K, const float *Apacked, const flo
         cnn_sgemm_epilogue e;
         const cnn_sgemm_epilogue *tep = tile_epilogue (ep, pc + KC >= K, ir - m0, jr, ldc, &e);
         if (wide)
-          tile_kernels[mr == 8][w == 16][!packed] (kc, a, packed ? tail : B + jr, koff + pc, packed ? w : 0, c,
+          tiles[mr == 8][w == 16][!packed] (kc, a, packed ? tail : B + jr, koff + pc, packed ? w : 0, c,
               ldc, rows, wide, pc == 0, tep);
         if (thin) {
           tep = tile_epilogue (ep, pc + KC >= K, ir - m0, jr + wide, ldc, &e);
-          thin_kernels[mr == 8][1][thin - 1] (kc, a, B + jr + wide, koff + pc, 0, c + (grid ? 0 : wide), ldc, rows,
+          thins[mr == 8][1][thin - 1] (kc, a, B + jr + wide, koff + pc, 0, c + (grid ? 0 : wide), ldc, rows,
               pc == 0, tep);
         }
       }
@@ -703,7 +659,7 @@ gather_any (int M, int m0, int m1, int n, int K, const float *Apacked, const flo
 }
 
 void
-cnn_sgemm_avx512_gather (cnn_sgemm_tile t, int M, int m0, int m1, int n, int K, const float *Apacked,
+cnn_sgemm_gather (cnn_sgemm_tile t, int M, int m0, int m1, int n, int K, const float *Apacked,
     const float *B, const int32_t *koff, bool tail_packed, float *C, int ldc, const cnn_sgemm_epilogue *ep)
 {
   if (t == CNN_TILE_8x48)
@@ -800,15 +756,21 @@ cnn_sgemm_packed_b_size (int N, int K)
 }
 
 void
-cnn_sgemm_avx512_packed_ab (int M, int N, int K, const float *Apacked, const float *Bpacked, float *C,
-    int ldc)
+cnn_sgemm_packed_ab (int M, int N, int K, const float *Apacked, const float *Bpacked, float *C, int ldc)
 {
   g_assert_not_reached ();
 }
 
 void
-cnn_sgemm_avx512_gather (cnn_sgemm_tile t, int M, int m0, int m1, int n, int K, const float *Apacked,
-    const float *B, const int32_t *koff, bool tail_packed, float *C, int ldc)
+cnn_sgemm_packed_rows (int M, int m0, int m1, int N, int K, const float *Apacked, const float *Bpacked,
+    float *C, int ldc, const cnn_sgemm_epilogue *ep)
+{
+  g_assert_not_reached ();
+}
+
+void
+cnn_sgemm_gather (cnn_sgemm_tile t, int M, int m0, int m1, int n, int K, const float *Apacked,
+    const float *B, const int32_t *koff, bool tail_packed, float *C, int ldc, const cnn_sgemm_epilogue *ep)
 {
   g_assert_not_reached ();
 }
@@ -835,6 +797,12 @@ cnn_sgemm_avx512 (bool ta, bool tb, int M, int N, int K, float alpha, const floa
 }
 
 #endif
+
+bool
+cnn_sgemm_kernels_available (void)
+{
+  return cnn_sgemm_avx512_available () || cnn_sgemm_avx2_available ();
+}
 
 void
 cnn_sgemm_serial (bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,

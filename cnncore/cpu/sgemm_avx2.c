@@ -1,0 +1,282 @@
+/* sgemm_avx2.c - the tile and thin kernels of cpu/sgemm_avx512.c for CPUs
+ * with AVX2 and FMA but not AVX-512 (Zen 1 to 3, Intel's client cores):
+ * the same tiles, packed layouts and epilogues, so that the implicit GEMM,
+ * the packed convolutions and Winograd run on them unchanged.  AVX2 has 16
+ * registers of 8 floats, so a tile is computed as sub-tiles that fit them
+ * (12 x 32 as four of 6 x 16, 8 x 48 as four of 4 x 24), each over the
+ * whole K block; sub-tiles wholly past the tile's m rows or n columns are
+ * skipped. */
+#include "sgemm_kernels.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+#define AVX2 __attribute__ ((target ("avx2,fma")))
+/* floats ahead of the reads of packed A to prefetch, as the AVX-512 kernel */
+#define A_PREFETCH 1024
+
+bool
+cnn_sgemm_avx2_available (void)
+{
+  static int ok = -1;
+  if (ok < 0) {
+    __builtin_cpu_init ();
+    ok = __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma") && !g_getenv ("CNN_NO_AVX2");
+  }
+  return ok;
+}
+
+static const int32_t lane_table[16] = { -1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0 };
+
+/* Lanes [0, n) of 8 as a maskload/maskstore mask, 0 <= n <= 8. */
+AVX2 static inline __m256i
+lanes8 (int n)
+{
+  return _mm256_loadu_si256 ((const __m256i *) (lane_table + 8 - n));
+}
+
+/* cnn_act_simple16() on 8 floats: the same results, NaN included. */
+AVX2 static inline __m256
+act8 (cnn_act_type t, __m256 r, __m256 lo, __m256 hi)
+{
+  if (t == CNN_ACT_RELU)
+    return _mm256_max_ps (r, _mm256_setzero_ps ());
+  if (t == CNN_ACT_LEAKY_RELU)
+    return _mm256_blendv_ps (r, _mm256_mul_ps (r, lo), _mm256_cmp_ps (r, _mm256_setzero_ps (), _CMP_LT_OQ));
+  if (t == CNN_ACT_CLIP)
+    return _mm256_min_ps (hi, _mm256_max_ps (lo, r));
+  return r;
+}
+
+/* One vector of a tile's row i (columns j..j + 7 of it, nn <= 8 of them
+ * real) into C with the epilogue, on a grid or plain. */
+AVX2 __attribute__ ((always_inline))
+static inline void
+store8 (__m256 r, float *C, int ldc, int i, int j, int nn, bool first, const cnn_sgemm_epilogue *ep)
+{
+  const cnn_act_type act = ep ? ep->act : CNN_ACT_NONE;
+  const __m256 lo = _mm256_set1_ps (ep ? ep->alpha : 0.f), hi = _mm256_set1_ps (ep ? ep->beta : 0.f);
+  if (ep && ep->bias)
+    r = _mm256_add_ps (r, _mm256_set1_ps (ep->bias[i]));
+  float *c = C + (size_t) i * ldc;
+  const float *res = ep && ep->residual ? ep->residual + (size_t) i * ldc : NULL;
+  if (ep && ep->grid_wq) {
+    /* grid columns to output pixels: a vector inside one row of the
+     * output is stored as one, else lane by lane (dropped columns skipped) */
+    int g = ep->grid_j + j, y = g / ep->grid_wq, x = g - y * ep->grid_wq;
+    if (nn == 8 && x + 8 <= ep->grid_ow) {
+      int d = y * ep->grid_ow + x;
+      if (res)
+        r = _mm256_add_ps (r, _mm256_loadu_ps (res + d));
+      _mm256_storeu_ps (c + d, act8 (act, r, lo, hi));
+      return;
+    }
+    float v[8];
+    _mm256_storeu_ps (v, r);
+    for (int l = 0; l < nn; l++) {
+      int gl = g + l, yl = gl / ep->grid_wq, xl = gl - yl * ep->grid_wq, d = yl * ep->grid_ow + xl;
+      if (xl < ep->grid_ow)
+        c[d] = cnn_act_one (act, ep->alpha, ep->beta, v[l] + (res ? res[d] : 0.f));
+    }
+    return;
+  }
+  c += j;
+  if (nn == 8) {
+    if (!first)
+      r = _mm256_add_ps (r, _mm256_loadu_ps (c));
+    if (res)
+      r = _mm256_add_ps (r, _mm256_loadu_ps (res + j));
+    _mm256_storeu_ps (c, act8 (act, r, lo, hi));
+    return;
+  }
+  __m256i mk = lanes8 (nn);
+  if (!first)
+    r = _mm256_add_ps (r, _mm256_maskload_ps (c, mk));
+  if (res)
+    r = _mm256_add_ps (r, _mm256_maskload_ps (res + j, mk));
+  _mm256_maskstore_ps (c, mk, act8 (act, r, lo, hi));
+}
+
+/* Rows [i0, i0 + R) and columns [j0, j0 + 8 W) of a tile of mr rows, k
+ * from k0 to k0 + kn: R x W vectors of sums over k, added to those in
+ * @part (the tile, w floats a row) unless k0 is 0.  All but kc, kn, k0, m
+ * and n constants. */
+AVX2 __attribute__ ((always_inline))
+static inline void
+sub_tile (int k0, int kn, const float *Ap, const float *B, const int32_t *koff, int bs, float *part, int m,
+    int n, const int mr, const int w, const bool gather, const int i0, const int j0, const int R, const int W)
+{
+  if (i0 >= m || j0 >= n)
+    return;
+  __m256 acc[12];
+#pragma GCC unroll 12
+  for (int i = 0; i < R * W; i++)
+    acc[i] = k0 ? _mm256_load_ps (part + (i0 + i / W) * w + j0 + i % W * 8) : _mm256_setzero_ps ();
+  const float *a = Ap + (size_t) k0 * mr + i0;
+  for (int k = k0; k < k0 + kn; k++, a += mr) {
+    const float *b = (gather ? B + koff[k] : B + (size_t) k * bs) + j0;
+    __m256 bv[3];
+#pragma GCC unroll 3
+    for (int v = 0; v < W; v++)
+      bv[v] = _mm256_loadu_ps (b + v * 8);
+    /* the first sub-tile fetches ahead: packed A's next panels, or the
+     * next tile's slice of a row of B read in place */
+    if (i0 == 0 && j0 == 0) {
+      if (gather)
+        for (int l = 0; l < w; l += 16)
+          _mm_prefetch ((const char *) (b + w + l), _MM_HINT_T0);
+      else
+        _mm_prefetch ((const char *) (a + A_PREFETCH), _MM_HINT_T0);
+    }
+#pragma GCC unroll 6
+    for (int i = 0; i < R; i++) {
+      __m256 ai = _mm256_broadcast_ss (a + i);
+#pragma GCC unroll 3
+      for (int v = 0; v < W; v++)
+        acc[i * W + v] = _mm256_fmadd_ps (ai, bv[v], acc[i * W + v]);
+    }
+  }
+#pragma GCC unroll 12
+  for (int i = 0; i < R * W; i++)
+    _mm256_store_ps (part + (i0 + i / W) * w + j0 + i % W * 8, acc[i]);
+}
+
+/* A tile of mr x nv * 16, K_STEP values of k at a time: for each, the
+ * sub-tiles column block by column block, so that the step's slices of A
+ * and B stay in L1 (a whole K block of B, 32 or 48 KB, does not), the sums
+ * kept in a tile in memory between steps; then the epilogue. */
+#define K_STEP 64
+AVX2 __attribute__ ((always_inline))
+static inline void
+tile_any (int kc, const float *Ap, const float *B, const int32_t *koff, int bs, float *C, int ldc, int m, int n,
+    bool first, const cnn_sgemm_epilogue *ep, const int mr, const int nv, const bool gather)
+{
+  const int w = nv * 16;
+  float part[12 * 32 > 8 * 48 ? 12 * 32 : 8 * 48] __attribute__ ((aligned (32)));
+  if (!bs)
+    bs = w;
+  for (int k0 = 0; k0 < kc; k0 += K_STEP) {
+    int kn = MIN (K_STEP, kc - k0);
+    if (mr == 12) {
+      for (int j0 = 0; j0 < w; j0 += 16) {
+        sub_tile (k0, kn, Ap, B, koff, bs, part, m, n, 12, w, gather, 0, j0, 6, 2);
+        sub_tile (k0, kn, Ap, B, koff, bs, part, m, n, 12, w, gather, 6, j0, 6, 2);
+      }
+    } else if (nv == 3) {
+      for (int j0 = 0; j0 < w; j0 += 24) {
+        sub_tile (k0, kn, Ap, B, koff, bs, part, m, n, 8, w, gather, 0, j0, 4, 3);
+        sub_tile (k0, kn, Ap, B, koff, bs, part, m, n, 8, w, gather, 4, j0, 4, 3);
+      }
+    } else {
+      sub_tile (k0, kn, Ap, B, koff, bs, part, m, n, 8, w, gather, 0, 0, 4, 2);
+      sub_tile (k0, kn, Ap, B, koff, bs, part, m, n, 8, w, gather, 4, 0, 4, 2);
+    }
+  }
+  for (int i = 0; i < m; i++)
+    for (int j = 0; j < n; j += 8)
+      store8 (_mm256_load_ps (part + i * w + j), C, ldc, i, j, MIN (8, n - j), first, ep);
+}
+
+#define TILE_KERNEL(name, mr, nv, gather) \
+  AVX2 static void \
+  name (int kc, const float *Ap, const float *B, const int32_t *koff, int bs, float *C, int ldc, int m, int n, \
+      bool first, const cnn_sgemm_epilogue *ep) \
+  { \
+    tile_any (kc, Ap, B, koff, bs, C, ldc, m, n, first, ep, mr, nv, gather); \
+  }
+
+TILE_KERNEL (tile_12x32_packed, 12, 2, false)
+TILE_KERNEL (tile_12x32_gather, 12, 2, true)
+TILE_KERNEL (tile_12x16_packed, 12, 1, false)
+TILE_KERNEL (tile_12x16_gather, 12, 1, true)
+TILE_KERNEL (tile_8x48_packed, 8, 3, false)
+TILE_KERNEL (tile_8x48_gather, 8, 3, true)
+TILE_KERNEL (tile_8x16_packed, 8, 1, false)
+TILE_KERNEL (tile_8x16_gather, 8, 1, true)
+
+/* The last 1 to 4 columns of a row of tiles: the tile's mr rows of A (one
+ * or one and a half vectors) times B[k][j] broadcast, 4 / n partial sums a
+ * column for FMA chains in flight; mr, n and gather constants. */
+AVX2 __attribute__ ((always_inline))
+static inline void
+thin_any (int kc, const float *Ap, const float *B, const int32_t *koff, int bs, float *C, int ldc, int m,
+    bool first, const cnn_sgemm_epilogue *ep, const int mr, const int n, const bool gather)
+{
+  const int S = n == 1 ? 4 : n == 2 ? 2 : 1;
+  __m256 lo[4], hi[4];
+  for (int s = 0; s < 4; s++)
+    lo[s] = hi[s] = _mm256_setzero_ps ();
+  for (int k = 0; k < kc; k++) {
+    const float *a = Ap + (size_t) k * mr, *b = gather ? B + koff[k] : B + (size_t) k * bs;
+    __m256 a0 = _mm256_loadu_ps (a), a1 = _mm256_setzero_ps ();
+    /* exactly mr floats: the last k's panel ends there */
+    if (mr == 12)
+      a1 = _mm256_zextps128_ps256 (_mm_loadu_ps (a + 8));
+#pragma GCC unroll 4
+    for (int j = 0; j < n; j++) {
+      __m256 bj = _mm256_broadcast_ss (b + j);
+      lo[j * S + k % S] = _mm256_fmadd_ps (a0, bj, lo[j * S + k % S]);
+      if (mr == 12)
+        hi[j * S + k % S] = _mm256_fmadd_ps (a1, bj, hi[j * S + k % S]);
+    }
+  }
+  float sum[4][16];
+#pragma GCC unroll 4
+  for (int j = 0; j < n; j++) {
+    __m256 l = lo[j * S], h = hi[j * S];
+    for (int s = 1; s < S; s++) {
+      l = _mm256_add_ps (l, lo[j * S + s]);
+      h = _mm256_add_ps (h, hi[j * S + s]);
+    }
+    _mm256_storeu_ps (sum[j], l);
+    _mm256_storeu_ps (sum[j] + 8, h);
+  }
+  cnn_sgemm_thin_store (sum, C, ldc, m, n, first, ep);
+}
+
+#define THIN_KERNEL(name, mr, n, gather) \
+  AVX2 static void \
+  name (int kc, const float *Ap, const float *B, const int32_t *koff, int bs, float *C, int ldc, int m, \
+      bool first, const cnn_sgemm_epilogue *ep) \
+  { \
+    thin_any (kc, Ap, B, koff, bs, C, ldc, m, first, ep, mr, n, gather); \
+  }
+
+THIN_KERNEL (thin_12x1_packed, 12, 1, false)
+THIN_KERNEL (thin_12x2_packed, 12, 2, false)
+THIN_KERNEL (thin_12x3_packed, 12, 3, false)
+THIN_KERNEL (thin_12x4_packed, 12, 4, false)
+THIN_KERNEL (thin_12x1_gather, 12, 1, true)
+THIN_KERNEL (thin_12x2_gather, 12, 2, true)
+THIN_KERNEL (thin_12x3_gather, 12, 3, true)
+THIN_KERNEL (thin_12x4_gather, 12, 4, true)
+THIN_KERNEL (thin_8x1_packed, 8, 1, false)
+THIN_KERNEL (thin_8x2_packed, 8, 2, false)
+THIN_KERNEL (thin_8x3_packed, 8, 3, false)
+THIN_KERNEL (thin_8x4_packed, 8, 4, false)
+THIN_KERNEL (thin_8x1_gather, 8, 1, true)
+THIN_KERNEL (thin_8x2_gather, 8, 2, true)
+THIN_KERNEL (thin_8x3_gather, 8, 3, true)
+THIN_KERNEL (thin_8x4_gather, 8, 4, true)
+
+const cnn_tile_kernel cnn_sgemm_avx2_tiles[2][2][2] = {
+  { { tile_12x32_packed, tile_12x32_gather }, { tile_12x16_packed, tile_12x16_gather } },
+  { { tile_8x48_packed, tile_8x48_gather }, { tile_8x16_packed, tile_8x16_gather } },
+};
+
+const cnn_thin_kernel cnn_sgemm_avx2_thins[2][2][4] = {
+  { { thin_12x1_packed, thin_12x2_packed, thin_12x3_packed, thin_12x4_packed },
+    { thin_12x1_gather, thin_12x2_gather, thin_12x3_gather, thin_12x4_gather } },
+  { { thin_8x1_packed, thin_8x2_packed, thin_8x3_packed, thin_8x4_packed },
+    { thin_8x1_gather, thin_8x2_gather, thin_8x3_gather, thin_8x4_gather } },
+};
+
+#else
+
+bool
+cnn_sgemm_avx2_available (void)
+{
+  return false;
+}
+
+#endif
