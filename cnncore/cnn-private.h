@@ -314,6 +314,8 @@ bool cnn_sgemm_avx512_available (void);
  * it, AVX2 with FMA (cpu/sgemm_avx2.c).  Environment: CNN_NO_AVX512=1
  * takes the AVX2 ones, CNN_NO_AVX2=1 as well leaves none (OpenBLAS). */
 bool cnn_sgemm_kernels_available (void);
+/* AVX2 and FMA, unless CNN_NO_AVX2 is set (cpu/sgemm_avx2.c). */
+bool cnn_sgemm_avx2_available (void);
 /* For GEMMs whose A is constant (weights): pack it once, then multiply. */
 size_t cnn_sgemm_packed_a_size (int M, int K);
 void cnn_sgemm_pack_a (bool trans_a, int M, int K, const float *A, int lda, float *packed);

@@ -21,9 +21,6 @@ extern const cnn_tile_kernel cnn_sgemm_avx2_tiles[2][2][2];
 /* [8-row tile][B read in place][columns - 1] */
 extern const cnn_thin_kernel cnn_sgemm_avx2_thins[2][2][4];
 
-/* AVX2 and FMA, unless CNN_NO_AVX2 is set. */
-bool cnn_sgemm_avx2_available (void);
-
 /* The thin kernels' results, sum[j][i] for column j and row i < m, into C
  * with the epilogue (on a grid or plain, as cnn_sgemm_gather()). */
 static inline void
