@@ -99,12 +99,14 @@ store8 (__m256 r, float *C, int ldc, int i, int j, int nn, bool first, const cnn
 
 /* Rows [i0, i0 + R) and columns [j0, j0 + 8 W) of a tile of mr rows, k
  * from k0 to k0 + kn: R x W vectors of sums over k, added to those in
- * @part (the tile, w floats a row) unless k0 is 0.  All but kc, kn, k0, m
- * and n constants. */
+ * @part (the tile, w floats a row) unless k0 is 0; stored back there, or
+ * with @direct (the whole K block in one step) into C with the epilogue.
+ * All but kn, k0, m and n constants. */
 AVX2 __attribute__ ((always_inline))
 static inline void
 sub_tile (int k0, int kn, const float *Ap, const float *B, const int32_t *koff, int bs, float *part, int m,
-    int n, const int mr, const int w, const bool gather, const int i0, const int j0, const int R, const int W)
+    int n, float *C, int ldc, bool first, const cnn_sgemm_epilogue *ep, const bool direct, const int mr,
+    const int w, const bool gather, const int i0, const int j0, const int R, const int W)
 {
   if (i0 >= m || j0 >= n)
     return;
@@ -136,15 +138,60 @@ sub_tile (int k0, int kn, const float *Ap, const float *B, const int32_t *koff, 
         acc[i * W + v] = _mm256_fmadd_ps (ai, bv[v], acc[i * W + v]);
     }
   }
+  if (direct) {
+#pragma GCC unroll 6
+    for (int i = 0; i < R; i++) {
+      if (i0 + i >= m)
+        break;
+#pragma GCC unroll 3
+      for (int v = 0; v < W; v++) {
+        int j = j0 + v * 8;
+        if (j >= n)
+          break;
+        store8 (acc[i * W + v], C, ldc, i0 + i, j, MIN (8, n - j), first, ep);
+      }
+    }
+    return;
+  }
 #pragma GCC unroll 12
   for (int i = 0; i < R * W; i++)
     _mm256_store_ps (part + (i0 + i / W) * w + j0 + i % W * 8, acc[i]);
 }
 
-/* A tile of mr x nv * 16, K_STEP values of k at a time: for each, the
- * sub-tiles column block by column block, so that the step's slices of A
- * and B stay in L1 (a whole K block of B, 32 or 48 KB, does not), the sums
- * kept in a tile in memory between steps; then the epilogue. */
+/* The sub-tiles of a tile of mr x w for k from k0 to k0 + kn, column
+ * block by column block, so that a block of B read by the first is in L1
+ * for the second. */
+AVX2 __attribute__ ((always_inline))
+static inline void
+sub_tiles (int k0, int kn, const float *Ap, const float *B, const int32_t *koff, int bs, float *part, int m,
+    int n, float *C, int ldc, bool first, const cnn_sgemm_epilogue *ep, const bool direct, const int mr,
+    const int nv, const bool gather)
+{
+  const int w = nv * 16;
+#define SUB(i0, j0, R, W) \
+  sub_tile (k0, kn, Ap, B, koff, bs, part, m, n, C, ldc, first, ep, direct, mr, w, gather, i0, j0, R, W)
+  if (mr == 12) {
+    for (int j0 = 0; j0 < w; j0 += 16) {
+      SUB (0, j0, 6, 2);
+      SUB (6, j0, 6, 2);
+    }
+  } else if (nv == 3) {
+    for (int j0 = 0; j0 < w; j0 += 24) {
+      SUB (0, j0, 4, 3);
+      SUB (4, j0, 4, 3);
+    }
+  } else {
+    SUB (0, 0, 4, 2);
+    SUB (4, 0, 4, 2);
+  }
+#undef SUB
+}
+
+/* A tile of mr x nv * 16.  A K block longer than K_STEP goes K_STEP values
+ * of k at a time, so that the step's slices of A and B stay in L1 (a whole
+ * block of B, 32 or 48 KB, does not), the sums kept in a tile in memory
+ * between steps, then the epilogue; a shorter one straight from the
+ * registers. */
 #define K_STEP 64
 AVX2 __attribute__ ((always_inline))
 static inline void
@@ -155,23 +202,12 @@ tile_any (int kc, const float *Ap, const float *B, const int32_t *koff, int bs, 
   float part[12 * 32 > 8 * 48 ? 12 * 32 : 8 * 48] __attribute__ ((aligned (32)));
   if (!bs)
     bs = w;
-  for (int k0 = 0; k0 < kc; k0 += K_STEP) {
-    int kn = MIN (K_STEP, kc - k0);
-    if (mr == 12) {
-      for (int j0 = 0; j0 < w; j0 += 16) {
-        sub_tile (k0, kn, Ap, B, koff, bs, part, m, n, 12, w, gather, 0, j0, 6, 2);
-        sub_tile (k0, kn, Ap, B, koff, bs, part, m, n, 12, w, gather, 6, j0, 6, 2);
-      }
-    } else if (nv == 3) {
-      for (int j0 = 0; j0 < w; j0 += 24) {
-        sub_tile (k0, kn, Ap, B, koff, bs, part, m, n, 8, w, gather, 0, j0, 4, 3);
-        sub_tile (k0, kn, Ap, B, koff, bs, part, m, n, 8, w, gather, 4, j0, 4, 3);
-      }
-    } else {
-      sub_tile (k0, kn, Ap, B, koff, bs, part, m, n, 8, w, gather, 0, 0, 4, 2);
-      sub_tile (k0, kn, Ap, B, koff, bs, part, m, n, 8, w, gather, 4, 0, 4, 2);
-    }
+  if (kc <= K_STEP) {
+    sub_tiles (0, kc, Ap, B, koff, bs, part, m, n, C, ldc, first, ep, true, mr, nv, gather);
+    return;
   }
+  for (int k0 = 0; k0 < kc; k0 += K_STEP)
+    sub_tiles (k0, MIN (K_STEP, kc - k0), Ap, B, koff, bs, part, m, n, C, ldc, first, ep, false, mr, nv, gather);
   for (int i = 0; i < m; i++)
     for (int j = 0; j < n; j += 8)
       store8 (_mm256_load_ps (part + i * w + j), C, ldc, i, j, MIN (8, n - j), first, ep);
