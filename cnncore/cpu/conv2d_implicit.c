@@ -148,7 +148,8 @@ implicit_geometry (const cnn_exec *x, implicit_geom *g)
    * rows a tile at a time (MobileNetV2's 16 -> 96 at 112 x 112, whose output
    * is not in cache, took 0.57 ms that way, 0.50 panel by panel; the first
    * layer of SqueezeNet 0.76 -> 0.68) */
-  g->panel_order = (g->in_place || g->direct_grid) && (int64_t) pg->OH * pg->OW * g->Mg >= PANEL_ORDER_FLOATS;
+  g->panel_order = (g->in_place || g->direct_grid) && (int64_t) pg->OH * pg->OW * g->Mg >= PANEL_ORDER_FLOATS &&
+      cnn_sgemm_avx512_available ();
   g->block_cols = (g->panel_order ? PANEL_ORDER_TILES : TILES_PER_BLOCK) * (g->tile == CNN_TILE_8x48 ? 48 : 32);
   /* tasks: column blocks times channel blocks, a few per thread */
   g->col_blocks = g->compact ? 1 : (pg->ncols + g->block_cols - 1) / g->block_cols;

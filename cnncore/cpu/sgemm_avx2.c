@@ -3,9 +3,9 @@
  * the same tiles, packed layouts and epilogues, so that the implicit GEMM,
  * the packed convolutions and Winograd run on them unchanged.  AVX2 has 16
  * registers of 8 floats, so a tile is computed as sub-tiles that fit them
- * (12 x 32 as four of 6 x 16, 8 x 48 as four of 4 x 24), each over the
- * whole K block; sub-tiles wholly past the tile's m rows or n columns are
- * skipped. */
+ * (12 x 32 as four of 6 x 16, 8 x 48 as four of 4 x 24); sub-tiles wholly
+ * past the tile's m rows or n columns are skipped.  B is always a packed
+ * panel here (cnn_sgemm_gather() packs the columns it reads in place). */
 #include "sgemm_kernels.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -104,9 +104,9 @@ store8 (__m256 r, float *C, int ldc, int i, int j, int nn, bool first, const cnn
  * All but kn, k0, m and n constants. */
 AVX2 __attribute__ ((always_inline))
 static inline void
-sub_tile (int k0, int kn, const float *Ap, const float *B, const int32_t *koff, int bs, float *part, int m,
-    int n, float *C, int ldc, bool first, const cnn_sgemm_epilogue *ep, const bool direct, const int mr,
-    const int w, const bool gather, const int i0, const int j0, const int R, const int W)
+sub_tile (int k0, int kn, const float *Ap, const float *B, int bs, float *part, int m, int n, float *C, int ldc,
+    bool first, const cnn_sgemm_epilogue *ep, const bool direct, const int mr, const int w, const int i0,
+    const int j0, const int R, const int W)
 {
   if (i0 >= m || j0 >= n)
     return;
@@ -116,20 +116,14 @@ sub_tile (int k0, int kn, const float *Ap, const float *B, const int32_t *koff, 
     acc[i] = k0 ? _mm256_load_ps (part + (i0 + i / W) * w + j0 + i % W * 8) : _mm256_setzero_ps ();
   const float *a = Ap + (size_t) k0 * mr + i0;
   for (int k = k0; k < k0 + kn; k++, a += mr) {
-    const float *b = (gather ? B + koff[k] : B + (size_t) k * bs) + j0;
+    const float *b = B + (size_t) k * bs + j0;
     __m256 bv[3];
 #pragma GCC unroll 3
     for (int v = 0; v < W; v++)
       bv[v] = _mm256_loadu_ps (b + v * 8);
-    /* the first sub-tile fetches ahead: packed A's next panels, or the
-     * next tile's slice of a row of B read in place */
-    if (i0 == 0 && j0 == 0) {
-      if (gather)
-        for (int l = 0; l < w; l += 16)
-          _mm_prefetch ((const char *) (b + w + l), _MM_HINT_T0);
-      else
-        _mm_prefetch ((const char *) (a + A_PREFETCH), _MM_HINT_T0);
-    }
+    /* the first sub-tile fetches packed A's next panels ahead */
+    if (i0 == 0 && j0 == 0)
+      _mm_prefetch ((const char *) (a + A_PREFETCH), _MM_HINT_T0);
 #pragma GCC unroll 6
     for (int i = 0; i < R; i++) {
       __m256 ai = _mm256_broadcast_ss (a + i);
@@ -163,13 +157,11 @@ sub_tile (int k0, int kn, const float *Ap, const float *B, const int32_t *koff, 
  * for the second. */
 AVX2 __attribute__ ((always_inline))
 static inline void
-sub_tiles (int k0, int kn, const float *Ap, const float *B, const int32_t *koff, int bs, float *part, int m,
-    int n, float *C, int ldc, bool first, const cnn_sgemm_epilogue *ep, const bool direct, const int mr,
-    const int nv, const bool gather)
+sub_tiles (int k0, int kn, const float *Ap, const float *B, int bs, float *part, int m, int n, float *C, int ldc,
+    bool first, const cnn_sgemm_epilogue *ep, const bool direct, const int mr, const int nv)
 {
   const int w = nv * 16;
-#define SUB(i0, j0, R, W) \
-  sub_tile (k0, kn, Ap, B, koff, bs, part, m, n, C, ldc, first, ep, direct, mr, w, gather, i0, j0, R, W)
+#define SUB(i0, j0, R, W) sub_tile (k0, kn, Ap, B, bs, part, m, n, C, ldc, first, ep, direct, mr, w, i0, j0, R, W)
   if (mr == 12) {
     for (int j0 = 0; j0 < w; j0 += 16) {
       SUB (0, j0, 6, 2);
@@ -195,55 +187,51 @@ sub_tiles (int k0, int kn, const float *Ap, const float *B, const int32_t *koff,
 #define K_STEP 64
 AVX2 __attribute__ ((always_inline))
 static inline void
-tile_any (int kc, const float *Ap, const float *B, const int32_t *koff, int bs, float *C, int ldc, int m, int n,
-    bool first, const cnn_sgemm_epilogue *ep, const int mr, const int nv, const bool gather)
+tile_any (int kc, const float *Ap, const float *B, int bs, float *C, int ldc, int m, int n, bool first,
+    const cnn_sgemm_epilogue *ep, const int mr, const int nv)
 {
   const int w = nv * 16;
   float part[12 * 32 > 8 * 48 ? 12 * 32 : 8 * 48] __attribute__ ((aligned (32)));
   if (!bs)
     bs = w;
   if (kc <= K_STEP) {
-    sub_tiles (0, kc, Ap, B, koff, bs, part, m, n, C, ldc, first, ep, true, mr, nv, gather);
+    sub_tiles (0, kc, Ap, B, bs, part, m, n, C, ldc, first, ep, true, mr, nv);
     return;
   }
   for (int k0 = 0; k0 < kc; k0 += K_STEP)
-    sub_tiles (k0, MIN (K_STEP, kc - k0), Ap, B, koff, bs, part, m, n, C, ldc, first, ep, false, mr, nv, gather);
+    sub_tiles (k0, MIN (K_STEP, kc - k0), Ap, B, bs, part, m, n, C, ldc, first, ep, false, mr, nv);
   for (int i = 0; i < m; i++)
     for (int j = 0; j < n; j += 8)
       store8 (_mm256_load_ps (part + i * w + j), C, ldc, i, j, MIN (8, n - j), first, ep);
 }
 
-#define TILE_KERNEL(name, mr, nv, gather) \
+#define TILE_KERNEL(name, mr, nv) \
   AVX2 static void \
   name (int kc, const float *Ap, const float *B, const int32_t *koff, int bs, float *C, int ldc, int m, int n, \
       bool first, const cnn_sgemm_epilogue *ep) \
   { \
-    tile_any (kc, Ap, B, koff, bs, C, ldc, m, n, first, ep, mr, nv, gather); \
+    tile_any (kc, Ap, B, bs, C, ldc, m, n, first, ep, mr, nv); \
   }
 
-TILE_KERNEL (tile_12x32_packed, 12, 2, false)
-TILE_KERNEL (tile_12x32_gather, 12, 2, true)
-TILE_KERNEL (tile_12x16_packed, 12, 1, false)
-TILE_KERNEL (tile_12x16_gather, 12, 1, true)
-TILE_KERNEL (tile_8x48_packed, 8, 3, false)
-TILE_KERNEL (tile_8x48_gather, 8, 3, true)
-TILE_KERNEL (tile_8x16_packed, 8, 1, false)
-TILE_KERNEL (tile_8x16_gather, 8, 1, true)
+TILE_KERNEL (tile_12x32, 12, 2)
+TILE_KERNEL (tile_12x16, 12, 1)
+TILE_KERNEL (tile_8x48, 8, 3)
+TILE_KERNEL (tile_8x16, 8, 1)
 
 /* The last 1 to 4 columns of a row of tiles: the tile's mr rows of A (one
  * or one and a half vectors) times B[k][j] broadcast, 4 / n partial sums a
- * column for FMA chains in flight; mr, n and gather constants. */
+ * column for FMA chains in flight; mr and n constants. */
 AVX2 __attribute__ ((always_inline))
 static inline void
-thin_any (int kc, const float *Ap, const float *B, const int32_t *koff, int bs, float *C, int ldc, int m,
-    bool first, const cnn_sgemm_epilogue *ep, const int mr, const int n, const bool gather)
+thin_any (int kc, const float *Ap, const float *B, int bs, float *C, int ldc, int m, bool first,
+    const cnn_sgemm_epilogue *ep, const int mr, const int n)
 {
   const int S = n == 1 ? 4 : n == 2 ? 2 : 1;
   __m256 lo[4], hi[4];
   for (int s = 0; s < 4; s++)
     lo[s] = hi[s] = _mm256_setzero_ps ();
   for (int k = 0; k < kc; k++) {
-    const float *a = Ap + (size_t) k * mr, *b = gather ? B + koff[k] : B + (size_t) k * bs;
+    const float *a = Ap + (size_t) k * mr, *b = B + (size_t) k * bs;
     __m256 a0 = _mm256_loadu_ps (a), a1 = _mm256_setzero_ps ();
     /* exactly mr floats: the last k's panel ends there */
     if (mr == 12)
@@ -270,41 +258,29 @@ thin_any (int kc, const float *Ap, const float *B, const int32_t *koff, int bs, 
   cnn_sgemm_thin_store (sum, C, ldc, m, n, first, ep);
 }
 
-#define THIN_KERNEL(name, mr, n, gather) \
+#define THIN_KERNEL(name, mr, n) \
   AVX2 static void \
   name (int kc, const float *Ap, const float *B, const int32_t *koff, int bs, float *C, int ldc, int m, \
       bool first, const cnn_sgemm_epilogue *ep) \
   { \
-    thin_any (kc, Ap, B, koff, bs, C, ldc, m, first, ep, mr, n, gather); \
+    thin_any (kc, Ap, B, bs, C, ldc, m, first, ep, mr, n); \
   }
 
-THIN_KERNEL (thin_12x1_packed, 12, 1, false)
-THIN_KERNEL (thin_12x2_packed, 12, 2, false)
-THIN_KERNEL (thin_12x3_packed, 12, 3, false)
-THIN_KERNEL (thin_12x4_packed, 12, 4, false)
-THIN_KERNEL (thin_12x1_gather, 12, 1, true)
-THIN_KERNEL (thin_12x2_gather, 12, 2, true)
-THIN_KERNEL (thin_12x3_gather, 12, 3, true)
-THIN_KERNEL (thin_12x4_gather, 12, 4, true)
-THIN_KERNEL (thin_8x1_packed, 8, 1, false)
-THIN_KERNEL (thin_8x2_packed, 8, 2, false)
-THIN_KERNEL (thin_8x3_packed, 8, 3, false)
-THIN_KERNEL (thin_8x4_packed, 8, 4, false)
-THIN_KERNEL (thin_8x1_gather, 8, 1, true)
-THIN_KERNEL (thin_8x2_gather, 8, 2, true)
-THIN_KERNEL (thin_8x3_gather, 8, 3, true)
-THIN_KERNEL (thin_8x4_gather, 8, 4, true)
+THIN_KERNEL (thin_12x1, 12, 1)
+THIN_KERNEL (thin_12x2, 12, 2)
+THIN_KERNEL (thin_12x3, 12, 3)
+THIN_KERNEL (thin_12x4, 12, 4)
+THIN_KERNEL (thin_8x1, 8, 1)
+THIN_KERNEL (thin_8x2, 8, 2)
+THIN_KERNEL (thin_8x3, 8, 3)
+THIN_KERNEL (thin_8x4, 8, 4)
 
-const cnn_tile_kernel cnn_sgemm_avx2_tiles[2][2][2] = {
-  { { tile_12x32_packed, tile_12x32_gather }, { tile_12x16_packed, tile_12x16_gather } },
-  { { tile_8x48_packed, tile_8x48_gather }, { tile_8x16_packed, tile_8x16_gather } },
+const cnn_tile_kernel cnn_sgemm_avx2_tiles[2][2] = {
+  { tile_12x32, tile_12x16 }, { tile_8x48, tile_8x16 },
 };
 
-const cnn_thin_kernel cnn_sgemm_avx2_thins[2][2][4] = {
-  { { thin_12x1_packed, thin_12x2_packed, thin_12x3_packed, thin_12x4_packed },
-    { thin_12x1_gather, thin_12x2_gather, thin_12x3_gather, thin_12x4_gather } },
-  { { thin_8x1_packed, thin_8x2_packed, thin_8x3_packed, thin_8x4_packed },
-    { thin_8x1_gather, thin_8x2_gather, thin_8x3_gather, thin_8x4_gather } },
+const cnn_thin_kernel cnn_sgemm_avx2_thins[2][4] = {
+  { thin_12x1, thin_12x2, thin_12x3, thin_12x4 }, { thin_8x1, thin_8x2, thin_8x3, thin_8x4 },
 };
 
 #else

@@ -575,8 +575,7 @@ void
 cnn_sgemm_packed_rows (int M, int m0, int m1, int N, int K, const float *Apacked, const float *Bpacked,
     float *C, int ldc, const cnn_sgemm_epilogue *ep)
 {
-  const cnn_tile_kernel (*tiles)[2][2] = cnn_sgemm_avx512_available () ? avx512_tiles : cnn_sgemm_avx2_tiles;
-  const cnn_thin_kernel (*thins)[2][4] = cnn_sgemm_avx512_available () ? avx512_thins : cnn_sgemm_avx2_thins;
+  bool avx512 = cnn_sgemm_avx512_available ();
   int npad = (N + NR - 1) / NR * NR, mpad = (M + MR - 1) / MR * MR;
   for (int pc = 0; pc < K; pc += KC) {
     int kc = MIN (KC, K - pc);
@@ -593,10 +592,12 @@ cnn_sgemm_packed_rows (int M, int m0, int m1, int N, int K, const float *Apacked
         /* a last panel of 16 columns or fewer: its first 16 only; its last
          * 1 to 4 columns by the thin kernel */
         if (cols > thin)
-          tiles[0][cols <= 20][0] (kc, a, b, NULL, NR, c, ldc, rows, cols - thin, pc == 0, tep);
+          (avx512 ? avx512_tiles[0][cols <= 20][0] : cnn_sgemm_avx2_tiles[0][cols <= 20]) (kc, a, b, NULL, NR, c,
+              ldc, rows, cols - thin, pc == 0, tep);
         if (thin) {
           const cnn_sgemm_epilogue *eth = tile_epilogue (ep, pc + KC >= K, ir - m0, jr + cols - thin, ldc, &e);
-          thins[0][0][thin - 1] (kc, a, b + cols - thin, NULL, NR, c + cols - thin, ldc, rows, pc == 0, eth);
+          (avx512 ? avx512_thins[0][0][thin - 1] : cnn_sgemm_avx2_thins[0][thin - 1]) (kc, a, b + cols - thin,
+              NULL, NR, c + cols - thin, ldc, rows, pc == 0, eth);
         }
       }
     }
@@ -614,8 +615,6 @@ static inline void
 gather_any (int M, int m0, int m1, int n, int K, const float *Apacked, const float *B, const int32_t *koff,
     bool tail_packed, float *C, int ldc, const cnn_sgemm_epilogue *ep, const int mr, const int nr)
 {
-  const cnn_tile_kernel (*tiles)[2][2] = cnn_sgemm_avx512_available () ? avx512_tiles : cnn_sgemm_avx2_tiles;
-  const cnn_thin_kernel (*thins)[2][4] = cnn_sgemm_avx512_available () ? avx512_thins : cnn_sgemm_avx2_thins;
   int mpad = (M + mr - 1) / mr * mr;
   bool grid = ep && ep->grid_wq;
   g_return_if_fail (!grid || K <= KC);
@@ -646,11 +645,64 @@ gather_any (int M, int m0, int m1, int n, int K, const float *Apacked, const flo
         cnn_sgemm_epilogue e;
         const cnn_sgemm_epilogue *tep = tile_epilogue (ep, pc + KC >= K, ir - m0, jr, ldc, &e);
         if (wide)
-          tiles[mr == 8][w == 16][!packed] (kc, a, packed ? tail : B + jr, koff + pc, packed ? w : 0, c,
+          avx512_tiles[mr == 8][w == 16][!packed] (kc, a, packed ? tail : B + jr, koff + pc, packed ? w : 0, c,
               ldc, rows, wide, pc == 0, tep);
         if (thin) {
           tep = tile_epilogue (ep, pc + KC >= K, ir - m0, jr + wide, ldc, &e);
-          thins[mr == 8][1][thin - 1] (kc, a, B + jr + wide, koff + pc, 0, c + (grid ? 0 : wide), ldc, rows,
+          avx512_thins[mr == 8][1][thin - 1] (kc, a, B + jr + wide, koff + pc, 0, c + (grid ? 0 : wide), ldc, rows,
+              pc == 0, tep);
+        }
+      }
+    }
+  }
+}
+
+/* gather_any() for the AVX2 kernels: each K block's n columns of B copied
+ * first into packed panels (row by row: long runs, which the hardware
+ * prefetches), then every tile from them.  Those kernels run a tile as
+ * sub-tiles, each of which reads all its rows of B; read in place, the
+ * rows are a plane apart (a page or more on large maps), and the four
+ * passes over them per tile ran at two thirds of the packed speed. */
+__attribute__ ((always_inline))
+static inline void
+gather_packed_any (int M, int m0, int m1, int n, int K, const float *Apacked, const float *B,
+    const int32_t *koff, float *C, int ldc, const cnn_sgemm_epilogue *ep, const int mr, const int nr)
+{
+  int mpad = (M + mr - 1) / mr * mr, npanels = (n + nr - 1) / nr;
+  bool grid = ep && ep->grid_wq;
+  g_return_if_fail (!grid || K <= KC);
+  float *Bp = thread_buf (true, (size_t) KC * nr * npanels);
+  if (!Bp) {
+    g_critical ("cnn: out of memory for GEMM packing");
+    return;
+  }
+  for (int pc = 0; pc < K; pc += KC) {
+    int kc = MIN (KC, K - pc);
+    const float *Ap = Apacked + (size_t) pc * mpad;
+    for (int k = 0; k < kc; k++) {
+      const float *row = B + koff[pc + k];
+      for (int q = 0; q < npanels; q++) {
+        int cols = MIN (nr, n - q * nr);
+        float *o = Bp + ((size_t) q * kc + k) * nr;
+        memcpy (o, row + q * nr, sizeof (float) * cols);
+        if (cols < nr)
+          memset (o + cols, 0, sizeof (float) * (nr - cols));
+      }
+    }
+    for (int jr = 0; jr < n; jr += nr) {
+      int cols = MIN (nr, n - jr), thin = cnn_sgemm_thin_columns (cols), wide = cols - thin;
+      const float *b = Bp + (size_t) (jr / nr) * kc * nr;
+      for (int ir = m0; ir < m1; ir += mr) {
+        const float *a = Ap + (size_t) ir * kc;
+        float *c = C + (size_t) (ir - m0) * ldc + (grid ? 0 : jr);
+        int rows = MIN (mr, m1 - ir);
+        cnn_sgemm_epilogue e;
+        const cnn_sgemm_epilogue *tep = tile_epilogue (ep, pc + KC >= K, ir - m0, jr, ldc, &e);
+        if (wide)
+          cnn_sgemm_avx2_tiles[mr == 8][wide <= 16] (kc, a, b, NULL, nr, c, ldc, rows, wide, pc == 0, tep);
+        if (thin) {
+          tep = tile_epilogue (ep, pc + KC >= K, ir - m0, jr + wide, ldc, &e);
+          cnn_sgemm_avx2_thins[mr == 8][thin - 1] (kc, a, b + wide, NULL, nr, c + (grid ? 0 : wide), ldc, rows,
               pc == 0, tep);
         }
       }
@@ -662,6 +714,13 @@ void
 cnn_sgemm_gather (cnn_sgemm_tile t, int M, int m0, int m1, int n, int K, const float *Apacked,
     const float *B, const int32_t *koff, bool tail_packed, float *C, int ldc, const cnn_sgemm_epilogue *ep)
 {
+  if (!cnn_sgemm_avx512_available ()) {
+    if (t == CNN_TILE_8x48)
+      gather_packed_any (M, m0, m1, n, K, Apacked, B, koff, C, ldc, ep, 8, 48);
+    else
+      gather_packed_any (M, m0, m1, n, K, Apacked, B, koff, C, ldc, ep, 12, 32);
+    return;
+  }
   if (t == CNN_TILE_8x48)
     gather_any (M, m0, m1, n, K, Apacked, B, koff, tail_packed, C, ldc, ep, 8, 48);
   else

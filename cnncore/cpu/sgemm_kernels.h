@@ -16,10 +16,10 @@ typedef void (*cnn_tile_kernel) (int kc, const float *Ap, const float *B, const 
 typedef void (*cnn_thin_kernel) (int kc, const float *Ap, const float *B, const int32_t *koff, int bs,
     float *C, int ldc, int m, bool first, const cnn_sgemm_epilogue *ep);
 
-/* [8 x 48 tile][one vector (16 floats) wide][B read in place] */
-extern const cnn_tile_kernel cnn_sgemm_avx2_tiles[2][2][2];
-/* [8-row tile][B read in place][columns - 1] */
-extern const cnn_thin_kernel cnn_sgemm_avx2_thins[2][2][4];
+/* The AVX2 kernels, B packed only (koff unused): [8 x 48 tile][one vector
+ * (16 floats) wide], and [8-row tile][columns - 1]. */
+extern const cnn_tile_kernel cnn_sgemm_avx2_tiles[2][2];
+extern const cnn_thin_kernel cnn_sgemm_avx2_thins[2][4];
 
 /* The thin kernels' results, sum[j][i] for column j and row i < m, into C
  * with the epilogue (on a grid or plain, as cnn_sgemm_gather()). */
