@@ -132,6 +132,29 @@ sub_tile (int k0, int kn, const float *Ap, const float *B, int bs, float *part, 
         acc[i * W + v] = _mm256_fmadd_ps (ai, bv[v], acc[i * W + v]);
     }
   }
+  if (direct && (!ep || !ep->grid_wq) && i0 + R <= m && j0 + 8 * W <= n) {
+    /* a whole sub-tile on a plain output: the epilogue's choices made
+     * once, in locals (stores to C could be to ep's floats) */
+    const cnn_act_type act = ep ? ep->act : CNN_ACT_NONE;
+    const __m256 lo = _mm256_set1_ps (ep ? ep->alpha : 0.f), hi = _mm256_set1_ps (ep ? ep->beta : 0.f);
+    const float *bias = ep ? ep->bias : NULL, *res = ep ? ep->residual : NULL;
+#pragma GCC unroll 6
+    for (int i = 0; i < R; i++) {
+      float *c = C + (size_t) (i0 + i) * ldc + j0;
+      const float *ri = res ? res + (size_t) (i0 + i) * ldc + j0 : NULL;
+      __m256 bi = bias ? _mm256_set1_ps (bias[i0 + i]) : _mm256_setzero_ps ();
+#pragma GCC unroll 3
+      for (int v = 0; v < W; v++) {
+        __m256 r = _mm256_add_ps (acc[i * W + v], bi);
+        if (!first)
+          r = _mm256_add_ps (r, _mm256_loadu_ps (c + 8 * v));
+        if (ri)
+          r = _mm256_add_ps (r, _mm256_loadu_ps (ri + 8 * v));
+        _mm256_storeu_ps (c + 8 * v, act8 (act, r, lo, hi));
+      }
+    }
+    return;
+  }
   if (direct) {
 #pragma GCC unroll 6
     for (int i = 0; i < R; i++) {
@@ -200,6 +223,26 @@ tile_any (int kc, const float *Ap, const float *B, int bs, float *C, int ldc, in
   }
   for (int k0 = 0; k0 < kc; k0 += K_STEP)
     sub_tiles (k0, MIN (K_STEP, kc - k0), Ap, B, bs, part, m, n, C, ldc, first, ep, false, mr, nv);
+  if ((!ep || !ep->grid_wq) && n % 8 == 0) {
+    /* whole vectors on a plain output: as the sub-tiles' own stores */
+    const cnn_act_type act = ep ? ep->act : CNN_ACT_NONE;
+    const __m256 lo = _mm256_set1_ps (ep ? ep->alpha : 0.f), hi = _mm256_set1_ps (ep ? ep->beta : 0.f);
+    const float *bias = ep ? ep->bias : NULL, *res = ep ? ep->residual : NULL;
+    for (int i = 0; i < m; i++) {
+      float *c = C + (size_t) i * ldc;
+      const float *ri = res ? res + (size_t) i * ldc : NULL;
+      __m256 bi = bias ? _mm256_set1_ps (bias[i]) : _mm256_setzero_ps ();
+      for (int j = 0; j < n; j += 8) {
+        __m256 r = _mm256_add_ps (_mm256_load_ps (part + i * w + j), bi);
+        if (!first)
+          r = _mm256_add_ps (r, _mm256_loadu_ps (c + j));
+        if (ri)
+          r = _mm256_add_ps (r, _mm256_loadu_ps (ri + j));
+        _mm256_storeu_ps (c + j, act8 (act, r, lo, hi));
+      }
+    }
+    return;
+  }
   for (int i = 0; i < m; i++)
     for (int j = 0; j < n; j += 8)
       store8 (_mm256_load_ps (part + i * w + j), C, ldc, i, j, MIN (8, n - j), first, ep);
