@@ -81,9 +81,12 @@ dw_geometry (const cnn_exec *x, dw_geom *g)
       pg->W <= VEC && 2 * pg->OW <= VEC;
   if (g->pairs)
     g->rows = false;
-  /* AVX2: the general path only */
-  if (!cnn_sgemm_avx512_available ())
-    g->flat = g->rows = g->pairs = false;
+  /* AVX2: 3x3 on the rows path, the rest on the general one */
+  if (!cnn_sgemm_avx512_available ()) {
+    g->rows = pg->kh == 3 && pg->kw == 3 && pg->dh == pg->dw && pg->sh == pg->sw &&
+        ((pg->dh == 1 && pg->sh <= 2) || (pg->sh == 1 && (pg->dh == 2 || pg->dh == 4)));
+    g->flat = g->pairs = false;
+  }
   return true;
 }
 
@@ -215,6 +218,9 @@ dw_flat_channel (const dw_ctx *c, int64_t nc)
     cnn_act_apply_fast (&x->act, out, hw);
 }
 
+/* the rows path's input rows outside the input */
+static const float dw_zeros[ZERO_ROW_MAX] __attribute__ ((aligned (64)));
+
 /* How dw3_vec() reads and writes: without masks, the loads and stores
  * inside the rows (masked loads took a quarter of the time on Zen 4); with
  * one on the first or the last tap (or block of 16 columns, at stride 2)
@@ -306,7 +312,6 @@ static inline void
 dw3_rows (const dw_ctx *c, const float *in, const float *k, __m512 bias, const float *res, float *out,
     int64_t oy, const int R, const int s, const int d)
 {
-  static const float zeros[ZERO_ROW_MAX] __attribute__ ((aligned (64)));
   const cnn_phase_grid *pg = &c->g.p;
   cnn_exec *x = c->x;
   const int64_t H = pg->H, W = pg->W, OW = pg->OW;
@@ -325,7 +330,7 @@ dw3_rows (const dw_ctx *c, const float *in, const float *k, __m512 bias, const f
   for (int j = 0; j < NIN; j++) {
     int64_t iy = oy * s - pg->pt + j;
     inside[j] = iy >= 0 && iy < H ? 0xffff : 0;
-    rows[j] = inside[j] || !zero_rows ? in + CLAMP (iy, 0, H - 1) * W : zeros;
+    rows[j] = inside[j] || !zero_rows ? in + CLAMP (iy, 0, H - 1) * W : dw_zeros;
   }
   /* the input columns a vector reads, from its tap-0 column: the last of
    * all, and the first and last of its middle tap (block of 16) */
@@ -393,6 +398,201 @@ dw3_channel (const dw_ctx *c, int64_t nc)
         dw3_rows (c, in, k, bias, res, out, oy, r, 1, 2); \
       else \
         dw3_rows (c, in, k, bias, res, out, oy, r, 1, 4); \
+      break
+    switch (n) {
+      ROWS_CASE (1);
+      ROWS_CASE (2);
+      ROWS_CASE (3);
+      ROWS_CASE (4);
+      ROWS_CASE (5);
+      ROWS_CASE (6);
+      default:
+        g_assert_not_reached ();
+    }
+#undef ROWS_CASE
+    oy += n;
+  }
+  if (!cnn_act_is_simple (x->act.type))
+    cnn_act_apply_fast (&x->act, out, osz);
+}
+
+/* ---- the rows path with AVX2: 8 outputs a vector ---- */
+
+#define AVX2 __attribute__ ((target ("avx2,fma")))
+
+static const int32_t lane_table[16] = { -1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0 };
+
+/* Lanes [lo, hi) of 8 as a maskload/maskstore mask, either clamped. */
+AVX2 static inline __m256i
+lanes8 (int64_t lo, int64_t hi)
+{
+  lo = CLAMP (lo, 0, 8);
+  hi = CLAMP (hi, lo, 8);
+  return _mm256_andnot_si256 (_mm256_loadu_si256 ((const __m256i *) (lane_table + 8 - lo)),
+      _mm256_loadu_si256 ((const __m256i *) (lane_table + 8 - hi)));
+}
+
+/* cnn_act_simple16() on 8 floats */
+AVX2 static inline __m256
+act8 (cnn_act_type t, __m256 r, __m256 lo, __m256 hi)
+{
+  if (t == CNN_ACT_RELU)
+    return _mm256_max_ps (r, _mm256_setzero_ps ());
+  if (t == CNN_ACT_LEAKY_RELU)
+    return _mm256_blendv_ps (r, _mm256_mul_ps (r, lo), _mm256_cmp_ps (r, _mm256_setzero_ps (), _CMP_LT_OQ));
+  if (t == CNN_ACT_CLIP)
+    return _mm256_min_ps (hi, _mm256_max_ps (lo, r));
+  return r;
+}
+
+/* dw3_vec() for 8 outputs: stride 2 takes 17 input columns apart into the
+ * even ones (tap 0), the odd ones (tap 1) and the even ones one on (tap 2)
+ * with in-lane shuffles and a cross-lane permute. */
+AVX2 __attribute__ ((always_inline))
+static inline void
+dw3_vec8 (const float *const *rows, const __m256i *inside, const __m256 *wk, __m256 bias, const float *res,
+    float *out, int64_t p0, int64_t OW, int64_t x0, __m256i m0, __m256i m1, __m256i m2, __m256i store,
+    cnn_act_type at, __m256 lo, __m256 hi, const int R, const int s, const int d, const int mode)
+{
+  const int NIN = (R - 1) * s + 2 * d + 1;
+  const bool mask0 = mode == DW_LEFT || mode == DW_MASKED, mask1 = mode == DW_MASKED;
+  const bool mask2 = mode == DW_RIGHT || mode == DW_MASKED;
+  const __m256i rot = _mm256_setr_epi32 (1, 2, 3, 4, 5, 6, 7, 0);
+  __m256 acc[ROWS_MAX];
+  for (int i = 0; i < R; i++)
+    acc[i] = bias;
+#pragma GCC unroll 16
+  for (int j = 0; j < NIN; j++) {
+    const float *r = rows[j] + x0;
+    __m256 t0, t1, t2;
+    if (s == 1) {
+      t0 = mask0 ? _mm256_maskload_ps (r, _mm256_and_si256 (m0, inside[j])) : _mm256_loadu_ps (r);
+      t1 = mask1 ? _mm256_maskload_ps (r + d, _mm256_and_si256 (m1, inside[j])) : _mm256_loadu_ps (r + d);
+      t2 = mask2 ? _mm256_maskload_ps (r + 2 * d, _mm256_and_si256 (m2, inside[j])) : _mm256_loadu_ps (r + 2 * d);
+    } else {
+      __m256 l0 = mask0 ? _mm256_maskload_ps (r, _mm256_and_si256 (m0, inside[j])) : _mm256_loadu_ps (r);
+      __m256 l1 = mask1 ? _mm256_maskload_ps (r + 8, _mm256_and_si256 (m1, inside[j])) : _mm256_loadu_ps (r + 8);
+      __m256 l2 = mask2 ? _mm256_maskload_ps (r + 16, _mm256_and_si256 (m2, inside[j])) :
+          _mm256_castps128_ps256 (_mm_load_ss (r + 16));
+      /* [0 2 8 10 | 4 6 12 14] -> [0 2 4 6 8 10 12 14], and the odd ones */
+      t0 = _mm256_castpd_ps (_mm256_permute4x64_pd (_mm256_castps_pd (_mm256_shuffle_ps (l0, l1, 0x88)), 0xd8));
+      t1 = _mm256_castpd_ps (_mm256_permute4x64_pd (_mm256_castps_pd (_mm256_shuffle_ps (l0, l1, 0xdd)), 0xd8));
+      /* columns 2, 4, ..., 16: t0 one lane on, l2's first lane last */
+      t2 = _mm256_blend_ps (_mm256_permutevar8x32_ps (t0, rot), _mm256_permutevar8x32_ps (l2, _mm256_setzero_si256 ()),
+          0x80);
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < R; i++) {
+      const int ky = (j - i * s) / d;
+      if (j - i * s < 0 || (j - i * s) % d || ky > 2)
+        continue;
+      acc[i] = _mm256_fmadd_ps (wk[3 * ky], t0, acc[i]);
+      acc[i] = _mm256_fmadd_ps (wk[3 * ky + 1], t1, acc[i]);
+      acc[i] = _mm256_fmadd_ps (wk[3 * ky + 2], t2, acc[i]);
+    }
+  }
+  for (int i = 0; i < R; i++) {
+    int64_t p = p0 + i * OW;
+    __m256 v = acc[i];
+    if (mode == DW_MASKED) {
+      if (res)
+        v = _mm256_add_ps (v, _mm256_maskload_ps (res + p, store));
+      _mm256_maskstore_ps (out + p, store, act8 (at, v, lo, hi));
+    } else {
+      if (res)
+        v = _mm256_add_ps (v, _mm256_loadu_ps (res + p));
+      _mm256_storeu_ps (out + p, act8 (at, v, lo, hi));
+    }
+  }
+}
+
+/* dw3_rows() for 8 outputs a vector */
+AVX2 __attribute__ ((always_inline))
+static inline void
+dw3_rows8 (const dw_ctx *c, const float *in, const float *k, __m256 bias, const float *res, float *out,
+    int64_t oy, const int R, const int s, const int d)
+{
+  const cnn_phase_grid *pg = &c->g.p;
+  cnn_exec *x = c->x;
+  const int64_t H = pg->H, W = pg->W, OW = pg->OW;
+  const cnn_act_type at = x->act.type;
+  const __m256 lo = _mm256_set1_ps (x->act.alpha), hi = _mm256_set1_ps (x->act.beta);
+  const int NIN = (R - 1) * s + 2 * d + 1;
+  __m256 wk[9];
+  for (int t = 0; t < 9; t++)
+    wk[t] = _mm256_set1_ps (k[t]);
+  const bool zero_rows = W <= ZERO_ROW_MAX;
+  const float *rows[ROWS_IN_MAX];
+  __m256i inside[ROWS_IN_MAX];
+  for (int j = 0; j < NIN; j++) {
+    int64_t iy = oy * s - pg->pt + j;
+    bool in_rows = iy >= 0 && iy < H;
+    inside[j] = _mm256_set1_epi32 (in_rows ? -1 : 0);
+    rows[j] = in_rows || !zero_rows ? in + CLAMP (iy, 0, H - 1) * W : dw_zeros;
+  }
+  const int64_t reach = s == 1 ? 2 * d + 8 - 1 : 2 * 8, mid_start = s == 1 ? d : 8;
+  const int64_t mid_end = s == 1 ? d + 8 - 1 : 2 * 8 - 1;
+  for (int64_t ox = 0; ox < OW; ox += 8) {
+    int64_t o = ox + 8 > OW && OW >= 8 && zero_rows ? OW - 8 : ox;
+    int64_t x0 = o * s - pg->pl, p0 = oy * OW + o;
+    int mode = DW_MASKED;
+    if (zero_rows && o + 8 <= OW) {
+      if (x0 >= 0 && x0 + reach < W)
+        mode = DW_INSIDE;
+      else if (x0 + mid_start >= 0 && x0 + reach < W)
+        mode = DW_LEFT;
+      else if (x0 >= 0 && x0 + mid_end < W)
+        mode = DW_RIGHT;
+    }
+    const __m256i none = _mm256_setzero_si256 ();
+    if (mode == DW_INSIDE) {
+      dw3_vec8 (rows, inside, wk, bias, res, out, p0, OW, x0, none, none, none, none, at, lo, hi, R, s, d,
+          DW_INSIDE);
+      continue;
+    }
+    __m256i store = lanes8 (0, OW - o), m0, m1, m2;
+    if (s == 1) {
+      m0 = _mm256_and_si256 (lanes8 (-x0, W - x0), store);
+      m1 = _mm256_and_si256 (lanes8 (-x0 - d, W - x0 - d), store);
+      m2 = _mm256_and_si256 (lanes8 (-x0 - 2 * d, W - x0 - 2 * d), store);
+    } else {                    /* columns x0 + [0, 8), + [8, 16), + 16 */
+      m0 = lanes8 (-x0, W - x0);
+      m1 = lanes8 (-x0 - 8, W - x0 - 8);
+      m2 = _mm256_and_si256 (lanes8 (-x0 - 16, W - x0 - 16), lanes8 (0, 1));
+    }
+    if (mode == DW_LEFT)
+      dw3_vec8 (rows, inside, wk, bias, res, out, p0, OW, x0, m0, m1, m2, store, at, lo, hi, R, s, d, DW_LEFT);
+    else if (mode == DW_RIGHT)
+      dw3_vec8 (rows, inside, wk, bias, res, out, p0, OW, x0, m0, m1, m2, store, at, lo, hi, R, s, d, DW_RIGHT);
+    else
+      dw3_vec8 (rows, inside, wk, bias, res, out, p0, OW, x0, m0, m1, m2, store, at, lo, hi, R, s, d, DW_MASKED);
+  }
+}
+
+/* dw3_channel() with AVX2 */
+AVX2 static void
+dw3_channel8 (const dw_ctx *c, int64_t nc)
+{
+  const cnn_phase_grid *pg = &c->g.p;
+  cnn_exec *x = c->x;
+  int64_t osz = pg->OH * pg->OW;
+  const dw_plane d = dw_plane_at (c, nc);
+  const float *k = d.k, *in = d.in, *res = d.res;
+  float *out = d.out;
+  __m256 bias = _mm256_set1_ps (d.bias);
+  int64_t groups = (pg->OH + ROWS_MAX - 1) / ROWS_MAX;
+  for (int64_t gi = 0, oy = 0; gi < groups; gi++) {
+    int64_t n = (pg->OH - oy) / (groups - gi);
+#define ROWS_CASE(r) \
+    case r: \
+      if (pg->sh == 2) \
+        dw3_rows8 (c, in, k, bias, res, out, oy, r, 2, 1); \
+      else if (pg->dh == 1) \
+        dw3_rows8 (c, in, k, bias, res, out, oy, r, 1, 1); \
+      else if (pg->dh == 2) \
+        dw3_rows8 (c, in, k, bias, res, out, oy, r, 1, 2); \
+      else \
+        dw3_rows8 (c, in, k, bias, res, out, oy, r, 1, 4); \
       break
     switch (n) {
       ROWS_CASE (1);
@@ -536,6 +736,8 @@ dw_task (int64_t task, int tid, void *data)
     for (int64_t nc = task * g->per_task; nc < MIN ((task + 1) * g->per_task, total); nc++)
       if (g->pairs)
         dw3_pairs_channel (c, nc);
+      else if (g->rows && !cnn_sgemm_avx512_available ())
+        dw3_channel8 (c, nc);
       else if (g->rows)
         dw3_channel (c, nc);
       else
