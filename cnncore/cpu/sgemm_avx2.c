@@ -132,21 +132,30 @@ sub_tile (int k0, int kn, const float *Ap, const float *B, int bs, float *part, 
         acc[i * W + v] = _mm256_fmadd_ps (ai, bv[v], acc[i * W + v]);
     }
   }
-  if (direct && (!ep || !ep->grid_wq) && i0 + R <= m && j0 + 8 * W <= n) {
-    /* a whole sub-tile on a plain output: the epilogue's choices made
-     * once, in locals (stores to C could be to ep's floats) */
+  /* a whole sub-tile on a plain output, or on a grid inside one row of
+   * the output: the epilogue's choices made once, in locals (stores to C
+   * could be to ep's floats) */
+  const bool grid = ep && ep->grid_wq;
+  int64_t off = j0;
+  if (grid) {
+    int g = ep->grid_j + j0, y = g / ep->grid_wq, x = g - y * ep->grid_wq;
+    off = x + 8 * W <= ep->grid_ow ? (int64_t) y * ep->grid_ow + x : -1;
+  }
+  if (direct && i0 + R <= m && j0 + 8 * W <= n && off >= 0) {
     const cnn_act_type act = ep ? ep->act : CNN_ACT_NONE;
     const __m256 lo = _mm256_set1_ps (ep ? ep->alpha : 0.f), hi = _mm256_set1_ps (ep ? ep->beta : 0.f);
     const float *bias = ep ? ep->bias : NULL, *res = ep ? ep->residual : NULL;
+    /* on a grid there is one K block: nothing to add */
+    const bool add = !first && !grid;
 #pragma GCC unroll 6
     for (int i = 0; i < R; i++) {
-      float *c = C + (size_t) (i0 + i) * ldc + j0;
-      const float *ri = res ? res + (size_t) (i0 + i) * ldc + j0 : NULL;
+      float *c = C + (size_t) (i0 + i) * ldc + off;
+      const float *ri = res ? res + (size_t) (i0 + i) * ldc + off : NULL;
       __m256 bi = bias ? _mm256_set1_ps (bias[i0 + i]) : _mm256_setzero_ps ();
 #pragma GCC unroll 3
       for (int v = 0; v < W; v++) {
         __m256 r = _mm256_add_ps (acc[i * W + v], bi);
-        if (!first)
+        if (add)
           r = _mm256_add_ps (r, _mm256_loadu_ps (c + 8 * v));
         if (ri)
           r = _mm256_add_ps (r, _mm256_loadu_ps (ri + 8 * v));
