@@ -4,7 +4,8 @@
  * tap is one pass of 16 outputs a vector; at stride 2, two loads and one
  * permute pick a tap's even columns (3 wide: one split into even and odd
  * columns serves all three taps).  The same results as the reference,
- * bit for bit: max(v, acc) keeps acc when v is NaN, as its v > acc does. */
+ * bit for bit: max(v, acc) keeps acc when v is NaN, as its v > acc does.
+ * With AVX2 (no AVX-512): the same, 8 outputs a vector. */
 #include "../ops/geometry.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -25,13 +26,76 @@ span (const cnn_window *w)
 bool
 cnn_maxpool2d_applies (const cnn_window *w)
 {
-  return cnn_sgemm_avx512_available () && w->nsp == 2 && w->dil[1] == 1 && w->dil[2] == 1 &&
+  return (cnn_sgemm_avx512_available () || cnn_sgemm_avx2_available ()) && w->nsp == 2 && w->dil[1] == 1 && w->dil[2] == 1 &&
       (w->stride[2] == 1 || w->stride[2] == 2) && span (w) <= MAX_SPAN;
 }
 
-__attribute__ ((target ("avx512f")))
+/* The even columns of t[0..16) (8 of them); odd: the odd ones. */
+__attribute__ ((target ("avx2"), always_inline))
+static inline __m256
+columns8 (const float *t, bool odd)
+{
+  __m256 a = _mm256_loadu_ps (t), b = _mm256_loadu_ps (t + 8);
+  __m256 s = odd ? _mm256_shuffle_ps (a, b, 0xdd) : _mm256_shuffle_ps (a, b, 0x88);
+  return _mm256_castpd_ps (_mm256_permute4x64_pd (_mm256_castps_pd (s), 0xd8));
+}
+
+__attribute__ ((target ("avx2")))
+static void
+maxpool_plane8 (const cnn_window *w, const float *xi, float *out)
+{
+  static const int32_t lane_table[16] = { -1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0 };
+  int64_t H = w->in[1], W = w->in[2], OH = w->out[1], OW = w->out[2], sx = w->stride[2], kw = w->kernel[2];
+  int64_t n = span (w);
+  float rb[n];
+  const __m256 ninf = _mm256_set1_ps (-INFINITY);
+  const __m256i rot = _mm256_setr_epi32 (1, 2, 3, 4, 5, 6, 7, 0);
+  for (int64_t i = 0; i < n; i += 8)
+    _mm256_storeu_ps (rb + i, ninf);
+  float *row = rb + w->pad0[2];
+  for (int64_t oy = 0; oy < OH; oy++) {
+    int64_t ys = oy * w->stride[1] - w->pad0[1];
+    int64_t y0 = MAX (ys, 0), y1 = MIN (ys + w->kernel[1], H);
+    for (int64_t i = 0; i < W; i += 8) {
+      __m256i mk = _mm256_loadu_si256 ((const __m256i *) (lane_table + 8 - MIN (8, W - i)));
+      __m256 r = ninf;
+      for (int64_t y = y0; y < y1; y++)
+        r = _mm256_max_ps (_mm256_maskload_ps (xi + y * W + i, mk), r);
+      _mm256_maskstore_ps (row + i, mk, r);
+    }
+    float *o = out + oy * OW;
+    for (int64_t j = 0; j < OW; j += 8) {
+      __m256 acc = ninf;
+      const float *t = rb + j * sx;
+      if (sx == 2 && kw == 3) {
+        /* the even columns, the odd ones and the even ones one on */
+        __m256 e = columns8 (t, false), od = columns8 (t, true);
+        __m256 e1 = _mm256_blend_ps (_mm256_permutevar8x32_ps (e, rot), _mm256_broadcast_ss (t + 16), 0x80);
+        /* tap order as the reference: max (tap 2, max (tap 1, tap 0)) */
+        acc = _mm256_max_ps (e1, _mm256_max_ps (od, _mm256_max_ps (e, ninf)));
+      } else
+        for (int64_t k = 0; k < kw; k++)
+          acc = _mm256_max_ps (sx == 1 ? _mm256_loadu_ps (t + k) : columns8 (t + k, false), acc);
+      __m256i mk = _mm256_loadu_si256 ((const __m256i *) (lane_table + 8 - MIN (8, OW - j)));
+      _mm256_maskstore_ps (o + j, mk, acc);
+    }
+  }
+}
+
+static void maxpool_plane16 (const cnn_window *w, const float *xi, float *out);
+
 void
 cnn_maxpool2d_plane (const cnn_window *w, const float *xi, float *out)
+{
+  if (cnn_sgemm_avx512_available ())
+    maxpool_plane16 (w, xi, out);
+  else
+    maxpool_plane8 (w, xi, out);
+}
+
+__attribute__ ((target ("avx512f")))
+static void
+maxpool_plane16 (const cnn_window *w, const float *xi, float *out)
 {
   int64_t H = w->in[1], W = w->in[2], OH = w->out[1], OW = w->out[2], sx = w->stride[2], kw = w->kernel[2];
   int64_t n = span (w);
