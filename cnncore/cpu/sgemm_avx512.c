@@ -27,6 +27,9 @@
  * a time: 24 steps of k ahead (measured on ResNet-50's 7 x 7 layers:
  * 1024 to 2048 best, 512 a quarter slower) */
 #define B_PREFETCH 1536
+/* the AVX2 gather's weights of a K block, in bytes, above which it goes
+ * row panel by row panel (L2 is 512 KB on Zen 3) */
+#define ROWS_OUTER_BYTES (256 << 10)
 #define PIXEL_MR CNN_SGEMM_PIXEL_MR
 #define PIXEL_NR CNN_SGEMM_PIXEL_NR
 
@@ -689,37 +692,43 @@ gather_packed_any (int M, int m0, int m1, int n, int K, const float *Apacked, co
           memset (o + cols, 0, sizeof (float) * (nr - cols));
       }
     }
-    for (int jr = 0; jr < n; jr += nr) {
+    /* column panels outer (each packed panel in L1 against all the rows'
+     * weights), unless those weights outgrow L2 and outnumber the columns
+     * (SqueezeNet's 512 -> 1000 at 13 x 13: 1 MB a K block against 169
+     * columns): then rows outer, each row panel of weights streamed once */
+    int nm = (m1 - m0 + mr - 1) / mr;
+    bool rows_outer = m1 - m0 > n && (size_t) (m1 - m0) * kc * sizeof (float) > ROWS_OUTER_BYTES;
+    for (int t = 0; t < nm * npanels; t++) {
+      int ir = m0 + (rows_outer ? t / npanels : t % nm) * mr, jr = (rows_outer ? t % npanels : t / nm) * nr;
       int cols = MIN (nr, n - jr), thin = cnn_sgemm_thin_columns (cols), wide = cols - thin;
       const float *b = Bp + (size_t) (jr / nr) * kc * nr;
-      for (int ir = m0; ir < m1; ir += mr) {
-        const float *a = Ap + (size_t) ir * kc;
-        float *c = C + (size_t) (ir - m0) * ldc + (grid ? 0 : jr);
-        int rows = MIN (mr, m1 - ir);
-        cnn_sgemm_epilogue e;
-        const cnn_sgemm_epilogue *tep = tile_epilogue (ep, pc + KC >= K, ir - m0, jr, ldc, &e);
-        /* the next tile's output and residual (the next rows, or the next
-         * columns' first rows), a tile's time ahead: the hardware's
-         * prefetchers do not follow reads that jump from row to row (a
-         * fused residual read as it came, ResNet-50's 64 -> 256 at 56 x 56
-         * took twice as long) */
-        int nrow = ir + mr < m1 ? ir + mr : m0, ncol = ir + mr < m1 ? jr : jr + nr;
-        if (!grid && ncol < n && pc + KC >= K)
-          for (int i = 0; i < MIN (mr, m1 - nrow); i++) {
-            size_t at = (size_t) (nrow - m0 + i) * ldc + ncol;
-            for (int l = 0; l < MIN (nr, n - ncol); l += 16) {
-              _mm_prefetch ((const char *) (C + at + l), _MM_HINT_T0);
-              if (ep && ep->residual)
-                _mm_prefetch ((const char *) (ep->residual + at + l), _MM_HINT_T0);
-            }
+      const float *a = Ap + (size_t) ir * kc;
+      float *c = C + (size_t) (ir - m0) * ldc + (grid ? 0 : jr);
+      int rows = MIN (mr, m1 - ir);
+      cnn_sgemm_epilogue e;
+      const cnn_sgemm_epilogue *tep = tile_epilogue (ep, pc + KC >= K, ir - m0, jr, ldc, &e);
+      /* the next tile's output and residual, a tile's time ahead: the
+       * hardware's prefetchers do not follow reads that jump from row to
+       * row (a fused residual read as it came, ResNet-50's 64 -> 256 at
+       * 56 x 56 took twice as long) */
+      if (!grid && t + 1 < nm * npanels && pc + KC >= K) {
+        int t1 = t + 1, nrow = m0 + (rows_outer ? t1 / npanels : t1 % nm) * mr;
+        int ncol = (rows_outer ? t1 % npanels : t1 / nm) * nr;
+        for (int i = 0; i < MIN (mr, m1 - nrow); i++) {
+          size_t at = (size_t) (nrow - m0 + i) * ldc + ncol;
+          for (int l = 0; l < MIN (nr, n - ncol); l += 16) {
+            _mm_prefetch ((const char *) (C + at + l), _MM_HINT_T0);
+            if (ep && ep->residual)
+              _mm_prefetch ((const char *) (ep->residual + at + l), _MM_HINT_T0);
           }
-        if (wide)
-          cnn_sgemm_avx2_tiles[mr == 8][wide <= 16] (kc, a, b, NULL, nr, c, ldc, rows, wide, pc == 0, tep);
-        if (thin) {
-          tep = tile_epilogue (ep, pc + KC >= K, ir - m0, jr + wide, ldc, &e);
-          cnn_sgemm_avx2_thins[mr == 8][thin - 1] (kc, a, b + wide, NULL, nr, c + (grid ? 0 : wide), ldc, rows,
-              pc == 0, tep);
         }
+      }
+      if (wide)
+        cnn_sgemm_avx2_tiles[mr == 8][wide <= 16] (kc, a, b, NULL, nr, c, ldc, rows, wide, pc == 0, tep);
+      if (thin) {
+        tep = tile_epilogue (ep, pc + KC >= K, ir - m0, jr + wide, ldc, &e);
+        cnn_sgemm_avx2_thins[mr == 8][thin - 1] (kc, a, b + wide, NULL, nr, c + (grid ? 0 : wide), ldc, rows,
+            pc == 0, tep);
       }
     }
   }
