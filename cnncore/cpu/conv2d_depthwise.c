@@ -26,6 +26,7 @@
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(CNN_FUZZ_BUILD)
 #include <immintrin.h>
 #include "act_avx512.h"
+#include "act_avx2.h"
 #define HAVE_DW_KERNEL 1
 #endif
 
@@ -418,32 +419,7 @@ dw3_channel (const dw_ctx *c, int64_t nc)
 
 /* ---- the rows path with AVX2: 8 outputs a vector ---- */
 
-#define AVX2 __attribute__ ((target ("avx2,fma")))
-
-static const int32_t lane_table[16] = { -1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0 };
-
-/* Lanes [lo, hi) of 8 as a maskload/maskstore mask, either clamped. */
-AVX2 static inline __m256i
-lanes8 (int64_t lo, int64_t hi)
-{
-  lo = CLAMP (lo, 0, 8);
-  hi = CLAMP (hi, lo, 8);
-  return _mm256_andnot_si256 (_mm256_loadu_si256 ((const __m256i *) (lane_table + 8 - lo)),
-      _mm256_loadu_si256 ((const __m256i *) (lane_table + 8 - hi)));
-}
-
-/* cnn_act_simple16() on 8 floats */
-AVX2 static inline __m256
-act8 (cnn_act_type t, __m256 r, __m256 lo, __m256 hi)
-{
-  if (t == CNN_ACT_RELU)
-    return _mm256_max_ps (r, _mm256_setzero_ps ());
-  if (t == CNN_ACT_LEAKY_RELU)
-    return _mm256_blendv_ps (r, _mm256_mul_ps (r, lo), _mm256_cmp_ps (r, _mm256_setzero_ps (), _CMP_LT_OQ));
-  if (t == CNN_ACT_CLIP)
-    return _mm256_min_ps (hi, _mm256_max_ps (lo, r));
-  return r;
-}
+#define AVX2 CNN_AVX2
 
 /* dw3_vec() for 8 outputs: stride 2 takes 17 input columns apart into the
  * even ones (tap 0), the odd ones (tap 1) and the even ones one on (tap 2)
@@ -452,7 +428,7 @@ AVX2 __attribute__ ((always_inline))
 static inline void
 dw3_vec8 (const float *const *rows, const __m256i *inside, const __m256 *wk, __m256 bias, const float *res,
     float *out, int64_t p0, int64_t OW, int64_t x0, __m256i m0, __m256i m1, __m256i m2, __m256i store,
-    cnn_act_type at, __m256 lo, __m256 hi, const int R, const int s, const int d, const int mode)
+    int n_store, cnn_act_type at, __m256 lo, __m256 hi, const int R, const int s, const int d, const int mode)
 {
   const int NIN = (R - 1) * s + 2 * d + 1;
   const bool mask0 = mode == DW_LEFT || mode == DW_MASKED, mask1 = mode == DW_MASKED;
@@ -497,11 +473,11 @@ dw3_vec8 (const float *const *rows, const __m256i *inside, const __m256 *wk, __m
     if (mode == DW_MASKED) {
       if (res)
         v = _mm256_add_ps (v, _mm256_maskload_ps (res + p, store));
-      _mm256_maskstore_ps (out + p, store, act8 (at, v, lo, hi));
+      cnn_store_lanes8 (out + p, cnn_act_simple8 (at, v, lo, hi), 0, n_store);
     } else {
       if (res)
         v = _mm256_add_ps (v, _mm256_loadu_ps (res + p));
-      _mm256_storeu_ps (out + p, act8 (at, v, lo, hi));
+      _mm256_storeu_ps (out + p, cnn_act_simple8 (at, v, lo, hi));
     }
   }
 }
@@ -546,26 +522,30 @@ dw3_rows8 (const dw_ctx *c, const float *in, const float *k, __m256 bias, const 
     }
     const __m256i none = _mm256_setzero_si256 ();
     if (mode == DW_INSIDE) {
-      dw3_vec8 (rows, inside, wk, bias, res, out, p0, OW, x0, none, none, none, none, at, lo, hi, R, s, d,
+      dw3_vec8 (rows, inside, wk, bias, res, out, p0, OW, x0, none, none, none, none, 8, at, lo, hi, R, s, d,
           DW_INSIDE);
       continue;
     }
-    __m256i store = lanes8 (0, OW - o), m0, m1, m2;
+    int n_store = (int) MIN (8, OW - o);
+    __m256i store = cnn_lanes8 (0, n_store), m0, m1, m2;
     if (s == 1) {
-      m0 = _mm256_and_si256 (lanes8 (-x0, W - x0), store);
-      m1 = _mm256_and_si256 (lanes8 (-x0 - d, W - x0 - d), store);
-      m2 = _mm256_and_si256 (lanes8 (-x0 - 2 * d, W - x0 - 2 * d), store);
+      m0 = _mm256_and_si256 (cnn_lanes8 (-x0, W - x0), store);
+      m1 = _mm256_and_si256 (cnn_lanes8 (-x0 - d, W - x0 - d), store);
+      m2 = _mm256_and_si256 (cnn_lanes8 (-x0 - 2 * d, W - x0 - 2 * d), store);
     } else {                    /* columns x0 + [0, 8), + [8, 16), + 16 */
-      m0 = lanes8 (-x0, W - x0);
-      m1 = lanes8 (-x0 - 8, W - x0 - 8);
-      m2 = _mm256_and_si256 (lanes8 (-x0 - 16, W - x0 - 16), lanes8 (0, 1));
+      m0 = cnn_lanes8 (-x0, W - x0);
+      m1 = cnn_lanes8 (-x0 - 8, W - x0 - 8);
+      m2 = _mm256_and_si256 (cnn_lanes8 (-x0 - 16, W - x0 - 16), cnn_lanes8 (0, 1));
     }
     if (mode == DW_LEFT)
-      dw3_vec8 (rows, inside, wk, bias, res, out, p0, OW, x0, m0, m1, m2, store, at, lo, hi, R, s, d, DW_LEFT);
+      dw3_vec8 (rows, inside, wk, bias, res, out, p0, OW, x0, m0, m1, m2, store, n_store, at, lo, hi, R, s, d,
+          DW_LEFT);
     else if (mode == DW_RIGHT)
-      dw3_vec8 (rows, inside, wk, bias, res, out, p0, OW, x0, m0, m1, m2, store, at, lo, hi, R, s, d, DW_RIGHT);
+      dw3_vec8 (rows, inside, wk, bias, res, out, p0, OW, x0, m0, m1, m2, store, n_store, at, lo, hi, R, s, d,
+          DW_RIGHT);
     else
-      dw3_vec8 (rows, inside, wk, bias, res, out, p0, OW, x0, m0, m1, m2, store, at, lo, hi, R, s, d, DW_MASKED);
+      dw3_vec8 (rows, inside, wk, bias, res, out, p0, OW, x0, m0, m1, m2, store, n_store, at, lo, hi, R, s, d,
+          DW_MASKED);
   }
 }
 

@@ -20,6 +20,7 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #include "act_avx512.h"
+#include "act_avx2.h"
 #define HAVE_WINO_KERNEL 1
 #endif
 
@@ -369,31 +370,12 @@ output_tiles16 (const cnn_exec *x, const wino_geom *g, int64_t n, int64_t m0, in
 
 /* ---- the transforms with AVX2: 8 tiles a vector ---- */
 
-#define AVX2 __attribute__ ((target ("avx2,fma")))
-
-static const int32_t lane_table[16] = { -1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0 };
-
-/* Lanes [lo, hi) of 8 as a maskload/maskstore mask, either clamped. */
-AVX2 static inline __m256i
-lanes8 (int64_t lo, int64_t hi)
-{
-  lo = CLAMP (lo, 0, 8);
-  hi = CLAMP (hi, lo, 8);
-  __m256i below_hi = _mm256_loadu_si256 ((const __m256i *) (lane_table + 8 - hi));
-  __m256i below_lo = _mm256_loadu_si256 ((const __m256i *) (lane_table + 8 - lo));
-  return _mm256_andnot_si256 (below_lo, below_hi);
-}
+#define AVX2 CNN_AVX2
 
 AVX2 static inline bool
 lanes8_all (__m256i m)
 {
   return _mm256_movemask_ps (_mm256_castsi256_ps (m)) == 0xff;
-}
-
-AVX2 static inline bool
-lanes8_none (__m256i m)
-{
-  return _mm256_movemask_ps (_mm256_castsi256_ps (m)) == 0;
 }
 
 AVX2 __attribute__ ((always_inline))
@@ -431,7 +413,7 @@ vertical_in8 (const wino_geom *g, const float *xc, int64_t y0, int64_t xa, int64
   for (int k = 0; k < 6; k++)
     rows[k] = y0 + k >= 0 && y0 + k < g->H ? xc + (y0 + k) * g->W - g->pl : NULL;
   for (int64_t xp = xa; xp < xb; xp += 8) {
-    __m256i mk = lanes8 (g->pl - xp, g->W + g->pl - xp);
+    __m256i mk = cnn_lanes8 (g->pl - xp, g->W + g->pl - xp);
     bool all = lanes8_all (mk);
     __m256 d[6], r[6];
     for (int k = 0; k < 6; k++)
@@ -463,8 +445,6 @@ input_tiles8 (const wino_geom *g, const float *X, int64_t c0, int64_t c1, int64_
         int t = (int) (ty * g->tw + tx - t0), first = MIN (n, CNN_SGEMM_NR - t % CNN_SGEMM_NR);
         size_t off0 = cnn_sgemm_packed_b_offset ((int) c, t, (int) g->C, (int) nt);
         size_t off1 = n > first ? cnn_sgemm_packed_b_offset ((int) c, t + first, (int) g->C, (int) nt) - first : 0;
-        __m256i m0 = lanes8 (0, first), m1 = lanes8 (first, n);
-        bool whole = lanes8_all (m0), split = !lanes8_none (m1);
         for (int i = 0; i < 6; i++) {
           const float *ui = u + i * g->ubuf + TILE * tx;
           /* rows of two tiles each: columns 4t + k of tiles t = 0..7 */
@@ -486,30 +466,14 @@ input_tiles8 (const wino_geom *g, const float *X, int64_t c0, int64_t c1, int64_
           bt6_8 (p, r);
           for (int j = 0; j < 6; j++) {
             float *ve = V + (size_t) (i * 6 + j) * g->vstride;
-            if (whole)
-              _mm256_storeu_ps (ve + off0, r[j]);
-            else
-              _mm256_maskstore_ps (ve + off0, m0, r[j]);
-            if (split)
-              _mm256_maskstore_ps (ve + off1, m1, r[j]);
+            cnn_store_lanes8 (ve + off0, r[j], 0, first);
+            if (n > first)
+              cnn_store_lanes8 (ve + off1, r[j], first, n);
           }
         }
       }
     }
   }
-}
-
-/* act8: cnn_act_simple16() on 8 floats */
-AVX2 static inline __m256
-act8 (cnn_act_type t, __m256 r, __m256 lo, __m256 hi)
-{
-  if (t == CNN_ACT_RELU)
-    return _mm256_max_ps (r, _mm256_setzero_ps ());
-  if (t == CNN_ACT_LEAKY_RELU)
-    return _mm256_blendv_ps (r, _mm256_mul_ps (r, lo), _mm256_cmp_ps (r, _mm256_setzero_ps (), _CMP_LT_OQ));
-  if (t == CNN_ACT_CLIP)
-    return _mm256_min_ps (hi, _mm256_max_ps (lo, r));
-  return r;
 }
 
 /* output_tiles16() 8 tiles at a time: their 4 columns interleaved back
@@ -561,12 +525,11 @@ output_tiles8 (const cnn_exec *x, const wino_geom *g, int64_t n, int64_t m0, int
             if (cols >= 8 * (v + 1)) {
               if (R)
                 z = _mm256_add_ps (z, _mm256_loadu_ps (R + at + 8 * v));
-              _mm256_storeu_ps (yv, act8 (act, z, lo, hi));
+              _mm256_storeu_ps (yv, cnn_act_simple8 (act, z, lo, hi));
             } else {
-              __m256i mk = lanes8 (0, cols - 8 * v);
               if (R)
-                z = _mm256_add_ps (z, _mm256_maskload_ps (R + at + 8 * v, mk));
-              _mm256_maskstore_ps (yv, mk, act8 (act, z, lo, hi));
+                z = _mm256_add_ps (z, _mm256_maskload_ps (R + at + 8 * v, cnn_lanes8 (0, cols - 8 * v)));
+              cnn_store_lanes8 (yv, cnn_act_simple8 (act, z, lo, hi), 0, (int) (cols - 8 * v));
             }
           }
           if (!simple)

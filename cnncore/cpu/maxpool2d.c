@@ -11,6 +11,7 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #include "act_avx512.h"
+#include "act_avx2.h"
 
 #define VEC 16
 #define MAX_SPAN 8192           /* floats of the bordered row (on the stack) */
@@ -31,7 +32,7 @@ cnn_maxpool2d_applies (const cnn_window *w)
 }
 
 /* The even columns of t[0..16) (8 of them); odd: the odd ones. */
-__attribute__ ((target ("avx2"), always_inline))
+CNN_AVX2 __attribute__ ((always_inline))
 static inline __m256
 columns8 (const float *t, bool odd)
 {
@@ -40,11 +41,10 @@ columns8 (const float *t, bool odd)
   return _mm256_castpd_ps (_mm256_permute4x64_pd (_mm256_castps_pd (s), 0xd8));
 }
 
-__attribute__ ((target ("avx2")))
+CNN_AVX2
 static void
 maxpool_plane8 (const cnn_window *w, const float *xi, float *out)
 {
-  static const int32_t lane_table[16] = { -1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0 };
   int64_t H = w->in[1], W = w->in[2], OH = w->out[1], OW = w->out[2], sx = w->stride[2], kw = w->kernel[2];
   int64_t n = span (w);
   float rb[n];
@@ -57,11 +57,14 @@ maxpool_plane8 (const cnn_window *w, const float *xi, float *out)
     int64_t ys = oy * w->stride[1] - w->pad0[1];
     int64_t y0 = MAX (ys, 0), y1 = MIN (ys + w->kernel[1], H);
     for (int64_t i = 0; i < W; i += 8) {
-      __m256i mk = _mm256_loadu_si256 ((const __m256i *) (lane_table + 8 - MIN (8, W - i)));
+      /* the last vector: lanes past the row read nothing and store -inf,
+       * the border's own value (no masked store: slow on Zen) */
+      bool whole = i + 8 <= W;
+      __m256i mk = cnn_lanes8 (0, W - i);
       __m256 r = ninf;
       for (int64_t y = y0; y < y1; y++)
-        r = _mm256_max_ps (_mm256_maskload_ps (xi + y * W + i, mk), r);
-      _mm256_maskstore_ps (row + i, mk, r);
+        r = _mm256_max_ps (whole ? _mm256_loadu_ps (xi + y * W + i) : _mm256_maskload_ps (xi + y * W + i, mk), r);
+      _mm256_storeu_ps (row + i, whole ? r : _mm256_blendv_ps (ninf, r, _mm256_castsi256_ps (mk)));
     }
     float *o = out + oy * OW;
     for (int64_t j = 0; j < OW; j += 8) {
@@ -76,8 +79,7 @@ maxpool_plane8 (const cnn_window *w, const float *xi, float *out)
       } else
         for (int64_t k = 0; k < kw; k++)
           acc = _mm256_max_ps (sx == 1 ? _mm256_loadu_ps (t + k) : columns8 (t + k, false), acc);
-      __m256i mk = _mm256_loadu_si256 ((const __m256i *) (lane_table + 8 - MIN (8, OW - j)));
-      _mm256_maskstore_ps (o + j, mk, acc);
+      cnn_store_lanes8 (o + j, acc, 0, (int) MIN (8, OW - j));
     }
   }
 }

@@ -9,9 +9,10 @@
 #include "sgemm_kernels.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
+#include "act_avx2.h"
 
-#define AVX2 __attribute__ ((target ("avx2,fma")))
+#define AVX2 CNN_AVX2
+
 /* floats ahead of the reads of packed A to prefetch, as the AVX-512 kernel */
 #define A_PREFETCH 1024
 
@@ -24,28 +25,6 @@ cnn_sgemm_avx2_available (void)
     ok = __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma") && !g_getenv ("CNN_NO_AVX2");
   }
   return ok;
-}
-
-static const int32_t lane_table[16] = { -1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0 };
-
-/* Lanes [0, n) of 8 as a maskload/maskstore mask, 0 <= n <= 8. */
-AVX2 static inline __m256i
-lanes8 (int n)
-{
-  return _mm256_loadu_si256 ((const __m256i *) (lane_table + 8 - n));
-}
-
-/* cnn_act_simple16() on 8 floats: the same results, NaN included. */
-AVX2 static inline __m256
-act8 (cnn_act_type t, __m256 r, __m256 lo, __m256 hi)
-{
-  if (t == CNN_ACT_RELU)
-    return _mm256_max_ps (r, _mm256_setzero_ps ());
-  if (t == CNN_ACT_LEAKY_RELU)
-    return _mm256_blendv_ps (r, _mm256_mul_ps (r, lo), _mm256_cmp_ps (r, _mm256_setzero_ps (), _CMP_LT_OQ));
-  if (t == CNN_ACT_CLIP)
-    return _mm256_min_ps (hi, _mm256_max_ps (lo, r));
-  return r;
 }
 
 /* One vector of a tile's row i (columns j..j + 7 of it, nn <= 8 of them
@@ -68,7 +47,7 @@ store8 (__m256 r, float *C, int ldc, int i, int j, int nn, bool first, const cnn
       int d = y * ep->grid_ow + x;
       if (res)
         r = _mm256_add_ps (r, _mm256_loadu_ps (res + d));
-      _mm256_storeu_ps (c + d, act8 (act, r, lo, hi));
+      _mm256_storeu_ps (c + d, cnn_act_simple8 (act, r, lo, hi));
       return;
     }
     float v[8];
@@ -86,15 +65,15 @@ store8 (__m256 r, float *C, int ldc, int i, int j, int nn, bool first, const cnn
       r = _mm256_add_ps (r, _mm256_loadu_ps (c));
     if (res)
       r = _mm256_add_ps (r, _mm256_loadu_ps (res + j));
-    _mm256_storeu_ps (c, act8 (act, r, lo, hi));
+    _mm256_storeu_ps (c, cnn_act_simple8 (act, r, lo, hi));
     return;
   }
-  __m256i mk = lanes8 (nn);
+  __m256i mk = cnn_lanes8 (0, nn);
   if (!first)
     r = _mm256_add_ps (r, _mm256_maskload_ps (c, mk));
   if (res)
     r = _mm256_add_ps (r, _mm256_maskload_ps (res + j, mk));
-  _mm256_maskstore_ps (c, mk, act8 (act, r, lo, hi));
+  cnn_store_lanes8 (c, cnn_act_simple8 (act, r, lo, hi), 0, nn);
 }
 
 /* Rows [i0, i0 + R) and columns [j0, j0 + 8 W) of a tile of mr rows, k
@@ -159,7 +138,7 @@ sub_tile (int k0, int kn, const float *Ap, const float *B, int bs, float *part, 
           r = _mm256_add_ps (r, _mm256_loadu_ps (c + 8 * v));
         if (ri)
           r = _mm256_add_ps (r, _mm256_loadu_ps (ri + 8 * v));
-        _mm256_storeu_ps (c + 8 * v, act8 (act, r, lo, hi));
+        _mm256_storeu_ps (c + 8 * v, cnn_act_simple8 (act, r, lo, hi));
       }
     }
     return;
@@ -247,7 +226,7 @@ tile_any (int kc, const float *Ap, const float *B, int bs, float *C, int ldc, in
           r = _mm256_add_ps (r, _mm256_loadu_ps (c + j));
         if (ri)
           r = _mm256_add_ps (r, _mm256_loadu_ps (ri + j));
-        _mm256_storeu_ps (c + j, act8 (act, r, lo, hi));
+        _mm256_storeu_ps (c + j, cnn_act_simple8 (act, r, lo, hi));
       }
     }
     return;
