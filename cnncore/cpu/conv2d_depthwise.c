@@ -374,47 +374,49 @@ dw3_rows (const dw_ctx *c, const float *in, const float *k, __m512 bias, const f
 
 /* One channel on the rows path: its output rows in groups of at most
  * ROWS_MAX, of equal size give or take one (14 rows: 5, 5, 4), each group
- * size a kernel of its own so that the accumulators stay in registers. */
+ * size a kernel of its own so that the accumulators stay in registers;
+ * the body of dw3_channel() and dw3_channel8(), with their rows kernel and
+ * broadcast. */
+#define DW3_CHANNEL(rows_fn, set1) \
+  do { \
+    const cnn_phase_grid *pg = &c->g.p; \
+    cnn_exec *x = c->x; \
+    const dw_plane d = dw_plane_at (c, nc); \
+    int64_t groups = (pg->OH + ROWS_MAX - 1) / ROWS_MAX; \
+    for (int64_t gi = 0, oy = 0; gi < groups; gi++) { \
+      int64_t n = (pg->OH - oy) / (groups - gi);        /* the larger groups last */ \
+      switch (n) { \
+        DW3_ROWS_CASE (rows_fn, set1, 1); \
+        DW3_ROWS_CASE (rows_fn, set1, 2); \
+        DW3_ROWS_CASE (rows_fn, set1, 3); \
+        DW3_ROWS_CASE (rows_fn, set1, 4); \
+        DW3_ROWS_CASE (rows_fn, set1, 5); \
+        DW3_ROWS_CASE (rows_fn, set1, 6); \
+        default: \
+          g_assert_not_reached (); \
+      } \
+      oy += n; \
+    } \
+    if (!cnn_act_is_simple (x->act.type)) \
+      cnn_act_apply_fast (&x->act, d.out, pg->OH * pg->OW); \
+  } while (0)
+#define DW3_ROWS_CASE(rows_fn, set1, r) \
+  case r: \
+    if (pg->sh == 2) \
+      rows_fn (c, d.in, d.k, set1 (d.bias), d.res, d.out, oy, r, 2, 1); \
+    else if (pg->dh == 1) \
+      rows_fn (c, d.in, d.k, set1 (d.bias), d.res, d.out, oy, r, 1, 1); \
+    else if (pg->dh == 2) \
+      rows_fn (c, d.in, d.k, set1 (d.bias), d.res, d.out, oy, r, 1, 2); \
+    else \
+      rows_fn (c, d.in, d.k, set1 (d.bias), d.res, d.out, oy, r, 1, 4); \
+    break
+
 __attribute__ ((target ("avx512f")))
 static void
 dw3_channel (const dw_ctx *c, int64_t nc)
 {
-  const cnn_phase_grid *pg = &c->g.p;
-  cnn_exec *x = c->x;
-  int64_t osz = pg->OH * pg->OW;
-  const dw_plane d = dw_plane_at (c, nc);
-  const float *k = d.k, *in = d.in, *res = d.res;
-  float *out = d.out;
-  __m512 bias = _mm512_set1_ps (d.bias);
-  int64_t groups = (pg->OH + ROWS_MAX - 1) / ROWS_MAX;
-  for (int64_t gi = 0, oy = 0; gi < groups; gi++) {
-    int64_t n = (pg->OH - oy) / (groups - gi);  /* the larger groups last */
-#define ROWS_CASE(r) \
-    case r: \
-      if (pg->sh == 2) \
-        dw3_rows (c, in, k, bias, res, out, oy, r, 2, 1); \
-      else if (pg->dh == 1) \
-        dw3_rows (c, in, k, bias, res, out, oy, r, 1, 1); \
-      else if (pg->dh == 2) \
-        dw3_rows (c, in, k, bias, res, out, oy, r, 1, 2); \
-      else \
-        dw3_rows (c, in, k, bias, res, out, oy, r, 1, 4); \
-      break
-    switch (n) {
-      ROWS_CASE (1);
-      ROWS_CASE (2);
-      ROWS_CASE (3);
-      ROWS_CASE (4);
-      ROWS_CASE (5);
-      ROWS_CASE (6);
-      default:
-        g_assert_not_reached ();
-    }
-#undef ROWS_CASE
-    oy += n;
-  }
-  if (!cnn_act_is_simple (x->act.type))
-    cnn_act_apply_fast (&x->act, out, osz);
+  DW3_CHANNEL (dw3_rows, _mm512_set1_ps);
 }
 
 /* ---- the rows path with AVX2: 8 outputs a vector ---- */
@@ -553,42 +555,7 @@ dw3_rows8 (const dw_ctx *c, const float *in, const float *k, __m256 bias, const 
 AVX2 static void
 dw3_channel8 (const dw_ctx *c, int64_t nc)
 {
-  const cnn_phase_grid *pg = &c->g.p;
-  cnn_exec *x = c->x;
-  int64_t osz = pg->OH * pg->OW;
-  const dw_plane d = dw_plane_at (c, nc);
-  const float *k = d.k, *in = d.in, *res = d.res;
-  float *out = d.out;
-  __m256 bias = _mm256_set1_ps (d.bias);
-  int64_t groups = (pg->OH + ROWS_MAX - 1) / ROWS_MAX;
-  for (int64_t gi = 0, oy = 0; gi < groups; gi++) {
-    int64_t n = (pg->OH - oy) / (groups - gi);
-#define ROWS_CASE(r) \
-    case r: \
-      if (pg->sh == 2) \
-        dw3_rows8 (c, in, k, bias, res, out, oy, r, 2, 1); \
-      else if (pg->dh == 1) \
-        dw3_rows8 (c, in, k, bias, res, out, oy, r, 1, 1); \
-      else if (pg->dh == 2) \
-        dw3_rows8 (c, in, k, bias, res, out, oy, r, 1, 2); \
-      else \
-        dw3_rows8 (c, in, k, bias, res, out, oy, r, 1, 4); \
-      break
-    switch (n) {
-      ROWS_CASE (1);
-      ROWS_CASE (2);
-      ROWS_CASE (3);
-      ROWS_CASE (4);
-      ROWS_CASE (5);
-      ROWS_CASE (6);
-      default:
-        g_assert_not_reached ();
-    }
-#undef ROWS_CASE
-    oy += n;
-  }
-  if (!cnn_act_is_simple (x->act.type))
-    cnn_act_apply_fast (&x->act, out, osz);
+  DW3_CHANNEL (dw3_rows8, _mm256_set1_ps);
 }
 
 /* Pairs path, one channel (3x3, stride 2, input rows of 16 or fewer): a
