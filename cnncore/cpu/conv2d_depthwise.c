@@ -16,7 +16,9 @@
  *   contiguous run, so that the whole output plane, rows and their dropped
  *   border columns together, is kh * kw fused multiply-adds per 16 outputs,
  *   four vectors in flight, with no bounds checks and no short rows.
- * Small planes (deep layers) go several channels to a task. */
+ * Small planes (deep layers) go several channels to a task.  With AVX2 (no
+ * AVX-512) the 3x3 ones take the rows path, 8 outputs a vector, and the
+ * rest the general one. */
 #include "../ops/conv.h"
 
 /* Not in the fuzzers' build (tests/fuzz/run-fuzz.sh): clang with the

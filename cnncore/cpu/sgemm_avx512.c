@@ -3,7 +3,8 @@
  * runs its AVX2 kernels on CPUs it does not know (and is pinned to them on
  * some), which leaves half of an AVX-512 FPU idle; this kernel uses it.
  * Callers split work across threads; the reference for its tests is the
- * plain triple loop. */
+ * plain triple loop.  On CPUs without AVX-512 the packed and gathered
+ * GEMMs here run cpu/sgemm_avx2.c's kernels over the same packed layouts. */
 #include "../cnn-private.h"
 #include "sgemm_kernels.h"
 #include <cblas.h>
