@@ -340,8 +340,10 @@ void cnn_sgemm_packed_ab (int M, int N, int K, const float *Apacked, const float
  * A B with A packed by cnn_sgemm_tile_pack_a() and row k of B (n columns)
  * read in place at B + koff[k], in whole tile-wide panels (up to 47 floats
  * past column n - 1 are read and must exist) unless @tail_packed, which
- * copies a narrower last panel first.  C holds rows m0.. at stride ldc;
- * with @ep (or NULL), each value gets its epilogue as it is stored.
+ * copies a narrower last panel first (the AVX2 kernels copy every K
+ * block's n columns into packed panels first).  C holds rows m0.. at
+ * stride ldc; with @ep (or NULL), each value gets its epilogue as it is
+ * stored.
  *
  * With ep->grid_wq, C's columns are a convolution's grid (cpu/phase_grid.c,
  * K at most CNN_SGEMM_KC): column j is grid column g = grid_j + j, that is

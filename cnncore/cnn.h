@@ -29,8 +29,9 @@
  *
  * Environment: CNN_NO_AVX512=1 keeps the AVX-512 kernels off (the AVX2 ones
  * run where the CPU has them, else OpenBLAS and the portable loops);
- * CNN_NO_AVX2=1 keeps the AVX2 ones off; CNN_NO_IMPLICIT=1 turns the implicit-GEMM
- * convolution off (im2col + GEMM runs instead: for comparisons);
+ * CNN_NO_AVX2=1 keeps the AVX2 ones off; CNN_NO_IMPLICIT=1 turns the
+ * implicit-GEMM convolution off (im2col + GEMM runs instead: for
+ * comparisons);
  * CNN_WINOGRAD=0 keeps 3x3 stride-1 convolutions off the Winograd
  * F(4x4,3x3) path, which they take where it is faster (4 input channels or
  * more, 9 or more 4x4 output tiles; errors a few times 1e-6 of the output's

@@ -147,7 +147,8 @@ implicit_geometry (const cnn_exec *x, implicit_geom *g)
    * the other, which the prefetchers follow, rather than all the block's
    * rows a tile at a time (MobileNetV2's 16 -> 96 at 112 x 112, whose output
    * is not in cache, took 0.57 ms that way, 0.50 panel by panel; the first
-   * layer of SqueezeNet 0.76 -> 0.68) */
+   * layer of SqueezeNet 0.76 -> 0.68).  AVX-512 only: the AVX2 gather
+   * packs a call's columns first, which panel by panel it would repeat */
   g->panel_order = (g->in_place || g->direct_grid) && (int64_t) pg->OH * pg->OW * g->Mg >= PANEL_ORDER_FLOATS &&
       cnn_sgemm_avx512_available ();
   g->block_cols = (g->panel_order ? PANEL_ORDER_TILES : TILES_PER_BLOCK) * (g->tile == CNN_TILE_8x48 ? 48 : 32);
