@@ -310,9 +310,10 @@ void cnn_parallel_copy (cnn_threadpool *pool, void *dst, const void *src, size_t
 void cnn_sgemm_serial (bool trans_a, bool trans_b, int M, int N, int K, float alpha,
     const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
 bool cnn_sgemm_avx512_available (void);
-/* The tile kernels below: AVX-512 (cpu/sgemm_avx512.c) or, on CPUs without
- * it, AVX2 with FMA (cpu/sgemm_avx2.c).  Environment: CNN_NO_AVX512=1
- * takes the AVX2 ones, CNN_NO_AVX2=1 as well leaves none (OpenBLAS). */
+/* cnncore's own SIMD kernels (the GEMM tiles below, the convolutions' and
+ * MaxPool's): AVX-512 (cpu/sgemm_avx512.c) or, on CPUs without it, AVX2
+ * with FMA (cpu/sgemm_avx2.c).  Environment: CNN_NO_AVX512=1 takes the AVX2
+ * ones, CNN_NO_AVX2=1 as well leaves none (OpenBLAS, the plain loops). */
 bool cnn_sgemm_kernels_available (void);
 /* AVX2 and FMA, unless CNN_NO_AVX2 is set (cpu/sgemm_avx2.c). */
 bool cnn_sgemm_avx2_available (void);

@@ -97,7 +97,7 @@ bool
 cnn_conv2d_depthwise_applies (const cnn_exec *x)
 {
   dw_geom g;
-  return (cnn_sgemm_avx512_available () || cnn_sgemm_avx2_available ()) && dw_geometry (x, &g);
+  return cnn_sgemm_kernels_available () && dw_geometry (x, &g);
 }
 
 /* per thread: the channel's planes, then its output grid */

@@ -27,7 +27,7 @@ span (const cnn_window *w)
 bool
 cnn_maxpool2d_applies (const cnn_window *w)
 {
-  return (cnn_sgemm_avx512_available () || cnn_sgemm_avx2_available ()) && w->nsp == 2 && w->dil[1] == 1 && w->dil[2] == 1 &&
+  return cnn_sgemm_kernels_available () && w->nsp == 2 && w->dil[1] == 1 && w->dil[2] == 1 &&
       (w->stride[2] == 1 || w->stride[2] == 2) && span (w) <= MAX_SPAN;
 }
 
