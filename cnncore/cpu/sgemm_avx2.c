@@ -114,13 +114,19 @@ sub_tile (int k0, int kn, const float *Ap, const float *B, int bs, float *part, 
   /* a whole sub-tile on a plain output, or on a grid inside one row of
    * the output: the epilogue's choices made once, in locals (stores to C
    * could be to ep's floats) */
+  if (!direct) {
+#pragma GCC unroll 12
+    for (int i = 0; i < R * W; i++)
+      _mm256_store_ps (part + (i0 + i / W) * w + j0 + i % W * 8, acc[i]);
+    return;
+  }
   const bool grid = ep && ep->grid_wq;
   int64_t off = j0;
   if (grid) {
     int g = ep->grid_j + j0, y = g / ep->grid_wq, x = g - y * ep->grid_wq;
     off = x + 8 * W <= ep->grid_ow ? (int64_t) y * ep->grid_ow + x : -1;
   }
-  if (direct && i0 + R <= m && j0 + 8 * W <= n && off >= 0) {
+  if (i0 + R <= m && j0 + 8 * W <= n && off >= 0) {
     const cnn_act_type act = ep ? ep->act : CNN_ACT_NONE;
     const __m256 lo = _mm256_set1_ps (ep ? ep->alpha : 0.f), hi = _mm256_set1_ps (ep ? ep->beta : 0.f);
     const float *bias = ep ? ep->bias : NULL, *res = ep ? ep->residual : NULL;
@@ -143,24 +149,18 @@ sub_tile (int k0, int kn, const float *Ap, const float *B, int bs, float *part, 
     }
     return;
   }
-  if (direct) {
 #pragma GCC unroll 6
-    for (int i = 0; i < R; i++) {
-      if (i0 + i >= m)
-        break;
+  for (int i = 0; i < R; i++) {
+    if (i0 + i >= m)
+      break;
 #pragma GCC unroll 3
-      for (int v = 0; v < W; v++) {
-        int j = j0 + v * 8;
-        if (j >= n)
-          break;
-        store8 (acc[i * W + v], C, ldc, i0 + i, j, MIN (8, n - j), first, ep);
-      }
+    for (int v = 0; v < W; v++) {
+      int j = j0 + v * 8;
+      if (j >= n)
+        break;
+      store8 (acc[i * W + v], C, ldc, i0 + i, j, MIN (8, n - j), first, ep);
     }
-    return;
   }
-#pragma GCC unroll 12
-  for (int i = 0; i < R * W; i++)
-    _mm256_store_ps (part + (i0 + i / W) * w + j0 + i % W * 8, acc[i]);
 }
 
 /* The sub-tiles of a tile of mr x w for k from k0 to k0 + kn, column
