@@ -111,15 +111,15 @@ sub_tile (int k0, int kn, const float *Ap, const float *B, int bs, float *part, 
         acc[i * W + v] = _mm256_fmadd_ps (ai, bv[v], acc[i * W + v]);
     }
   }
-  /* a whole sub-tile on a plain output, or on a grid inside one row of
-   * the output: the epilogue's choices made once, in locals (stores to C
-   * could be to ep's floats) */
   if (!direct) {
 #pragma GCC unroll 12
     for (int i = 0; i < R * W; i++)
       _mm256_store_ps (part + (i0 + i / W) * w + j0 + i % W * 8, acc[i]);
     return;
   }
+  /* a whole sub-tile on a plain output, or on a grid inside one row of
+   * the output: the epilogue's choices made once, in locals (stores to C
+   * could be to ep's floats) */
   const bool grid = ep && ep->grid_wq;
   int64_t off = j0;
   if (grid) {
