@@ -17,6 +17,18 @@ gst_cnn_cpu_avx512 (void)
     ok = __builtin_cpu_supports ("avx512f") && !g_getenv ("CNN_NO_AVX512");
   return ok;
 }
+
+/* AVX2 (with FMA), unless CNN_NO_AVX2 is set: the passes for CPUs without
+ * AVX-512 (Zen 1 to 3, Intel's client cores), as cnncore's kernels.  Where
+ * both are there, the AVX-512 passes run. */
+static inline gboolean
+gst_cnn_cpu_avx2 (void)
+{
+  static gint ok = -1;
+  if (ok < 0)
+    ok = __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma") && !g_getenv ("CNN_NO_AVX2");
+  return ok;
+}
 #endif
 
 /* The first @k (0 or more) of 16 vector lanes, all of them from 16 on. */

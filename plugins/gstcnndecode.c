@@ -248,12 +248,12 @@ gst_cnn_decode_set_vector (gboolean on)
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
-#define HAVE_AVX512_SCANS 1
+#define HAVE_VECTOR_SCANS 1
 
 static gboolean
 use_vector (void)
 {
-  return gst_cnn_cpu_avx512 () && !vector_off;
+  return (gst_cnn_cpu_avx512 () || gst_cnn_cpu_avx2 ()) && !vector_off;
 }
 
 /* Columns @i..@i+31 (those below @N) of a [rows, N] block at @d: per 16
@@ -312,6 +312,97 @@ values_reaching_avx512 (const float *s, gint64 n, gint64 j, gfloat thr, guint sk
   __m512 v = _mm512_maskz_loadu_ps (in, s + j);
   return _mm512_mask_cmp_ps_mask (in & ~skip, v, _mm512_set1_ps (thr), _CMP_GE_OQ);
 }
+
+/* The AVX2 scans (no AVX-512): the same, 8 lanes a vector; lanes past the
+ * data are loaded as nothing (vmaskmovps) and dropped from the masks. */
+
+/* The first @k (0 or more) of 8 lanes, all of them from 8 on. */
+__attribute__ ((target ("avx2"), always_inline))
+static inline __m256i
+lanes8 (gint64 k)
+{
+  __m256i lane = _mm256_setr_epi32 (0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_cmpgt_epi32 (_mm256_set1_epi32 ((gint) CLAMP (k, 0, 8)), lane);
+}
+
+__attribute__ ((target ("avx2")))
+static void
+columns_reaching_avx2 (const float *d, gint64 N, gint rows, gint64 i, gfloat thr, guint * mask)
+{
+  __m256 m[4];
+  __m256i in[4];
+  for (gint k = 0; k < 4; k++) {
+    in[k] = lanes8 (N - (i + 8 * k));
+    m[k] = _mm256_set1_ps (-INFINITY);
+  }
+  for (gint c = 0; c < rows; c++) {
+    const float *p = d + c * N + i;
+    for (gint k = 0; k < 4; k++)
+      m[k] = _mm256_max_ps (m[k], _mm256_maskload_ps (p + 8 * k, in[k]));
+  }
+  for (gint k = 0; k < 2; k++) {
+    guint lo = _mm256_movemask_ps (_mm256_and_ps (_mm256_cmp_ps (m[2 * k], _mm256_set1_ps (thr), _CMP_GE_OQ),
+            _mm256_castsi256_ps (in[2 * k])));
+    guint hi = _mm256_movemask_ps (_mm256_and_ps (_mm256_cmp_ps (m[2 * k + 1], _mm256_set1_ps (thr), _CMP_GE_OQ),
+            _mm256_castsi256_ps (in[2 * k + 1])));
+    mask[k] = lo | hi << 8;
+  }
+}
+
+__attribute__ ((target ("avx2")))
+static gboolean
+row_may_pass_avx2 (const float *r, gint C, gfloat obj, gfloat thr)
+{
+  __m256 m0 = _mm256_set1_ps (-INFINITY), m1 = m0;
+  gint c = 0;
+  for (; c + 16 <= C; c += 16) {
+    m0 = _mm256_max_ps (m0, _mm256_loadu_ps (r + c));
+    m1 = _mm256_max_ps (m1, _mm256_loadu_ps (r + c + 8));
+  }
+  for (; c < C; c += 8) {
+    __m256i in = lanes8 (C - c);
+    m0 = _mm256_max_ps (m0, _mm256_blendv_ps (m0, _mm256_maskload_ps (r + c, in), _mm256_castsi256_ps (in)));
+  }
+  __m256 p = _mm256_mul_ps (_mm256_max_ps (m0, m1), _mm256_set1_ps (obj));
+  return _mm256_movemask_ps (_mm256_cmp_ps (p, _mm256_set1_ps (thr), _CMP_GE_OQ)) != 0;
+}
+
+__attribute__ ((target ("avx2")))
+static guint
+values_reaching_avx2 (const float *s, gint64 n, gint64 j, gfloat thr, guint skip)
+{
+  guint m = 0;
+  for (gint k = 0; k < 2; k++) {
+    __m256i in = lanes8 (n - (j + 8 * k));
+    __m256 v = _mm256_maskload_ps (s + j + 8 * k, in);
+    m |= (guint) _mm256_movemask_ps (_mm256_and_ps (_mm256_cmp_ps (v, _mm256_set1_ps (thr), _CMP_GE_OQ),
+            _mm256_castsi256_ps (in))) << (8 * k);
+  }
+  return m & ~skip;
+}
+
+/* Each scan on the widest vectors use_vector() found. */
+static void
+columns_reaching (const float *d, gint64 N, gint rows, gint64 i, gfloat thr, guint * mask)
+{
+  if (gst_cnn_cpu_avx512 ())
+    columns_reaching_avx512 (d, N, rows, i, thr, mask);
+  else
+    columns_reaching_avx2 (d, N, rows, i, thr, mask);
+}
+
+static gboolean
+row_may_pass (const float *r, gint C, gfloat obj, gfloat thr)
+{
+  return gst_cnn_cpu_avx512 ()? row_may_pass_avx512 (r, C, obj, thr) : row_may_pass_avx2 (r, C, obj, thr);
+}
+
+static guint
+values_reaching (const float *s, gint64 n, gint64 j, gfloat thr, guint skip)
+{
+  return gst_cnn_cpu_avx512 ()? values_reaching_avx512 (s, n, j, thr, skip) :
+      values_reaching_avx2 (s, n, j, thr, skip);
+}
 #else
 static gboolean
 use_vector (void)
@@ -335,8 +426,8 @@ decode_rows (const GstCnnDecoderOptions * o, const cnn_tensor * t, gint C, GArra
     gint64 gh = o->type == GST_CNN_DECODER_YOLOX ? o->input_height / strides[s] : 1;
     for (gint64 k = 0; k < gw * gh && idx < N; k++, idx++) {
       const float *r = d + idx * row;
-#ifdef HAVE_AVX512_SCANS
-      if (vec && !row_may_pass_avx512 (r + 5, C, r[4], o->threshold))
+#ifdef HAVE_VECTOR_SCANS
+      if (vec && !row_may_pass (r + 5, C, r[4], o->threshold))
         continue;
 #endif
       gint best = 0;
@@ -377,13 +468,13 @@ decode_columns (const GstCnnDecoderOptions * o, const cnn_tensor * t, gint C, GA
 {
   gint64 N = t->dims[t->ndim - 1];
   const float *d = t->data;
-#ifdef HAVE_AVX512_SCANS
+#ifdef HAVE_VECTOR_SCANS
   /* most columns have no score at the threshold: 32 at a time, their
    * greatest scores over the classes */
   if (use_vector ()) {
     guint mask[2];
     for (gint64 i = 0; i < N; i += 32) {
-      columns_reaching_avx512 (d + 4 * N, N, C, i, o->threshold, mask);
+      columns_reaching (d + 4 * N, N, C, i, o->threshold, mask);
       for (gint k = 0; k < 2; k++)
         for (guint m = mask[k]; m; m &= m - 1)
           decode_column (o, d, N, C, i + 16 * k + __builtin_ctz (m), boxes);
@@ -422,7 +513,7 @@ decode_ssd_row (const GstCnnDecoderOptions * o, const float *s, const float *b, 
   g_array_append_val (boxes, box);
 }
 
-#ifdef HAVE_AVX512_SCANS
+#ifdef HAVE_VECTOR_SCANS
 /* Of 16 scores from one whose class is @phase, the lanes of class @bg (-1:
  * none). */
 static guint
@@ -454,7 +545,7 @@ decode_ssd (const GstCnnDecoderOptions * o, const cnn_tensor * const *out, gint 
   const float *s = S->data, *b = B->data;
   if (o->type == GST_CNN_DECODER_SSD_PRIORS)
     N = MIN (N, ssd_n_priors (o));      /* rows past the priors are not boxes */
-#ifdef HAVE_AVX512_SCANS
+#ifdef HAVE_VECTOR_SCANS
   /* most rows have no score at the threshold (UltraFace: 4420 rows, a few
    * faces): the scores 16 at a time, the background's lanes left out */
   if (use_vector ()) {
@@ -467,7 +558,7 @@ decode_ssd (const GstCnnDecoderOptions * o, const cnn_tensor * const *out, gint 
       skip[phase] = background_lanes (bg, phase, C);
     gint phase = 0, step = 16 % C;
     for (gint64 j = 0; j < n; j += 16, phase = phase + step >= C ? phase + step - C : phase + step) {
-      guint m = values_reaching_avx512 (s, n, j, o->threshold,
+      guint m = values_reaching (s, n, j, o->threshold,
           C <= 16 ? skip[phase] : background_lanes (bg, phase, C));
       for (; m; m &= m - 1) {
         gint64 i = (j + __builtin_ctz (m)) / C;

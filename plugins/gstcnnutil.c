@@ -168,6 +168,8 @@ gst_cnn_preprocess_ref (const GstVideoFrame * frame, const GstCnnRect * rect,
   cnn_image_to_tensor (&img, &map, p->channels, p->height, p->width, out);
 }
 
+enum { VEC_NONE, VEC_AVX2, VEC_AVX512 };
+
 /* Where each tensor column's two source pixels lie in a source row, as byte
  * offsets from the row's start (packed RGB: the pixel; YUV: the luma byte in
  * lx, the chroma element in cx).  The vector pass works on Wp columns (W
@@ -178,14 +180,15 @@ typedef struct {
   gboolean *xin;
   gint W, Wp;
   gint ps, cps;                  /* pixel stride (packed RGB), chroma element stride (YUV) */
-  gboolean yuv, vec;             /* vec: the AVX-512 passes run */
+  gboolean yuv;
+  gint vec;                      /* the vector passes that run: VEC_AVX512, VEC_AVX2, or VEC_NONE (the plain loops) */
   guint8 *win;                   /* per 16 columns: read through a 128-byte window (VBMI) */
   guint8 *idx;                   /* per 16 columns: the window's byte indices, 128 bytes */
   gint nvec;                     /* leading columns read from the frame's rows in place */
   gint tail_l, tail_c;           /* first luma (packed) and chroma byte the other columns read */
   gint luma_end, chroma_end;     /* bytes readable from a row's (a chroma component's) start */
   gsize tail_bytes;              /* size of tail_row()'s copy */
-  gint half;                     /* 4:2:0 halved (halve_row_avx512): its columns, a multiple of 16; else 0 */
+  gint half;                     /* 4:2:0 halved (halve_row_avx512/avx2): its columns, a multiple of 16; else 0 */
 } col_taps;
 
 /* Source row @y's pointers: packed RGB in row[0] with the components at
@@ -282,7 +285,7 @@ vpass (const pre_job * J, const gfloat * h0, const gfloat * h1, gfloat wy, gint 
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
-#define HAVE_AVX512_PASSES 1
+#define HAVE_VECTOR_PASSES 1
 
 /* Byte and word packs, shuffles and multiply-adds on 512 bits. */
 static gboolean
@@ -550,6 +553,188 @@ halve_row_avx512 (const pre_job * J, gint y, gfloat * o)
   }
 }
 
+/* The AVX2 passes (no AVX-512): the same arithmetic in the same order, 8
+ * columns a vector, so equal to the bit to the reference as well.  Bytes
+ * come by gathers (no byte permutes); a packed pixel's component by a byte
+ * shuffle. */
+
+__attribute__ ((target ("avx2"), always_inline))
+static inline __m256
+round_byte8 (__m256 v)
+{
+  v = _mm256_min_ps (_mm256_max_ps (v, _mm256_setzero_ps ()), _mm256_set1_ps (255.f));
+  return _mm256_round_ps (_mm256_add_ps (v, _mm256_set1_ps (0.5f)), _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+}
+
+/* chroma16, chroma_terms16() and yuv_sums16() on 8 pixels. */
+typedef struct {
+  __m256 r, gu, gv, b;
+} chroma8;
+
+__attribute__ ((target ("avx2"), always_inline))
+static inline chroma8
+chroma_terms8 (const yuv_coefs * c, __m256 U, __m256 V)
+{
+  __m256 coff = _mm256_set1_ps ((gfloat) c->coff), cmul = _mm256_set1_ps ((gfloat) c->cmul);
+  __m256 u = _mm256_mul_ps (_mm256_sub_ps (U, coff), cmul), v = _mm256_mul_ps (_mm256_sub_ps (V, coff), cmul);
+  chroma8 t = { _mm256_mul_ps (_mm256_set1_ps ((gfloat) c->rv), v),
+    _mm256_mul_ps (_mm256_set1_ps ((gfloat) c->gu), u), _mm256_mul_ps (_mm256_set1_ps ((gfloat) c->gv), v),
+    _mm256_mul_ps (_mm256_set1_ps ((gfloat) c->bu), u) };
+  return t;
+}
+
+__attribute__ ((target ("avx2"), always_inline))
+static inline void
+yuv_sums8 (const yuv_coefs * c, __m256 Y, const chroma8 * t, __m256 * rgb)
+{
+  __m256 yy = _mm256_mul_ps (_mm256_sub_ps (Y, _mm256_set1_ps ((gfloat) c->yoff)), _mm256_set1_ps ((gfloat) c->ymul));
+  rgb[0] = _mm256_add_ps (yy, t->r);
+  rgb[1] = _mm256_add_ps (_mm256_add_ps (yy, t->gu), t->gv);
+  rgb[2] = _mm256_add_ps (yy, t->b);
+}
+
+/* yuv_px() on 8 pixels of bytes (one a lane, in the low byte). */
+__attribute__ ((target ("avx2"), always_inline))
+static inline void
+yuv_px8 (const yuv_coefs * c, __m256i Y, __m256i U, __m256i V, __m256 * rgb)
+{
+  chroma8 t = chroma_terms8 (c, _mm256_cvtepi32_ps (U), _mm256_cvtepi32_ps (V));
+  yuv_sums8 (c, _mm256_cvtepi32_ps (Y), &t, rgb);
+  for (gint k = 0; k < 3; k++)
+    rgb[k] = round_byte8 (rgb[k]);
+}
+
+/* A pshufb control that moves byte @o of each qword of a 128-bit lane to
+ * the low byte of dword @d and @d + 1 (the lane's two qwords), zeroing the
+ * rest. */
+static __m128i
+qbyte_control (gint o, gint d)
+{
+  gint8 b[16];
+  memset (b, -128, sizeof b);
+  b[4 * d] = (gint8) o;
+  b[4 * d + 4] = (gint8) (8 + o);
+  return _mm_loadu_si128 ((const __m128i *) b);
+}
+
+/* hpass_x16() on columns i0..i1-1 (multiples of 8) with gathers. */
+__attribute__ ((target ("avx2")))
+static void
+hpass_avx2 (const src_row * s, const yuv_coefs * c, const col_taps * t, gint i0, gint i1, gint lbias,
+    gint cbias, gfloat * h)
+{
+  const __m256i m8 = _mm256_set1_epi32 (0xff), lb = _mm256_set1_epi32 (lbias), cb = _mm256_set1_epi32 (cbias);
+  const gboolean uv = s->row[2] == s->row[1] + 1;       /* NV12: V follows U */
+  /* packed: per component and pixel of the pair, its byte of the column's
+   * 8 from the two gathers of 4 columns (dwords 0, 1 and 2, 3 of each
+   * lane); then lanes to column order */
+  __m256i sel[3][2][2];
+  const __m256i order = _mm256_setr_epi32 (0, 1, 4, 5, 2, 3, 6, 7);
+  for (gint k = 0; !t->yuv && k < 3; k++)
+    for (gint e = 0; e < 2; e++)
+      for (gint g = 0; g < 2; g++)
+        sel[k][e][g] = _mm256_broadcastsi128_si256 (qbyte_control (s->o[k] + e * t->ps, 2 * g));
+  for (gint i = i0; i < i1; i += 8) {
+    __m256i lx = _mm256_loadu_si256 ((const __m256i *) (t->lx0 + i));
+    __m256 a[3], b[3];
+    if (t->yuv) {
+      __m256i cx = _mm256_sub_epi32 (_mm256_loadu_si256 ((const __m256i *) (t->cx0 + i)), cb);
+      __m256i y = _mm256_i32gather_epi32 ((const gint *) s->row[0], _mm256_sub_epi32 (lx, lb), 1);
+      __m256i u = _mm256_i32gather_epi32 ((const gint *) s->row[1], cx, 1);
+      __m256i v = uv ? _mm256_srli_epi32 (u, 8) : _mm256_i32gather_epi32 ((const gint *) s->row[2], cx, 1);
+      /* the right neighbour's chroma is the next element on odd columns */
+      __m256i csh = _mm256_mullo_epi32 (_mm256_and_si256 (lx, _mm256_set1_epi32 (1)),
+          _mm256_set1_epi32 (8 * t->cps));
+      yuv_px8 (c, _mm256_and_si256 (y, m8), _mm256_and_si256 (u, m8), _mm256_and_si256 (v, m8), a);
+      yuv_px8 (c, _mm256_and_si256 (_mm256_srli_epi32 (y, 8), m8), _mm256_and_si256 (_mm256_srlv_epi32 (u, csh),
+              m8), _mm256_and_si256 (_mm256_srlv_epi32 (v, csh), m8), b);
+    } else {
+      lx = _mm256_sub_epi32 (lx, lb);
+      __m256i lo = _mm256_i32gather_epi64 ((const long long *) s->row[0], _mm256_castsi256_si128 (lx), 1);
+      __m256i hi = _mm256_i32gather_epi64 ((const long long *) s->row[0], _mm256_extracti128_si256 (lx, 1), 1);
+      for (gint k = 0; k < 3; k++) {
+        __m256 *d[2] = { &a[k], &b[k] };
+        for (gint e = 0; e < 2; e++)
+          *d[e] = _mm256_cvtepi32_ps (_mm256_permutevar8x32_epi32 (_mm256_or_si256 (_mm256_shuffle_epi8 (lo,
+                          sel[k][e][0]), _mm256_shuffle_epi8 (hi, sel[k][e][1])), order));
+      }
+    }
+    __m256 wx = _mm256_loadu_ps (t->wx + i);
+    for (gint k = 0; k < 3; k++)
+      _mm256_storeu_ps (h + k * t->Wp + i, _mm256_add_ps (a[k], _mm256_mul_ps (wx, _mm256_sub_ps (b[k], a[k]))));
+  }
+}
+
+/* vpass_planar_avx512() 8 columns a vector. */
+__attribute__ ((target ("avx2")))
+static void
+vpass_planar_avx2 (const pre_job * J, const gfloat * h0, const gfloat * h1, gfloat wy, gint n, gfloat * o)
+{
+  __m256 vwy = _mm256_set1_ps (wy);
+  for (gint k = 0; k < 3; k++) {
+    const gfloat *a = h0 + J->src[k] * J->t.Wp, *b = h1 + J->src[k] * J->t.Wp;
+    gfloat *d = o + k * J->cs;
+    __m256 m = _mm256_set1_ps (J->mean[k]), s = _mm256_set1_ps (J->inv[k]), pv = _mm256_set1_ps (J->pad[k]);
+    for (gint i = 0; i < n; i += 8) {
+      __m256 va = _mm256_loadu_ps (a + i);
+      __m256 v = _mm256_add_ps (va, _mm256_mul_ps (vwy, _mm256_sub_ps (_mm256_loadu_ps (b + i), va)));
+      __m256i out = _mm256_cmpeq_epi32 (_mm256_loadu_si256 ((const __m256i *) (J->t.xin + i)), _mm256_setzero_si256 ());
+      _mm256_storeu_ps (d + i, _mm256_blendv_ps (_mm256_mul_ps (_mm256_sub_ps (v, m), s), pv,
+              _mm256_castsi256_ps (out)));
+    }
+  }
+}
+
+/* halve_row_avx512() 8 columns a vector: the packs, shuffle and
+ * multiply-adds work within 128-bit lanes, so the same steps sum each
+ * value's four bytes. */
+__attribute__ ((target ("avx2")))
+static void
+halve_row_avx2 (const pre_job * J, gint y, gfloat * o)
+{
+  const col_taps *t = &J->t;
+  const yuv_coefs *c = &J->c;
+  src_row s[2];
+  src_row_at (J->frame, y, &s[0]);
+  src_row_at (J->frame, y + 1, &s[1]);
+  const gboolean nv12 = s[0].row[2] == s[0].row[1] + 1;
+  const __m256i m8 = _mm256_set1_epi32 (0xff), ones8 = _mm256_set1_epi8 (1), ones16 = _mm256_set1_epi16 (1);
+  const __m256i tr = _mm256_broadcastsi128_si256 (_mm_setr_epi8 (0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11,
+          15));
+  const __m256 half = _mm256_set1_ps (0.5f);
+  for (gint i = 0; i < t->half; i += 8) {
+    const guint8 *cp = s[0].row[1] + t->cx0[i];
+    __m256 U, V;
+    if (nv12) {
+      __m256i uv = _mm256_cvtepu16_epi32 (_mm_loadu_si128 ((const __m128i *) cp));
+      U = _mm256_cvtepi32_ps (_mm256_and_si256 (uv, m8));
+      V = _mm256_cvtepi32_ps (_mm256_srli_epi32 (uv, 8));
+    } else {
+      U = _mm256_cvtepi32_ps (_mm256_cvtepu8_epi32 (_mm_loadl_epi64 ((const __m128i *) cp)));
+      V = _mm256_cvtepi32_ps (_mm256_cvtepu8_epi32 (_mm_loadl_epi64 ((const __m128i *) (s[0].row[2] + t->cx0[i]))));
+    }
+    chroma8 ct = chroma_terms8 (c, U, V);
+    __m256i px[3][4];
+    for (gint r = 0; r < 2; r++) {
+      __m256i yw = _mm256_cvtepu16_epi32 (_mm_loadu_si128 ((const __m128i *) (s[r].row[0] + t->lx0[i])));
+      for (gint e = 0; e < 2; e++) {
+        __m256 v[3];
+        yuv_sums8 (c, _mm256_cvtepi32_ps (e ? _mm256_srli_epi32 (yw, 8) : _mm256_and_si256 (yw, m8)), &ct, v);
+        /* floor (v + 0.5): exact, then converted as it is */
+        for (gint k = 0; k < 3; k++)
+          px[k][2 * r + e] = _mm256_cvttps_epi32 (_mm256_floor_ps (_mm256_add_ps (v[k], half)));
+      }
+    }
+    for (gint k = 0; k < 3; k++) {
+      const __m256i *q = px[J->src[k]];
+      __m256i b = _mm256_packus_epi16 (_mm256_packs_epi32 (q[0], q[1]), _mm256_packs_epi32 (q[2], q[3]));
+      __m256i sum = _mm256_madd_epi16 (_mm256_maddubs_epi16 (_mm256_shuffle_epi8 (b, tr), ones8), ones16);
+      _mm256_storeu_ps (o + k * J->cs + i, _mm256_mul_ps (_mm256_sub_ps (_mm256_cvtepi32_ps (sum),
+                  _mm256_set1_ps (4 * J->mean[k])), _mm256_set1_ps (J->inv4[k])));
+    }
+  }
+}
+
 /* The bytes that the columns from t->nvec on read in row @s, copied with
  * zero padding into @buf: a row they may read past its last pixel (a whole
  * window), with their offsets less t->tail_l and t->tail_c. */
@@ -615,10 +800,10 @@ prepare_taps (const GstVideoFrame * f, const GstCnnRect * r, gdouble ox, gdouble
     t->chroma_end = 0;
   }
   t->nvec = 0;
-  t->vec = FALSE;
-#ifdef HAVE_AVX512_PASSES
-  t->vec = gst_cnn_cpu_avx512 ();
-  gboolean vbmi = t->vec && use_vbmi (), in_place = TRUE;
+  t->vec = VEC_NONE;
+#ifdef HAVE_VECTOR_PASSES
+  t->vec = gst_cnn_cpu_avx512 () ? VEC_AVX512 : gst_cnn_cpu_avx2 () ? VEC_AVX2 : VEC_NONE;
+  gboolean vbmi = t->vec == VEC_AVX512 && use_vbmi (), in_place = TRUE;
   for (gint i = 0; t->vec && i < t->Wp; i += 16) {
     gint l0 = t->lx0[i], c0 = t->cx0[i];
     gboolean w = t->win[i / 16] = vbmi && t->lx0[i + 15] - l0 + luma_read <= 128 &&
@@ -641,7 +826,8 @@ prepare_taps (const GstVideoFrame * f, const GstCnnRect * r, gdouble ox, gdouble
   /* halving 4:2:0: every column averages an even pixel and the next, which
    * share a chroma sample, and lies inside the region */
   t->half = 0;
-  if (t->vec && use_avx512bw () && t->yuv && t->W >= 16 && t->lx0[0] % 2 == 0) {
+  if ((t->vec == VEC_AVX2 || (t->vec == VEC_AVX512 && use_avx512bw ())) && t->yuv && t->W >= 16 &&
+      t->lx0[0] % 2 == 0) {
     gint i = 0;
     while (i < t->W && t->lx0[i] == t->lx0[0] + 2 * i && t->lx1[i] == t->lx0[i] + 1 && t->wx[i] == 0.5f &&
         t->xin[i] && t->cx0[i] == t->cx0[0] + i * t->cps)
@@ -662,10 +848,10 @@ hpass_row (const pre_job * J, gint y, gint i0, guint8 * tail, gfloat * h)
   const col_taps *t = &J->t;
   src_row s;
   src_row_at (J->frame, y, &s);
-#ifdef HAVE_AVX512_PASSES
+#ifdef HAVE_VECTOR_PASSES
   if (t->vec) {
     void (*pass) (const src_row *, const yuv_coefs *, const col_taps *, gint, gint, gint, gint, gfloat *) =
-        use_vbmi () ? hpass_vbmi : hpass_avx512;
+        t->vec == VEC_AVX2 ? hpass_avx2 : use_vbmi ()? hpass_vbmi : hpass_avx512;
     if (i0 < t->nvec)
       pass (&s, &J->c, t, i0, t->nvec, 0, 0, h);
     if (t->nvec < t->Wp) {
@@ -703,10 +889,13 @@ pre_rows (gint item, gint thread, gpointer data)
           o[i * J->ps + k * J->cs] = J->pad[k];
       continue;
     }
-#ifdef HAVE_AVX512_PASSES
+#ifdef HAVE_VECTOR_PASSES
     gint y0 = lb->rect.y + y[0];
     if (J->t.half && p->channels == 3 && !p->nhwc && y[1] == y[0] + 1 && wy == 0.5f && y0 % 2 == 0) {
-      halve_row_avx512 (J, y0, o);
+      if (J->t.vec == VEC_AVX512)
+        halve_row_avx512 (J, y0, o);
+      else
+        halve_row_avx2 (J, y0, o);
       if (J->t.half < W) {      /* the last columns, the general way */
         hpass_row (J, y0, J->t.half, tail, h[0]);
         hpass_row (J, y0 + 1, J->t.half, tail, h[1]);
@@ -729,10 +918,13 @@ pre_rows (gint item, gint thread, gpointer data)
         cached[e] = y[e];
       }
     gint done = 0;
-#ifdef HAVE_AVX512_PASSES
+#ifdef HAVE_VECTOR_PASSES
     if (J->t.vec && p->channels == 3 && !p->nhwc) {
       done = W & ~15;
-      vpass_planar_avx512 (J, h[0], h[1], wy, done, o);
+      if (J->t.vec == VEC_AVX512)
+        vpass_planar_avx512 (J, h[0], h[1], wy, done, o);
+      else
+        vpass_planar_avx2 (J, h[0], h[1], wy, done, o);
     }
 #endif
     vpass (J, h[0], h[1], wy, done, W, o);
@@ -969,7 +1161,7 @@ gst_cnn_argmax_ref (const gfloat * s, gint classes, gsize n, gboolean nhwc, guin
 
 #define ARGMAX_BLOCK 8192      /* pixels a task */
 
-#ifdef HAVE_AVX512_PASSES
+#ifdef HAVE_VECTOR_PASSES
 /* Class-major: 16 pixels at a time, a running maximum and its class in
  * registers over the planes (a later class only where strictly larger). */
 __attribute__ ((target ("avx512f")))
@@ -1017,6 +1209,58 @@ argmax_pixels_avx512 (const gfloat * s, gint classes, gsize n, guint8 * mask)
     mask[i] = (guint8) MIN (best, 254);
   }
 }
+
+/* argmax_planes_avx512() 8 pixels a vector, on the first n & ~7 pixels
+ * (the caller does the rest). */
+__attribute__ ((target ("avx2")))
+static void
+argmax_planes_avx2 (const gfloat * s, gint classes, gsize plane, gsize n, guint8 * mask)
+{
+  for (gsize i = 0; i + 8 <= n; i += 8) {
+    __m256 best = _mm256_loadu_ps (s + i);
+    __m256i idx = _mm256_setzero_si256 ();
+    for (gint c = 1; c < classes; c++) {
+      __m256 v = _mm256_loadu_ps (s + (gsize) c * plane + i);
+      __m256 gt = _mm256_cmp_ps (v, best, _CMP_GT_OQ);
+      best = _mm256_blendv_ps (best, v, gt);
+      idx = _mm256_blendv_epi8 (idx, _mm256_set1_epi32 (MIN (c, 254)), _mm256_castps_si256 (gt));
+    }
+    __m128i w = _mm_packus_epi32 (_mm256_castsi256_si128 (idx), _mm256_extracti128_si256 (idx, 1));
+    _mm_storel_epi64 ((__m128i *) (mask + i), _mm_packus_epi16 (w, w));
+  }
+}
+
+/* argmax_pixels_avx512() 8 scores a vector. */
+__attribute__ ((target ("avx2")))
+static void
+argmax_pixels_avx2 (const gfloat * s, gint classes, gsize n, guint8 * mask)
+{
+  const __m256 ninf = _mm256_set1_ps (-INFINITY);
+  const __m256i lane = _mm256_setr_epi32 (0, 1, 2, 3, 4, 5, 6, 7);
+  for (gsize i = 0; i < n; i++) {
+    const gfloat *p = s + i * classes;
+    __m256 m = ninf;
+    for (gint c0 = 0; c0 < classes; c0 += 8) {
+      __m256i k = _mm256_cmpgt_epi32 (_mm256_set1_epi32 (classes - c0), lane);
+      m = _mm256_max_ps (m, _mm256_blendv_ps (ninf, _mm256_maskload_ps (p + c0, k), _mm256_castsi256_ps (k)));
+    }
+    __m128 h = _mm_max_ps (_mm256_castps256_ps128 (m), _mm256_extractf128_ps (m, 1));
+    h = _mm_max_ps (h, _mm_movehl_ps (h, h));
+    h = _mm_max_ss (h, _mm_movehdup_ps (h));
+    __m256 top = _mm256_broadcastss_ps (h);
+    gint best = 0;
+    for (gint c0 = 0; c0 < classes; c0 += 8) {
+      __m256i k = _mm256_cmpgt_epi32 (_mm256_set1_epi32 (classes - c0), lane);
+      gint eq = _mm256_movemask_ps (_mm256_and_ps (_mm256_cmp_ps (_mm256_maskload_ps (p + c0, k), top, _CMP_EQ_OQ),
+              _mm256_castsi256_ps (k)));
+      if (eq) {
+        best = c0 + __builtin_ctz (eq);
+        break;
+      }
+    }
+    mask[i] = (guint8) MIN (best, 254);
+  }
+}
 #endif
 
 typedef struct {
@@ -1032,13 +1276,22 @@ argmax_block (gint b, gint thread, gpointer data)
 {
   const argmax_job *j = data;
   gsize i0 = (gsize) b * ARGMAX_BLOCK, m = MIN (ARGMAX_BLOCK, j->n - i0);
-#ifdef HAVE_AVX512_PASSES
+#ifdef HAVE_VECTOR_PASSES
   if (gst_cnn_cpu_avx512 () && j->classes > 1) {
     if (j->nhwc)
       argmax_pixels_avx512 (j->s + i0 * j->classes, j->classes, m, j->mask + i0);
     else
       argmax_planes_avx512 (j->s + i0, j->classes, j->n, m, j->mask + i0);
     return;
+  }
+  if (gst_cnn_cpu_avx2 () && j->classes > 1) {
+    if (j->nhwc) {
+      argmax_pixels_avx2 (j->s + i0 * j->classes, j->classes, m, j->mask + i0);
+      return;
+    }
+    argmax_planes_avx2 (j->s + i0, j->classes, j->n, m, j->mask + i0);
+    i0 += m & ~(gsize) 7;
+    m &= 7;
   }
 #endif
   argmax_plain (j->s, j->classes, j->n, i0, i0 + m, j->nhwc, j->mask);

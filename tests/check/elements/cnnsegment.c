@@ -2,6 +2,7 @@
  * mask meta, the overlay, errors. */
 #include "common.h"
 #include "gstcnnmeta.h"
+#include "../../core/onnx-builder.h"
 
 static gchar *
 deeplab_launch (const gchar * extra)
@@ -76,6 +77,62 @@ GST_START_TEST (test_classifier_refused)
 }
 GST_END_TEST;
 
+/* Scores of 21 x 160 x 160 (537,600 values: checked for NaN and Inf in
+ * blocks on the session's threads) that are log (1) = 0 but for a NaN at
+ * value 400,000 (the second block) and a -Inf at 530,000 (the third): the
+ * frame passes without a mask, and the warning names the first. */
+GST_START_TEST (test_nonfinite_scores_located)
+{
+  ob_model *b = ob_new (13);
+  int64_t in[4] = { 1, 3, 160, 160 }, wd[4] = { 21, 3, 1, 1 }, od[4] = { 1, 21, 160, 160 };
+  gsize n = 21 * 160 * 160;
+  gfloat w[63] = { 0 }, *ones = g_new (gfloat, n);
+  for (gsize i = 0; i < n; i++)
+    ones[i] = 1.f;
+  ones[400000] = -1.f;
+  ones[530000] = 0.f;
+  ob_input (b, "image", 4, in);
+  ob_init_float (b, "w", 4, wd, w, NULL);
+  ob_init_float (b, "c", 4, od, ones, NULL);
+  ob_node (b, "Conv", "image,w", "zero");
+  ob_node (b, "Add", "zero,c", "sum");
+  ob_node (b, "Log", "sum", "scores");
+  ob_output (b, "scores");
+  gchar *path = g_build_filename (g_get_tmp_dir (), "cnn-seg-nan.onnx", NULL);
+  fail_unless (ob_save (b, path));
+  ob_free (b);
+  g_free (ones);
+  gchar *launch = g_strdup_printf ("cnnsegment model=%s threads=2", path);
+  GstVideoInfo info;
+  gst_video_info_set_format (&info, GST_VIDEO_FORMAT_RGB, 64, 48);
+  GstHarness *h = harness_for (launch, &info);
+  GstBus *bus = gst_bus_new ();
+  gst_element_set_bus (h->element, bus);
+  GstBuffer *out = gst_harness_push_and_pull (h, gst_buffer_new_allocate (NULL, info.size, NULL));
+  fail_unless (out != NULL, "the stream stopped");
+  /* the meta's API is registered with the first mask */
+  GType api = g_type_from_name ("GstCnnSegmentationMetaAPI");
+  fail_unless (api == 0 || gst_buffer_get_meta (out, api) == NULL, "a mask from NaN scores");
+  gst_buffer_unref (out);
+  GstMessage *m = gst_bus_pop_filtered (bus, GST_MESSAGE_WARNING);
+  fail_unless (m != NULL, "no warning");
+  GError *e;
+  gchar *dbg;
+  gst_message_parse_warning (m, &e, &dbg);
+  g_print ("warning: %s | %s\n", e->message, dbg);
+  fail_unless (strstr (dbg, "holds NaN at element 400000") != NULL, "%s", dbg);
+  g_error_free (e);
+  g_free (dbg);
+  gst_message_unref (m);
+  gst_element_set_bus (h->element, NULL);
+  gst_object_unref (bus);
+  gst_harness_teardown (h);
+  g_remove (path);
+  g_free (path);
+  g_free (launch);
+}
+GST_END_TEST;
+
 static Suite *
 cnnsegment_suite (void)
 {
@@ -85,6 +142,7 @@ cnnsegment_suite (void)
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_person_mask);
   tcase_add_test (tc, test_classifier_refused);
+  tcase_add_test (tc, test_nonfinite_scores_located);
   return s;
 }
 
