@@ -249,7 +249,7 @@ typedef struct {
   gint src[3];
   gsize cs, ps;                  /* a tensor value's place: channel k, column i at k * cs + i * ps */
   gint rows;                     /* tensor rows per work item */
-  guint8 *thread_mem;            /* per thread: two interpolated rows and a tail_row() copy */
+  guint8 *thread_mem;            /* per thread: two interpolated rows, a planar row and a tail_row() copy */
   gsize thread_bytes;
   gfloat *out;
 } pre_job;
@@ -467,15 +467,17 @@ hpass_vbmi (const src_row * s, const yuv_coefs * c, const col_taps * t, gint i0,
   hpass_x16 (s, c, t, i0, i1, lbias, cbias, h, TRUE);
 }
 
-/* vpass() for planar (NCHW) RGB on columns 0..n-1, n a multiple of 16. */
+/* vpass() for planar (NCHW) RGB on columns 0..n-1, n a multiple of 16,
+ * channel k at o + k * cs. */
 __attribute__ ((target ("avx512f")))
 static void
-vpass_planar_avx512 (const pre_job * J, const gfloat * h0, const gfloat * h1, gfloat wy, gint n, gfloat * o)
+vpass_planar_avx512 (const pre_job * J, const gfloat * h0, const gfloat * h1, gfloat wy, gint n, gfloat * o,
+    gsize cs)
 {
   __m512 vwy = _mm512_set1_ps (wy);
   for (gint k = 0; k < 3; k++) {
     const gfloat *a = h0 + J->src[k] * J->t.Wp, *b = h1 + J->src[k] * J->t.Wp;
-    gfloat *d = o + k * J->cs;
+    gfloat *d = o + k * cs;
     __m512 m = _mm512_set1_ps (J->mean[k]), s = _mm512_set1_ps (J->inv[k]), pv = _mm512_set1_ps (J->pad[k]);
     for (gint i = 0; i < n; i += 16) {
       __m512 va = _mm512_loadu_ps (a + i);
@@ -668,12 +670,13 @@ hpass_avx2 (const src_row * s, const yuv_coefs * c, const col_taps * t, gint i0,
 /* vpass_planar_avx512() 8 columns a vector. */
 __attribute__ ((target ("avx2")))
 static void
-vpass_planar_avx2 (const pre_job * J, const gfloat * h0, const gfloat * h1, gfloat wy, gint n, gfloat * o)
+vpass_planar_avx2 (const pre_job * J, const gfloat * h0, const gfloat * h1, gfloat wy, gint n, gfloat * o,
+    gsize cs)
 {
   __m256 vwy = _mm256_set1_ps (wy);
   for (gint k = 0; k < 3; k++) {
     const gfloat *a = h0 + J->src[k] * J->t.Wp, *b = h1 + J->src[k] * J->t.Wp;
-    gfloat *d = o + k * J->cs;
+    gfloat *d = o + k * cs;
     __m256 m = _mm256_set1_ps (J->mean[k]), s = _mm256_set1_ps (J->inv[k]), pv = _mm256_set1_ps (J->pad[k]);
     for (gint i = 0; i < n; i += 8) {
       __m256 va = _mm256_loadu_ps (a + i);
@@ -865,6 +868,18 @@ hpass_row (const pre_job * J, gint y, gint i0, guint8 * tail, gfloat * h)
   hpass (&s, &J->c, t, i0, t->W, h);
 }
 
+/* Values 0..n-1 of the three rows at @t (@Wp apart) into @o, interleaved:
+ * the pixels of an NHWC tensor row. */
+GST_CNN_MULTIVERSION static void
+interleave3 (const gfloat * t, gint Wp, gint n, gfloat * o)
+{
+  for (gint i = 0; i < n; i++) {
+    o[3 * i] = t[i];
+    o[3 * i + 1] = t[Wp + i];
+    o[3 * i + 2] = t[2 * Wp + i];
+  }
+}
+
 /* Work item @item: tensor rows item * rows on, on thread @thread's scratch. */
 static void
 pre_rows (gint item, gint thread, gpointer data)
@@ -876,7 +891,8 @@ pre_rows (gint item, gint thread, gpointer data)
   gfloat *h[2];
   h[0] = (gfloat *) (J->thread_mem + thread * J->thread_bytes);
   h[1] = h[0] + 3 * Wp;
-  guint8 *tail = (guint8 *) (h[1] + 3 * Wp);
+  gfloat *planar = h[1] + 3 * Wp;       /* an NHWC row's values, planar first */
+  guint8 *tail = (guint8 *) (planar + 3 * Wp);
   gint cached[2] = { -1, -1 };
   for (gint j = item * J->rows; j < j1; j++) {
     gint y[2];
@@ -919,12 +935,18 @@ pre_rows (gint item, gint thread, gpointer data)
       }
     gint done = 0;
 #ifdef HAVE_VECTOR_PASSES
-    if (J->t.vec && p->channels == 3 && !p->nhwc) {
+    if (J->t.vec && p->channels == 3) {
+      /* NHWC: the planar pass, then its rows interleaved (a value's
+       * arithmetic done in vectors) */
       done = W & ~15;
+      gfloat *d = p->nhwc ? planar : o;
+      gsize cs = p->nhwc ? (gsize) Wp : J->cs;
       if (J->t.vec == VEC_AVX512)
-        vpass_planar_avx512 (J, h[0], h[1], wy, done, o);
+        vpass_planar_avx512 (J, h[0], h[1], wy, done, d, cs);
       else
-        vpass_planar_avx2 (J, h[0], h[1], wy, done, o);
+        vpass_planar_avx2 (J, h[0], h[1], wy, done, d, cs);
+      if (p->nhwc)
+        interleave3 (planar, Wp, done, o);
     }
 #endif
     vpass (J, h[0], h[1], wy, done, W, o);
@@ -949,7 +971,7 @@ gst_cnn_preprocess (const GstVideoFrame * frame, const GstCnnRect * rect,
   /* room for the tail copy before the tables say how much it needs: at most
    * one row of each plane */
   gsize tail_max = GST_VIDEO_FRAME_WIDTH (frame) * 4 + TAIL_PAD + 2 * (GST_VIDEO_FRAME_WIDTH (frame) + 1 + TAIL_PAD);
-  J.thread_bytes = ((gsize) 6 * t->Wp * sizeof (gfloat) + tail_max + 63) & ~(gsize) 63;
+  J.thread_bytes = ((gsize) 9 * t->Wp * sizeof (gfloat) + tail_max + 63) & ~(gsize) 63;
   /* threads for large tensors only: waking one costs tens of microseconds */
   gint threads = scratch && scratch->parallel_for && (gsize) p->width * p->height * p->channels >= 65536 ?
       MAX (scratch->threads, 1) : 1;
