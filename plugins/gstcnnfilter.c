@@ -64,6 +64,7 @@ typedef struct {
   gint64 t_pre, t_infer, t_total;
   guint64 inferences;
   guint64 nonfinite;            /* frames whose outputs held NaN or Inf */
+  guint64 unchecked;            /* outputs the subclass checks for NaN and Inf itself, a bit each */
   guint64 late_skipped, late_dropped;
   guint64 partial_frames;       /* frames inferred in a batch that ran partial */
   /* batching (batch > 1): frames wait in `pending` until the batch is full
@@ -528,6 +529,7 @@ gst_cnn_filter_start (GstBaseTransform * bt)
   const GstCnnPreprocess *pre = &p->pre;
   p->batchable = TRUE;
   p->batch = 1;                 /* setup sees the outputs unbatched */
+  p->unchecked = 0;
   if (klass->setup && !klass->setup (self, &error)) {
     GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS, ("Model does not fit this element"), ("%s", error->message));
     goto fail;
@@ -1307,26 +1309,6 @@ gst_cnn_filter_query (GstBaseTransform * bt, GstPadDirection direction, GstQuery
   return res;
 }
 
-/* Index of the first NaN or Inf of @v, or -1.  Blocks of exponent-bit
- * tests the compiler vectorizes (isfinite with an early exit it does not),
- * then the culprit searched in the block that has one.  A segmentation
- * map is 1.4 million scores (DeepLab's 21 x 257 x 257) a frame. */
-GST_CNN_MULTIVERSION static int64_t
-first_nonfinite (const float *v, int64_t n)
-{
-  const guint32 *u = (const guint32 *) v;
-  for (int64_t s = 0; s < n; s += 4096) {
-    int64_t e = MIN (s + 4096, n);
-    guint32 any = 0;
-    for (int64_t k = s; k < e; k++)
-      any |= (u[k] & 0x7f800000u) == 0x7f800000u;
-    for (int64_t k = s; any && k < e; k++)
-      if (!isfinite (v[k]))
-        return k;
-  }
-  return -1;
-}
-
 #define NONFINITE_BLOCK (1 << 18)       /* floats a task of the check: a megabyte */
 
 typedef struct {
@@ -1339,11 +1321,12 @@ static void
 nonfinite_block (gint b, gint thread, gpointer data)
 {
   const nonfinite_job *j = data;
-  int64_t s = (int64_t) b * NONFINITE_BLOCK, k = first_nonfinite (j->v + s, MIN (NONFINITE_BLOCK, j->n - s));
+  int64_t s = (int64_t) b * NONFINITE_BLOCK;
+  int64_t k = gst_cnn_first_nonfinite (j->v + s, MIN (NONFINITE_BLOCK, j->n - s));
   j->first[b] = k < 0 ? -1 : s + k;
 }
 
-/* first_nonfinite() on the session's threads for large outputs: the check
+/* gst_cnn_first_nonfinite() on the session's threads for large outputs: the check
  * reads them from L3 or memory (DeepLab's 5.6 MB of scores: 0.3 ms on
  * one core), and a core does not reach the bandwidth alone. */
 static int64_t
@@ -1351,7 +1334,7 @@ find_nonfinite (GstCnnFilter * self, const float *v, int64_t n)
 {
   gint blocks = (gint) ((n + NONFINITE_BLOCK - 1) / NONFINITE_BLOCK);
   if (blocks <= 1)
-    return first_nonfinite (v, n);
+    return gst_cnn_first_nonfinite (v, n);
   nonfinite_job j = { v, n, g_new (int64_t, blocks) };
   gst_cnn_filter_parallel_for (self, blocks, nonfinite_block, &j);
   int64_t bad = -1;
@@ -1396,18 +1379,32 @@ gst_cnn_filter_infer (GstCnnFilter * self, const GstVideoFrame * frame, const Gs
   p->inferences++;
   for (gint i = 0; ok && i < cnn_model_get_n_outputs (p->model); i++) {
     const cnn_tensor *o = gst_cnn_filter_get_output (self, i);
-    if (o->dtype != CNN_DTYPE_FLOAT32)
+    if (o->dtype != CNN_DTYPE_FLOAT32 || (i < 64 && (p->unchecked >> i & 1)))
       continue;
-    const float *v = o->data;
-    int64_t bad = find_nonfinite (self, v, cnn_tensor_numel (o));
+    int64_t bad = find_nonfinite (self, o->data, cnn_tensor_numel (o));
     if (bad >= 0) {
-      g_set_error (error, GST_CNN_ERROR, GST_CNN_ERROR_NONFINITE, "output '%s' holds %s at element %"
-          G_GINT64_FORMAT " (a model or input problem: check mean/std and the model)",
-          cnn_model_get_output (p->model, i)->name, isnan (v[bad]) ? "NaN" : "Inf", bad);
+      gst_cnn_filter_nonfinite_error (self, i, bad, error);
       ok = FALSE;
     }
   }
   return ok;
+}
+
+void
+gst_cnn_filter_skip_check (GstCnnFilter * self, gint index)
+{
+  g_return_if_fail (index >= 0 && index < 64);
+  PRIV (self)->unchecked |= (guint64) 1 << index;
+}
+
+void
+gst_cnn_filter_nonfinite_error (GstCnnFilter * self, gint index, gint64 bad, GError ** error)
+{
+  GstCnnFilterPrivate *p = PRIV (self);
+  const float *v = gst_cnn_filter_get_output (self, index)->data;
+  g_set_error (error, GST_CNN_ERROR, GST_CNN_ERROR_NONFINITE, "output '%s' holds %s at element %"
+      G_GINT64_FORMAT " (a model or input problem: check mean/std and the model)",
+      cnn_model_get_output (p->model, index)->name, isnan (v[bad]) ? "NaN" : "Inf", bad);
 }
 
 GstFlowReturn

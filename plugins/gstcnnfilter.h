@@ -65,6 +65,14 @@ struct _GstCnnFilterClass {
  * holding NaN or Inf fail with GST_CNN_ERROR_NONFINITE. */
 gboolean gst_cnn_filter_infer (GstCnnFilter * self, const GstVideoFrame * frame,
     const GstCnnRect * rect, GstCnnLetterbox * lb, GError ** error);
+/* For setup: output @index (below 64) is left out of gst_cnn_filter_infer()'s
+ * check for NaN and Inf, as the subclass checks it itself, in the same pass
+ * as its own reading of it (cnnsegment's argmax); it reports what it finds
+ * with gst_cnn_filter_nonfinite_error(). */
+void gst_cnn_filter_skip_check (GstCnnFilter * self, gint index);
+/* The error gst_cnn_filter_infer() gives for value @bad of output @index:
+ * GST_CNN_ERROR_NONFINITE, naming the output, the value and its place. */
+void gst_cnn_filter_nonfinite_error (GstCnnFilter * self, gint index, gint64 bad, GError ** error);
 /* Output @index of the last inference; with batch-size > 1, the current
  * frame's item of the batch (first dimension 1). */
 const cnn_tensor *gst_cnn_filter_get_output (GstCnnFilter * self, gint index);

@@ -89,6 +89,8 @@ gst_cnn_segment_setup (GstCnnFilter * filter, GError ** error)
   }
   if (!self->class_map && !gst_cnn_filter_check_labels (filter, self->n_classes, error))
     return FALSE;
+  if (!self->class_map)
+    gst_cnn_filter_skip_check (filter, 0);      /* argmax() checks the scores */
   g_strfreev (self->labels);
   self->labels = NULL;
   gint nl = gst_cnn_filter_get_n_labels (filter);
@@ -104,8 +106,10 @@ gst_cnn_segment_setup (GstCnnFilter * filter, GError ** error)
   return TRUE;
 }
 
-static void
-argmax (GstCnnSegment * self, const cnn_tensor * o)
+/* The mask from output @o; FALSE (@error set) where its scores hold NaN
+ * or Inf. */
+static gboolean
+argmax (GstCnnSegment * self, const cnn_tensor * o, GError ** error)
 {
   gsize plane = (gsize) self->mw * self->mh;
   if (self->class_map) {
@@ -116,10 +120,17 @@ argmax (GstCnnSegment * self, const cnn_tensor * o)
           o->dtype == CNN_DTYPE_INT32 ? ((const gint32 *) o->data)[i] : ((const guint8 *) o->data)[i]) : 255;
       self->mask[i] = (guint8) CLAMP (c, 0, 255);
     }
-    return;
+    return TRUE;
   }
-  /* finite scores: gst_cnn_filter_infer() refused NaN and Inf */
-  gst_cnn_argmax (o->data, self->n_classes, plane, self->nhwc, self->mask, gst_cnn_filter_parallel_for, self);
+  /* the scores' check for NaN and Inf is done here (setup took it from
+   * gst_cnn_filter_infer()), in the same pass */
+  gint64 bad = gst_cnn_argmax (o->data, self->n_classes, plane, self->nhwc, self->mask,
+      gst_cnn_filter_parallel_for, self);
+  if (bad >= 0) {
+    gst_cnn_filter_nonfinite_error (GST_CNN_FILTER (self), 0, bad, error);
+    return FALSE;
+  }
+  return TRUE;
 }
 
 static void
@@ -184,9 +195,9 @@ gst_cnn_segment_process (GstCnnFilter * filter, GstVideoFrame * frame)
   GstCnnSegment *self = GST_CNN_SEGMENT (filter);
   GError *error = NULL;
   GstCnnLetterbox lb;
-  if (!gst_cnn_filter_infer (filter, frame, NULL, &lb, &error))
+  if (!gst_cnn_filter_infer (filter, frame, NULL, &lb, &error) ||
+      !argmax (self, gst_cnn_filter_get_output (filter, 0), &error))
     return gst_cnn_filter_fail (filter, "Segmentation failed", error);
-  argmax (self, gst_cnn_filter_get_output (filter, 0));
   /* the mask covers the tensor; its frame region undoes the letterbox */
   const GstCnnPreprocess *pre = gst_cnn_filter_get_preprocess (filter);
   gdouble x0, y0, x1, y1;

@@ -84,12 +84,17 @@ void gst_cnn_frame_blend_argb (GstVideoFrame * frame, const guint8 * argb, gint 
 /* Parses "a,b,c" (or one value for all three) into v[3]. */
 gboolean gst_cnn_parse_triplet (const gchar * s, gfloat * v);
 
-/* For each of @n pixels, the index of its largest of @classes finite
- * scores (the first of equal ones), at most 254, into @mask; the scores
- * class-major (NCHW: class c's plane at s + c * n) or pixel-major (NHWC).
- * Vectorized where the CPU allows, in blocks of pixels on @pfor (NULL: on
- * this thread); gst_cnn_argmax_ref is the plain loop. */
-void gst_cnn_argmax (const gfloat * s, gint classes, gsize n, gboolean nhwc, guint8 * mask,
+/* Index of the first NaN or Inf of @v[0..@n), or -1. */
+gint64 gst_cnn_first_nonfinite (const gfloat * v, gint64 n);
+
+/* For each of @n pixels, the index of its largest of @classes scores (the
+ * first of equal ones), at most 254, into @mask; the scores class-major
+ * (NCHW: class c's plane at s + c * n) or pixel-major (NHWC).  Vectorized
+ * where the CPU allows, in blocks of pixels on @pfor (NULL: on this
+ * thread), each block checked for NaN and Inf first, while it is in cache.
+ * Returns the index in @s of the first NaN or Inf (@mask then incomplete),
+ * or -1.  gst_cnn_argmax_ref is the plain loop (finite scores only). */
+gint64 gst_cnn_argmax (const gfloat * s, gint classes, gsize n, gboolean nhwc, guint8 * mask,
     GstCnnParallelFor pfor, gpointer pool);
 void gst_cnn_argmax_ref (const gfloat * s, gint classes, gsize n, gboolean nhwc, guint8 * mask);
 

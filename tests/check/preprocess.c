@@ -157,7 +157,7 @@ GST_START_TEST (test_argmax_matches_reference)
           s[i] = (gfloat) g_rand_int_range (rng, -4, 5) * 0.5f;
         guint8 *want = g_new (guint8, n), *got = g_new (guint8, n);
         gst_cnn_argmax_ref (s, C, n, nhwc, want);
-        gst_cnn_argmax (s, C, n, nhwc, got, b % 2 ? reversed_for : NULL, NULL);
+        fail_unless (gst_cnn_argmax (s, C, n, nhwc, got, b % 2 ? reversed_for : NULL, NULL) == -1);
         gsize bad = 0;
         while (bad < n && want[bad] == got[bad])
           bad++;
@@ -172,6 +172,37 @@ GST_START_TEST (test_argmax_matches_reference)
 
 GST_END_TEST;
 
+/* gst_cnn_argmax()'s check for NaN and Inf, block by block: the first in
+ * the scores' order (that of a plain scan of them all), wherever the NaN,
+ * Inf and -Inf fall (one to three of them, in one block or several, in
+ * the first class plane or a later one). */
+GST_START_TEST (test_argmax_finds_nonfinite)
+{
+  const gsize pixels[] = { 17, 4096, 4097, 20000 };
+  const gfloat bad[] = { NAN, INFINITY, -INFINITY };
+  GRand *rng = g_rand_new_with_seed (5);
+  for (gint t = 0; t < 48; t++) {
+    gint C = t % 3 ? 21 : 5;
+    gsize n = pixels[t % G_N_ELEMENTS (pixels)], total = (gsize) C * n;
+    gboolean nhwc = t % 2;
+    gfloat *s = g_new (gfloat, total);
+    for (gsize i = 0; i < total; i++)
+      s[i] = (gfloat) g_rand_double_range (rng, -8, 8);
+    for (gint k = 0; k <= t % 3; k++)
+      s[g_rand_int_range (rng, 0, (gint32) total)] = bad[g_rand_int_range (rng, 0, 3)];
+    guint8 *mask = g_new (guint8, n);
+    gint64 want = gst_cnn_first_nonfinite (s, (gint64) total);
+    gint64 got = gst_cnn_argmax (s, C, n, nhwc, mask, t % 4 < 2 ? reversed_for : NULL, NULL);
+    fail_unless (want >= 0 && got == want, "%d classes, %zu pixels, %s: found %" G_GINT64_FORMAT
+        ", the first is %" G_GINT64_FORMAT, C, n, nhwc ? "NHWC" : "NCHW", got, want);
+    g_free (s);
+    g_free (mask);
+  }
+  g_rand_free (rng);
+}
+
+GST_END_TEST;
+
 static Suite *
 preprocess_suite (void)
 {
@@ -181,6 +212,7 @@ preprocess_suite (void)
   tcase_add_test (tc, test_matches_reference);
   tcase_add_test (tc, test_halving_matches_reference);
   tcase_add_test (tc, test_argmax_matches_reference);
+  tcase_add_test (tc, test_argmax_finds_nonfinite);
   return s;
 }
 
