@@ -1326,9 +1326,9 @@ nonfinite_block (gint b, gint thread, gpointer data)
   j->first[b] = k < 0 ? -1 : s + k;
 }
 
-/* gst_cnn_first_nonfinite() on the session's threads for large outputs: the check
- * reads them from L3 or memory (DeepLab's 5.6 MB of scores: 0.3 ms on
- * one core), and a core does not reach the bandwidth alone. */
+/* gst_cnn_first_nonfinite() on the session's threads for large outputs:
+ * the check reads them from L3 or memory (DeepLab's 5.6 MB of scores: 0.3
+ * ms on one core), and a core does not reach the bandwidth alone. */
 static int64_t
 find_nonfinite (GstCnnFilter * self, const float *v, int64_t n)
 {
