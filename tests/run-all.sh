@@ -55,6 +55,7 @@ GST_REGISTRY_FORK=no ASAN_OPTIONS=detect_leaks=1:fast_unwind_on_malloc=0 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   meson test -C "$ASAN_BUILD" --print-errorlogs --num-processes 1 element-cnnclassify element-cnndetect \
   element-cnnsegment element-cnnstyle element-cnnoverlay element-cnnmetapublish preprocess-vs-reference decode-scans \
+  preprocess-vs-reference-avx2 decode-scans-avx2 \
   > "$ASAN_BUILD/meson-test-elements.out" 2>&1
 asan_el_rc=$?
 sed -n '/^ *[0-9]*\/[0-9]* /p' "$ASAN_BUILD/meson-test-elements.out" | sed 's/^/asan+ubsan: /'
@@ -116,7 +117,8 @@ if command -v valgrind >/dev/null 2>&1; then
     vg "" $t
   done
   vg test_candy_shrunk_matches_core,test_small_network_matches_core,test_classifier_refused tests/check/check-cnnstyle
-  # valgrind hides AVX-512 from the CPUID it reports: the portable kernels run
+  # valgrind hides AVX-512 from the CPUID it reports: the AVX2 kernels and
+  # passes run (the portable ones on a CPU without AVX2)
   for suite in node pytorch-converted pytorch-operator simple; do
     [ -d "/usr/share/libonnx-testdata/data/$suite" ] && vg "" tests/onnx-suite "/usr/share/libonnx-testdata/data/$suite"
   done
