@@ -86,6 +86,24 @@ photo_buffer (const gchar * path, GstVideoFormat format, GstVideoInfo * info_out
   return photo_buffer_sized (path, format, 0, 0, info_out);
 }
 
+/* The next warning on @bus as "message | debug" (printed too), or NULL. */
+static inline gchar *
+pop_warning (GstBus * bus)
+{
+  GstMessage *m = gst_bus_pop_filtered (bus, GST_MESSAGE_WARNING);
+  if (!m)
+    return NULL;
+  GError *e;
+  gchar *dbg;
+  gst_message_parse_warning (m, &e, &dbg);
+  gchar *s = g_strdup_printf ("%s | %s", e->message, dbg);
+  g_print ("warning: %s\n", s);
+  g_error_free (e);
+  g_free (dbg);
+  gst_message_unref (m);
+  return s;
+}
+
 /* A harness on "@launch" with caps of @info set on both ends. */
 static inline GstHarness *
 harness_for (const gchar * launch, const GstVideoInfo * info)
