@@ -261,8 +261,7 @@ GST_START_TEST (test_nonfinite_outputs)
   GstVideoInfo info;
   gst_video_info_set_format (&info, GST_VIDEO_FORMAT_RGB, 32, 24);
   GstHarness *h = harness_for (launch, &info);
-  GstBus *bus = gst_bus_new ();
-  gst_element_set_bus (h->element, bus);
+  GstBus *bus = harness_bus (h);
   for (int i = 0; i < 3; i++) {
     GstBuffer *in = gst_buffer_new_allocate (NULL, info.size, NULL);
     gst_buffer_memset (in, 0, 40 * i, info.size);
@@ -276,9 +275,7 @@ GST_START_TEST (test_nonfinite_outputs)
   fail_unless (strstr (w, "NaN or Inf") && strstr (w, "'scores'"), "%s", w);
   g_free (w);
   fail_unless (gst_bus_pop_filtered (bus, GST_MESSAGE_WARNING) == NULL, "one warning per 100 frames");
-  gst_element_set_bus (h->element, NULL);
-  gst_object_unref (bus);
-  gst_harness_teardown (h);
+  harness_teardown_bus (h, bus);
   g_remove (path);
   g_free (path);
   g_free (launch);

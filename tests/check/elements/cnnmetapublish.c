@@ -107,8 +107,7 @@ GST_START_TEST (test_objects_and_messages)
   GstVideoInfo info;
   gst_video_info_set_format (&info, GST_VIDEO_FORMAT_RGB, 64, 48);
   GstHarness *h = harness_for ("cnnmetapublish emit-messages=true location=/dev/null", &info);
-  GstBus *bus = gst_bus_new ();
-  gst_element_set_bus (h->element, bus);
+  GstBus *bus = harness_bus (h);
   GstBuffer *in = gst_buffer_new_allocate (NULL, info.size, NULL);
   GstVideoRegionOfInterestMeta *roi = gst_buffer_add_video_region_of_interest_meta (in, "face", 1, 2, 30, 40);
   gst_video_region_of_interest_meta_add_param (roi, gst_structure_new ("detection", "label",
@@ -129,9 +128,7 @@ GST_START_TEST (test_objects_and_messages)
   fail_unless_equals_int (json_object_get_int_member (box, "h"), 40);
   g_object_unref (p);
   gst_message_unref (m);
-  gst_element_set_bus (h->element, NULL);
-  gst_object_unref (bus);
-  gst_harness_teardown (h);
+  harness_teardown_bus (h, bus);
 }
 GST_END_TEST;
 
@@ -144,8 +141,7 @@ GST_START_TEST (test_mask_rle)
   gchar *l = g_strdup_printf ("cnnsegment model=%s/models/fashion/segmenter.onnx ! "
       "cnnmetapublish emit-messages=true location=/dev/null mask-rle=true", SOURCE_DIR);
   GstHarness *h = harness_for (l, &info);
-  GstBus *bus = gst_bus_new ();
-  gst_element_set_bus (h->element, bus);
+  GstBus *bus = harness_bus (h);
   GstBuffer *in = gst_buffer_new_allocate (NULL, info.size, NULL);
   GstMapInfo map;
   gst_buffer_map (in, &map, GST_MAP_WRITE);
@@ -183,9 +179,7 @@ GST_START_TEST (test_mask_rle)
   gst_buffer_unref (out);
   g_object_unref (p);
   gst_message_unref (m);
-  gst_element_set_bus (h->element, NULL);
-  gst_object_unref (bus);
-  gst_harness_teardown (h);
+  harness_teardown_bus (h, bus);
   g_free (l);
 }
 GST_END_TEST;

@@ -106,8 +106,7 @@ GST_START_TEST (test_nonfinite_scores_located)
   GstVideoInfo info;
   gst_video_info_set_format (&info, GST_VIDEO_FORMAT_RGB, 64, 48);
   GstHarness *h = harness_for (launch, &info);
-  GstBus *bus = gst_bus_new ();
-  gst_element_set_bus (h->element, bus);
+  GstBus *bus = harness_bus (h);
   GstBuffer *out = gst_harness_push_and_pull (h, gst_buffer_new_allocate (NULL, info.size, NULL));
   fail_unless (out != NULL, "the stream stopped");
   /* the meta's API is registered with the first mask */
@@ -118,9 +117,7 @@ GST_START_TEST (test_nonfinite_scores_located)
   fail_unless (warning != NULL, "no warning");
   fail_unless (strstr (warning, "holds NaN at element 400000") != NULL, "%s", warning);
   g_free (warning);
-  gst_element_set_bus (h->element, NULL);
-  gst_object_unref (bus);
-  gst_harness_teardown (h);
+  harness_teardown_bus (h, bus);
   g_remove (path);
   g_free (path);
   g_free (launch);

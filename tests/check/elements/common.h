@@ -86,6 +86,24 @@ photo_buffer (const gchar * path, GstVideoFormat format, GstVideoInfo * info_out
   return photo_buffer_sized (path, format, 0, 0, info_out);
 }
 
+/* A bus of its own on @h's element, whose messages the test pops. */
+static inline GstBus *
+harness_bus (GstHarness * h)
+{
+  GstBus *bus = gst_bus_new ();
+  gst_element_set_bus (h->element, bus);
+  return bus;
+}
+
+/* Tears @h down with the bus harness_bus() gave it. */
+static inline void
+harness_teardown_bus (GstHarness * h, GstBus * bus)
+{
+  gst_element_set_bus (h->element, NULL);
+  gst_object_unref (bus);
+  gst_harness_teardown (h);
+}
+
 /* The next warning on @bus as "message | debug" (printed too), or NULL. */
 static inline gchar *
 pop_warning (GstBus * bus)
