@@ -8,6 +8,8 @@
 G_BEGIN_DECLS
 
 #if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
 /* AVX-512F, unless CNN_NO_AVX512 is set (to compare with the plain loops). */
 static inline gboolean
 gst_cnn_cpu_avx512 (void)
@@ -28,6 +30,15 @@ gst_cnn_cpu_avx2 (void)
   if (ok < 0)
     ok = __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma") && !g_getenv ("CNN_NO_AVX2");
   return ok;
+}
+
+/* The first @k (0 or more) of 8 lanes, all of them from 8 on, as a mask
+ * of whole lanes (vmaskmovps, blends). */
+__attribute__ ((target ("avx2"), always_inline))
+static inline __m256i
+gst_cnn_lanes8 (gint64 k)
+{
+  return _mm256_cmpgt_epi32 (_mm256_set1_epi32 ((gint) CLAMP (k, 0, 8)), _mm256_setr_epi32 (0, 1, 2, 3, 4, 5, 6, 7));
 }
 #endif
 

@@ -316,15 +316,6 @@ values_reaching_avx512 (const float *s, gint64 n, gint64 j, gfloat thr, guint sk
 /* The AVX2 scans (no AVX-512): the same, 8 lanes a vector; lanes past the
  * data are loaded as nothing (vmaskmovps) and dropped from the masks. */
 
-/* The first @k (0 or more) of 8 lanes, all of them from 8 on. */
-__attribute__ ((target ("avx2"), always_inline))
-static inline __m256i
-lanes8 (gint64 k)
-{
-  __m256i lane = _mm256_setr_epi32 (0, 1, 2, 3, 4, 5, 6, 7);
-  return _mm256_cmpgt_epi32 (_mm256_set1_epi32 ((gint) CLAMP (k, 0, 8)), lane);
-}
-
 __attribute__ ((target ("avx2")))
 static void
 columns_reaching_avx2 (const float *d, gint64 N, gint rows, gint64 i, gfloat thr, guint * mask)
@@ -332,7 +323,7 @@ columns_reaching_avx2 (const float *d, gint64 N, gint rows, gint64 i, gfloat thr
   __m256 m[4];
   __m256i in[4];
   for (gint k = 0; k < 4; k++) {
-    in[k] = lanes8 (N - (i + 8 * k));
+    in[k] = gst_cnn_lanes8 (N - (i + 8 * k));
     m[k] = _mm256_set1_ps (-INFINITY);
   }
   for (gint c = 0; c < rows; c++) {
@@ -360,7 +351,7 @@ row_may_pass_avx2 (const float *r, gint C, gfloat obj, gfloat thr)
     m1 = _mm256_max_ps (m1, _mm256_loadu_ps (r + c + 8));
   }
   for (; c < C; c += 8) {
-    __m256i in = lanes8 (C - c);
+    __m256i in = gst_cnn_lanes8 (C - c);
     m0 = _mm256_max_ps (m0, _mm256_blendv_ps (m0, _mm256_maskload_ps (r + c, in), _mm256_castsi256_ps (in)));
   }
   __m256 p = _mm256_mul_ps (_mm256_max_ps (m0, m1), _mm256_set1_ps (obj));
@@ -373,7 +364,7 @@ values_reaching_avx2 (const float *s, gint64 n, gint64 j, gfloat thr, guint skip
 {
   guint m = 0;
   for (gint k = 0; k < 2; k++) {
-    __m256i in = lanes8 (n - (j + 8 * k));
+    __m256i in = gst_cnn_lanes8 (n - (j + 8 * k));
     __m256 v = _mm256_maskload_ps (s + j + 8 * k, in);
     m |= (guint) _mm256_movemask_ps (_mm256_and_ps (_mm256_cmp_ps (v, _mm256_set1_ps (thr), _CMP_GE_OQ),
             _mm256_castsi256_ps (in))) << (8 * k);

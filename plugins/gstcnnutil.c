@@ -1277,12 +1277,11 @@ static void
 argmax_pixels_avx2 (const gfloat * s, gint classes, gsize n, guint8 * mask)
 {
   const __m256 ninf = _mm256_set1_ps (-INFINITY);
-  const __m256i lane = _mm256_setr_epi32 (0, 1, 2, 3, 4, 5, 6, 7);
   for (gsize i = 0; i < n; i++) {
     const gfloat *p = s + i * classes;
     __m256 m = ninf;
     for (gint c0 = 0; c0 < classes; c0 += 8) {
-      __m256i k = _mm256_cmpgt_epi32 (_mm256_set1_epi32 (classes - c0), lane);
+      __m256i k = gst_cnn_lanes8 (classes - c0);
       m = _mm256_max_ps (m, _mm256_blendv_ps (ninf, _mm256_maskload_ps (p + c0, k), _mm256_castsi256_ps (k)));
     }
     __m128 h = _mm_max_ps (_mm256_castps256_ps128 (m), _mm256_extractf128_ps (m, 1));
@@ -1291,7 +1290,7 @@ argmax_pixels_avx2 (const gfloat * s, gint classes, gsize n, guint8 * mask)
     __m256 top = _mm256_broadcastss_ps (h);
     gint best = 0;
     for (gint c0 = 0; c0 < classes; c0 += 8) {
-      __m256i k = _mm256_cmpgt_epi32 (_mm256_set1_epi32 (classes - c0), lane);
+      __m256i k = gst_cnn_lanes8 (classes - c0);
       gint eq = _mm256_movemask_ps (_mm256_and_ps (_mm256_cmp_ps (_mm256_maskload_ps (p + c0, k), top, _CMP_EQ_OQ),
               _mm256_castsi256_ps (k)));
       if (eq) {
