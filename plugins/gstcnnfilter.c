@@ -1309,41 +1309,6 @@ gst_cnn_filter_query (GstBaseTransform * bt, GstPadDirection direction, GstQuery
   return res;
 }
 
-#define NONFINITE_BLOCK (1 << 18)       /* floats a task of the check: a megabyte */
-
-typedef struct {
-  const float *v;
-  int64_t n;
-  int64_t *first;                /* per block: its first NaN or Inf, or -1 */
-} nonfinite_job;
-
-static void
-nonfinite_block (gint b, gint thread, gpointer data)
-{
-  const nonfinite_job *j = data;
-  int64_t s = (int64_t) b * NONFINITE_BLOCK;
-  int64_t k = gst_cnn_first_nonfinite (j->v + s, MIN (NONFINITE_BLOCK, j->n - s));
-  j->first[b] = k < 0 ? -1 : s + k;
-}
-
-/* gst_cnn_first_nonfinite() on the session's threads for large outputs:
- * the check reads them from L3 or memory (DeepLab's 5.6 MB of scores: 0.3
- * ms on one core), and a core does not reach the bandwidth alone. */
-static int64_t
-find_nonfinite (GstCnnFilter * self, const float *v, int64_t n)
-{
-  gint blocks = (gint) ((n + NONFINITE_BLOCK - 1) / NONFINITE_BLOCK);
-  if (blocks <= 1)
-    return gst_cnn_first_nonfinite (v, n);
-  nonfinite_job j = { v, n, g_new (int64_t, blocks) };
-  gst_cnn_filter_parallel_for (self, blocks, nonfinite_block, &j);
-  int64_t bad = -1;
-  for (gint b = 0; b < blocks && bad < 0; b++)
-    bad = j.first[b];
-  g_free (j.first);
-  return bad;
-}
-
 gboolean
 gst_cnn_filter_infer (GstCnnFilter * self, const GstVideoFrame * frame, const GstCnnRect * rect,
     GstCnnLetterbox * lb, GError ** error)
@@ -1381,7 +1346,7 @@ gst_cnn_filter_infer (GstCnnFilter * self, const GstVideoFrame * frame, const Gs
     const cnn_tensor *o = gst_cnn_filter_get_output (self, i);
     if (o->dtype != CNN_DTYPE_FLOAT32 || (i < 64 && (p->unchecked >> i & 1)))
       continue;
-    int64_t bad = find_nonfinite (self, o->data, cnn_tensor_numel (o));
+    int64_t bad = gst_cnn_find_nonfinite (o->data, cnn_tensor_numel (o), gst_cnn_filter_parallel_for, self);
     if (bad >= 0) {
       gst_cnn_filter_nonfinite_error (self, i, bad, error);
       ok = FALSE;

@@ -3,6 +3,7 @@
 #include "gstcnncpu.h"
 #include <float.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 typedef struct {
@@ -1202,6 +1203,46 @@ gst_cnn_first_nonfinite (const gfloat * v, gint64 n)
   return -1;
 }
 
+/* *first lowered to @k, a place found (-1: none), where *first is none or
+ * later: the blocks of a parallel scan, finishing in any order, leave the
+ * first place of all. */
+static void
+lower_first (atomic_llong * first, gint64 k)
+{
+  long long cur = atomic_load (first);
+  /* a failed exchange reloads cur, another block's find */
+  while (k >= 0 && (cur < 0 || k < cur) && !atomic_compare_exchange_weak (first, &cur, k))
+    continue;
+}
+
+#define NONFINITE_BLOCK (1 << 18)       /* floats a task of the check: a megabyte */
+
+typedef struct {
+  const gfloat *v;
+  gint64 n;
+  atomic_llong first;
+} nonfinite_job;
+
+static void
+nonfinite_block (gint b, gint thread, gpointer data)
+{
+  nonfinite_job *j = data;
+  gint64 s = (gint64) b * NONFINITE_BLOCK;
+  gint64 k = gst_cnn_first_nonfinite (j->v + s, MIN (NONFINITE_BLOCK, j->n - s));
+  lower_first (&j->first, k < 0 ? -1 : s + k);
+}
+
+gint64
+gst_cnn_find_nonfinite (const gfloat * v, gint64 n, GstCnnParallelFor pfor, gpointer pool)
+{
+  gint blocks = (gint) ((n + NONFINITE_BLOCK - 1) / NONFINITE_BLOCK);
+  if (!pfor || blocks <= 1)
+    return gst_cnn_first_nonfinite (v, n);
+  nonfinite_job j = { v, n, -1 };
+  pfor (pool, blocks, nonfinite_block, &j);
+  return atomic_load (&j.first);
+}
+
 #ifdef HAVE_VECTOR_PASSES
 /* Class-major: 16 pixels at a time, a running maximum and its class in
  * registers over the planes (a later class only where strictly larger). */
@@ -1309,13 +1350,13 @@ typedef struct {
   gsize n;
   gboolean nhwc;
   guint8 *mask;
-  gint64 *bad;                   /* per block: its first NaN or Inf (an index in s), or -1 */
+  atomic_llong bad;              /* the first NaN or Inf found (an index in s), or -1 */
 } argmax_job;
 
 static void
 argmax_block (gint b, gint thread, gpointer data)
 {
-  const argmax_job *j = data;
+  argmax_job *j = data;
   gsize i0 = (gsize) b * ARGMAX_BLOCK, m = MIN (ARGMAX_BLOCK, j->n - i0);
   /* the block's scores checked first, which brings them into cache for
    * the argmax (one pass over DeepLab's 5.6 MB of scores instead of two) */
@@ -1328,7 +1369,7 @@ argmax_block (gint b, gint thread, gpointer data)
       gint64 k = gst_cnn_first_nonfinite (j->s + (gsize) c * j->n + i0, (gint64) m);
       bad = k < 0 ? -1 : (gint64) ((gsize) c * j->n + i0) + k;
     }
-  j->bad[b] = bad;
+  lower_first (&j->bad, bad);
   if (bad >= 0)
     return;
 #ifdef HAVE_VECTOR_PASSES
@@ -1357,17 +1398,11 @@ gst_cnn_argmax (const gfloat * s, gint classes, gsize n, gboolean nhwc, guint8 *
     GstCnnParallelFor pfor, gpointer pool)
 {
   gint blocks = (gint) ((n + ARGMAX_BLOCK - 1) / ARGMAX_BLOCK);
-  argmax_job j = { s, classes, n, nhwc, mask, g_new (gint64, MAX (blocks, 1)) };
+  argmax_job j = { s, classes, n, nhwc, mask, -1 };
   if (pfor && blocks > 1)
     pfor (pool, blocks, argmax_block, &j);
   else
     for (gint b = 0; b < blocks; b++)
       argmax_block (b, 0, &j);
-  /* the first over the blocks: the smallest of their firsts */
-  gint64 bad = -1;
-  for (gint b = 0; b < blocks; b++)
-    if (j.bad[b] >= 0 && (bad < 0 || j.bad[b] < bad))
-      bad = j.bad[b];
-  g_free (j.bad);
-  return bad;
+  return atomic_load (&j.bad);
 }
