@@ -27,6 +27,26 @@ cnn_sgemm_avx2_available (void)
   return ok;
 }
 
+/* Lanes of a vector v of nn <= 8 grid columns from grid column x of its
+ * row, whose pixel is d, into the output row c (residual row res or NULL)
+ * with the activation: lanes [0, split) in that grid row, the rest in the
+ * next one (grid rows are 16 columns or more), the dropped columns
+ * skipped: a division a lane took a fifth of the time of a first layer's
+ * stride-2 grid.  Out of line: the vectors that cross a row are few, and
+ * inlined it made the compiler spill an accumulator of the tile's loop. */
+__attribute__ ((noinline))
+static void
+store_lanes_grid (const float *v, float *c, const float *res, const cnn_sgemm_epilogue *ep, int nn, int x, int d)
+{
+  int split = MIN (nn, ep->grid_wq - x);
+  for (int l = 0; l < MIN (split, ep->grid_ow - x); l++)
+    c[d + l] = cnn_act_one (ep->act, ep->alpha, ep->beta, v[l] + (res ? res[d + l] : 0.f));
+  /* lane l of the next row is its pixel l - split */
+  d += ep->grid_ow - x - split;
+  for (int l = split; l < MIN (nn, split + ep->grid_ow); l++)
+    c[d + l] = cnn_act_one (ep->act, ep->alpha, ep->beta, v[l] + (res ? res[d + l] : 0.f));
+}
+
 /* One vector of a tile's row i (columns j..j + 7 of it, nn <= 8 of them
  * real) into C with the epilogue, on a grid or plain. */
 AVX2 __attribute__ ((always_inline))
@@ -41,10 +61,10 @@ store8 (__m256 r, float *C, int ldc, int i, int j, int nn, bool first, const cnn
   const float *res = ep && ep->residual ? ep->residual + (size_t) i * ldc : NULL;
   if (ep && ep->grid_wq) {
     /* grid columns to output pixels: a vector inside one row of the
-     * output is stored as one, else lane by lane (dropped columns skipped) */
+     * output is stored as one, else lane by lane */
     int g = ep->grid_j + j, y = g / ep->grid_wq, x = g - y * ep->grid_wq;
+    int d = y * ep->grid_ow + x;
     if (nn == 8 && x + 8 <= ep->grid_ow) {
-      int d = y * ep->grid_ow + x;
       if (res)
         r = _mm256_add_ps (r, _mm256_loadu_ps (res + d));
       _mm256_storeu_ps (c + d, cnn_act_simple8 (act, r, lo, hi));
@@ -52,11 +72,7 @@ store8 (__m256 r, float *C, int ldc, int i, int j, int nn, bool first, const cnn
     }
     float v[8];
     _mm256_storeu_ps (v, r);
-    for (int l = 0; l < nn; l++) {
-      int gl = g + l, yl = gl / ep->grid_wq, xl = gl - yl * ep->grid_wq, d = yl * ep->grid_ow + xl;
-      if (xl < ep->grid_ow)
-        c[d] = cnn_act_one (act, ep->alpha, ep->beta, v[l] + (res ? res[d] : 0.f));
-    }
+    store_lanes_grid (v, c, res, ep, nn, x, d);
     return;
   }
   c += j;
