@@ -3,7 +3,7 @@
  *   cnn-bench MODEL [--threads 2] [--batch 1] [--runs 50] [--warmup 5] [--json]
  *
  * Feeds random inputs (symbolic dims = batch), warms up, then times each run
- * and prints median / p90 latency, images per second, achieved GFLOP/s and
+ * and prints median / p90 / minimum latency, images per second, achieved GFLOP/s and
  * the share of this machine's SGEMM peak (measured here, same threads: the
  * better of OpenBLAS and cnncore's own GEMM).  --json prints one JSON
  * object instead, for bench/compare.py. */
@@ -213,17 +213,19 @@ main (int argc, char **argv)
   double peak = no_peak || !on_cpu ? 0 : sgemm_peak (threads, &peak_source);
   if (json) {
     printf ("{\"model\": \"%s\", \"backend\": \"%s\", \"precision\": \"%s\", \"threads\": %d, \"batch\": %" G_GINT64_FORMAT ", \"median_ms\": %.4f, "
-        "\"p90_ms\": %.4f, \"images_per_s\": %.3f, \"gflops\": %.2f, \"sgemm_peak_gflops\": %.2f, "
+        "\"min_ms\": %.4f, \"p90_ms\": %.4f, \"images_per_s\": %.3f, \"gflops\": %.2f, \"sgemm_peak_gflops\": %.2f, "
         "\"sgemm_peak_by\": \"%s\", \"openblas_core\": \"%s\", \"flops\": %" G_GINT64_FORMAT "}\n",
         argv[1], cnn_session_get_backend (s), precision ? precision : "fp32", threads, batch, median,
-        p90, batch * 1000.0 / median, gflops, peak, peak_source, openblas_get_corename (), st.flops);
+        t[0], p90, batch * 1000.0 / median, gflops, peak, peak_source, openblas_get_corename (), st.flops);
   } else {
     if (on_cpu)
       printf ("%s: cpu, threads %d, batch %" G_GINT64_FORMAT "\n", argv[1], threads, batch);
     else
       printf ("%s: %s %s, batch %" G_GINT64_FORMAT "\n", argv[1], cnn_session_get_backend (s),
           precision ? precision : "fp32", batch);
-    printf ("  median %.3f ms, p90 %.3f ms, %.1f images/s\n", median, p90, batch * 1000.0 / median);
+    /* the minimum too: on a shared VM it moves least from run to run */
+    printf ("  median %.3f ms, p90 %.3f ms, min %.3f ms, %.1f images/s\n", median, p90, t[0],
+        batch * 1000.0 / median);
     printf ("  %.2f GFLOP per run, %.1f GFLOP/s", st.flops / 1e9, gflops);
     if (peak > 0)
       printf (", %.0f%% of this machine's SGEMM peak (%.1f GFLOP/s, %s; OpenBLAS core %s)",
