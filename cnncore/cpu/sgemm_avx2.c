@@ -34,21 +34,70 @@ cnn_sgemm_avx2_available (void)
  * skipped: a division a lane took a fifth of the time of a first layer's
  * stride-2 grid.  Out of line: the vectors that cross a row are few, and
  * inlined it made the compiler spill an accumulator of the tile's loop. */
-__attribute__ ((noinline))
+AVX2 __attribute__ ((noinline))
 static void
-store_lanes_grid (const float *v, float *c, const float *res, const cnn_sgemm_epilogue *ep, int nn, int x, int d)
+store_lanes_grid (__m256 r, float *c, const float *res, const cnn_sgemm_epilogue *ep, int nn, int x, int d)
 {
-  int split = MIN (nn, ep->grid_wq - x);
-  for (int l = 0; l < MIN (split, ep->grid_ow - x); l++)
-    c[d + l] = cnn_act_one (ep->act, ep->alpha, ep->beta, v[l] + (res ? res[d + l] : 0.f));
-  /* lane l of the next row is its pixel l - split */
-  d += ep->grid_ow - x - split;
-  for (int l = split; l < MIN (nn, split + ep->grid_ow); l++)
-    c[d + l] = cnn_act_one (ep->act, ep->alpha, ep->beta, v[l] + (res ? res[d + l] : 0.f));
+  int split = MIN (nn, ep->grid_wq - x), n1 = MIN (split, ep->grid_ow - x), n2 = MIN (nn, split + ep->grid_ow);
+  /* lane l < split is pixel d + l, lane l >= split pixel d2 + l (the next
+   * row's l - split) */
+  int d2 = d + ep->grid_ow - x - split;
+  float t[8];
+  _mm256_storeu_ps (t, r);
+  if (res) {
+    for (int l = 0; l < n1; l++)
+      t[l] += res[d + l];
+    for (int l = split; l < n2; l++)
+      t[l] += res[d2 + l];
+  }
+  _mm256_storeu_ps (t, cnn_act_simple8 (ep->act, _mm256_loadu_ps (t), _mm256_set1_ps (ep->alpha),
+          _mm256_set1_ps (ep->beta)));
+  for (int l = 0; l < n1; l++)
+    c[d + l] = t[l];
+  for (int l = split; l < n2; l++)
+    c[d2 + l] = t[l];
+}
+
+/* A vector of a tile's row (bias added) on a grid: nn <= 8 columns from
+ * column x of a grid row, which is pixel d of the output row c (residual
+ * row res); in one piece where it lies inside an output row. */
+AVX2 __attribute__ ((always_inline))
+static inline void
+store8_grid (__m256 r, float *c, const float *res, const cnn_sgemm_epilogue *ep, int nn, int x, int d,
+    __m256 lo, __m256 hi)
+{
+  if (nn == 8 && x + 8 <= ep->grid_ow) {
+    if (res)
+      r = _mm256_add_ps (r, _mm256_loadu_ps (res + d));
+    _mm256_storeu_ps (c + d, cnn_act_simple8 (ep->act, r, lo, hi));
+  } else
+    store_lanes_grid (r, c, res, ep, nn, x, d);
+}
+
+/* Grid column x and output pixel d of the tile's column j, and the same
+ * for the next vectors: one division, then steps of 8 (grid rows are 16
+ * columns or more: one wrap at most). */
+static inline void
+grid_first (const cnn_sgemm_epilogue *ep, int j, int *x, int *d)
+{
+  int g = ep->grid_j + j, y = g / ep->grid_wq;
+  *x = g - y * ep->grid_wq;
+  *d = y * ep->grid_ow + *x;
+}
+
+static inline void
+grid_next (const cnn_sgemm_epilogue *ep, int *x, int *d)
+{
+  *x += 8;
+  *d += 8;
+  if (*x >= ep->grid_wq) {
+    *x -= ep->grid_wq;
+    *d += ep->grid_ow - ep->grid_wq;
+  }
 }
 
 /* One vector of a tile's row i (columns j..j + 7 of it, nn <= 8 of them
- * real) into C with the epilogue, on a grid or plain. */
+ * real) into C with the epilogue, on a plain output. */
 AVX2 __attribute__ ((always_inline))
 static inline void
 store8 (__m256 r, float *C, int ldc, int i, int j, int nn, bool first, const cnn_sgemm_epilogue *ep)
@@ -57,25 +106,8 @@ store8 (__m256 r, float *C, int ldc, int i, int j, int nn, bool first, const cnn
   const __m256 lo = _mm256_set1_ps (ep ? ep->alpha : 0.f), hi = _mm256_set1_ps (ep ? ep->beta : 0.f);
   if (ep && ep->bias)
     r = _mm256_add_ps (r, _mm256_set1_ps (ep->bias[i]));
-  float *c = C + (size_t) i * ldc;
+  float *c = C + (size_t) i * ldc + j;
   const float *res = ep && ep->residual ? ep->residual + (size_t) i * ldc : NULL;
-  if (ep && ep->grid_wq) {
-    /* grid columns to output pixels: a vector inside one row of the
-     * output is stored as one, else lane by lane */
-    int g = ep->grid_j + j, y = g / ep->grid_wq, x = g - y * ep->grid_wq;
-    int d = y * ep->grid_ow + x;
-    if (nn == 8 && x + 8 <= ep->grid_ow) {
-      if (res)
-        r = _mm256_add_ps (r, _mm256_loadu_ps (res + d));
-      _mm256_storeu_ps (c + d, cnn_act_simple8 (act, r, lo, hi));
-      return;
-    }
-    float v[8];
-    _mm256_storeu_ps (v, r);
-    store_lanes_grid (v, c, res, ep, nn, x, d);
-    return;
-  }
-  c += j;
   if (nn == 8) {
     if (!first)
       r = _mm256_add_ps (r, _mm256_loadu_ps (c));
@@ -165,6 +197,30 @@ sub_tile (int k0, int kn, const float *Ap, const float *B, int bs, float *part, 
     }
     return;
   }
+  if (grid) {
+    /* a sub-tile across output rows: its vectors' places worked out once */
+    int gx[3], gd[3];
+    grid_first (ep, j0, &gx[0], &gd[0]);
+    for (int v = 1; v < W; v++) {
+      gx[v] = gx[v - 1];
+      gd[v] = gd[v - 1];
+      grid_next (ep, &gx[v], &gd[v]);
+    }
+    const __m256 lo = _mm256_set1_ps (ep->alpha), hi = _mm256_set1_ps (ep->beta);
+#pragma GCC unroll 6
+    for (int i = 0; i < R; i++) {
+      if (i0 + i >= m)
+        break;
+      float *c = C + (size_t) (i0 + i) * ldc;
+      const float *res = ep->residual ? ep->residual + (size_t) (i0 + i) * ldc : NULL;
+      __m256 bi = ep->bias ? _mm256_set1_ps (ep->bias[i0 + i]) : _mm256_setzero_ps ();
+#pragma GCC unroll 3
+      for (int v = 0; v < W; v++)
+        if (j0 + 8 * v < n)
+          store8_grid (_mm256_add_ps (acc[i * W + v], bi), c, res, ep, MIN (8, n - j0 - 8 * v), gx[v], gd[v], lo, hi);
+    }
+    return;
+  }
 #pragma GCC unroll 6
   for (int i = 0; i < R; i++) {
     if (i0 + i >= m)
@@ -245,6 +301,20 @@ tile_any (int kc, const float *Ap, const float *B, int bs, float *C, int ldc, in
         _mm256_storeu_ps (c + j, cnn_act_simple8 (act, r, lo, hi));
       }
     }
+    return;
+  }
+  if (ep && ep->grid_wq) {
+    const __m256 lo = _mm256_set1_ps (ep->alpha), hi = _mm256_set1_ps (ep->beta);
+    int x, d;
+    grid_first (ep, 0, &x, &d);
+    for (int j = 0; j < n; j += 8, grid_next (ep, &x, &d))
+      for (int i = 0; i < m; i++) {
+        __m256 r = _mm256_load_ps (part + i * w + j);
+        if (ep->bias)
+          r = _mm256_add_ps (r, _mm256_set1_ps (ep->bias[i]));
+        store8_grid (r, C + (size_t) i * ldc, ep->residual ? ep->residual + (size_t) i * ldc : NULL, ep,
+            MIN (8, n - j), x, d, lo, hi);
+      }
     return;
   }
   for (int i = 0; i < m; i++)
