@@ -344,7 +344,10 @@ void cnn_sgemm_packed_ab (int M, int N, int K, const float *Apacked, const float
  * copies a narrower last panel first (the AVX2 kernels copy every K
  * block's n columns into packed panels first).  C holds rows m0.. at
  * stride ldc; with @ep (or NULL), each value gets its epilogue as it is
- * stored.
+ * stored.  @rows_outer: tiles row panel by row panel, each across all n
+ * columns (long runs of each output row, which the prefetchers follow),
+ * else column panel by column panel; the AVX-512 kernels go by column
+ * panels (their callers pass one row panel a call for that order).
  *
  * With ep->grid_wq, C's columns are a convolution's grid (cpu/phase_grid.c,
  * K at most CNN_SGEMM_KC): column j is grid column g = grid_j + j, that is
@@ -364,7 +367,8 @@ typedef struct {
  * tile: for cost estimates. */
 int cnn_sgemm_thin_columns (int cols);
 void cnn_sgemm_gather (cnn_sgemm_tile t, int M, int m0, int m1, int n, int K, const float *Apacked,
-    const float *B, const int32_t *koff, bool tail_packed, float *C, int ldc, const cnn_sgemm_epilogue *ep);
+    const float *B, const int32_t *koff, bool tail_packed, bool rows_outer, float *C, int ldc,
+    const cnn_sgemm_epilogue *ep);
 /* Pixel-major GEMM for convolutions with small outputs (7 x 7: 49 pixels,
  * which tiles of 16 columns pad to 64): the output transposed, pixels x
  * channels, in tiles of 7 pixels (broadcast) by 64 channels (vectors of

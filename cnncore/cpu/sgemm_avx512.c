@@ -701,7 +701,8 @@ pack_rows_avx2 (float *Bp, const float *B, const int32_t *koff, int kc, int n, i
 __attribute__ ((always_inline))
 static inline void
 gather_packed_any (int M, int m0, int m1, int n, int K, const float *Apacked, const float *B,
-    const int32_t *koff, float *C, int ldc, const cnn_sgemm_epilogue *ep, const int mr, const int nr)
+    const int32_t *koff, bool rows_outer, float *C, int ldc, const cnn_sgemm_epilogue *ep, const int mr,
+    const int nr)
 {
   int mpad = (M + mr - 1) / mr * mr, npanels = (n + nr - 1) / nr;
   bool grid = ep && ep->grid_wq;
@@ -716,11 +717,12 @@ gather_packed_any (int M, int m0, int m1, int n, int K, const float *Apacked, co
     const float *Ap = Apacked + (size_t) pc * mpad;
     pack_rows_avx2 (Bp, B, koff + pc, kc, n, nr);
     /* column panels outer (each packed panel in L1 against all the rows'
-     * weights), unless those weights outgrow L2 and outnumber the columns
-     * (SqueezeNet's 512 -> 1000 at 13 x 13: 1 MB a K block against 169
-     * columns): then rows outer, each row panel of weights streamed once */
+     * weights), unless asked otherwise or those weights outgrow L2 and
+     * outnumber the columns (SqueezeNet's 512 -> 1000 at 13 x 13: 1 MB a K
+     * block against 169 columns): then rows outer, each row panel of
+     * weights streamed once */
     int nm = (m1 - m0 + mr - 1) / mr;
-    bool rows_outer = m1 - m0 > n && (size_t) (m1 - m0) * kc * sizeof (float) > ROWS_OUTER_BYTES;
+    rows_outer = rows_outer || (m1 - m0 > n && (size_t) (m1 - m0) * kc * sizeof (float) > ROWS_OUTER_BYTES);
     for (int t = 0; t < nm * npanels; t++) {
       int ir = m0 + (rows_outer ? t / npanels : t % nm) * mr, jr = (rows_outer ? t % npanels : t / nm) * nr;
       int cols = MIN (nr, n - jr), thin = cnn_sgemm_thin_columns (cols), wide = cols - thin;
@@ -759,13 +761,14 @@ gather_packed_any (int M, int m0, int m1, int n, int K, const float *Apacked, co
 
 void
 cnn_sgemm_gather (cnn_sgemm_tile t, int M, int m0, int m1, int n, int K, const float *Apacked,
-    const float *B, const int32_t *koff, bool tail_packed, float *C, int ldc, const cnn_sgemm_epilogue *ep)
+    const float *B, const int32_t *koff, bool tail_packed, bool rows_outer, float *C, int ldc,
+    const cnn_sgemm_epilogue *ep)
 {
   if (!cnn_sgemm_avx512_available ()) {
     if (t == CNN_TILE_8x48)
-      gather_packed_any (M, m0, m1, n, K, Apacked, B, koff, C, ldc, ep, 8, 48);
+      gather_packed_any (M, m0, m1, n, K, Apacked, B, koff, rows_outer, C, ldc, ep, 8, 48);
     else
-      gather_packed_any (M, m0, m1, n, K, Apacked, B, koff, C, ldc, ep, 12, 32);
+      gather_packed_any (M, m0, m1, n, K, Apacked, B, koff, rows_outer, C, ldc, ep, 12, 32);
     return;
   }
   if (t == CNN_TILE_8x48)
@@ -876,7 +879,8 @@ cnn_sgemm_packed_rows (int M, int m0, int m1, int N, int K, const float *Apacked
 
 void
 cnn_sgemm_gather (cnn_sgemm_tile t, int M, int m0, int m1, int n, int K, const float *Apacked,
-    const float *B, const int32_t *koff, bool tail_packed, float *C, int ldc, const cnn_sgemm_epilogue *ep)
+    const float *B, const int32_t *koff, bool tail_packed, bool rows_outer, float *C, int ldc,
+    const cnn_sgemm_epilogue *ep)
 {
   g_assert_not_reached ();
 }
