@@ -148,10 +148,10 @@ implicit_geometry (const cnn_exec *x, implicit_geom *g)
    * rows a tile at a time (MobileNetV2's 16 -> 96 at 112 x 112, whose output
    * is not in cache, took 0.57 ms that way, 0.50 panel by panel; the first
    * layer of SqueezeNet 0.76 -> 0.68).  The AVX-512 gather is called a
-   * panel at a time; the AVX2 one, which packs a call's columns first,
-   * once for all the rows, going row panel by row panel (in the model,
-   * SqueezeNet's first layer 1.05 -> 0.73 ms and MobileNetV2's first 0.58
-   * -> 0.46 at 1 thread on Zen 4) */
+   * panel at a time; the AVX2 one, which packs a call's columns first, is
+   * called once for all the rows and told to go row panel by row panel (in
+   * the model, SqueezeNet's first layer 1.05 -> 0.73 ms and MobileNetV2's
+   * first 0.58 -> 0.46 at 1 thread on Zen 4) */
   g->panel_order = (g->in_place || g->direct_grid) && (int64_t) pg->OH * pg->OW * g->Mg >= PANEL_ORDER_FLOATS;
   g->block_cols = (g->panel_order ? PANEL_ORDER_TILES : TILES_PER_BLOCK) * (g->tile == CNN_TILE_8x48 ? 48 : 32);
   /* tasks: column blocks times channel blocks, a few per thread */
