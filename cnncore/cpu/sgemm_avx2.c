@@ -27,7 +27,7 @@ cnn_sgemm_avx2_available (void)
   return ok;
 }
 
-/* Lanes of a vector v of nn <= 8 grid columns from grid column x of its
+/* Lanes of a vector r of nn <= 8 grid columns from grid column x of its
  * row, whose pixel is d, into the output row c (residual row res or NULL)
  * with the activation: lanes [0, split) in that grid row, the rest in the
  * next one (grid rows are 16 columns or more), the dropped columns
