@@ -170,9 +170,10 @@ sub_tile (int k0, int kn, const float *Ap, const float *B, int bs, float *part, 
    * could be to ep's floats) */
   const bool grid = ep && ep->grid_wq;
   int64_t off = j0;
+  int gx[3], gd[3];             /* on a grid: each vector's grid column and output pixel */
   if (grid) {
-    int g = ep->grid_j + j0, y = g / ep->grid_wq, x = g - y * ep->grid_wq;
-    off = x + 8 * W <= ep->grid_ow ? (int64_t) y * ep->grid_ow + x : -1;
+    grid_first (ep, j0, &gx[0], &gd[0]);
+    off = gx[0] + 8 * W <= ep->grid_ow ? gd[0] : -1;
   }
   if (i0 + R <= m && j0 + 8 * W <= n && off >= 0) {
     const cnn_act_type act = ep ? ep->act : CNN_ACT_NONE;
@@ -198,9 +199,7 @@ sub_tile (int k0, int kn, const float *Ap, const float *B, int bs, float *part, 
     return;
   }
   if (grid) {
-    /* a sub-tile across output rows: its vectors' places worked out once */
-    int gx[3], gd[3];
-    grid_first (ep, j0, &gx[0], &gd[0]);
+    /* a sub-tile across output rows: the other vectors' places from the first's */
     for (int v = 1; v < W; v++) {
       gx[v] = gx[v - 1];
       gd[v] = gd[v - 1];
