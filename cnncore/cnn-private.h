@@ -346,8 +346,7 @@ void cnn_sgemm_packed_ab (int M, int N, int K, const float *Apacked, const float
  * stride ldc; with @ep (or NULL), each value gets its epilogue as it is
  * stored.  @rows_outer: tiles row panel by row panel, each across all n
  * columns (long runs of each output row, which the prefetchers follow),
- * else column panel by column panel; the AVX-512 kernels go by column
- * panels (their callers pass one row panel a call for that order).
+ * else column panel by column panel.
  *
  * With ep->grid_wq, C's columns are a convolution's grid (cpu/phase_grid.c,
  * K at most CNN_SGEMM_KC): column j is grid column g = grid_j + j, that is

@@ -147,11 +147,9 @@ implicit_geometry (const cnn_exec *x, implicit_geom *g)
    * the other, which the prefetchers follow, rather than all the block's
    * rows a tile at a time (MobileNetV2's 16 -> 96 at 112 x 112, whose output
    * is not in cache, took 0.57 ms that way, 0.50 panel by panel; the first
-   * layer of SqueezeNet 0.76 -> 0.68).  The AVX-512 gather is called a
-   * panel at a time; the AVX2 one, which packs a call's columns first, is
-   * called once for all the rows and told to go row panel by row panel (in
-   * the model, SqueezeNet's first layer 1.05 -> 0.73 ms and MobileNetV2's
-   * first 0.58 -> 0.46 at 1 thread on Zen 4) */
+   * layer of SqueezeNet 0.76 -> 0.68; with AVX2, whose gather packs a
+   * call's columns once, in the model, SqueezeNet's first layer 1.05 ->
+   * 0.73 ms and MobileNetV2's first 0.58 -> 0.46 at 1 thread on Zen 4) */
   g->panel_order = (g->in_place || g->direct_grid) && (int64_t) pg->OH * pg->OW * g->Mg >= PANEL_ORDER_FLOATS;
   g->block_cols = (g->panel_order ? PANEL_ORDER_TILES : TILES_PER_BLOCK) * (g->tile == CNN_TILE_8x48 ? 48 : 32);
   /* tasks: column blocks times channel blocks, a few per thread */
@@ -253,14 +251,11 @@ implicit_block (int64_t task, int tid, void *data)
     /* the kernel stores the output, bias, residual and activation
      * included: in place the grid is the output's own layout, else the
      * kernel maps grid columns to output pixels as it stores */
-    int64_t off = plain ? j0 : 0, step = g->panel_order && cnn_sgemm_avx512_available () ? g->mr : m1 - m0;
-    for (int64_t a = m0; a < m1; a += step) { /* panel by panel, or all at once */
-      int64_t b = MIN (a + step, m1);
-      cnn_sgemm_epilogue ep = { t->bias ? t->bias + a : NULL, t->residual ? t->residual + a * osz + off : NULL,
-        act->type, act->alpha, act->beta, plain ? 0 : (int) pg->Wq, (int) pg->OW, (int) j0 };
-      cnn_sgemm_gather (g->tile, (int) g->Mg, (int) a, (int) b, (int) n, (int) g->K, t->wpacked,
-          t->b + j0, t->koff, plain, g->panel_order, t->out + a * osz + off, (int) osz, &ep);
-    }
+    int64_t off = plain ? j0 : 0;
+    cnn_sgemm_epilogue ep = { t->bias ? t->bias + m0 : NULL, t->residual ? t->residual + m0 * osz + off : NULL,
+      act->type, act->alpha, act->beta, plain ? 0 : (int) pg->Wq, (int) pg->OW, (int) j0 };
+    cnn_sgemm_gather (g->tile, (int) g->Mg, (int) m0, (int) m1, (int) n, (int) g->K, t->wpacked, t->b + j0,
+        t->koff, plain, g->panel_order, t->out + m0 * osz + off, (int) osz, &ep);
     return;
   }
   float *blk = t->blocks + (size_t) tid * t->per_thread;

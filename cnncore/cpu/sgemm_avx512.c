@@ -632,7 +632,8 @@ copy_tail (float *tail, const float *B, const int32_t *koff, int kc, int jr, int
 __attribute__ ((always_inline))
 static inline void
 gather_any (int M, int m0, int m1, int n, int K, const float *Apacked, const float *B, const int32_t *koff,
-    bool tail_packed, float *C, int ldc, const cnn_sgemm_epilogue *ep, const int mr, const int nr)
+    bool tail_packed, bool rows_outer, float *C, int ldc, const cnn_sgemm_epilogue *ep, const int mr,
+    const int nr)
 {
   int mpad = (M + mr - 1) / mr * mr;
   bool grid = ep && ep->grid_wq;
@@ -642,6 +643,10 @@ gather_any (int M, int m0, int m1, int n, int K, const float *Apacked, const flo
     g_critical ("cnn: out of memory for GEMM packing");
     return;
   }
+  /* row panels outer: the whole product for one row panel, then the next
+   * (a long run of each output row); else all the rows a column panel */
+  int step = rows_outer ? mr : m1 - m0;
+  for (int i0 = m0; i0 < m1; i0 += step)
   for (int pc = 0; pc < K; pc += KC) {
     int kc = MIN (KC, K - pc);
     const float *Ap = Apacked + (size_t) pc * mpad;
@@ -653,7 +658,7 @@ gather_any (int M, int m0, int m1, int n, int K, const float *Apacked, const flo
       bool packed = tail && wide && wide < w;
       if (packed)
         copy_tail (tail, B, koff + pc, kc, jr, wide, w);
-      for (int ir = m0; ir < m1; ir += mr) {
+      for (int ir = i0; ir < MIN (i0 + step, m1); ir += mr) {
         const float *a = Ap + (size_t) ir * kc;
         /* on a grid the epilogue finds the tile's columns */
         float *c = C + (size_t) (ir - m0) * ldc + (grid ? 0 : jr);
@@ -772,9 +777,9 @@ cnn_sgemm_gather (cnn_sgemm_tile t, int M, int m0, int m1, int n, int K, const f
     return;
   }
   if (t == CNN_TILE_8x48)
-    gather_any (M, m0, m1, n, K, Apacked, B, koff, tail_packed, C, ldc, ep, 8, 48);
+    gather_any (M, m0, m1, n, K, Apacked, B, koff, tail_packed, rows_outer, C, ldc, ep, 8, 48);
   else
-    gather_any (M, m0, m1, n, K, Apacked, B, koff, tail_packed, C, ldc, ep, 12, 32);
+    gather_any (M, m0, m1, n, K, Apacked, B, koff, tail_packed, rows_outer, C, ldc, ep, 12, 32);
 }
 
 void
