@@ -53,18 +53,31 @@ maxpool_plane8 (const cnn_window *w, const float *xi, float *out)
   for (int64_t i = 0; i < n; i += 8)
     _mm256_storeu_ps (rb + i, ninf);
   float *row = rb + w->pad0[2];
+  /* as maxpool_plane16() */
+  int64_t wv = W / 8 * 8;
+  const __m256i wlast = cnn_lanes8 (0, W - wv);
   for (int64_t oy = 0; oy < OH; oy++) {
     int64_t ys = oy * w->stride[1] - w->pad0[1];
     int64_t y0 = MAX (ys, 0), y1 = MIN (ys + w->kernel[1], H);
-    for (int64_t i = 0; i < W; i += 8) {
-      /* the last vector: lanes past the row read nothing and store -inf,
-       * the border's own value (no masked store: slow on Zen) */
-      bool whole = i + 8 <= W;
-      __m256i mk = cnn_lanes8 (0, W - i);
+    const float *x0 = xi + y0 * W;
+    if (y1 - y0 == 3)
+      for (int64_t i = 0; i < wv; i += 8)
+        _mm256_storeu_ps (row + i, _mm256_max_ps (_mm256_loadu_ps (x0 + 2 * W + i),
+            _mm256_max_ps (_mm256_loadu_ps (x0 + W + i), _mm256_max_ps (_mm256_loadu_ps (x0 + i), ninf))));
+    else
+      for (int64_t i = 0; i < wv; i += 8) {
+        __m256 r = ninf;
+        for (int64_t y = y0; y < y1; y++)
+          r = _mm256_max_ps (_mm256_loadu_ps (xi + y * W + i), r);
+        _mm256_storeu_ps (row + i, r);
+      }
+    if (wv < W) {
+      /* lanes past the row read nothing and store -inf, the border's own
+       * value (no masked store: slow on Zen) */
       __m256 r = ninf;
       for (int64_t y = y0; y < y1; y++)
-        r = _mm256_max_ps (whole ? _mm256_loadu_ps (xi + y * W + i) : _mm256_maskload_ps (xi + y * W + i, mk), r);
-      _mm256_storeu_ps (row + i, whole ? r : _mm256_blendv_ps (ninf, r, _mm256_castsi256_ps (mk)));
+        r = _mm256_max_ps (_mm256_maskload_ps (xi + y * W + wv, wlast), r);
+      _mm256_storeu_ps (row + wv, _mm256_blendv_ps (ninf, r, _mm256_castsi256_ps (wlast)));
     }
     float *o = out + oy * OW;
     for (int64_t j = 0; j < OW; j += 8) {
@@ -108,15 +121,31 @@ maxpool_plane16 (const cnn_window *w, const float *xi, float *out)
   for (int64_t i = 0; i < n; i += VEC)
     _mm512_storeu_ps (rb + i, ninf);
   float *row = rb + w->pad0[2];
+  /* whole vectors unmasked, the masks of the last ones worked out once:
+   * per vector they had cost more than the loads */
+  int64_t wv = W / VEC * VEC, ov = OW / VEC * VEC;
+  const __mmask16 wlast = cnn_lanes16 (0, W - wv), olast = cnn_lanes16 (0, OW - ov);
   for (int64_t oy = 0; oy < OH; oy++) {
     int64_t ys = oy * w->stride[1] - w->pad0[1];
     int64_t y0 = MAX (ys, 0), y1 = MIN (ys + w->kernel[1], H);
-    for (int64_t i = 0; i < W; i += VEC) {
-      __mmask16 mk = cnn_lanes16 (0, W - i);
+    const float *x0 = xi + y0 * W;
+    if (y1 - y0 == 3) {
+      /* the whole window: three rows, unrolled */
+      for (int64_t i = 0; i < wv; i += VEC)
+        _mm512_storeu_ps (row + i, _mm512_max_ps (_mm512_loadu_ps (x0 + 2 * W + i),
+            _mm512_max_ps (_mm512_loadu_ps (x0 + W + i), _mm512_max_ps (_mm512_loadu_ps (x0 + i), ninf))));
+    } else
+      for (int64_t i = 0; i < wv; i += VEC) {
+        __m512 r = ninf;
+        for (int64_t y = y0; y < y1; y++)
+          r = _mm512_max_ps (_mm512_loadu_ps (xi + y * W + i), r);
+        _mm512_storeu_ps (row + i, r);
+      }
+    if (wlast) {
       __m512 r = ninf;
       for (int64_t y = y0; y < y1; y++)
-        r = _mm512_max_ps (_mm512_maskz_loadu_ps (mk, xi + y * W + i), r);
-      _mm512_mask_storeu_ps (row + i, mk, r);
+        r = _mm512_max_ps (_mm512_maskz_loadu_ps (wlast, xi + y * W + wv), r);
+      _mm512_mask_storeu_ps (row + wv, wlast, r);
     }
     float *o = out + oy * OW;
     if (sx == 2 && kw == 3) {
@@ -129,8 +158,10 @@ maxpool_plane16 (const cnn_window *w, const float *xi, float *out)
         __m512 e1 = _mm512_castsi512_ps (_mm512_alignr_epi32 (_mm512_castps_si512 (c), _mm512_castps_si512 (e), 1));
         /* tap order as the reference: max (tap 2, max (tap 1, tap 0)) */
         __m512 acc = _mm512_max_ps (e1, _mm512_max_ps (od, _mm512_max_ps (e, ninf)));
-        __mmask16 mk = cnn_lanes16 (0, OW - j);
-        _mm512_mask_storeu_ps (o + j, mk, acc);
+        if (j < ov)
+          _mm512_storeu_ps (o + j, acc);
+        else
+          _mm512_mask_storeu_ps (o + j, olast, acc);
       }
       continue;
     }
@@ -142,8 +173,10 @@ maxpool_plane16 (const cnn_window *w, const float *xi, float *out)
             _mm512_permutex2var_ps (_mm512_loadu_ps (t + k), even, _mm512_loadu_ps (t + k + VEC));
         acc = _mm512_max_ps (v, acc);
       }
-      __mmask16 mk = cnn_lanes16 (0, OW - j);
-      _mm512_mask_storeu_ps (o + j, mk, acc);
+      if (j < ov)
+        _mm512_storeu_ps (o + j, acc);
+      else
+        _mm512_mask_storeu_ps (o + j, olast, acc);
     }
   }
 }
