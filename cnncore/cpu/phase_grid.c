@@ -67,7 +67,8 @@ typedef void (*split_rows_fn) (const float *src, int64_t W, int64_t pl, int64_t 
 #define ROWS_AHEAD 4
 
 /* Input rows @y0, @y0 + @sh, ... of @src (rows of @W floats) split into their
- * even and odd phase rows, @n rows of @Wq floats each from @e and @o on:
+ * even and odd phase rows, @n rows of @Wq floats each from @e and @o on
+ * (either NULL: that phase not wanted):
  * column q of phase px is row[2q + px - pl], or 0 where that falls outside
  * the row, so the loads' masks make the borders; masks are the same for
  * every row, worked out once (the first 8 vectors' of a row). */
@@ -92,7 +93,7 @@ split_rows16 (const float *src, int64_t W, int64_t pl, int64_t Wq, int64_t y0, i
   }
   for (int64_t i = 0; i < n; i++) {
     const float *r = src + (y0 + sh * i) * W - pl;
-    float *ei = e + i * Wq, *oi = o + i * Wq;
+    float *ei = e ? e + i * Wq : NULL, *oi = o ? o + i * Wq : NULL;
     for (int64_t s = 0; s < steps; s++) {
       int64_t c = 32 * s - pl;
       __mmask16 ka = s < 8 ? ma[s] : cnn_lanes16 (-c, W - c);
@@ -102,8 +103,10 @@ split_rows16 (const float *src, int64_t W, int64_t pl, int64_t Wq, int64_t y0, i
       _mm_prefetch ((const char *) (r + ROWS_AHEAD * sh * W + 32 * s + 16), _MM_HINT_T0);
       __m512 a = _mm512_maskz_loadu_ps (ka, r + 32 * s);
       __m512 b = _mm512_maskz_loadu_ps (kb, r + 32 * s + 16);
-      _mm512_mask_storeu_ps (ei + 16 * s, ks, _mm512_permutex2var_ps (a, even, b));
-      _mm512_mask_storeu_ps (oi + 16 * s, ks, _mm512_permutex2var_ps (a, odd, b));
+      if (e)
+        _mm512_mask_storeu_ps (ei + 16 * s, ks, _mm512_permutex2var_ps (a, even, b));
+      if (o)
+        _mm512_mask_storeu_ps (oi + 16 * s, ks, _mm512_permutex2var_ps (a, odd, b));
     }
   }
 }
@@ -123,8 +126,10 @@ split_rows8 (const float *src, int64_t W, int64_t pl, int64_t Wq, int64_t y0, in
       __m256 b = _mm256_maskload_ps (r + c + 8, cnn_lanes8 (-c - 8, W - c - 8));
       __m256 ev = _mm256_castpd_ps (_mm256_permute4x64_pd (_mm256_castps_pd (_mm256_shuffle_ps (a, b, 0x88)), 0xd8));
       __m256 od = _mm256_castpd_ps (_mm256_permute4x64_pd (_mm256_castps_pd (_mm256_shuffle_ps (a, b, 0xdd)), 0xd8));
-      cnn_store_lanes8 (e + i * Wq + q, ev, 0, (int) MIN (Wq - q, 8));
-      cnn_store_lanes8 (o + i * Wq + q, od, 0, (int) MIN (Wq - q, 8));
+      if (e)
+        cnn_store_lanes8 (e + i * Wq + q, ev, 0, (int) MIN (Wq - q, 8));
+      if (o)
+        cnn_store_lanes8 (o + i * Wq + q, od, 0, (int) MIN (Wq - q, 8));
     }
 }
 
@@ -141,29 +146,35 @@ split_rows_kernel (void)
 }
 #endif
 
-/* Stride 2 across, both column phases of row phase @py: each input row read
- * once, split into its even and odd columns in one pass (with SIMD, the
- * borders too: short rows, 28 columns at ResNet's stride-2 3x3, spent a
- * third of the time on scalar ends and memset() calls). */
+/* Stride 2 across, the column phases of row phase @py that @use, with SIMD
+ * (split_rows_kernel() not NULL): each input row read once, split into its
+ * even and odd columns in one pass, borders included (short rows, 28
+ * columns at ResNet's stride-2 3x3, had spent a third of the time on
+ * scalar ends and memset() calls). */
+static void
+fill_split (const cnn_phase_grid *g, const float *src, int64_t py, bool borders, const bool use[2], float *planes)
+{
+  int64_t psz = g->Hq * g->Wq;
+  float *d[2] = { use[0] ? planes + py * 2 * psz : NULL, use[1] ? planes + (py * 2 + 1) * psz : NULL };
+  /* plane rows [i0, i1) read input rows; the rest are border */
+  int64_t i0 = MIN ((MAX (g->pt - py, 0) + g->sh - 1) / g->sh, g->Hq);
+  int64_t i1 = MAX (MIN ((g->H + g->pt - py + g->sh - 1) / g->sh, g->Hq), i0);
+  for (int px = 0; px < 2 && borders; px++)
+    if (d[px]) {
+      memset (d[px], 0, sizeof (float) * g->Wq * i0);
+      memset (d[px] + i1 * g->Wq, 0, sizeof (float) * g->Wq * (g->Hq - i1));
+    }
+  split_rows_kernel () (src, g->W, g->pl, g->Wq, i0 * g->sh + py - g->pt, g->sh, i1 - i0,
+      d[0] ? d[0] + i0 * g->Wq : NULL, d[1] ? d[1] + i0 * g->Wq : NULL);
+}
+
+/* Stride 2 across, both column phases of row phase @py, without SIMD: each
+ * input row read once, split into its even and odd columns in one pass. */
 static void
 fill_pairs (const cnn_phase_grid *g, const float *src, int64_t py, bool borders, float *planes)
 {
   int64_t psz = g->Hq * g->Wq, lo[2], hi[2];
   float *d[2] = { planes + py * 2 * psz, planes + (py * 2 + 1) * psz };
-  split_rows_fn split = split_rows_kernel ();
-  if (split) {
-    /* plane rows [i0, i1) read input rows; the rest are border */
-    int64_t i0 = MIN ((MAX (g->pt - py, 0) + g->sh - 1) / g->sh, g->Hq);
-    int64_t i1 = MAX (MIN ((g->H + g->pt - py + g->sh - 1) / g->sh, g->Hq), i0);
-    if (borders) {
-      memset (d[0], 0, sizeof (float) * g->Wq * i0);
-      memset (d[1], 0, sizeof (float) * g->Wq * i0);
-      memset (d[0] + i1 * g->Wq, 0, sizeof (float) * g->Wq * (g->Hq - i1));
-      memset (d[1] + i1 * g->Wq, 0, sizeof (float) * g->Wq * (g->Hq - i1));
-    }
-    split (src, g->W, g->pl, g->Wq, i0 * g->sh + py - g->pt, g->sh, i1 - i0, d[0] + i0 * g->Wq, d[1] + i0 * g->Wq);
-    return;
-  }
   inside_columns (g, 0, &lo[0], &hi[0]);
   inside_columns (g, 1, &lo[1], &hi[1]);
   /* columns where both phases read the input */
@@ -201,7 +212,12 @@ CNN_MULTIVERSION void
 cnn_phase_grid_fill (const cnn_phase_grid *g, const float *src, int64_t py, bool borders, float *planes)
 {
   int64_t psz = g->Hq * g->Wq;
-  if (g->sw == 2 && phase_used (g, py, 0) && phase_used (g, py, 1)) {
+  bool use[2] = { phase_used (g, py, 0), phase_used (g, py, 1) };
+  if (g->sw == 2 && split_rows_kernel () && (use[0] || use[1])) {
+    fill_split (g, src, py, borders, use, planes);
+    return;
+  }
+  if (g->sw == 2 && use[0] && use[1]) {
     fill_pairs (g, src, py, borders, planes);
     return;
   }
