@@ -111,8 +111,7 @@ split_rows16 (const float *src, int64_t W, int64_t pl, int64_t Wq, int64_t y0, i
   }
 }
 
-/* split_rows16() 8 columns a vector (no prefetch: the AVX2 machines seen,
- * Zen 3 and Intel, were not starved the way Zen 5 was) */
+/* split_rows16() 8 columns a vector */
 CNN_AVX2
 static void
 split_rows8 (const float *src, int64_t W, int64_t pl, int64_t Wq, int64_t y0, int64_t sh, int64_t n, float *e,
@@ -122,8 +121,12 @@ split_rows8 (const float *src, int64_t W, int64_t pl, int64_t Wq, int64_t y0, in
     for (int64_t q = 0; q < Wq; q += 8) {
       const float *r = src + (y0 + sh * i) * W;
       int64_t c = 2 * q - pl;
-      __m256 a = _mm256_maskload_ps (r + c, cnn_lanes8 (-c, W - c));
-      __m256 b = _mm256_maskload_ps (r + c + 8, cnn_lanes8 (-c - 8, W - c - 8));
+      /* masked loads at the ends only: inside, they cost more than the
+       * scalar copy they replace */
+      bool inside = c >= 0 && c + 16 <= W;
+      _mm_prefetch ((const char *) (r + ROWS_AHEAD * sh * W + c), _MM_HINT_T0);
+      __m256 a = inside ? _mm256_loadu_ps (r + c) : _mm256_maskload_ps (r + c, cnn_lanes8 (-c, W - c));
+      __m256 b = inside ? _mm256_loadu_ps (r + c + 8) : _mm256_maskload_ps (r + c + 8, cnn_lanes8 (-c - 8, W - c - 8));
       __m256 ev = _mm256_castpd_ps (_mm256_permute4x64_pd (_mm256_castps_pd (_mm256_shuffle_ps (a, b, 0x88)), 0xd8));
       __m256 od = _mm256_castpd_ps (_mm256_permute4x64_pd (_mm256_castps_pd (_mm256_shuffle_ps (a, b, 0xdd)), 0xd8));
       if (e)
