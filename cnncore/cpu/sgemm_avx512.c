@@ -171,7 +171,7 @@ kernel_any (int kc, const float *Ap, const float *Bp, const int32_t *koff, float
         bv[v] = _mm512_loadu_ps (b + v * 16);
     } else {
 #pragma GCC unroll 4
-      for (int v = 0; v < nv; v++)
+      for (int v = 0; v < nv - (mr * nv == 28); v++)
         bv[v] = _mm512_load_ps (b + v * 16);
     }
     const float *a = Ap + (size_t) k * mr;
@@ -182,6 +182,23 @@ kernel_any (int kc, const float *Ap, const float *Bp, const int32_t *koff, float
         _mm_prefetch ((const char *) (b + B_PREFETCH + v * 16), _MM_HINT_T0);
     } else {
       _mm_prefetch ((const char *) (a + A_PREFETCH), _MM_HINT_T0);
+    }
+    if (mr * nv == 28) {
+      /* 28 sums, 4 vectors of B and a broadcast are 33 registers: one sum
+       * went to the stack and back every k.  The last vector of B is read
+       * again for each row instead (a memory operand of its FMAs; the empty
+       * asm keeps the compiler from keeping it in a register). */
+#pragma GCC unroll 12
+      for (int i = 0; i < mr; i++) {
+        const float *b3 = b + 48;
+        __asm__ volatile ("" : "+r" (b3));
+        __m512 ai = _mm512_set1_ps (a[i]);
+#pragma GCC unroll 3
+        for (int v = 0; v < 3; v++)
+          acc[i * nv + v] = _mm512_fmadd_ps (ai, bv[v], acc[i * nv + v]);
+        acc[i * nv + 3] = _mm512_fmadd_ps (ai, _mm512_load_ps (b3), acc[i * nv + 3]);
+      }
+      continue;
     }
 #pragma GCC unroll 12
     for (int i = 0; i < mr; i++) {
