@@ -149,13 +149,14 @@ split_rows_kernel (void)
 }
 #endif
 
-/* Stride 2 across, the column phases of row phase @py that @use, with SIMD
- * (split_rows_kernel() not NULL): each input row read once, split into its
+/* Stride 2 across, the column phases of row phase @py that @use, with the
+ * SIMD row split @split: each input row read once, split into its
  * even and odd columns in one pass, borders included (short rows, 28
  * columns at ResNet's stride-2 3x3, had spent a third of the time on
  * scalar ends and memset() calls). */
 static void
-fill_split (const cnn_phase_grid *g, const float *src, int64_t py, bool borders, const bool use[2], float *planes)
+fill_split (split_rows_fn split, const cnn_phase_grid *g, const float *src, int64_t py, bool borders,
+    const bool use[2], float *planes)
 {
   int64_t psz = g->Hq * g->Wq;
   float *d[2] = { use[0] ? planes + py * 2 * psz : NULL, use[1] ? planes + (py * 2 + 1) * psz : NULL };
@@ -167,7 +168,7 @@ fill_split (const cnn_phase_grid *g, const float *src, int64_t py, bool borders,
       memset (d[px], 0, sizeof (float) * g->Wq * i0);
       memset (d[px] + i1 * g->Wq, 0, sizeof (float) * g->Wq * (g->Hq - i1));
     }
-  split_rows_kernel () (src, g->W, g->pl, g->Wq, i0 * g->sh + py - g->pt, g->sh, i1 - i0,
+  split (src, g->W, g->pl, g->Wq, i0 * g->sh + py - g->pt, g->sh, i1 - i0,
       d[0] ? d[0] + i0 * g->Wq : NULL, d[1] ? d[1] + i0 * g->Wq : NULL);
 }
 
@@ -216,8 +217,9 @@ cnn_phase_grid_fill (const cnn_phase_grid *g, const float *src, int64_t py, bool
 {
   int64_t psz = g->Hq * g->Wq;
   bool use[2] = { phase_used (g, py, 0), phase_used (g, py, 1) };
-  if (g->sw == 2 && split_rows_kernel () && (use[0] || use[1])) {
-    fill_split (g, src, py, borders, use, planes);
+  split_rows_fn split = split_rows_kernel ();
+  if (g->sw == 2 && split && (use[0] || use[1])) {
+    fill_split (split, g, src, py, borders, use, planes);
     return;
   }
   if (g->sw == 2 && use[0] && use[1]) {
