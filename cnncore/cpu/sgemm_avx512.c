@@ -153,6 +153,9 @@ kernel_any (int kc, const float *Ap, const float *Bp, const int32_t *koff, float
 {
   if (!bs)
     bs = nv * 16;
+  /* the sums, B's vectors and a broadcast past the 32 registers (7 x 64:
+   * 28 + 4 + 1): B's last vector a memory operand instead (below) */
+  const bool b_last_in_memory = mr * nv + nv + 1 > 32;
   __m512 acc[PIXEL_MR * 4 > MR * 3 ? PIXEL_MR * 4 : MR * 3];
 #pragma GCC unroll 28
   for (int i = 0; i < mr * nv; i++)
@@ -171,7 +174,7 @@ kernel_any (int kc, const float *Ap, const float *Bp, const int32_t *koff, float
         bv[v] = _mm512_loadu_ps (b + v * 16);
     } else {
 #pragma GCC unroll 4
-      for (int v = 0; v < nv - (mr * nv == 28); v++)
+      for (int v = 0; v < nv - b_last_in_memory; v++)
         bv[v] = _mm512_load_ps (b + v * 16);
     }
     const float *a = Ap + (size_t) k * mr;
@@ -183,20 +186,20 @@ kernel_any (int kc, const float *Ap, const float *Bp, const int32_t *koff, float
     } else {
       _mm_prefetch ((const char *) (a + A_PREFETCH), _MM_HINT_T0);
     }
-    if (mr * nv == 28) {
-      /* 28 sums, 4 vectors of B and a broadcast are 33 registers: one sum
-       * went to the stack and back every k.  The last vector of B is read
-       * again for each row instead (a memory operand of its FMAs; the empty
-       * asm keeps the compiler from keeping it in a register). */
+    if (b_last_in_memory) {
+      /* with all of them in registers, one sum went to the stack and back
+       * every k; the last vector of B is read again for each row instead
+       * (a memory operand of its FMAs; the empty asm keeps the compiler
+       * from keeping it in a register) */
 #pragma GCC unroll 12
       for (int i = 0; i < mr; i++) {
-        const float *b3 = b + 48;
-        __asm__ volatile ("" : "+r" (b3));
+        const float *bl = b + (nv - 1) * 16;
+        __asm__ volatile ("" : "+r" (bl));
         __m512 ai = _mm512_set1_ps (a[i]);
 #pragma GCC unroll 3
-        for (int v = 0; v < 3; v++)
+        for (int v = 0; v < nv - 1; v++)
           acc[i * nv + v] = _mm512_fmadd_ps (ai, bv[v], acc[i * nv + v]);
-        acc[i * nv + 3] = _mm512_fmadd_ps (ai, _mm512_load_ps (b3), acc[i * nv + 3]);
+        acc[i * nv + nv - 1] = _mm512_fmadd_ps (ai, _mm512_load_ps (bl), acc[i * nv + nv - 1]);
       }
       continue;
     }
@@ -663,32 +666,33 @@ gather_any (int M, int m0, int m1, int n, int K, const float *Apacked, const flo
   /* row panels outer: the whole product for one row panel, then the next
    * (a long run of each output row); else all the rows a column panel */
   int step = rows_outer ? mr : m1 - m0;
-  for (int i0 = m0; i0 < m1; i0 += step)
-  for (int pc = 0; pc < K; pc += KC) {
-    int kc = MIN (KC, K - pc);
-    const float *Ap = Apacked + (size_t) pc * mpad;
-    for (int jr = 0; jr < n; jr += nr) {
-      /* the last 1 to 4 columns by the thin kernel (reading in place),
-       * the rest by a tile kernel of width w */
-      int cols = MIN (nr, n - jr), thin = cnn_sgemm_thin_columns (cols), wide = cols - thin;
-      int w = wide <= 16 ? 16 : nr;
-      bool packed = tail && wide && wide < w;
-      if (packed)
-        copy_tail (tail, B, koff + pc, kc, jr, wide, w);
-      for (int ir = i0; ir < MIN (i0 + step, m1); ir += mr) {
-        const float *a = Ap + (size_t) ir * kc;
-        /* on a grid the epilogue finds the tile's columns */
-        float *c = C + (size_t) (ir - m0) * ldc + (grid ? 0 : jr);
-        int rows = MIN (mr, m1 - ir);
-        cnn_sgemm_epilogue e;
-        const cnn_sgemm_epilogue *tep = tile_epilogue (ep, pc + KC >= K, ir - m0, jr, ldc, &e);
-        if (wide)
-          avx512_tiles[mr == 8][w == 16][!packed] (kc, a, packed ? tail : B + jr, koff + pc, packed ? w : 0, c,
-              ldc, rows, wide, pc == 0, tep);
-        if (thin) {
-          tep = tile_epilogue (ep, pc + KC >= K, ir - m0, jr + wide, ldc, &e);
-          avx512_thins[mr == 8][1][thin - 1] (kc, a, B + jr + wide, koff + pc, 0, c + (grid ? 0 : wide), ldc, rows,
-              pc == 0, tep);
+  for (int i0 = m0; i0 < m1; i0 += step) {
+    for (int pc = 0; pc < K; pc += KC) {
+      int kc = MIN (KC, K - pc);
+      const float *Ap = Apacked + (size_t) pc * mpad;
+      for (int jr = 0; jr < n; jr += nr) {
+        /* the last 1 to 4 columns by the thin kernel (reading in place),
+         * the rest by a tile kernel of width w */
+        int cols = MIN (nr, n - jr), thin = cnn_sgemm_thin_columns (cols), wide = cols - thin;
+        int w = wide <= 16 ? 16 : nr;
+        bool packed = tail && wide && wide < w;
+        if (packed)
+          copy_tail (tail, B, koff + pc, kc, jr, wide, w);
+        for (int ir = i0; ir < MIN (i0 + step, m1); ir += mr) {
+          const float *a = Ap + (size_t) ir * kc;
+          /* on a grid the epilogue finds the tile's columns */
+          float *c = C + (size_t) (ir - m0) * ldc + (grid ? 0 : jr);
+          int rows = MIN (mr, m1 - ir);
+          cnn_sgemm_epilogue e;
+          const cnn_sgemm_epilogue *tep = tile_epilogue (ep, pc + KC >= K, ir - m0, jr, ldc, &e);
+          if (wide)
+            avx512_tiles[mr == 8][w == 16][!packed] (kc, a, packed ? tail : B + jr, koff + pc, packed ? w : 0, c,
+                ldc, rows, wide, pc == 0, tep);
+          if (thin) {
+            tep = tile_epilogue (ep, pc + KC >= K, ir - m0, jr + wide, ldc, &e);
+            avx512_thins[mr == 8][1][thin - 1] (kc, a, B + jr + wide, koff + pc, 0, c + (grid ? 0 : wide), ldc, rows,
+                pc == 0, tep);
+          }
         }
       }
     }
