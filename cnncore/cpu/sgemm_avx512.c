@@ -29,6 +29,13 @@
  * a time: 24 steps of k ahead (measured on ResNet-50's 7 x 7 layers:
  * 1024 to 2048 best, 512 a quarter slower) */
 #define B_PREFETCH 1536
+/* K block of the pixel-major kernel: a block of a 64-wide weight panel is
+ * 32 KB, which stays in L1 (48 KB) from one tile of pixels to the next, so
+ * that only the first tile prefetches it (the prefetches cost a kernel 8%
+ * of its FMA rate on Xeon where they have nothing to fetch; SqueezeNet's
+ * 512 -> 1000 at 13 x 13 4-7% faster than over blocks of 256 prefetching
+ * for every tile, which read the panel from L2) */
+#define PIXEL_KC 128
 /* the AVX2 gather's weights of a K block, in bytes, above which it goes
  * row panel by row panel (L2 is 512 KB on Zen 3) */
 #define ROWS_OUTER_BYTES (256 << 10)
@@ -135,6 +142,21 @@ pack_b (bool tb, const float *B, int ldb, int k0, int kc, int n0, int nc, float 
   }
 }
 
+/* What a kernel prefetches ahead of its reads: packed A (weights read by
+ * a few columns each), B (the pixel-major kernel's weights, streamed), or
+ * nothing (the same weights again, in L1). */
+typedef enum { PREFETCH_A, PREFETCH_B, PREFETCH_NONE } kernel_prefetch;
+
+/* The pixel-major kernel's next block of weights, fetched into L2 a few
+ * lines each step of k while the tiles of pixels compute on this block
+ * (each tile its share of the lines): fetched by the first tile alone, the
+ * stream from memory stalled it while the others computed without reading
+ * any. */
+typedef struct {
+  const float *at;              /* the tile's first line */
+  int per_k, lines;             /* lines a step of k, lines in all */
+} next_block;
+
 /* C[0..m, 0..n] = (first ? beta * C : C) + alpha * Ap Bp over kc, for a
  * tile of mr rows and nv * 16 columns (12 x 32 or 8 x 48: 24 accumulators
  * either way; 12 x 16 and 8 x 16 for last tiles).  Row k of B is at Bp + k *
@@ -143,13 +165,13 @@ pack_b (bool tb, const float *B, int ldb, int k0, int kc, int n0, int nc, float 
  * gather, at Bp + koff[k] (a matrix read in place: an implicit GEMM's
  * input).  With @ep (the last K block), C then gets the bias of each row
  * (ep->bias the tile's first), the residual at the same place as C (ep->
- * residual the tile's), and the activation.  mr, nv, gather and stream_b
- * (B is weights read once: prefetched) are constants in each caller. */
+ * residual the tile's), and the activation.  mr, nv, gather and pf (what
+ * to prefetch) are constants in each caller. */
 __attribute__ ((target ("avx512f"), always_inline))
 static inline void
 kernel_any (int kc, const float *Ap, const float *Bp, const int32_t *koff, float *C, int ldc, int m, int n,
     float alpha, float beta, bool first, const cnn_sgemm_epilogue *ep, const int mr, const int nv,
-    const bool gather, int bs, const bool stream_b)
+    const bool gather, int bs, const kernel_prefetch pf, const next_block *next)
 {
   if (!bs)
     bs = nv * 16;
@@ -178,14 +200,16 @@ kernel_any (int kc, const float *Ap, const float *Bp, const int32_t *koff, float
         bv[v] = _mm512_load_ps (b + v * 16);
     }
     const float *a = Ap + (size_t) k * mr;
-    if (stream_b) {
-      /* the pixel-major kernel: B is the weights, streamed */
+    if (pf == PREFETCH_B) {
 #pragma GCC unroll 4
       for (int v = 0; v < nv; v++)
         _mm_prefetch ((const char *) (b + B_PREFETCH + v * 16), _MM_HINT_T0);
-    } else {
+    } else if (pf == PREFETCH_A) {
       _mm_prefetch ((const char *) (a + A_PREFETCH), _MM_HINT_T0);
     }
+    if (next && k * next->per_k < next->lines)
+      for (int j = 0; j < next->per_k; j++)
+        _mm_prefetch ((const char *) (next->at + (size_t) (k * next->per_k + j) * 16), _MM_HINT_T1);
     if (b_last_in_memory) {
       /* with all of them in registers, one sum went to the stack and back
        * every k; the last vector of B is read again for each row instead
@@ -281,7 +305,7 @@ static void
 kernel_12x32 (int kc, const float *Ap, const float *Bp, float *C, int ldc, int m, int n, float alpha,
     float beta, bool first)
 {
-  kernel_any (kc, Ap, Bp, NULL, C, ldc, m, n, alpha, beta, first, NULL, 12, 2, false, 0, false);
+  kernel_any (kc, Ap, Bp, NULL, C, ldc, m, n, alpha, beta, first, NULL, 12, 2, false, 0, PREFETCH_A, NULL);
 }
 
 /* The kernel for each tile shape and way of reading B, compiled once each:
@@ -295,7 +319,7 @@ kernel_12x32 (int kc, const float *Ap, const float *Bp, float *C, int ldc, int m
   name (int kc, const float *Ap, const float *B, const int32_t *koff, int bs, float *C, int ldc, int m, int n, \
       bool first, const cnn_sgemm_epilogue *ep) \
   { \
-    kernel_any (kc, Ap, B, koff, C, ldc, m, n, 1.f, 0.f, first, ep, mr, nv, gather, bs, false); \
+    kernel_any (kc, Ap, B, koff, C, ldc, m, n, 1.f, 0.f, first, ep, mr, nv, gather, bs, PREFETCH_A, NULL); \
   }
 
 TILE_KERNEL (kernel_12x32_packed, 12, 2, false)
@@ -381,22 +405,30 @@ static const cnn_tile_kernel avx512_tiles[2][2][2] = {
 };
 
 /* The pixel-major kernels: 7 output pixels (A, broadcast) by 16 to 64
- * output channels (B, the weights, streamed as vectors) [vectors - 1]. */
-#define PIXEL_KERNEL(name, nv) \
+ * output channels (B, the weights, as vectors), [prefetching B][vectors -
+ * 1]: the first tile of pixels streams a block of weights in, the others
+ * find it in L1. */
+#define PIXEL_KERNEL(name, nv, pf) \
   __attribute__ ((target ("avx512f"))) static void \
-  name (int kc, const float *Ap, const float *B, float *C, bool first) \
+  name (int kc, const float *Ap, const float *B, float *C, bool first, const next_block *next) \
   { \
     kernel_any (kc, Ap, B, NULL, C, PIXEL_NR, PIXEL_MR, nv * 16, 1.f, 0.f, first, NULL, PIXEL_MR, nv, false, \
-        nv * 16, true); \
+        nv * 16, pf, next); \
   }
 
-PIXEL_KERNEL (pixel_7x16, 1)
-PIXEL_KERNEL (pixel_7x32, 2)
-PIXEL_KERNEL (pixel_7x48, 3)
-PIXEL_KERNEL (pixel_7x64, 4)
+PIXEL_KERNEL (pixel_7x16, 1, PREFETCH_NONE)
+PIXEL_KERNEL (pixel_7x32, 2, PREFETCH_NONE)
+PIXEL_KERNEL (pixel_7x48, 3, PREFETCH_NONE)
+PIXEL_KERNEL (pixel_7x64, 4, PREFETCH_NONE)
+PIXEL_KERNEL (pixel_7x16_stream, 1, PREFETCH_B)
+PIXEL_KERNEL (pixel_7x32_stream, 2, PREFETCH_B)
+PIXEL_KERNEL (pixel_7x48_stream, 3, PREFETCH_B)
+PIXEL_KERNEL (pixel_7x64_stream, 4, PREFETCH_B)
 
-static void (*const pixel_kernels[4]) (int kc, const float *Ap, const float *B, float *C, bool first) = {
-  pixel_7x16, pixel_7x32, pixel_7x48, pixel_7x64
+static void (*const pixel_kernels[2][4]) (int kc, const float *Ap, const float *B, float *C, bool first,
+    const next_block *next) = {
+  { pixel_7x16, pixel_7x32, pixel_7x48, pixel_7x64 },
+  { pixel_7x16_stream, pixel_7x32_stream, pixel_7x48_stream, pixel_7x64_stream },
 };
 
 /* Columns of the pixel-major weight panel that starts at output channel m0:
@@ -450,11 +482,20 @@ cnn_sgemm_avx512_pixels (int K, const float *Apix, int n, const float *Bpanel, i
     float *out, int ldo, const cnn_sgemm_epilogue *ep)
 {
   int panels = (n + PIXEL_MR - 1) / PIXEL_MR, nv = (w + 15) / 16;
-  for (int pc = 0; pc < K; pc += KC) {
-    int kc = MIN (KC, K - pc);
-    for (int p = 0; p < panels; p++)
-      pixel_kernels[nv - 1] (kc, Apix + (size_t) p * PIXEL_MR * K + (size_t) pc * PIXEL_MR,
-          Bpanel + (size_t) pc * nv * 16, scratch + (size_t) p * PIXEL_MR * PIXEL_NR, pc == 0);
+  for (int pc = 0; pc < K; pc += PIXEL_KC) {
+    int kc = MIN (PIXEL_KC, K - pc);
+    /* the next block: of this panel, or past its end the first of the
+     * next panel (panels lie one after the other; a prefetch past the
+     * last does not fault) */
+    int next_kc = pc + kc < K ? MIN (PIXEL_KC, K - pc - kc) : MIN (PIXEL_KC, K);
+    int lines = next_kc * nv, share = (lines + panels - 1) / panels;
+    const float *next = Bpanel + (size_t) (pc + kc) * nv * 16;
+    for (int p = 0; p < panels; p++) {
+      int from = MIN (p * share, lines);
+      next_block nb = { next + (size_t) from * 16, (share + kc - 1) / kc, MIN (share, lines - from) };
+      pixel_kernels[pc == 0 && p == 0][nv - 1] (kc, Apix + (size_t) p * PIXEL_MR * K + (size_t) pc * PIXEL_MR,
+          Bpanel + (size_t) pc * nv * 16, scratch + (size_t) p * PIXEL_MR * PIXEL_NR, pc == 0, &nb);
+    }
   }
   /* out transposed (16 x 16 blocks in registers), then channel by channel
    * the epilogue, while the rows are hot */
