@@ -108,8 +108,11 @@ geometry (const cnn_exec *x, wino_geom *g)
     g->block = (g->tiles + g->n_blocks - 1) / g->n_blocks;
     g->n_blocks = (g->tiles + g->block - 1) / g->block;
   }
-  /* too few blocks to keep every thread busy: split the stages instead */
-  g->phased = g->n_blocks < 2 * threads && g->tiles * per_tile <= PHASED_MAX;
+  /* too few blocks to keep every thread busy: split the stages instead.
+   * A block per thread is enough: split, each stage reads what the other
+   * cores wrote in the one before (SqueezeNet's 16 -> 64 at 55 x 55, two
+   * blocks at 2 threads: 0.168 -> 0.130 ms fused, Xeon) */
+  g->phased = g->n_blocks < threads && g->tiles * per_tile <= PHASED_MAX;
   if (g->phased) {
     g->block = g->tiles;
     g->n_blocks = 1;
