@@ -378,17 +378,19 @@ void cnn_sgemm_gather (cnn_sgemm_tile t, int M, int m0, int m1, int n, int K, co
  * the n <= 7 pixels): pixel i's value k is B[koff[k] + cols[i]] (the
  * implicit GEMM's B, column cols[i]).  cnn_sgemm_avx512_pixels() takes the
  * panels of n pixels (n / 7 rounded up, K x 7 each, one after the other)
- * and the weight panel of channels [m0, m0 + w), w <= 64: the packed
- * weights (cnn_sgemm_tile_pack_a() with CNN_TILE_PIXELS) + m0 * K; it
- * computes into @scratch (7 x 64 floats a pixel panel) and stores channel
- * c's n values at out + c * ldo with @ep's bias (from channel m0), residual
- * (laid out as out) and simple activation. */
+ * and w <= 64 channels [c0, c0 + w) of the weight panel that holds them,
+ * whose K rows are ldb floats apart (its width, 64 but for the last): the
+ * packed weights (cnn_sgemm_tile_pack_a() with CNN_TILE_PIXELS) + m0 * K +
+ * c0 - m0 for the panel starting at channel m0 (c0 - m0 a multiple of 16);
+ * it computes into @scratch (7 x 64 floats a pixel panel) and stores
+ * channel c's n values at out + c * ldo with @ep's bias (from channel c0),
+ * residual (laid out as out) and simple activation. */
 #define CNN_SGEMM_PIXEL_MR 7
 #define CNN_SGEMM_PIXEL_NR 64
 void cnn_sgemm_pack_pixels (int K, const float *B, const int32_t *koff, const int32_t *cols, int n,
     float *panel);
-void cnn_sgemm_avx512_pixels (int K, const float *Apix, int n, const float *Bpanel, int w, float *scratch,
-    float *out, int ldo, const cnn_sgemm_epilogue *ep);
+void cnn_sgemm_avx512_pixels (int K, const float *Apix, int n, const float *Bpanel, int w, int ldb,
+    float *scratch, float *out, int ldo, const cnn_sgemm_epilogue *ep);
 /* Rows [m0, m1) (m0 a multiple of 12) of C = A B, A packed by
  * cnn_sgemm_tile_pack_a() for the 12 x 32 tile, B (N columns) as
  * cnn_sgemm_packed_b_offset() lays it out; C and @ep as for the above. */

@@ -39,6 +39,7 @@ typedef struct {
   int64_t ppanels;              /* pixel panels (7 output pixels each) */
   int64_t wpanels;              /* weight panels (64 output channels each) */
   int64_t pgroups;              /* threads sharing the pixels, or 1: the weight panels */
+  int64_t cgroups;              /* threads sharing the channels in runs of 16, or 1: the panels */
 } implicit_geom;
 
 /* CNN_PIXEL_MAJOR: unset, auto (where it pays); 0 never; 1 wherever it
@@ -121,9 +122,15 @@ implicit_geometry (const cnn_exec *x, implicit_geom *g)
   if (g->pixel) {
     g->tile = CNN_TILE_PIXELS;
     /* threads share the weight panels where they come out even or are
-     * many, else the pixels (each thread then streams all the weights) */
+     * many; else the channels in runs of 16 where they outnumber the
+     * pixels (each thread reads all the pixels, packed once, and its share
+     * of the weights: MobileNetV2's 960 -> 320 at 7 x 7, 5 panels, whose
+     * 7 pixel panels had gone 4 and 3 to two threads, each streaming all
+     * the weights); else the pixels (each thread then streams all the
+     * weights) */
     bool even = (g->wpanels % T == 0 && g->Mg % CNN_SGEMM_PIXEL_NR == 0) || g->wpanels >= 4 * T;
-    g->pgroups = even ? 1 : MIN (T, g->ppanels);
+    g->cgroups = !even && g->Mg >= osz ? MIN (T, (g->Mg + 15) / 16) : 1;
+    g->pgroups = even || g->cgroups > 1 ? 1 : MIN (T, g->ppanels);
   }
   /* compact: one column per output pixel, in 12 x 32 tiles; worth its copy
    * (K floats a column) where it computes an eighth fewer cells and output
@@ -310,11 +317,12 @@ pack_pixel_panel (int64_t q, int tid, void *data)
   cnn_sgemm_pack_pixels ((int) g->K, t->b, t->koff, cols, (int) n, t->pixels + p0 * g->K);
 }
 
-/* Pixel-major: weight panels [m0, m1) times pixel panels [q0, q1); the
- * kernel stores the output, epilogue included (a complex activation
- * follows in a pass). */
+/* Pixel-major: output channels [c0, c1) (c0 a multiple of 16) times pixel
+ * panels [q0, q1), a weight panel or the part of one in the range at a
+ * time; the kernel stores the output, epilogue included (a complex
+ * activation follows in a pass). */
 static void
-pixel_panels (implicit_ctx *t, int tid, int64_t m0, int64_t m1, int64_t q0, int64_t q1)
+pixel_panels (implicit_ctx *t, int tid, int64_t c0, int64_t c1, int64_t q0, int64_t q1)
 {
   const implicit_geom *g = t->g;
   int64_t osz = g->p.OH * g->p.OW, p0 = q0 * CNN_SGEMM_PIXEL_MR, p1 = MIN (q1 * CNN_SGEMM_PIXEL_MR, osz);
@@ -322,16 +330,20 @@ pixel_panels (implicit_ctx *t, int tid, int64_t m0, int64_t m1, int64_t q0, int6
     return;
   const cnn_act *act = &t->x->act;
   bool simple = cnn_act_is_simple (act->type);
-  for (int64_t m = m0; m < m1; m++) {
-    int64_t c0 = m * CNN_SGEMM_PIXEL_NR, w = MIN (CNN_SGEMM_PIXEL_NR, g->Mg - c0);
-    cnn_sgemm_epilogue ep = { t->bias ? t->bias + c0 : NULL, t->residual ? t->residual + c0 * osz + p0 : NULL,
+  for (int64_t c = c0, e; c < c1; c = e) {
+    /* the panel holding channel c: its rows as wide as its channels,
+     * rounded up to a vector */
+    int64_t m0 = c / CNN_SGEMM_PIXEL_NR * CNN_SGEMM_PIXEL_NR;
+    int64_t pw = MIN (CNN_SGEMM_PIXEL_NR, (g->Mg - m0 + 15) / 16 * 16);
+    e = MIN (c1, m0 + CNN_SGEMM_PIXEL_NR);
+    cnn_sgemm_epilogue ep = { t->bias ? t->bias + c : NULL, t->residual ? t->residual + c * osz + p0 : NULL,
       simple ? act->type : CNN_ACT_NONE, act->alpha, act->beta };
-    float *out = t->out + c0 * osz + p0;
-    cnn_sgemm_avx512_pixels ((int) g->K, t->pixels + p0 * g->K, (int) (p1 - p0), t->wpacked + c0 * g->K, (int) w,
-        t->blocks + (size_t) tid * t->per_thread, out, (int) osz, &ep);
+    float *out = t->out + c * osz + p0;
+    cnn_sgemm_avx512_pixels ((int) g->K, t->pixels + p0 * g->K, (int) (p1 - p0), t->wpacked + m0 * g->K + (c - m0),
+        (int) (e - c), (int) pw, t->blocks + (size_t) tid * t->per_thread, out, (int) osz, &ep);
     if (!simple)
-      for (int64_t c = 0; c < w; c++)
-        cnn_act_apply_fast (act, out + c * osz, p1 - p0);
+      for (int64_t i = 0; i < e - c; i++)
+        cnn_act_apply_fast (act, out + i * osz, p1 - p0);
   }
 }
 
@@ -340,7 +352,19 @@ static void
 pixel_channels (int64_t m, int tid, void *data)
 {
   implicit_ctx *t = data;
-  pixel_panels (t, tid, m, m + 1, 0, t->g->ppanels);
+  const implicit_geom *g = t->g;
+  pixel_panels (t, tid, m * CNN_SGEMM_PIXEL_NR, MIN ((m + 1) * CNN_SGEMM_PIXEL_NR, g->Mg), 0, g->ppanels);
+}
+
+/* Pixel-major, task i: run i of channels (in runs of 16, cgroups of them
+ * as even as they come) for all pixels (packed before). */
+static void
+pixel_channel_group (int64_t i, int tid, void *data)
+{
+  implicit_ctx *t = data;
+  const implicit_geom *g = t->g;
+  int64_t runs = (g->Mg + 15) / 16;
+  pixel_panels (t, tid, runs * i / g->cgroups * 16, MIN (runs * (i + 1) / g->cgroups * 16, g->Mg), 0, g->ppanels);
 }
 
 /* Pixel-major, task i: group i of the pixel panels, packed here, for all
@@ -353,7 +377,7 @@ pixel_group (int64_t i, int tid, void *data)
   int64_t q0 = i * g->ppanels / g->pgroups, q1 = (i + 1) * g->ppanels / g->pgroups;
   for (int64_t q = q0; q < q1; q++)
     pack_pixel_panel (q, tid, data);
-  pixel_panels (t, tid, 0, g->wpanels, q0, q1);
+  pixel_panels (t, tid, 0, g->Mg, q0, q1);
 }
 
 cnn_status
@@ -406,7 +430,10 @@ cnn_conv2d_implicit (cnn_exec *x)
       }
       if (g.pixel) {
         cnn_parallel_for (g.K * osz > 16384 ? x->pool : NULL, g.ppanels, pack_pixel_panel, &t);
-        cnn_parallel_for (x->pool, g.wpanels, pixel_channels, &t);
+        if (g.cgroups > 1)
+          cnn_parallel_for (x->pool, g.cgroups, pixel_channel_group, &t);
+        else
+          cnn_parallel_for (x->pool, g.wpanels, pixel_channels, &t);
         continue;
       }
       cnn_parallel_for (x->pool, g.col_blocks * g.m_blocks, implicit_block, &t);

@@ -410,10 +410,10 @@ static const cnn_tile_kernel avx512_tiles[2][2][2] = {
  * find it in L1. */
 #define PIXEL_KERNEL(name, nv, pf) \
   __attribute__ ((target ("avx512f"))) static void \
-  name (int kc, const float *Ap, const float *B, float *C, bool first, const next_block *next) \
+  name (int kc, const float *Ap, const float *B, int bs, float *C, bool first, const next_block *next) \
   { \
     kernel_any (kc, Ap, B, NULL, C, PIXEL_NR, PIXEL_MR, nv * 16, 1.f, 0.f, first, NULL, PIXEL_MR, nv, false, \
-        nv * 16, pf, next); \
+        bs, pf, next); \
   }
 
 PIXEL_KERNEL (pixel_7x16, 1, PREFETCH_NONE)
@@ -425,7 +425,7 @@ PIXEL_KERNEL (pixel_7x32_stream, 2, PREFETCH_B)
 PIXEL_KERNEL (pixel_7x48_stream, 3, PREFETCH_B)
 PIXEL_KERNEL (pixel_7x64_stream, 4, PREFETCH_B)
 
-static void (*const pixel_kernels[2][4]) (int kc, const float *Ap, const float *B, float *C, bool first,
+static void (*const pixel_kernels[2][4]) (int kc, const float *Ap, const float *B, int bs, float *C, bool first,
     const next_block *next) = {
   { pixel_7x16, pixel_7x32, pixel_7x48, pixel_7x64 },
   { pixel_7x16_stream, pixel_7x32_stream, pixel_7x48_stream, pixel_7x64_stream },
@@ -478,7 +478,7 @@ cnn_sgemm_pack_pixels (int K, const float *B, const int32_t *koff, const int32_t
 
 __attribute__ ((target ("avx512f")))
 void
-cnn_sgemm_avx512_pixels (int K, const float *Apix, int n, const float *Bpanel, int w, float *scratch,
+cnn_sgemm_avx512_pixels (int K, const float *Apix, int n, const float *Bpanel, int w, int ldb, float *scratch,
     float *out, int ldo, const cnn_sgemm_epilogue *ep)
 {
   int panels = (n + PIXEL_MR - 1) / PIXEL_MR, nv = (w + 15) / 16;
@@ -488,13 +488,13 @@ cnn_sgemm_avx512_pixels (int K, const float *Apix, int n, const float *Bpanel, i
      * next panel (panels lie one after the other; a prefetch past the
      * last does not fault) */
     int next_kc = pc + kc < K ? MIN (PIXEL_KC, K - pc - kc) : MIN (PIXEL_KC, K);
-    int lines = next_kc * nv, share = (lines + panels - 1) / panels;
-    const float *next = Bpanel + (size_t) (pc + kc) * nv * 16;
+    int lines = next_kc * ldb / 16, share = (lines + panels - 1) / panels;
+    const float *next = Bpanel + (size_t) (pc + kc) * ldb;
     for (int p = 0; p < panels; p++) {
       int from = MIN (p * share, lines);
       next_block nb = { next + (size_t) from * 16, (share + kc - 1) / kc, MIN (share, lines - from) };
       pixel_kernels[pc == 0 && p == 0][nv - 1] (kc, Apix + (size_t) p * PIXEL_MR * K + (size_t) pc * PIXEL_MR,
-          Bpanel + (size_t) pc * nv * 16, scratch + (size_t) p * PIXEL_MR * PIXEL_NR, pc == 0, &nb);
+          Bpanel + (size_t) pc * ldb, ldb, scratch + (size_t) p * PIXEL_MR * PIXEL_NR, pc == 0, &nb);
     }
   }
   /* out transposed (16 x 16 blocks in registers), then channel by channel
@@ -959,7 +959,7 @@ cnn_sgemm_pack_pixels (int K, const float *B, const int32_t *koff, const int32_t
 }
 
 void
-cnn_sgemm_avx512_pixels (int K, const float *Apix, int n, const float *Bpanel, int w, float *scratch,
+cnn_sgemm_avx512_pixels (int K, const float *Apix, int n, const float *Bpanel, int w, int ldb, float *scratch,
     float *out, int ldo, const cnn_sgemm_epilogue *ep)
 {
   g_assert_not_reached ();

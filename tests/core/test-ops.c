@@ -976,7 +976,9 @@ test_implicit (void)
  * groups, fewer than 7 pixels, channel panels of 64 and a last one of 16, 32 or 48 columns (a
  * few used), bias or none, Relu, LeakyRelu and Sigmoid (a pass of its
  * own), a fused residual; one thread and two, two threads sharing the
- * channel panels (256 channels) or the pixels (70); batch 2.  Last, with
+ * channel panels (256 channels), the channels in runs of 16 across a
+ * panel's (70, 90, 130 and 17 channels, more than pixels) or the pixels
+ * (64 channels at 13 x 13); batch 2.  Last, with
  * the mode on where it pays, a 7 x 7 layer with 1.2 MB of weights. */
 static void
 test_pixel_major (void)
