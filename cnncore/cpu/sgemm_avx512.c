@@ -30,11 +30,12 @@
  * 1024 to 2048 best, 512 a quarter slower) */
 #define B_PREFETCH 1536
 /* K block of the pixel-major kernel: a block of a 64-wide weight panel is
- * 32 KB, which stays in L1 (48 KB) from one tile of pixels to the next, so
- * that only the first tile prefetches it (the prefetches cost a kernel 8%
- * of its FMA rate on Xeon where they have nothing to fetch; SqueezeNet's
- * 512 -> 1000 at 13 x 13 4-7% faster than over blocks of 256 prefetching
- * for every tile, which read the panel from L2) */
+ * 32 KB, which stays in L1 (48 KB) from one tile of pixels to the next,
+ * while the next block comes into L2 (next_block below); no tile
+ * prefetches the block it reads, but the very first (the prefetches cost
+ * a kernel 8% of its FMA rate on Xeon where they have nothing to fetch;
+ * SqueezeNet's 512 -> 1000 at 13 x 13 4-7% faster than over blocks of 256
+ * prefetching in every tile, which read the panel from L2) */
 #define PIXEL_KC 128
 /* the AVX2 gather's weights of a K block, in bytes, above which it goes
  * row panel by row panel (L2 is 512 KB on Zen 3) */
@@ -406,8 +407,9 @@ static const cnn_tile_kernel avx512_tiles[2][2][2] = {
 
 /* The pixel-major kernels: 7 output pixels (A, broadcast) by 16 to 64
  * output channels (B, the weights, as vectors), [prefetching B][vectors -
- * 1]: the first tile of pixels streams a block of weights in, the others
- * find it in L1. */
+ * 1]: the first tile of the first K block streams its weights in; the
+ * later blocks are in L2 by their turn (next_block), and a block's later
+ * tiles find it in L1. */
 #define PIXEL_KERNEL(name, nv, pf) \
   __attribute__ ((target ("avx512f"))) static void \
   name (int kc, const float *Ap, const float *B, int bs, float *C, bool first, const next_block *next) \
