@@ -391,6 +391,9 @@ void cnn_sgemm_pack_pixels (int K, const float *B, const int32_t *koff, const in
     float *panel);
 void cnn_sgemm_avx512_pixels (int K, const float *Apix, int n, const float *Bpanel, int w, int ldb,
     float *scratch, float *out, int ldo, const cnn_sgemm_epilogue *ep);
+/* Width of the pixel-major weight panel that starts at channel m0 of M (the
+ * floats between its rows): 64, or the rest rounded up to a vector. */
+int cnn_sgemm_pixel_panel_width (int M, int m0);
 /* Rows [m0, m1) (m0 a multiple of 12) of C = A B, A packed by
  * cnn_sgemm_tile_pack_a() for the 12 x 32 tile, B (N columns) as
  * cnn_sgemm_packed_b_offset() lays it out; C and @ep as for the above. */

@@ -331,16 +331,15 @@ pixel_panels (implicit_ctx *t, int tid, int64_t c0, int64_t c1, int64_t q0, int6
   const cnn_act *act = &t->x->act;
   bool simple = cnn_act_is_simple (act->type);
   for (int64_t c = c0, e; c < c1; c = e) {
-    /* the panel holding channel c: its rows as wide as its channels,
-     * rounded up to a vector */
+    /* the panel holding channel c */
     int64_t m0 = c / CNN_SGEMM_PIXEL_NR * CNN_SGEMM_PIXEL_NR;
-    int64_t pw = MIN (CNN_SGEMM_PIXEL_NR, (g->Mg - m0 + 15) / 16 * 16);
+    int pw = cnn_sgemm_pixel_panel_width ((int) g->Mg, (int) m0);
     e = MIN (c1, m0 + CNN_SGEMM_PIXEL_NR);
     cnn_sgemm_epilogue ep = { t->bias ? t->bias + c : NULL, t->residual ? t->residual + c * osz + p0 : NULL,
       simple ? act->type : CNN_ACT_NONE, act->alpha, act->beta };
     float *out = t->out + c * osz + p0;
     cnn_sgemm_avx512_pixels ((int) g->K, t->pixels + p0 * g->K, (int) (p1 - p0), t->wpacked + m0 * g->K + (c - m0),
-        (int) (e - c), (int) pw, t->blocks + (size_t) tid * t->per_thread, out, (int) osz, &ep);
+        (int) (e - c), pw, t->blocks + (size_t) tid * t->per_thread, out, (int) osz, &ep);
     if (!simple)
       for (int64_t i = 0; i < e - c; i++)
         cnn_act_apply_fast (act, out + i * osz, p1 - p0);

@@ -51,6 +51,12 @@ cnn_sgemm_thin_columns (int cols)
   return cols <= 4 ? cols : cols > 16 && cols <= 20 ? cols - 16 : 0;
 }
 
+int
+cnn_sgemm_pixel_panel_width (int M, int m0)
+{
+  return MIN (PIXEL_NR, (M - m0 + 15) / 16 * 16);
+}
+
 #ifdef HAVE_AVX512_KERNEL
 
 /* Packing buffers kept per thread: a fresh multi-megabyte allocation per
@@ -433,14 +439,6 @@ static void (*const pixel_kernels[2][4]) (int kc, const float *Ap, const float *
   { pixel_7x16_stream, pixel_7x32_stream, pixel_7x48_stream, pixel_7x64_stream },
 };
 
-/* Columns of the pixel-major weight panel that starts at output channel m0:
- * 64, or the rest rounded up to a vector. */
-static int
-pixel_panel_width (int M, int m0)
-{
-  return MIN (PIXEL_NR, (M - m0 + 15) / 16 * 16);
-}
-
 /* Weights (M x K, or its transpose) as the pixel-major kernel's B: panel
  * by panel of 64 output channels, K rows of the panel's width each (panel
  * m0 / 64 at m0 * K), zero columns past M. */
@@ -448,7 +446,7 @@ static void
 pack_pixel_weights (bool ta, int M, int K, const float *A, int lda, float *out)
 {
   for (int m0 = 0; m0 < M; m0 += PIXEL_NR) {
-    int w = pixel_panel_width (M, m0);
+    int w = cnn_sgemm_pixel_panel_width (M, m0);
     for (int k = 0; k < K; k++)
       for (int j = 0; j < w; j++) {
         int m = m0 + j;
