@@ -14,9 +14,13 @@ export GST_PLUGIN_PATH="$PWD/$BUILD/plugins"
 OUT=${OUT:-$BUILD/demo}
 mkdir -p "$OUT"
 M=models/fashion
+# Debian's python, which setup-debian.sh gives numpy: a python3 found first
+# on PATH (pyenv's, a virtual environment's) may lack it
+PY=${PYTHON:-/usr/bin/python3}
+[ -x "$PY" ] || PY=python3
 
 echo "== 1/2 detection and segmentation of a generated video"
-python3 models/make_demo_video.py "$OUT/input.rgb" 120 384
+"$PY" models/make_demo_video.py "$OUT/input.rgb" 120 384
 gst-launch-1.0 -q filesrc location="$OUT/input.rgb" ! \
   rawvideoparse width=384 height=384 format=rgb framerate=12/1 ! videoconvert ! \
   x264enc speed-preset=veryfast ! mp4mux ! filesink location="$OUT/input.mp4"
@@ -30,7 +34,7 @@ gst-launch-1.0 -e filesrc location="$OUT/input.mp4" ! decodebin ! videoconvert !
   cnnoverlay ! cnnmetapublish location="$OUT/annotated.jsonl" ! videoconvert ! \
   x264enc speed-preset=veryfast ! mp4mux ! filesink location="$OUT/annotated.mp4" |
   grep --line-buffered -E "progressreport|ERROR|Execution ended" || true
-python3 - "$OUT/annotated.jsonl" <<'PY'
+"$PY" - "$OUT/annotated.jsonl" <<'PY'
 import collections, json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 labels = collections.Counter(o["label"] for r in rows for o in r.get("objects", []))
@@ -45,7 +49,7 @@ echo "== 2/2 batch classification of the sample images"
 "$BUILD/cnncore/cnn-inspect" $M/classifier.onnx | head -n 3
 MODEL=$M/classifier.onnx TOPK=3 sh pipelines/classify-folder.sh $M/samples "$OUT/classify.jsonl"
 # file -> top label, from the JSON lines
-python3 - "$OUT/classify.jsonl" <<'PY'
+"$PY" - "$OUT/classify.jsonl" <<'PY'
 import json, os, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 right = 0
