@@ -486,7 +486,8 @@ cnn_sgemm_avx512_pixels (int K, const float *Apix, int n, const float *Bpanel, i
     int kc = MIN (PIXEL_KC, K - pc);
     /* the next block: of this panel, or past its end the first of the
      * next panel (panels lie one after the other; a prefetch past the
-     * last does not fault) */
+     * last does not fault); whole rows of ldb floats, so that a run of a
+     * panel's channels fetches the rest of its rows too */
     int next_kc = pc + kc < K ? MIN (PIXEL_KC, K - pc - kc) : MIN (PIXEL_KC, K);
     int lines = next_kc * ldb / 16, share = (lines + panels - 1) / panels;
     const float *next = Bpanel + (size_t) (pc + kc) * ldb;
