@@ -301,6 +301,19 @@ int cnn_threadpool_size (const cnn_threadpool *pool);
  * NULL); tid in [0, size) tells which thread runs it, for per-thread scratch. */
 void cnn_parallel_for (cnn_threadpool *pool, int64_t n, void (*fn) (int64_t i, int tid, void *data),
     void *data);
+/* Layers of large maps split between threads by pixels rather than by
+ * channels, each thread the same part of the image in every layer (the
+ * first rows for thread 0): loop n's items in [n t / T, n (t + 1) / T) go
+ * to thread t first, so a loop whose items run over the image in order
+ * hands thread t the t-th part.  What a layer reads then lies in the
+ * cache of the core that wrote it; split by channels, each thread read the
+ * whole input, half of it from the other core (SqueezeNet's 256 -> 32 at
+ * 27 x 27 took as long at 2 threads as at 1).  CNN_SPATIAL=0: channels
+ * (comparisons). */
+bool cnn_spatial_split (void);
+/* Rows [*r0, *r1) of @rows in part @b of @parts (whole multiples of @align
+ * but for the last part's end). */
+void cnn_spatial_part (int64_t rows, int64_t b, int64_t parts, int64_t align, int64_t *r0, int64_t *r1);
 /* memcpy() of @bytes in chunks across @pool's threads (one core does not
  * fill a pinned staging buffer at the memory's speed). */
 void cnn_parallel_copy (cnn_threadpool *pool, void *dst, const void *src, size_t bytes);

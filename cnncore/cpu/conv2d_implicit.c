@@ -20,6 +20,7 @@
 #define PANEL_ORDER_TILES 16    /* tiles of columns per task then */
 #define PIXEL_MAX_OUTPUT 256    /* output pixels up to which the pixel-major GEMM runs */
 #define PIXEL_MIN_WEIGHTS (1 << 18)     /* weights (floats) from which it does */
+#define SPATIAL_MIN_TILES 8     /* tiles of columns a thread from which threads split by pixels */
 
 typedef struct {
   cnn_window w;
@@ -40,6 +41,7 @@ typedef struct {
   int64_t wpanels;              /* weight panels (64 output channels each) */
   int64_t pgroups;              /* threads sharing the pixels, or 1: the weight panels */
   int64_t cgroups;              /* threads sharing the channels in runs of 16, or 1: the panels */
+  bool spatial;                 /* the tasks go by column block first (cnn_spatial_split()) */
 } implicit_geom;
 
 /* CNN_PIXEL_MAJOR: unset, auto (where it pays); 0 never; 1 wherever it
@@ -161,6 +163,22 @@ implicit_geometry (const cnn_exec *x, implicit_geom *g)
   g->block_cols = (g->panel_order ? PANEL_ORDER_TILES : TILES_PER_BLOCK) * (g->tile == CNN_TILE_8x48 ? 48 : 32);
   /* tasks: column blocks times channel blocks, a few per thread */
   g->col_blocks = g->compact ? 1 : (pg->ncols + g->block_cols - 1) / g->block_cols;
+  /* by pixels (cnn_spatial_split()) where the input outweighs the weights,
+   * which each thread then reads whole, and each thread's columns fill
+   * tiles enough that a second last tile costs little: a whole number of
+   * column blocks a thread, the tasks column block by column block */
+  int64_t nr = g->tile == CNN_TILE_8x48 ? 48 : 32;
+  g->spatial = T > 1 && !g->compact && !g->pixel && cnn_spatial_split () && pg->ncols >= SPATIAL_MIN_TILES * T * nr &&
+      g->Mg * g->K <= g->Cg * pg->H * pg->W;
+  if (g->spatial) {
+    g->col_blocks = (g->col_blocks + T - 1) / T * T;
+    g->block_cols = 0;
+    for (int64_t b = 0; b < g->col_blocks; b++) {
+      int64_t j0, j1;
+      cnn_spatial_part (pg->ncols, b, g->col_blocks, nr, &j0, &j1);
+      g->block_cols = MAX (g->block_cols, j1 - j0);
+    }
+  }
   int64_t mpanels = (g->Mg + g->mr - 1) / g->mr;
   int64_t parts = CLAMP ((4 * T + g->col_blocks - 1) / g->col_blocks, 1, mpanels);
   /* blocks of equal panels give or take one (27 panels in 8: 4 4 4 3 3 3 3 3
@@ -230,6 +248,22 @@ channel_block (const implicit_geom *g, int64_t b, int64_t *m0, int64_t *m1)
   *m1 = MIN ((b + 1) * g->mpanels / g->m_blocks * g->mr, g->Mg);
 }
 
+/* Task @task's grid columns [*j0, *j0 + *n) and output channels [*m0, *m1). */
+static void
+block_of_task (const implicit_geom *g, int64_t task, int64_t *j0, int64_t *n, int64_t *m0, int64_t *m1)
+{
+  int64_t cb = g->spatial ? task / g->m_blocks : task % g->col_blocks;
+  channel_block (g, g->spatial ? task % g->m_blocks : task / g->col_blocks, m0, m1);
+  if (g->spatial) {
+    int64_t j1;
+    cnn_spatial_part (g->p.ncols, cb, g->col_blocks, g->tile == CNN_TILE_8x48 ? 48 : 32, j0, &j1);
+    *n = j1 - *j0;
+  } else {
+    *j0 = cb * g->block_cols;
+    *n = MIN (g->block_cols, g->p.ncols - *j0);
+  }
+}
+
 /* Task c * sh + py: channel c's rows of phase py. */
 static void
 fill_planes (int64_t task, int tid, void *data)
@@ -248,9 +282,8 @@ implicit_block (int64_t task, int tid, void *data)
   implicit_ctx *t = data;
   const implicit_geom *g = t->g;
   const cnn_phase_grid *pg = &g->p;
-  int64_t j0 = (task % g->col_blocks) * g->block_cols, m0, m1;
-  channel_block (g, task / g->col_blocks, &m0, &m1);
-  int64_t n = MIN (g->block_cols, pg->ncols - j0);
+  int64_t j0, n, m0, m1;
+  block_of_task (g, task, &j0, &n, &m0, &m1);
   int64_t osz = pg->OH * pg->OW;
   const cnn_act *act = &t->x->act;
   bool plain = g->in_place && cnn_act_is_simple (act->type);

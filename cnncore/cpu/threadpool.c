@@ -225,6 +225,22 @@ cnn_parallel_for (cnn_threadpool *p, int64_t n, void (*fn) (int64_t i, int tid, 
   }
 }
 
+bool
+cnn_spatial_split (void)
+{
+  static int on = -1;
+  if (on < 0)
+    on = g_strcmp0 (g_getenv ("CNN_SPATIAL"), "0") != 0;
+  return on;
+}
+
+void
+cnn_spatial_part (int64_t rows, int64_t b, int64_t parts, int64_t align, int64_t *r0, int64_t *r1)
+{
+  *r0 = MIN (rows * b / parts / align * align, rows);
+  *r1 = b + 1 == parts ? rows : MIN (rows * (b + 1) / parts / align * align, rows);
+}
+
 #define COPY_CHUNK (256 * 1024)  /* bytes a task copies at least: below, waking a thread costs more */
 
 typedef struct {
