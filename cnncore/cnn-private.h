@@ -302,14 +302,17 @@ int cnn_threadpool_size (const cnn_threadpool *pool);
 void cnn_parallel_for (cnn_threadpool *pool, int64_t n, void (*fn) (int64_t i, int tid, void *data),
     void *data);
 /* Layers of large maps split between threads by pixels rather than by
- * channels, each thread the same part of the image in every layer (the
- * first rows for thread 0): loop n's items in [n t / T, n (t + 1) / T) go
- * to thread t first, so a loop whose items run over the image in order
- * hands thread t the t-th part.  What a layer reads then lies in the
- * cache of the core that wrote it; split by channels, each thread read the
- * whole input, half of it from the other core (SqueezeNet's 256 -> 32 at
- * 27 x 27 took as long at 2 threads as at 1).  CNN_SPATIAL=0: channels
- * (comparisons). */
+ * channels (the implicit GEMM's, cpu/conv2d_implicit.c), the first part of
+ * the image to thread 0: loop n's items in [n t / T, n (t + 1) / T) go to
+ * thread t first, so a loop whose items run over the image in order hands
+ * thread t the t-th part, layer after layer, and what a layer reads lies
+ * mostly in the cache of the core that wrote it.  Split by channels, each
+ * thread read the whole input, half of it from the other core, and a
+ * layer of few output channels read it for few rows of its tile
+ * (SqueezeNet's 256 -> 32 at 27 x 27 took as long at 2 threads as at 1 in
+ * the model).  Depthwise layers keep their split by channels: in bands of
+ * rows, the per-row setup cost 10-20% (MobileNetV2's 14 x 14, 56 x 56).
+ * CNN_SPATIAL=0: by channels everywhere (comparisons). */
 bool cnn_spatial_split (void);
 /* Rows [*r0, *r1) of @rows in part @b of @parts (whole multiples of @align
  * but for the last part's end). */
