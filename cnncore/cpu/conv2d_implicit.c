@@ -20,7 +20,7 @@
 #define PANEL_ORDER_TILES 16    /* tiles of columns per task then */
 #define PIXEL_MAX_OUTPUT 256    /* output pixels up to which the pixel-major GEMM runs */
 #define PIXEL_MIN_WEIGHTS (1 << 18)     /* weights (floats) from which it does */
-#define SPATIAL_MIN_TILES 8     /* tiles of columns a thread from which threads split by pixels */
+#define SPATIAL_MIN_TILES 4     /* tiles of columns a thread from which threads split by pixels */
 
 typedef struct {
   cnn_window w;

@@ -43,9 +43,9 @@ columns8 (const float *t, bool odd)
 
 CNN_AVX2
 static void
-maxpool_plane8 (const cnn_window *w, const float *xi, float *out)
+maxpool_plane8 (const cnn_window *w, const float *xi, float *out, int64_t oy0, int64_t oy1)
 {
-  int64_t H = w->in[1], W = w->in[2], OH = w->out[1], OW = w->out[2], sx = w->stride[2], kw = w->kernel[2];
+  int64_t H = w->in[1], W = w->in[2], OW = w->out[2], sx = w->stride[2], kw = w->kernel[2];
   int64_t n = span (w);
   float rb[n];
   const __m256 ninf = _mm256_set1_ps (-INFINITY);
@@ -56,7 +56,7 @@ maxpool_plane8 (const cnn_window *w, const float *xi, float *out)
   /* as maxpool_plane16() */
   int64_t wv = W / 8 * 8;
   const __m256i wlast = cnn_lanes8 (0, W - wv);
-  for (int64_t oy = 0; oy < OH; oy++) {
+  for (int64_t oy = oy0; oy < oy1; oy++) {
     int64_t ys = oy * w->stride[1] - w->pad0[1];
     int64_t y0 = MAX (ys, 0), y1 = MIN (ys + w->kernel[1], H);
     const float *x0 = xi + y0 * W;
@@ -97,22 +97,22 @@ maxpool_plane8 (const cnn_window *w, const float *xi, float *out)
   }
 }
 
-static void maxpool_plane16 (const cnn_window *w, const float *xi, float *out);
+static void maxpool_plane16 (const cnn_window *w, const float *xi, float *out, int64_t oy0, int64_t oy1);
 
 void
-cnn_maxpool2d_plane (const cnn_window *w, const float *xi, float *out)
+cnn_maxpool2d_rows (const cnn_window *w, const float *xi, float *out, int64_t oy0, int64_t oy1)
 {
   if (cnn_sgemm_avx512_available ())
-    maxpool_plane16 (w, xi, out);
+    maxpool_plane16 (w, xi, out, oy0, oy1);
   else
-    maxpool_plane8 (w, xi, out);
+    maxpool_plane8 (w, xi, out, oy0, oy1);
 }
 
 __attribute__ ((target ("avx512f")))
 static void
-maxpool_plane16 (const cnn_window *w, const float *xi, float *out)
+maxpool_plane16 (const cnn_window *w, const float *xi, float *out, int64_t oy0, int64_t oy1)
 {
-  int64_t H = w->in[1], W = w->in[2], OH = w->out[1], OW = w->out[2], sx = w->stride[2], kw = w->kernel[2];
+  int64_t H = w->in[1], W = w->in[2], OW = w->out[2], sx = w->stride[2], kw = w->kernel[2];
   int64_t n = span (w);
   float rb[n];
   const __m512 ninf = _mm512_set1_ps (-INFINITY);
@@ -125,7 +125,7 @@ maxpool_plane16 (const cnn_window *w, const float *xi, float *out)
    * per vector they had cost more than the loads */
   int64_t wv = W / VEC * VEC, ov = OW / VEC * VEC;
   const __mmask16 wlast = cnn_lanes16 (0, W - wv), olast = cnn_lanes16 (0, OW - ov);
-  for (int64_t oy = 0; oy < OH; oy++) {
+  for (int64_t oy = oy0; oy < oy1; oy++) {
     int64_t ys = oy * w->stride[1] - w->pad0[1];
     int64_t y0 = MAX (ys, 0), y1 = MIN (ys + w->kernel[1], H);
     const float *x0 = xi + y0 * W;
@@ -190,7 +190,7 @@ cnn_maxpool2d_applies (const cnn_window *w)
 }
 
 void
-cnn_maxpool2d_plane (const cnn_window *w, const float *xi, float *out)
+cnn_maxpool2d_rows (const cnn_window *w, const float *xi, float *out, int64_t oy0, int64_t oy1)
 {
 }
 

@@ -20,9 +20,10 @@ void cnn_clip_bounds (const cnn_exec *x, float *lo, float *hi);
 /* pool.c */
 cnn_status cnn_pool_geometry (cnn_exec *x, cnn_window *w);
 bool cnn_pool_count_include_pad (const cnn_exec *x);
-/* cpu/maxpool2d.c: the fast 2D MaxPool of one plane, where it applies */
+/* cpu/maxpool2d.c: the fast 2D MaxPool of output rows [oy0, oy1) of one
+ * plane, where it applies */
 bool cnn_maxpool2d_applies (const cnn_window *w);
-void cnn_maxpool2d_plane (const cnn_window *w, const float *x, float *y);
+void cnn_maxpool2d_rows (const cnn_window *w, const float *x, float *y, int64_t oy0, int64_t oy1);
 
 /* concat.c: the normalized axis */
 int cnn_concat_axis (const cnn_exec *x);

@@ -2,6 +2,8 @@
  * dilations, auto_pad), GlobalAveragePool, GlobalMaxPool. */
 #include "geometry.h"
 
+#define SPATIAL_MIN_PIXELS 1024        /* output pixels of a plane from which MaxPool splits by rows */
+
 typedef struct {
   cnn_window_params win;
   bool count_include_pad;
@@ -71,6 +73,7 @@ pool_infer (cnn_exec *x)
 typedef struct {
   cnn_exec *x;
   cnn_window w;
+  int64_t planes, bands;        /* the fast 2D MaxPool: tasks band of rows by band (cnn_spatial_split()) */
 } pool_ctx;
 
 CNN_MULTIVERSION static void
@@ -243,13 +246,14 @@ pool_plane_global (int64_t plane, int tid, void *data)
 }
 
 static void
-pool_plane_max2d (int64_t plane, int tid, void *data)
+pool_plane_max2d (int64_t task, int tid, void *data)
 {
   pool_ctx *c = data;
   const cnn_window *w = &c->w;
-  int64_t isz = w->in[1] * w->in[2], osz = w->out[1] * w->out[2];
-  cnn_maxpool2d_plane (w, (const float *) c->x->in[0]->data + plane * isz,
-      (float *) c->x->out[0]->data + plane * osz);
+  int64_t isz = w->in[1] * w->in[2], osz = w->out[1] * w->out[2], plane = task % c->planes, oy0, oy1;
+  cnn_spatial_part (w->out[1], task / c->planes, c->bands, 1, &oy0, &oy1);
+  cnn_maxpool2d_rows (w, (const float *) c->x->in[0]->data + plane * isz,
+      (float *) c->x->out[0]->data + plane * osz, oy0, oy1);
 }
 
 static cnn_status
@@ -264,9 +268,16 @@ pool_fast (cnn_exec *x)
   void (*fn) (int64_t, int, void *) = op == CNN_OP_GLOBAL_AVG_POOL || op == CNN_OP_GLOBAL_MAX_POOL ?
       pool_plane_global : op == CNN_OP_MAX_POOL && cnn_maxpool2d_applies (&c.w) ? pool_plane_max2d :
       plain_2d ? pool_plane_2d : pool_plane;
-  int64_t planes = x->in[0]->dims[0] * x->in[0]->dims[1];
+  c.planes = x->in[0]->dims[0] * x->in[0]->dims[1];
   /* small pools: waking the pool costs more than the work */
-  cnn_parallel_for (cnn_tensor_numel (x->in[0]) > 32768 ? x->pool : NULL, planes, fn, &c);
+  cnn_threadpool *pool = cnn_tensor_numel (x->in[0]) > 32768 ? x->pool : NULL;
+  /* large planes by bands of rows, each thread the part of the image that
+   * the convolutions around give it (SqueezeNet's 64 x 111 x 111 -> 55 x
+   * 55: 0.075 -> 0.064 ms at 2 threads in the model) */
+  int threads = cnn_threadpool_size (pool);
+  c.bands = fn == pool_plane_max2d && threads > 1 && cnn_spatial_split () && c.w.out[1] >= 2 * threads &&
+      c.w.out[1] * c.w.out[2] >= SPATIAL_MIN_PIXELS ? threads : 1;
+  cnn_parallel_for (pool, c.bands * c.planes, fn, &c);
   return CNN_OK;
 }
 
