@@ -394,7 +394,9 @@ void cnn_sgemm_gather (cnn_sgemm_tile t, int M, int m0, int m1, int n, int K, co
  * the n <= 7 pixels): pixel i's value k is B[koff[k] + cols[i]] (the
  * implicit GEMM's B, column cols[i]).  cnn_sgemm_avx512_pixels() takes the
  * panels of n pixels (n / 7 rounded up, K x 7 each, one after the other)
- * and w <= 64 channels [c0, c0 + w) of the weight panel that holds them,
+ * at @Apix, or with @koff the pixels read in place: panel p's value k of
+ * pixel i at Apix[koff[k] + cols[7 p] + i] (each panel's 7 pixels on
+ * consecutive columns, n a multiple of 7), and w <= 64 channels [c0, c0 + w) of the weight panel that holds them,
  * whose K rows are ldb floats apart (its width, 64 but for the last): the
  * packed weights (cnn_sgemm_tile_pack_a() with CNN_TILE_PIXELS) + m0 * K +
  * c0 - m0 for the panel starting at channel m0 (c0 - m0 a multiple of 16);
@@ -405,8 +407,8 @@ void cnn_sgemm_gather (cnn_sgemm_tile t, int M, int m0, int m1, int n, int K, co
 #define CNN_SGEMM_PIXEL_NR 64
 void cnn_sgemm_pack_pixels (int K, const float *B, const int32_t *koff, const int32_t *cols, int n,
     float *panel);
-void cnn_sgemm_avx512_pixels (int K, const float *Apix, int n, const float *Bpanel, int w, int ldb,
-    float *scratch, float *out, int ldo, const cnn_sgemm_epilogue *ep);
+void cnn_sgemm_avx512_pixels (int K, const float *Apix, const int32_t *koff, const int32_t *cols, int n,
+    const float *Bpanel, int w, int ldb, float *scratch, float *out, int ldo, const cnn_sgemm_epilogue *ep);
 /* Width of the pixel-major weight panel that starts at channel m0 of M (the
  * floats between its rows): 64, or the rest rounded up to a vector. */
 int cnn_sgemm_pixel_panel_width (int M, int m0);

@@ -41,6 +41,7 @@ typedef struct {
   int64_t wpanels;              /* weight panels (64 output channels each) */
   int64_t pgroups;              /* threads sharing the pixels, or 1: the weight panels */
   int64_t cgroups;              /* threads sharing the channels in runs of 16, or 1: the panels */
+  bool pixel_rows;              /* pixel-major: the kernel reads the pixels in place, not packed */
   bool spatial;                 /* the tasks go by column block first (cnn_spatial_split()) */
 } implicit_geom;
 
@@ -121,8 +122,17 @@ implicit_geometry (const cnn_exec *x, implicit_geom *g)
   g->ppanels = (osz + CNN_SGEMM_PIXEL_MR - 1) / CNN_SGEMM_PIXEL_MR;
   g->wpanels = (g->Mg + CNN_SGEMM_PIXEL_NR - 1) / CNN_SGEMM_PIXEL_NR;
   g->pixel = pixel_major (g, osz);
+  g->pixel_rows = false;
   if (g->pixel) {
     g->tile = CNN_TILE_PIXELS;
+    /* a panel's 7 pixels on consecutive columns of the padded planes
+     * wherever 7 divides the rows (7 x 7, 14 x 14): the kernel reads them
+     * there rather than from packed panels (ResNet-50's 3x3 512 -> 512 at
+     * 7 x 7, 2 threads, in the model: 0.87 -> 0.74 ms).  Read in place
+     * from a 1x1's input, strided by whole planes, they were slower in the
+     * model (ResNet's 1024 -> 256 at 14 x 14: 0.38 -> 0.43 ms), so those
+     * are still packed */
+    g->pixel_rows = pg->OW % CNN_SGEMM_PIXEL_MR == 0 && !g->in_place;
     /* threads share the weight panels where they come out even or are
      * many; else the channels in runs of 16 where they outnumber the
      * pixels (each thread reads all the pixels, packed once, and its share
@@ -202,7 +212,7 @@ cnn_conv2d_implicit_applies (const cnn_exec *x)
 static size_t
 pixel_floats (const implicit_geom *g)
 {
-  return g->pixel ? (size_t) g->ppanels * CNN_SGEMM_PIXEL_MR * g->K : 0;
+  return g->pixel && !g->pixel_rows ? (size_t) g->ppanels * CNN_SGEMM_PIXEL_MR * g->K : 0;
 }
 
 /* padded planes, the offset table, the pixel panels, and each thread's
@@ -238,6 +248,7 @@ typedef struct {
   float *blocks;                /* per-thread output blocks */
   size_t per_thread;
   float *pixels;                /* pixel-major: the pixel panels */
+  int32_t cols[PIXEL_MAX_OUTPUT];       /* pixel-major: each output pixel's column on the planes */
 } implicit_ctx;
 
 /* Output channels [*m0, *m1) of channel block @b. */
@@ -343,11 +354,8 @@ pack_pixel_panel (int64_t q, int tid, void *data)
   implicit_ctx *t = data;
   const implicit_geom *g = t->g;
   const cnn_phase_grid *pg = &g->p;
-  int32_t cols[CNN_SGEMM_PIXEL_MR];
   int64_t p0 = q * CNN_SGEMM_PIXEL_MR, n = MIN (CNN_SGEMM_PIXEL_MR, pg->OH * pg->OW - p0);
-  for (int64_t i = 0; i < n; i++)
-    cols[i] = (int32_t) ((p0 + i) / pg->OW * pg->Wq + (p0 + i) % pg->OW);
-  cnn_sgemm_pack_pixels ((int) g->K, t->b, t->koff, cols, (int) n, t->pixels + p0 * g->K);
+  cnn_sgemm_pack_pixels ((int) g->K, t->b, t->koff, t->cols + p0, (int) n, t->pixels + p0 * g->K);
 }
 
 /* Pixel-major: output channels [c0, c1) (c0 a multiple of 16) times pixel
@@ -371,8 +379,8 @@ pixel_panels (implicit_ctx *t, int tid, int64_t c0, int64_t c1, int64_t q0, int6
     cnn_sgemm_epilogue ep = { t->bias ? t->bias + c : NULL, t->residual ? t->residual + c * osz + p0 : NULL,
       simple ? act->type : CNN_ACT_NONE, act->alpha, act->beta };
     float *out = t->out + c * osz + p0;
-    cnn_sgemm_avx512_pixels ((int) g->K, t->pixels + p0 * g->K, (int) (p1 - p0), t->wpacked + m0 * g->K + (c - m0),
-        (int) (e - c), pw, t->blocks + (size_t) tid * t->per_thread, out, (int) osz, &ep);
+    cnn_sgemm_avx512_pixels ((int) g->K, g->pixel_rows ? t->b : t->pixels + p0 * g->K, g->pixel_rows ? t->koff : NULL,
+        t->cols + p0, (int) (p1 - p0), t->wpacked + m0 * g->K + (c - m0), (int) (e - c), pw, t->blocks + (size_t) tid * t->per_thread, out, (int) osz, &ep);
     if (!simple)
       for (int64_t i = 0; i < e - c; i++)
         cnn_act_apply_fast (act, out + i * osz, p1 - p0);
@@ -407,7 +415,7 @@ pixel_group (int64_t i, int tid, void *data)
   implicit_ctx *t = data;
   const implicit_geom *g = t->g;
   int64_t q0 = i * g->ppanels / g->pgroups, q1 = (i + 1) * g->ppanels / g->pgroups;
-  for (int64_t q = q0; q < q1; q++)
+  for (int64_t q = q0; q < q1 && !g->pixel_rows; q++)
     pack_pixel_panel (q, tid, data);
   pixel_panels (t, tid, 0, g->Mg, q0, q1);
 }
@@ -447,6 +455,8 @@ cnn_conv2d_implicit (cnn_exec *x)
         x->residual ? (const float *) x->residual->data + (n * g.M + gr * g.Mg) * osz : NULL,
         (float *) x->out[0]->data + (n * g.M + gr * g.Mg) * osz, blocks, per_thread, pixels
       };
+      for (int64_t i = 0; g.pixel && i < osz; i++)
+        t.cols[i] = (int32_t) (i / pg->OW * pg->Wq + i % pg->OW);
       if (g.compact) {
         cnn_parallel_for (g.K * osz > 16384 ? x->pool : NULL, g.Cg, pack_columns, &t);
         cnn_parallel_for (x->pool, g.m_blocks, compact_block, &t);
@@ -461,7 +471,8 @@ cnn_conv2d_implicit (cnn_exec *x)
         continue;
       }
       if (g.pixel) {
-        cnn_parallel_for (g.K * osz > 16384 ? x->pool : NULL, g.ppanels, pack_pixel_panel, &t);
+        if (!g.pixel_rows)
+          cnn_parallel_for (g.K * osz > 16384 ? x->pool : NULL, g.ppanels, pack_pixel_panel, &t);
         if (g.cgroups > 1)
           cnn_parallel_for (x->pool, g.cgroups, pixel_channel_group, &t);
         else

@@ -170,15 +170,17 @@ typedef struct {
  * (bs ? bs : nv * 16) (a packed panel, bs wider when a narrow tile reads the
  * first columns of a wider panel) or, with
  * gather, at Bp + koff[k] (a matrix read in place: an implicit GEMM's
- * input).  With @ep (the last K block), C then gets the bias of each row
+ * input).  Column k of A is at Ap + k * mr (packed) or, with a_rows (the
+ * pixel-major kernel reading its pixels in place, B packed), mr
+ * consecutive values at Ap + koff[k].  With @ep (the last K block), C then gets the bias of each row
  * (ep->bias the tile's first), the residual at the same place as C (ep->
- * residual the tile's), and the activation.  mr, nv, gather and pf (what
- * to prefetch) are constants in each caller. */
+ * residual the tile's), and the activation.  mr, nv, gather, a_rows and
+ * pf (what to prefetch) are constants in each caller. */
 __attribute__ ((target ("avx512f"), always_inline))
 static inline void
 kernel_any (int kc, const float *Ap, const float *Bp, const int32_t *koff, float *C, int ldc, int m, int n,
     float alpha, float beta, bool first, const cnn_sgemm_epilogue *ep, const int mr, const int nv,
-    const bool gather, int bs, const kernel_prefetch pf, const next_block *next)
+    const bool gather, int bs, const kernel_prefetch pf, const next_block *next, const bool a_rows)
 {
   if (!bs)
     bs = nv * 16;
@@ -206,7 +208,7 @@ kernel_any (int kc, const float *Ap, const float *Bp, const int32_t *koff, float
       for (int v = 0; v < nv - b_last_in_memory; v++)
         bv[v] = _mm512_load_ps (b + v * 16);
     }
-    const float *a = Ap + (size_t) k * mr;
+    const float *a = a_rows ? Ap + koff[k] : Ap + (size_t) k * mr;
     if (pf == PREFETCH_B) {
 #pragma GCC unroll 4
       for (int v = 0; v < nv; v++)
@@ -312,7 +314,7 @@ static void
 kernel_12x32 (int kc, const float *Ap, const float *Bp, float *C, int ldc, int m, int n, float alpha,
     float beta, bool first)
 {
-  kernel_any (kc, Ap, Bp, NULL, C, ldc, m, n, alpha, beta, first, NULL, 12, 2, false, 0, PREFETCH_A, NULL);
+  kernel_any (kc, Ap, Bp, NULL, C, ldc, m, n, alpha, beta, first, NULL, 12, 2, false, 0, PREFETCH_A, NULL, false);
 }
 
 /* The kernel for each tile shape and way of reading B, compiled once each:
@@ -326,7 +328,7 @@ kernel_12x32 (int kc, const float *Ap, const float *Bp, float *C, int ldc, int m
   name (int kc, const float *Ap, const float *B, const int32_t *koff, int bs, float *C, int ldc, int m, int n, \
       bool first, const cnn_sgemm_epilogue *ep) \
   { \
-    kernel_any (kc, Ap, B, koff, C, ldc, m, n, 1.f, 0.f, first, ep, mr, nv, gather, bs, PREFETCH_A, NULL); \
+    kernel_any (kc, Ap, B, koff, C, ldc, m, n, 1.f, 0.f, first, ep, mr, nv, gather, bs, PREFETCH_A, NULL, false); \
   }
 
 TILE_KERNEL (kernel_12x32_packed, 12, 2, false)
@@ -412,31 +414,43 @@ static const cnn_tile_kernel avx512_tiles[2][2][2] = {
 };
 
 /* The pixel-major kernels: 7 output pixels (A, broadcast) by 16 to 64
- * output channels (B, the weights, as vectors), [prefetching B][vectors -
- * 1]: the first tile of the first K block streams its weights in; the
- * later blocks are in L2 by their turn (next_block), and a block's later
- * tiles find it in L1. */
-#define PIXEL_KERNEL(name, nv, pf) \
+ * output channels (B, the weights, as vectors), [pixels read in place][
+ * prefetching B][vectors - 1]: the first tile of the first K block streams
+ * its weights in; the later blocks are in L2 by their turn (next_block),
+ * and a block's later tiles find it in L1. */
+typedef void (*pixel_kernel) (int kc, const float *Ap, const int32_t *koff, const float *B, int bs, float *C,
+    bool first, const next_block *next);
+#define PIXEL_KERNEL(name, nv, pf, rows) \
   __attribute__ ((target ("avx512f"))) static void \
-  name (int kc, const float *Ap, const float *B, int bs, float *C, bool first, const next_block *next) \
+  name (int kc, const float *Ap, const int32_t *koff, const float *B, int bs, float *C, bool first, \
+      const next_block *next) \
   { \
-    kernel_any (kc, Ap, B, NULL, C, PIXEL_NR, PIXEL_MR, nv * 16, 1.f, 0.f, first, NULL, PIXEL_MR, nv, false, \
-        bs, pf, next); \
+    kernel_any (kc, Ap, B, koff, C, PIXEL_NR, PIXEL_MR, nv * 16, 1.f, 0.f, first, NULL, PIXEL_MR, nv, false, \
+        bs, pf, next, rows); \
   }
 
-PIXEL_KERNEL (pixel_7x16, 1, PREFETCH_NONE)
-PIXEL_KERNEL (pixel_7x32, 2, PREFETCH_NONE)
-PIXEL_KERNEL (pixel_7x48, 3, PREFETCH_NONE)
-PIXEL_KERNEL (pixel_7x64, 4, PREFETCH_NONE)
-PIXEL_KERNEL (pixel_7x16_stream, 1, PREFETCH_B)
-PIXEL_KERNEL (pixel_7x32_stream, 2, PREFETCH_B)
-PIXEL_KERNEL (pixel_7x48_stream, 3, PREFETCH_B)
-PIXEL_KERNEL (pixel_7x64_stream, 4, PREFETCH_B)
+PIXEL_KERNEL (pixel_7x16, 1, PREFETCH_NONE, false)
+PIXEL_KERNEL (pixel_7x32, 2, PREFETCH_NONE, false)
+PIXEL_KERNEL (pixel_7x48, 3, PREFETCH_NONE, false)
+PIXEL_KERNEL (pixel_7x64, 4, PREFETCH_NONE, false)
+PIXEL_KERNEL (pixel_7x16_stream, 1, PREFETCH_B, false)
+PIXEL_KERNEL (pixel_7x32_stream, 2, PREFETCH_B, false)
+PIXEL_KERNEL (pixel_7x48_stream, 3, PREFETCH_B, false)
+PIXEL_KERNEL (pixel_7x64_stream, 4, PREFETCH_B, false)
+PIXEL_KERNEL (pixel_7x16_rows, 1, PREFETCH_NONE, true)
+PIXEL_KERNEL (pixel_7x32_rows, 2, PREFETCH_NONE, true)
+PIXEL_KERNEL (pixel_7x48_rows, 3, PREFETCH_NONE, true)
+PIXEL_KERNEL (pixel_7x64_rows, 4, PREFETCH_NONE, true)
+PIXEL_KERNEL (pixel_7x16_rows_stream, 1, PREFETCH_B, true)
+PIXEL_KERNEL (pixel_7x32_rows_stream, 2, PREFETCH_B, true)
+PIXEL_KERNEL (pixel_7x48_rows_stream, 3, PREFETCH_B, true)
+PIXEL_KERNEL (pixel_7x64_rows_stream, 4, PREFETCH_B, true)
 
-static void (*const pixel_kernels[2][4]) (int kc, const float *Ap, const float *B, int bs, float *C, bool first,
-    const next_block *next) = {
-  { pixel_7x16, pixel_7x32, pixel_7x48, pixel_7x64 },
-  { pixel_7x16_stream, pixel_7x32_stream, pixel_7x48_stream, pixel_7x64_stream },
+static const pixel_kernel pixel_kernels[2][2][4] = {
+  { { pixel_7x16, pixel_7x32, pixel_7x48, pixel_7x64 },
+    { pixel_7x16_stream, pixel_7x32_stream, pixel_7x48_stream, pixel_7x64_stream } },
+  { { pixel_7x16_rows, pixel_7x32_rows, pixel_7x48_rows, pixel_7x64_rows },
+    { pixel_7x16_rows_stream, pixel_7x32_rows_stream, pixel_7x48_rows_stream, pixel_7x64_rows_stream } },
 };
 
 /* Weights (M x K, or its transpose) as the pixel-major kernel's B: panel
@@ -478,8 +492,8 @@ cnn_sgemm_pack_pixels (int K, const float *B, const int32_t *koff, const int32_t
 
 __attribute__ ((target ("avx512f")))
 void
-cnn_sgemm_avx512_pixels (int K, const float *Apix, int n, const float *Bpanel, int w, int ldb, float *scratch,
-    float *out, int ldo, const cnn_sgemm_epilogue *ep)
+cnn_sgemm_avx512_pixels (int K, const float *Apix, const int32_t *koff, const int32_t *cols, int n,
+    const float *Bpanel, int w, int ldb, float *scratch, float *out, int ldo, const cnn_sgemm_epilogue *ep)
 {
   int panels = (n + PIXEL_MR - 1) / PIXEL_MR, nv = (w + 15) / 16;
   for (int pc = 0; pc < K; pc += PIXEL_KC) {
@@ -494,7 +508,8 @@ cnn_sgemm_avx512_pixels (int K, const float *Apix, int n, const float *Bpanel, i
     for (int p = 0; p < panels; p++) {
       int from = MIN (p * share, lines);
       next_block nb = { next + (size_t) from * 16, (share + kc - 1) / kc, MIN (share, lines - from) };
-      pixel_kernels[pc == 0 && p == 0][nv - 1] (kc, Apix + (size_t) p * PIXEL_MR * K + (size_t) pc * PIXEL_MR,
+      const float *a = koff ? Apix + cols[p * PIXEL_MR] : Apix + (size_t) p * PIXEL_MR * K + (size_t) pc * PIXEL_MR;
+      pixel_kernels[koff != NULL][pc == 0 && p == 0][nv - 1] (kc, a, koff ? koff + pc : NULL,
           Bpanel + (size_t) pc * ldb, ldb, scratch + (size_t) p * PIXEL_MR * PIXEL_NR, pc == 0, &nb);
     }
   }
@@ -960,8 +975,8 @@ cnn_sgemm_pack_pixels (int K, const float *B, const int32_t *koff, const int32_t
 }
 
 void
-cnn_sgemm_avx512_pixels (int K, const float *Apix, int n, const float *Bpanel, int w, int ldb, float *scratch,
-    float *out, int ldo, const cnn_sgemm_epilogue *ep)
+cnn_sgemm_avx512_pixels (int K, const float *Apix, const int32_t *koff, const int32_t *cols, int n,
+    const float *Bpanel, int w, int ldb, float *scratch, float *out, int ldo, const cnn_sgemm_epilogue *ep)
 {
   g_assert_not_reached ();
 }
