@@ -302,7 +302,8 @@ int cnn_threadpool_size (const cnn_threadpool *pool);
 void cnn_parallel_for (cnn_threadpool *pool, int64_t n, void (*fn) (int64_t i, int tid, void *data),
     void *data);
 /* Layers of large maps split between threads by pixels rather than by
- * channels (the implicit GEMM's, cpu/conv2d_implicit.c), the first part of
+ * channels (the implicit GEMM's, cpu/conv2d_implicit.c; MaxPool's of large
+ * planes, ops/pool.c), the first part of
  * the image to thread 0: loop n's items in [n t / T, n (t + 1) / T) go to
  * thread t first, so a loop whose items run over the image in order hands
  * thread t the t-th part, layer after layer, and what a layer reads lies
