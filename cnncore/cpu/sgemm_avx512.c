@@ -173,8 +173,9 @@ typedef struct {
  * input).  Column k of A is at Ap + k * mr (packed) or, with a_rows (the
  * pixel-major kernel reading its pixels in place, B packed), mr
  * consecutive values at Ap + koff[k].  With @ep (the last K block), C
- * then gets the bias of each row (ep->bias the tile's first), the residual at the same place as C (ep->
- * residual the tile's), and the activation.  mr, nv, gather, a_rows and
+ * then gets the bias of each row (ep->bias the tile's first), the
+ * residual at the same place as C (ep->residual the tile's), and the
+ * activation.  mr, nv, gather, a_rows and
  * pf (what to prefetch) are constants in each caller. */
 __attribute__ ((target ("avx512f"), always_inline))
 static inline void
