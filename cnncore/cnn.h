@@ -184,7 +184,11 @@ const char *cnn_session_get_backend (const cnn_session *session);
  * graph keeps apart, with 1 MiB of activations or more per item, runs item
  * by item, each in cache (the same results; the stats then give one item's
  * activation memory and the batch's FLOPs; CNN_BATCH_WHOLE=1 keeps batches
- * whole). */
+ * whole).  On T threads such a batch runs T items at a time, one a thread,
+ * each thread on a one-thread session of its own made at the first such run
+ * (T copies of the prepared weights and activation memory; the items left
+ * over, fewer than T, and every item while profiling, run on all threads in
+ * turn; CNN_ITEMS_APART=0 runs them all in turn). */
 gboolean cnn_session_run (cnn_session *session, const cnn_tensor *inputs,
     int n_inputs, GError **error);
 

@@ -697,9 +697,28 @@ test_batch_items (void)
   CHECK (d < 1e-4, "batch 3 item by item vs the reference: max abs %g", d);
   g_free (ref);
   cnn_session_free (s);
-  cnn_model_unref (m);
   printf ("ok   batch 3 item by item: peak %zu bytes as at batch 1, max abs %.3g against the reference\n",
       st3.peak_activation_bytes, d);
+  /* on 3 threads a batch of 7: 6 items one a thread, the last on all three;
+   * twice, the second run on the item sessions of the first */
+  float *x7 = random_data (7 * 3 * 256 * 256);
+  cnn_tensor seven = { CNN_DTYPE_FLOAT32, 4, { 7, 3, 256, 256 }, x7 };
+  cnn_session_options o3 = CNN_SESSION_OPTIONS_INIT;
+  o3.threads = 3;
+  s = cnn_session_new (m, &o3, NULL);
+  ref = run_with (m, &ro, &seven, 0, &n_ref);
+  for (int r = 0; r < 2; r++) {
+    CHECK (cnn_session_run (s, &seven, 1, &err), "batch 7 on 3 threads: %s", err ? err->message : "");
+    o = cnn_session_get_output (s, 0);
+    CHECK (ref && o->dims[0] == 7 && cnn_tensor_numel (o) == n_ref, "batch 7 output shape");
+    d = ref ? max_diff (o->data, ref, n_ref) : 1;
+    CHECK (d < 1e-4, "batch 7 on 3 threads, run %d, vs the reference: max abs %g", r, d);
+  }
+  g_free (ref);
+  g_free (x7);
+  cnn_session_free (s);
+  cnn_model_unref (m);
+  printf ("ok   batch 7 on 3 threads, 6 items one a thread: max abs %.3g against the reference\n", d);
   /* items of a few KiB stay together: N tiny runs would pay each node's start N times */
   m = batch_model ();
   s = cnn_session_new (m, NULL, NULL);
