@@ -74,7 +74,8 @@ plan_clear (cnn_session *s)
     g_clear_pointer (&s->item_out[i], g_free);
   }
   s->item_batch = 0;
-  for (int t = 0; s->item_sessions && t < cnn_threadpool_size (s->backend->pool); t++)
+  /* the first lends its prepared weights to the others: freed last */
+  for (int t = cnn_threadpool_size (s->backend->pool) - 1; s->item_sessions && t >= 0; t--)
     cnn_session_free (s->item_sessions[t]);
   g_clear_pointer (&s->item_sessions, g_free);
   if (bi->plan_reset)
@@ -924,6 +925,7 @@ typedef struct {
   cnn_session *s;
   const void **data;
   GError **errors;              /* per thread */
+  int64_t first;                /* the loop's item i is item first + i */
 } apart_job;
 
 /* Item @k of the batch at @data, as inputs of one item. */
@@ -938,9 +940,10 @@ item_inputs (const cnn_session *s, const void **data, int64_t k, cnn_tensor *in)
 }
 
 static void
-run_item_apart (int64_t k, int tid, void *data)
+run_item_apart (int64_t i, int tid, void *data)
 {
   apart_job *j = data;
+  int64_t k = j->first + i;
   cnn_session *s = j->s, *one = s->item_sessions[tid];
   cnn_model *m = s->model;
   if (j->errors[tid])
@@ -954,6 +957,22 @@ run_item_apart (int64_t k, int tid, void *data)
     size_t bytes = cnn_tensor_numel (o) * cnn_dtype_size (o->dtype);
     memcpy ((char *) s->item_out[i] + k * bytes, o->data, bytes);
   }
+}
+
+/* Exec @to (of a one-thread plan) takes the weights that @from (the same
+ * node's exec in another one-thread plan of the same shapes, which
+ * prepares them alike and outlives it) prepared, rather than preparing a
+ * copy of its own. */
+static void
+exec_borrow_cache (cnn_exec *to, const cnn_exec *from)
+{
+  if (!to || !from || to->node != from->node)
+    return;
+  if (!to->cache && from->cache) {
+    to->cache = from->cache;
+    to->cache_free = NULL;
+  }
+  exec_borrow_cache (to->pre, from->pre);
 }
 
 /* Runs the first items of a plan_for() batch one a thread, as many as the
@@ -971,7 +990,8 @@ run_items_apart (cnn_session *s, const void **data, int64_t *done, GError **erro
   *done = 0;
   if (T < 2 || n == 0 || s->profiling || g_strcmp0 (g_getenv ("CNN_ITEMS_APART"), "0") == 0)
     return TRUE;
-  if (!s->item_sessions) {
+  bool fresh = !s->item_sessions;
+  if (fresh) {
     cnn_session_options opts = s->opts;
     opts.threads = 1;
     opts.backend = "cpu";
@@ -997,8 +1017,27 @@ run_items_apart (cnn_session *s, const void **data, int64_t *done, GError **erro
     }
   }
   GError **errors = g_new0 (GError *, T);
-  apart_job j = { s, data, errors };
-  cnn_parallel_for (s->backend->pool, n, run_item_apart, &j);
+  apart_job j = { s, data, errors, 0 };
+  /* the first run: one session runs the first item alone and prepares the
+   * weights (packed, transformed: tiny YOLOv2's Winograd layers take 531
+   * MB), which the others then read too, one copy in memory and in the
+   * shared cache.  Not where input values shape the plan, which a session
+   * could then plan anew, freeing what it lent */
+  bool lend = fresh;
+  for (int i = 0; i < s->model->n_inputs; i++)
+    lend = lend && !cnn_model_value (s->model, s->model->input_values[i])->feeds_shape;
+  if (lend) {
+    run_item_apart (0, 0, &j);
+    cnn_session *first = s->item_sessions[0];
+    for (int t = 1; t < T && !errors[0]; t++) {
+      cnn_session *one = s->item_sessions[t];
+      for (int e = 0; one->n_execs == first->n_execs && e < one->n_execs; e++)
+        exec_borrow_cache (one->execs[e], first->execs[e]);
+    }
+    j.first = 1;
+  }
+  if (!errors[0])
+    cnn_parallel_for (s->backend->pool, n - j.first, run_item_apart, &j);
   gboolean ok = TRUE;
   for (int t = 0; t < T; t++) {
     if (errors[t] && ok)
