@@ -186,9 +186,10 @@ const char *cnn_session_get_backend (const cnn_session *session);
  * activation memory and the batch's FLOPs; CNN_BATCH_WHOLE=1 keeps batches
  * whole).  On T threads such a batch runs T items at a time, one a thread,
  * each thread on a one-thread session of its own made at the first such run
- * (T copies of the prepared weights and activation memory; the items left
- * over, fewer than T, and every item while profiling, run on all threads in
- * turn; CNN_ITEMS_APART=0 runs them all in turn). */
+ * (T copies of one item's activation memory; one of the prepared weights,
+ * which the first lends the others, unless input values shape the plan;
+ * the items left over, fewer than T, and every item while profiling, run
+ * on all threads in turn; CNN_ITEMS_APART=0 runs them all in turn). */
 gboolean cnn_session_run (cnn_session *session, const cnn_tensor *inputs,
     int n_inputs, GError **error);
 

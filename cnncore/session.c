@@ -29,6 +29,7 @@ struct cnn_session {
   /* items run apart, one a thread: a one-thread session per thread of the
    * pool, made at the first such run; NULL before, and where none could be */
   cnn_session **item_sessions;
+  bool items_in_turn;           /* they could not be made: not tried again for this plan */
   bool profiling;
   bool deferred;                /* the plan waits for input values or shapes */
   double *times;
@@ -78,6 +79,7 @@ plan_clear (cnn_session *s)
   for (int t = cnn_threadpool_size (s->backend->pool) - 1; s->item_sessions && t >= 0; t--)
     cnn_session_free (s->item_sessions[t]);
   g_clear_pointer (&s->item_sessions, g_free);
+  s->items_in_turn = false;
   if (bi->plan_reset)
     bi->plan_reset (s->backend);
   if (s->arena)
@@ -988,7 +990,7 @@ run_items_apart (cnn_session *s, const void **data, int64_t *done, GError **erro
   int T = cnn_threadpool_size (s->backend->pool);
   int64_t n = s->item_batch / T * T;
   *done = 0;
-  if (T < 2 || n == 0 || s->profiling || g_strcmp0 (g_getenv ("CNN_ITEMS_APART"), "0") == 0)
+  if (T < 2 || n == 0 || s->profiling || s->items_in_turn || g_strcmp0 (g_getenv ("CNN_ITEMS_APART"), "0") == 0)
     return TRUE;
   bool fresh = !s->item_sessions;
   if (fresh) {
@@ -1012,6 +1014,7 @@ run_items_apart (cnn_session *s, const void **data, int64_t *done, GError **erro
         for (int u = 0; u < t; u++)
           cnn_session_free (s->item_sessions[u]);
         g_clear_pointer (&s->item_sessions, g_free);
+        s->items_in_turn = true;
         return TRUE;
       }
     }

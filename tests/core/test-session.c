@@ -173,10 +173,10 @@ test_fusion (void)
 }
 
 static cnn_model *
-batch_model_sized (int64_t hw)
+batch_model_sized (int64_t hw, int64_t C)
 {
   ob_model *b = ob_new (13);
-  int64_t xd[4] = { -1, 3, hw, hw }, wd[4] = { 4, 3, 3, 3 }, C = 4, shape[2] = { 0, -1 };
+  int64_t xd[4] = { -1, 3, hw, hw }, wd[4] = { C, 3, 3, 3 }, shape[2] = { 0, -1 };
   ob_input (b, "x", 4, xd);
   ob_init_float (b, "w", 4, wd, NULL, rng);
   ob_init_float (b, "b", 1, &C, NULL, rng);
@@ -196,7 +196,7 @@ batch_model_sized (int64_t hw)
 static cnn_model *
 batch_model (void)
 {
-  return batch_model_sized (10);
+  return batch_model_sized (10, 4);
 }
 
 static void
@@ -671,7 +671,7 @@ test_batch_items (void)
 {
   GError *err = NULL;
   /* items of 1 MiB of activations and more go one by one */
-  cnn_model *m = batch_model_sized (256);
+  cnn_model *m = batch_model_sized (256, 4);
   float *x = random_data (3 * 3 * 256 * 256);
   cnn_tensor one = { CNN_DTYPE_FLOAT32, 4, { 1, 3, 256, 256 }, x }, three = one;
   three.dims[0] = 3;
@@ -697,10 +697,14 @@ test_batch_items (void)
   CHECK (d < 1e-4, "batch 3 item by item vs the reference: max abs %g", d);
   g_free (ref);
   cnn_session_free (s);
+  cnn_model_unref (m);
   printf ("ok   batch 3 item by item: peak %zu bytes as at batch 1, max abs %.3g against the reference\n",
       st3.peak_activation_bytes, d);
   /* on 3 threads a batch of 7: 6 items one a thread, the last on all three;
-   * twice, the second run on the item sessions of the first */
+   * twice, the second run on the item sessions of the first.  16 output
+   * channels: the convolution's prepared weights, which the first item's
+   * session lends the others */
+  m = batch_model_sized (256, 16);
   float *x7 = random_data (7 * 3 * 256 * 256);
   cnn_tensor seven = { CNN_DTYPE_FLOAT32, 4, { 7, 3, 256, 256 }, x7 };
   cnn_session_options o3 = CNN_SESSION_OPTIONS_INIT;
