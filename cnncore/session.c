@@ -1041,13 +1041,16 @@ run_items_apart (cnn_session *s, const void **data, int64_t *done, GError **erro
   }
   if (!errors[0])
     cnn_parallel_for (s->backend->pool, n - j.first, run_item_apart, &j);
+  /* the first thread's error is the run's */
   gboolean ok = TRUE;
   for (int t = 0; t < T; t++) {
-    if (errors[t] && ok)
+    if (!errors[t])
+      continue;
+    if (ok)
       g_propagate_error (error, errors[t]);
-    else if (errors[t])
+    else
       g_error_free (errors[t]);
-    ok = ok && !errors[t];
+    ok = FALSE;
   }
   g_free (errors);
   *done = n;
