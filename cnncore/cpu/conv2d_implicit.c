@@ -285,6 +285,33 @@ fill_planes (int64_t task, int tid, void *data)
   cnn_phase_grid_fill (pg, t->in + c * pg->H * pg->W, task % pg->sh, true, t->padded + c * pg->plane_floats);
 }
 
+/* Spatial split, task (b * Cg + c) * sh + py: channel c's plane rows of
+ * phase py from the first output row of thread b's share of the columns
+ * to the next thread's.  Thread b (the pool starts each thread on its own
+ * share) so fills the rows its own GEMM tasks read, all but a halo, from
+ * the input rows a split by rows before it (the pre-processing of a frame,
+ * a spatial layer) wrote: both stay in its core's cache.  Filled channel by
+ * channel, each core read and wrote half of every other's rows, and a line
+ * last held by the other core took about four times as long to write
+ * (UltraFace in cnndetect at 2 threads: inference 5% faster a frame, the
+ * median of 15 alternating pipeline runs). */
+static void
+fill_plane_bands (int64_t task, int tid, void *data)
+{
+  implicit_ctx *t = data;
+  const implicit_geom *g = t->g;
+  const cnn_phase_grid *pg = &g->p;
+  int64_t per_band = g->Cg * pg->sh, b = task / per_band, c = task % per_band / pg->sh;
+  int64_t T = MAX (t->x->threads, 1), nr = g->tile == CNN_TILE_8x48 ? 48 : 32, q[2];
+  for (int e = 0; e < 2; e++) {
+    int64_t j0, j1;
+    cnn_spatial_part (pg->ncols, (b + e) * g->col_blocks / T, g->col_blocks, nr, &j0, &j1);
+    q[e] = b + e == 0 ? 0 : b + e == T ? pg->Hq : j0 / pg->Wq;
+  }
+  cnn_phase_grid_fill_rows (pg, t->in + c * pg->H * pg->W, task % pg->sh, true, t->padded + c * pg->plane_floats,
+      q[0], q[1]);
+}
+
 /* One block of grid columns for one block of output channels: the GEMM into
  * the thread's block, then out to the output planes with the epilogue. */
 static void
@@ -464,6 +491,8 @@ cnn_conv2d_implicit (cnn_exec *x)
       }
       if (g.in_place)
         t.b = t.in;
+      else if (g.spatial)
+        cnn_parallel_for (x->pool, MAX (x->threads, 1) * g.Cg * pg->sh, fill_plane_bands, &t);
       else
         cnn_parallel_for (g.Cg * isz > 16384 ? x->pool : NULL, g.Cg * pg->sh, fill_planes, &t);
       if (g.pixel && g.pgroups > 1) {

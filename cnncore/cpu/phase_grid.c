@@ -156,7 +156,7 @@ split_rows_kernel (void)
  * scalar ends and memset() calls). */
 static void
 fill_split (split_rows_fn split, const cnn_phase_grid *g, const float *src, int64_t py, bool borders,
-    const bool use[2], float *planes)
+    const bool use[2], float *planes, int64_t q0, int64_t q1)
 {
   int64_t psz = g->Hq * g->Wq;
   float *d[2] = { use[0] ? planes + py * 2 * psz : NULL, use[1] ? planes + (py * 2 + 1) * psz : NULL };
@@ -165,17 +165,23 @@ fill_split (split_rows_fn split, const cnn_phase_grid *g, const float *src, int6
   int64_t i1 = MAX (MIN ((g->H + g->pt - py + g->sh - 1) / g->sh, g->Hq), i0);
   for (int px = 0; px < 2 && borders; px++)
     if (d[px]) {
-      memset (d[px], 0, sizeof (float) * g->Wq * i0);
-      memset (d[px] + i1 * g->Wq, 0, sizeof (float) * g->Wq * (g->Hq - i1));
+      if (q0 < i0)
+        memset (d[px] + q0 * g->Wq, 0, sizeof (float) * g->Wq * (MIN (i0, q1) - q0));
+      if (q1 > i1)
+        memset (d[px] + MAX (i1, q0) * g->Wq, 0, sizeof (float) * g->Wq * (q1 - MAX (i1, q0)));
     }
-  split (src, g->W, g->pl, g->Wq, i0 * g->sh + py - g->pt, g->sh, i1 - i0,
-      d[0] ? d[0] + i0 * g->Wq : NULL, d[1] ? d[1] + i0 * g->Wq : NULL);
+  i0 = MAX (i0, q0);
+  i1 = MIN (i1, q1);
+  if (i1 > i0)
+    split (src, g->W, g->pl, g->Wq, i0 * g->sh + py - g->pt, g->sh, i1 - i0,
+        d[0] ? d[0] + i0 * g->Wq : NULL, d[1] ? d[1] + i0 * g->Wq : NULL);
 }
 
 /* Stride 2 across, both column phases of row phase @py, without SIMD: each
  * input row read once, split into its even and odd columns in one pass. */
 static void
-fill_pairs (const cnn_phase_grid *g, const float *src, int64_t py, bool borders, float *planes)
+fill_pairs (const cnn_phase_grid *g, const float *src, int64_t py, bool borders, float *planes, int64_t q0,
+    int64_t q1)
 {
   int64_t psz = g->Hq * g->Wq, lo[2], hi[2];
   float *d[2] = { planes + py * 2 * psz, planes + (py * 2 + 1) * psz };
@@ -183,7 +189,9 @@ fill_pairs (const cnn_phase_grid *g, const float *src, int64_t py, bool borders,
   inside_columns (g, 1, &lo[1], &hi[1]);
   /* columns where both phases read the input */
   int64_t a = MAX (lo[0], lo[1]), b = MAX (MIN (hi[0], hi[1]), a);
-  for (int64_t i = 0; i < g->Hq; i++, d[0] += g->Wq, d[1] += g->Wq) {
+  d[0] += q0 * g->Wq;
+  d[1] += q0 * g->Wq;
+  for (int64_t i = q0; i < q1; i++, d[0] += g->Wq, d[1] += g->Wq) {
     int64_t y = i * g->sh + py - g->pt;
     if (y < 0 || y >= g->H) {
       if (borders) {
@@ -213,26 +221,29 @@ fill_pairs (const cnn_phase_grid *g, const float *src, int64_t py, bool borders,
 }
 
 CNN_MULTIVERSION void
-cnn_phase_grid_fill (const cnn_phase_grid *g, const float *src, int64_t py, bool borders, float *planes)
+cnn_phase_grid_fill_rows (const cnn_phase_grid *g, const float *src, int64_t py, bool borders, float *planes,
+    int64_t q0, int64_t q1)
 {
   int64_t psz = g->Hq * g->Wq;
   bool use[2] = { phase_used (g, py, 0), phase_used (g, py, 1) };
   split_rows_fn split = split_rows_kernel ();
+  q0 = CLAMP (q0, 0, g->Hq);
+  q1 = CLAMP (q1, q0, g->Hq);
   if (g->sw == 2 && split && (use[0] || use[1])) {
-    fill_split (split, g, src, py, borders, use, planes);
+    fill_split (split, g, src, py, borders, use, planes, q0, q1);
     return;
   }
   if (g->sw == 2 && use[0] && use[1]) {
-    fill_pairs (g, src, py, borders, planes);
+    fill_pairs (g, src, py, borders, planes, q0, q1);
     return;
   }
   for (int64_t px = 0; px < g->sw; px++) {
     if (!phase_used (g, py, px))
       continue;
-    float *d = planes + (py * g->sw + px) * psz;
+    float *d = planes + (py * g->sw + px) * psz + q0 * g->Wq;
     int64_t lo, hi;
     inside_columns (g, px, &lo, &hi);
-    for (int64_t i = 0; i < g->Hq; i++, d += g->Wq) {
+    for (int64_t i = q0; i < q1; i++, d += g->Wq) {
       int64_t y = i * g->sh + py - g->pt;       /* input row */
       if (y < 0 || y >= g->H) {
         if (borders)
@@ -257,6 +268,12 @@ cnn_phase_grid_fill (const cnn_phase_grid *g, const float *src, int64_t py, bool
           d[q] = row[q * g->sw];
     }
   }
+}
+
+void
+cnn_phase_grid_fill (const cnn_phase_grid *g, const float *src, int64_t py, bool borders, float *planes)
+{
+  cnn_phase_grid_fill_rows (g, src, py, borders, planes, 0, g->Hq);
 }
 
 /* One run of a row: dst = act (src + bias (+ r)), act simple.  Inlined with

@@ -34,6 +34,10 @@ int64_t cnn_phase_grid_tap (const cnn_phase_grid *g, int64_t ky, int64_t kx);
  * the borders are known to be zero already (planes reused for channel after
  * channel). */
 void cnn_phase_grid_fill (const cnn_phase_grid *g, const float *src, int64_t py, bool borders, float *planes);
+/* The same for plane rows [@q0, @q1) only (each of the channel's planes of
+ * phase @py): the rows a thread's share of the output reads first. */
+void cnn_phase_grid_fill_rows (const cnn_phase_grid *g, const float *src, int64_t py, bool borders, float *planes,
+    int64_t q0, int64_t q1);
 /* Grid columns [j0, j0 + n) (at @grid) to the OH x OW plane @out, plus
  * @bias and the same pixels of @residual (or NULL), then @act. */
 void cnn_phase_grid_store (const cnn_phase_grid *g, const float *grid, int64_t j0, int64_t n, float bias,
