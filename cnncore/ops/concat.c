@@ -64,8 +64,8 @@ concat_compute (cnn_exec *x)
     int64_t row = x->in[k]->dims[axis] * inner;
     /* an input the plan placed in its slice already (session.c) */
     bool in_place = outer == 1 && x->in[k]->data == (const char *) O->data + off;
-    for (int64_t o = 0; o < outer && !in_place; o++)
-      memcpy ((char *) O->data + o * orow + off, (const char *) x->in[k]->data + o * row, row);
+    if (!in_place)
+      cnn_copy_rows ((char *) O->data + off, orow, x->in[k]->data, row, row, outer);
     off += row;
   }
   return CNN_OK;

@@ -93,6 +93,34 @@ cnn_dims_prod (const cnn_tensor *t, int a, int b)
   return p;
 }
 
+/* @n rows of @bytes each, @ds and @ss bytes apart in @dst and @src.  Rows
+ * of 4 to 16 bytes (an SSD's or UltraFace's boxes and scores, 2 or 4 values
+ * a row, sliced and concatenated along the last axis) as plain stores of a
+ * size known here: a memcpy() call per row took several times the copy. */
+static inline void
+cnn_copy_rows (void *dst, int64_t ds, const void *src, int64_t ss, size_t bytes, int64_t n)
+{
+  char *d = dst;
+  const char *s = src;
+#define CNN_COPY_ROWS_OF(b) \
+  for (int64_t i = 0; i < n; i++) \
+    memcpy (d + i * ds, s + i * ss, b); \
+  return
+  switch (bytes) {
+    case 4:
+      CNN_COPY_ROWS_OF (4);
+    case 8:
+      CNN_COPY_ROWS_OF (8);
+    case 12:
+      CNN_COPY_ROWS_OF (12);
+    case 16:
+      CNN_COPY_ROWS_OF (16);
+    default:
+      CNN_COPY_ROWS_OF (bytes);
+  }
+#undef CNN_COPY_ROWS_OF
+}
+
 /* Spatial geometry of conv and pooling, normalized to 3 spatial dims (1D and
  * 2D have leading dims of size 1), so one kernel serves all. */
 typedef struct {

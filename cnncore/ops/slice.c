@@ -148,8 +148,9 @@ slice_compute (cnn_exec *x)
 }
 
 /* Fast path: where the innermost dim is taken with step 1, a run of it at
- * a time (memcpy, or plain copies for runs of a few values: an SSD's boxes
- * are sliced into runs of 2), the multi-index stepped once per run. */
+ * a time, the runs along the next dim, evenly apart in the input, as one
+ * cnn_copy_rows() (an SSD's boxes are sliced into thousands of runs of 2),
+ * the multi-index stepped once per such block. */
 static cnn_status
 slice_fast (cnn_exec *x)
 {
@@ -165,17 +166,15 @@ slice_fast (cnn_exec *x)
   size_t es = cnn_dtype_size (X->dtype);
   int64_t ist[CNN_MAX_DIMS], idx[CNN_MAX_DIMS] = { 0 };
   cnn_strides (X, ist);
-  int64_t src = slice_origin (&g, ist, nd), run = O->dims[nd - 1], runs = n / run;
+  int64_t src = slice_origin (&g, ist, nd), run = O->dims[nd - 1];
+  /* runs per block: along dim nd - 2, that many input strides apart */
+  int64_t per = nd > 1 ? O->dims[nd - 2] : 1, apart = nd > 1 ? g.step[nd - 2] * ist[nd - 2] : 0;
+  int64_t blocks = n / run / per;
   size_t bytes = (size_t) run * es;
   char *dst = O->data;
-  for (int64_t r = 0; r < runs; r++, dst += bytes) {
-    const char *from = (const char *) X->data + src * es;
-    if (es == 4 && run <= 8)
-      for (int64_t i = 0; i < run; i++)
-        ((uint32_t *) dst)[i] = ((const uint32_t *) from)[i];
-    else
-      memcpy (dst, from, bytes);
-    slice_advance (&g, ist, O->dims, nd - 2, idx, &src);
+  for (int64_t b = 0; b < blocks; b++, dst += bytes * per) {
+    cnn_copy_rows (dst, (int64_t) bytes, (const char *) X->data + src * es, apart * (int64_t) es, bytes, per);
+    slice_advance (&g, ist, O->dims, nd - 3, idx, &src);
   }
   return CNN_OK;
 }
