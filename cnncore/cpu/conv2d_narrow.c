@@ -31,6 +31,7 @@ typedef struct {
   int64_t H, W, OH, OW, Hp, Wp; /* input, output, and the (padded) input read */
   bool padded;                  /* read from a zero-bordered copy */
   int64_t rows;                 /* output rows per task */
+  int64_t cols, chunks;         /* output columns per task, tasks across a row */
 } narrow_geom;
 
 static bool
@@ -54,7 +55,20 @@ narrow_geometry (const cnn_exec *x, narrow_geom *g)
   g->padded = w->pad0[1] || w->pad0[2] || w->pad1[1] || w->pad1[2];
   g->Hp = g->H + w->pad0[1] + w->pad1[1];
   g->Wp = g->W + w->pad0[2] + w->pad1[2];
+  /* a 1x1 without pads at stride 1 maps each output pixel to the input
+   * pixel at the same place: its planes are one row each, in vectors of
+   * 16 pixels whole (a row of UltraFace's 20-pixel head planes was a
+   * block of six vectors, four of them padding) */
+  if (g->taps == 1 && !g->padded && w->stride[1] == 1 && w->stride[2] == 1) {
+    g->W = g->Wp = g->OW = g->H * g->W;
+    g->H = g->Hp = g->OH = 1;
+  }
   g->rows = CLAMP (TASK_OUTPUTS / MAX (g->OW, 1), 1, MAX (g->OH, 1));
+  /* rows longer than a task's share (one-row planes) go in chunks of
+   * whole blocks */
+  int64_t span = g->Mg >= 1 && g->Mg <= MAX_M ? ACCS / g->Mg * VEC : VEC;
+  g->cols = g->OW > TASK_OUTPUTS ? MAX (TASK_OUTPUTS / span, 1) * span : MAX (g->OW, 1);
+  g->chunks = (g->OW + g->cols - 1) / g->cols;
   /* enough taps per output for the registers to pay; depthwise layers
    * have a path of their own */
   return w->stride[1] == 1 && w->stride[2] == 1 && g->Mg >= 1 && g->Mg <= MAX_M && g->Cg * g->taps >= 16 &&
@@ -167,7 +181,8 @@ narrow_rows (int64_t task, int tid, void *data)
   const narrow_ctx *c = data;
   const narrow_geom *g = c->g;
   cnn_exec *x = c->x;
-  int64_t bands = (g->OH + g->rows - 1) / g->rows, gr = task / bands, y0 = task % bands * g->rows;
+  int64_t bands = (g->OH + g->rows - 1) / g->rows, per = bands * g->chunks, gr = task / per;
+  int64_t y0 = task % per / g->chunks * g->rows, xs = task % g->chunks * g->cols, xe = MIN (xs + g->cols, g->OW);
   int64_t y1 = MIN (y0 + g->rows, g->OH), osz = g->OH * g->OW;
   const float *in = c->in + gr * g->Cg * g->Hp * g->Wp;
   const float *wt = c->wt + gr * g->Cg * g->taps * MAX_M;
@@ -178,8 +193,8 @@ narrow_rows (int64_t task, int tid, void *data)
   const float *res = x->residual ? (const float *) x->residual->data + at : NULL;
   for (int64_t y = y0; y < y1; y++) {
     const int64_t span = NV_OF (g->Mg) * VEC;
-    for (int64_t x0 = 0; x0 < g->OW; x0 += span) {
-      int64_t left = MIN (span, g->OW - x0);
+    for (int64_t x0 = xs; x0 < xe; x0 += span) {
+      int64_t left = MIN (span, xe - x0);
       int nv = (int) ((left + VEC - 1) / VEC);
       __mmask16 last = cnn_lanes16 (0, left - (nv - 1) * VEC);
       if (left == span)
@@ -189,7 +204,7 @@ narrow_rows (int64_t task, int tid, void *data)
     }
     if (!cnn_act_is_simple (x->act.type))
       for (int64_t m = 0; m < g->Mg; m++)
-        cnn_act_apply_fast (&x->act, out + m * osz + y * g->OW, g->OW);
+        cnn_act_apply_fast (&x->act, out + m * osz + y * g->OW + xs, xe - xs);
   }
 }
 
@@ -235,7 +250,7 @@ cnn_conv2d_narrow (cnn_exec *x)
     narrow_ctx c = { x, &g, g.padded ? padded : (const float *) x->in[0]->data + n * g.C * g.H * g.W, wt, n };
     if (g.padded)
       cnn_parallel_for (x->pool, g.C, pad_plane, &c);
-    cnn_parallel_for (x->pool, g.G * bands, narrow_rows, &c);
+    cnn_parallel_for (x->pool, g.G * bands * g.chunks, narrow_rows, &c);
   }
   return CNN_OK;
 }

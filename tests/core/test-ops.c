@@ -210,18 +210,24 @@ test_resize_nhwc (void)
  * (cpu/conv2d_narrow.c): the style networks' last 9x9 with pads of 4 and
  * without, other kernels, dilation, asymmetric pads, groups, batches,
  * rows narrower than a vector and past a block of vectors, a fused residual
- * Add, fused activations (Tanh after the store). */
+ * Add, fused activations (Tanh after the store); then 1x1 ones without pads
+ * (a detector's heads), whose planes go as one row: small ones, and large
+ * ones that span several tasks, the last block partial. */
 static void
 test_conv_narrow (void)
 {
   const char *acts[] = { NULL, "Relu", "Tanh", "LeakyRelu" };
-  for (int c = 0; c < 16; c++) {
+  for (int c = 0; c < 24; c++) {
     ob_model *b = ob_new (13);
-    int64_t G = c % 5 == 4 ? 2 : 1, Mg = 1 + c % 4, Cg = rnd (2, 9), M = G * Mg, C = G * Cg;
-    int64_t k = c < 4 ? 9 : rnd (1, 5), d = c % 6 == 5 ? 2 : 1;
+    int64_t G = c % 5 == 4 ? 2 : 1, Mg = 1 + c % 4, Cg = c >= 16 ? rnd (16, 80) : rnd (2, 9), M = G * Mg, C = G * Cg;
+    int64_t k = c < 4 ? 9 : c >= 16 ? 1 : rnd (1, 5), d = c % 6 == 5 && c < 16 ? 2 : 1;
     int64_t H = c % 8 == 3 ? rnd (2, 6) : rnd (10, 40), W = c % 8 == 3 ? rnd (3, 15) : rnd (90, 260);
+    if (c >= 16) {
+      H = c % 2 ? rnd (1, 20) : rnd (60, 110);
+      W = c % 2 ? rnd (1, 30) : rnd (90, 160);
+    }
     int64_t pads[4] = { c < 2 ? 4 : rnd (0, 2), rnd (0, 2), c < 2 ? 4 : rnd (0, 2), rnd (0, 3) };
-    if (c >= 2 && c < 4)
+    if ((c >= 2 && c < 4) || c >= 16)
       pads[0] = pads[1] = pads[2] = pads[3] = 0;
     if ((k - 1) * d + 1 > MIN (H + pads[0] + pads[2], W + pads[1] + pads[3]))
       k = 1;
