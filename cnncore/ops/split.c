@@ -96,8 +96,7 @@ split_compute (cnn_exec *x)
   for (int k = 0; k < x->n_out; k++) {
     int64_t row = sizes[k] * inner;
     if (x->out[k])
-      for (int64_t o = 0; o < outer; o++)
-        memcpy ((char *) x->out[k]->data + o * row, (const char *) X->data + o * irow + off, row);
+      cnn_copy_rows (x->out[k]->data, row, (const char *) X->data + off, irow, row, outer);
     off += row;
   }
   return CNN_OK;
