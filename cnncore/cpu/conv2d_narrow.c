@@ -25,12 +25,16 @@
 #define MAX_M 4                 /* output channels per group */
 #define TASK_OUTPUTS 8192       /* output pixels per task, about */
 
+/* Vectors of output pixels a block of MM output channels holds. */
+#define NV_OF(MM) (ACCS / (MM))
+
 typedef struct {
   cnn_window w;
   int64_t N, C, M, G, Cg, Mg, taps;
   int64_t H, W, OH, OW, Hp, Wp; /* input, output, and the (padded) input read */
   bool padded;                  /* read from a zero-bordered copy */
   int64_t rows;                 /* output rows per task */
+  int64_t span;                 /* output columns of a register block */
   int64_t cols, chunks;         /* output columns per task, tasks across a row */
 } narrow_geom;
 
@@ -66,8 +70,8 @@ narrow_geometry (const cnn_exec *x, narrow_geom *g)
   g->rows = CLAMP (TASK_OUTPUTS / MAX (g->OW, 1), 1, MAX (g->OH, 1));
   /* rows longer than a task's share (one-row planes) go in chunks of
    * whole blocks */
-  int64_t span = g->Mg >= 1 && g->Mg <= MAX_M ? ACCS / g->Mg * VEC : VEC;
-  g->cols = g->OW > TASK_OUTPUTS ? MAX (TASK_OUTPUTS / span, 1) * span : MAX (g->OW, 1);
+  g->span = g->Mg >= 1 && g->Mg <= MAX_M ? NV_OF (g->Mg) * VEC : VEC;
+  g->cols = g->OW > TASK_OUTPUTS ? MAX (TASK_OUTPUTS / g->span, 1) * g->span : MAX (g->OW, 1);
   g->chunks = (g->OW + g->cols - 1) / g->cols;
   /* enough taps per output for the registers to pay; depthwise layers
    * have a path of their own */
@@ -162,9 +166,6 @@ narrow_block (const narrow_ctx *c, const float *in, const float *wt, const float
     }
 }
 
-/* Vectors of output pixels a block of MM output channels holds. */
-#define NV_OF(MM) (ACCS / (MM))
-
 #define NARROW_CASES(full) \
   switch (g->Mg) { \
     case 1: narrow_block (c, in, wt, bias, res, out, y, x0, nv, last, 1, NV_OF (1), full); break; \
@@ -192,7 +193,7 @@ narrow_rows (int64_t task, int tid, void *data)
   float *out = (float *) x->out[0]->data + at;
   const float *res = x->residual ? (const float *) x->residual->data + at : NULL;
   for (int64_t y = y0; y < y1; y++) {
-    const int64_t span = NV_OF (g->Mg) * VEC;
+    const int64_t span = g->span;
     for (int64_t x0 = xs; x0 < xe; x0 += span) {
       int64_t left = MIN (span, xe - x0);
       int nv = (int) ((left + VEC - 1) / VEC);
