@@ -374,6 +374,15 @@ cnn_conv2d_gemm (cnn_exec *x)
   int64_t Cg = C / G, Mg = M / G;
   int64_t isz = w.in[0] * w.in[1] * w.in[2], osz = w.out[0] * w.out[1] * w.out[2];
   int64_t K = Cg * w.kernel[0] * w.kernel[1] * w.kernel[2];
+  /* what the kernels derive from the weights (packed, transformed) is
+   * kept for the plan only where the weights are constant: weights that
+   * the graph computes or takes as an input change from run to run */
+  if (!x->in_const[1] && x->cache) {
+    if (x->cache_free)
+      x->cache_free (x->cache);
+    x->cache = NULL;
+    x->cache_free = NULL;
+  }
   if (cnn_conv2d_depthwise_applies (x))
     return cnn_conv2d_depthwise (x);
   if (cnn_conv2d_winograd_applies (x))

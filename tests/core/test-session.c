@@ -754,6 +754,71 @@ test_batch_items (void)
   g_free (x);
 }
 
+/* Conv weights that are not constants (a graph input here; a node's output
+ * alike) change from run to run: the fast kernels, which keep what they
+ * derive from constant weights for the plan (packed panels, Winograd
+ * transforms), must derive it again each run.  Every CPU convolution path:
+ * Winograd (3x3), the implicit GEMM (3x3 stride 2, 1x1 in place, 5x5
+ * dilated), narrow (1x1 to 3 and 6 channels), depthwise, im2col + GEMM
+ * (1x1, K = 8).  Three runs, new weights each, against the reference. */
+static void
+test_dynamic_weights (void)
+{
+  static const struct {
+    int64_t C, M, H, k, stride, dil, group;
+  } cases[] = {
+    { 16, 16, 12, 3, 1, 1, 1 }, { 16, 32, 15, 3, 2, 1, 1 }, { 32, 24, 10, 1, 1, 1, 1 },
+    { 16, 3, 20, 3, 1, 1, 1 }, { 16, 16, 14, 3, 1, 1, 16 }, { 8, 12, 17, 5, 1, 2, 1 },
+    { 24, 3, 11, 1, 1, 1, 1 }, { 64, 6, 13, 1, 1, 1, 1 }, { 8, 16, 9, 1, 1, 1, 1 },
+  };
+  cnn_session_options ro = CNN_SESSION_OPTIONS_INIT;
+  ro.reference = TRUE;
+  for (guint c = 0; c < G_N_ELEMENTS (cases); c++) {
+    int64_t C = cases[c].C, M = cases[c].M, H = cases[c].H, k = cases[c].k, G = cases[c].group;
+    int64_t pad = (k - 1) * cases[c].dil / 2, pads[4] = { pad, pad, pad, pad };
+    int64_t xd[4] = { 1, C, H, H }, wd[4] = { M, C / G, k, k };
+    int64_t strides[2] = { cases[c].stride, cases[c].stride }, dil[2] = { cases[c].dil, cases[c].dil };
+    ob_model *b = ob_new (13);
+    ob_input (b, "x", 4, xd);
+    ob_input (b, "w", 4, wd);
+    Onnx__NodeProto *n = ob_node (b, "Conv", "x,w", "y");
+    ob_attr_ints (b, n, "pads", 4, pads);
+    ob_attr_ints (b, n, "strides", 2, strides);
+    ob_attr_ints (b, n, "dilations", 2, dil);
+    ob_attr_int (b, n, "group", G);
+    ob_output (b, "y");
+    cnn_model *m = load (b);
+    GError *err = NULL;
+    cnn_session *s = cnn_session_new (m, NULL, &err), *r = cnn_session_new (m, &ro, &err);
+    CHECK (s && r, "Conv with weights as an input: %s", err ? err->message : "");
+    g_clear_error (&err);
+    float *x = random_data (C * H * H);
+    double worst = 0;
+    for (int run_i = 0; s && r && run_i < 3; run_i++) {
+      float *w = random_data (M * (C / G) * k * k);
+      cnn_tensor in[2] = { { CNN_DTYPE_FLOAT32, 4, { 1, C, H, H }, x }, { CNN_DTYPE_FLOAT32, 4, { M, C / G, k, k }, w } };
+      gboolean ok = cnn_session_run (s, in, 2, &err) && cnn_session_run (r, in, 2, &err);
+      CHECK (ok, "Conv with weights as an input, run %d: %s", run_i, err ? err->message : "");
+      g_clear_error (&err);
+      const cnn_tensor *o = cnn_session_get_output (s, 0), *o_ref = cnn_session_get_output (r, 0);
+      double d = ok ? max_diff (o->data, o_ref->data, cnn_tensor_numel (o_ref)) : INFINITY;
+      CHECK (d < 1e-3, "Conv C%" G_GINT64_FORMAT " M%" G_GINT64_FORMAT " %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT
+          " k%" G_GINT64_FORMAT " with weights as an input, run %d (new weights): max abs %g against the reference",
+          C, M, H, H, k, run_i, d);
+      worst = MAX (worst, d);
+      g_free (w);
+    }
+    printf ("%s Conv C%" G_GINT64_FORMAT " M%" G_GINT64_FORMAT " %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT " k%"
+        G_GINT64_FORMAT " s%" G_GINT64_FORMAT " g%" G_GINT64_FORMAT
+        ", weights as an input, new each run: max abs %.3g against the reference over 3 runs\n",
+        worst < 1e-3 ? "ok  " : "FAIL", C, M, H, H, k, cases[c].stride, G, worst);
+    g_free (x);
+    cnn_session_free (s);
+    cnn_session_free (r);
+    cnn_model_unref (m);
+  }
+}
+
 int
 main (void)
 {
@@ -766,6 +831,7 @@ main (void)
   test_parallel_for_short_loops ();
   test_denormals ();
   test_residual_fusion ();
+  test_dynamic_weights ();
   test_memory_plan ();
   test_concat_in_place ();
   test_batch_items ();
