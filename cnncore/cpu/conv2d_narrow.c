@@ -88,16 +88,14 @@ cnn_conv2d_narrow_applies (const cnn_exec *x)
   return cnn_sgemm_avx512_available () && narrow_geometry (x, &g);
 }
 
-/* the padded input of one image (all channels), then the weights of the
- * group tap by tap with the output channels side by side */
+/* the padded input of one image (all channels) */
 size_t
 cnn_conv2d_narrow_scratch (const cnn_exec *x)
 {
   narrow_geom g;
   if (!narrow_geometry (x, &g))
     return 0;
-  return ((g.padded ? (size_t) g.C * g.Hp * g.Wp + VEC : 0) + (size_t) g.G * g.Cg * g.taps * MAX_M) *
-      sizeof (float);
+  return (g.padded ? (size_t) g.C * g.Hp * g.Wp + VEC : 0) * sizeof (float);
 }
 
 typedef struct {
@@ -237,15 +235,23 @@ cnn_conv2d_narrow (cnn_exec *x)
   if (x->scratch_size < cnn_conv2d_narrow_scratch (x))
     return cnn_exec_fail (x, CNN_E_BACKEND, "scratch too small");
   float *padded = x->scratch;
-  float *wt = padded + (g.padded ? g.C * g.Hp * g.Wp + VEC : 0);
-  /* weights [group][ci][tap][m]: a tap's output channels side by side */
-  const float *W = x->in[1]->data;
-  for (int64_t gr = 0; gr < g.G; gr++)
-    for (int64_t ci = 0; ci < g.Cg; ci++)
-      for (int64_t t = 0; t < g.taps; t++)
-        for (int64_t m = 0; m < MAX_M; m++)
-          wt[((gr * g.Cg + ci) * g.taps + t) * MAX_M + m] =
-              m < g.Mg ? W[((gr * g.Mg + m) * g.Cg + ci) * g.taps + t] : 0.f;
+  /* weights [group][ci][tap][m], a tap's output channels side by side:
+   * once per plan (x->cache), not every run */
+  if (!x->cache) {
+    float *wt = g_try_new (float, g.G * g.Cg * g.taps * MAX_M);
+    if (!wt)
+      return cnn_exec_fail (x, CNN_E_NOMEM, "out of memory for rearranged weights");
+    const float *W = x->in[1]->data;
+    for (int64_t gr = 0; gr < g.G; gr++)
+      for (int64_t ci = 0; ci < g.Cg; ci++)
+        for (int64_t t = 0; t < g.taps; t++)
+          for (int64_t m = 0; m < MAX_M; m++)
+            wt[((gr * g.Cg + ci) * g.taps + t) * MAX_M + m] =
+                m < g.Mg ? W[((gr * g.Mg + m) * g.Cg + ci) * g.taps + t] : 0.f;
+    x->cache = wt;
+    x->cache_free = g_free;
+  }
+  const float *wt = x->cache;
   int64_t bands = (g.OH + g.rows - 1) / g.rows;
   for (int64_t n = 0; n < g.N; n++) {
     narrow_ctx c = { x, &g, g.padded ? padded : (const float *) x->in[0]->data + n * g.C * g.H * g.W, wt, n };
