@@ -334,18 +334,35 @@ conv_band (int64_t b, int tid, void *data)
   }
 }
 
+size_t
+cnn_conv_k_part (int64_t Mg, int64_t K, int64_t taps, cnn_sgemm_tile tile, int parts, int p, int64_t *k0,
+    int64_t *k1)
+{
+  int64_t C = K / taps;
+  size_t off = 0;
+  for (int q = 0; q < p; q++)
+    off += cnn_sgemm_tile_packed_a_size (tile, (int) Mg, (int) ((C * (q + 1) / parts - C * q / parts) * taps));
+  *k0 = C * p / parts * taps;
+  *k1 = C * (p + 1) / parts * taps;
+  return off;
+}
+
 const float *
-cnn_conv_packed_weights (cnn_exec *x, int64_t Mg, int64_t K, cnn_sgemm_tile tile)
+cnn_conv_packed_weights (cnn_exec *x, int64_t Mg, int64_t K, int64_t taps, cnn_sgemm_tile tile, int parts)
 {
   if (!x->cache) {
-    int64_t G = x->in[1]->dims[0] / Mg;
-    size_t per_group = cnn_sgemm_tile_packed_a_size (tile, (int) Mg, (int) K);
+    int64_t G = x->in[1]->dims[0] / Mg, k0, k1;
+    /* the offset past the last part: a group's size */
+    size_t per_group = cnn_conv_k_part (Mg, K, taps, tile, parts, parts, &k0, &k1);
     float *pk = NULL;
     if (posix_memalign ((void **) &pk, 64, sizeof (float) * per_group * G) != 0)
       return NULL;
     for (int64_t g = 0; g < G; g++)
-      cnn_sgemm_tile_pack_a (tile, false, (int) Mg, (int) K, (const float *) x->in[1]->data + g * Mg * K,
-          (int) K, pk + g * per_group);
+      for (int p = 0; p < parts; p++) {
+        size_t off = cnn_conv_k_part (Mg, K, taps, tile, parts, p, &k0, &k1);
+        cnn_sgemm_tile_pack_a (tile, false, (int) Mg, (int) (k1 - k0), (const float *) x->in[1]->data + g * Mg * K + k0,
+            (int) K, pk + g * per_group + off);
+      }
     x->cache = pk;
     x->cache_free = free;
   }
@@ -414,7 +431,7 @@ cnn_conv2d_gemm (cnn_exec *x)
       if (cp.bands) {
         const float *wp = NULL;
         if (cp.packed) {
-          wp = cnn_conv_packed_weights (x, Mg, K, CNN_TILE_12x32);
+          wp = cnn_conv_packed_weights (x, Mg, K, 1, CNN_TILE_12x32, 1);
           if (!wp)
             return cnn_exec_fail (x, CNN_E_NOMEM, "out of memory for packed weights");
           wp += g * cnn_sgemm_packed_a_size ((int) Mg, (int) K);

@@ -21,6 +21,7 @@
 #define PIXEL_MAX_OUTPUT 256    /* output pixels up to which the pixel-major GEMM runs */
 #define PIXEL_MIN_WEIGHTS (1 << 18)     /* weights (floats) from which it does */
 #define SPATIAL_MIN_TILES 4     /* tiles of columns a thread from which threads split by pixels */
+#define KSPLIT_MIN 1024         /* K from which a lone task's K is split between the threads */
 
 typedef struct {
   cnn_window w;
@@ -43,6 +44,7 @@ typedef struct {
   int64_t cgroups;              /* threads sharing the channels in runs of 16, or 1: the panels */
   bool pixel_rows;              /* pixel-major: the kernel reads the pixels in place, not packed */
   bool spatial;                 /* the tasks go by column block first (cnn_spatial_split()) */
+  int ksplit;                   /* parts of K computed apart, one a thread, then summed (or 1) */
 } implicit_geom;
 
 /* CNN_PIXEL_MAJOR: unset, auto (where it pays); 0 never; 1 wherever it
@@ -199,6 +201,12 @@ implicit_geometry (const cnn_exec *x, implicit_geom *g)
   g->mpanels = mpanels;
   g->m_blocks = parts;
   g->mblock = (mpanels + parts - 1) / parts * g->mr;
+  /* one task (a detector's head: UltraFace's 256 -> 12 and -> 6 3x3 on
+   * 4 x 5, K = 2304, 30 us each on one thread while the other waited):
+   * K cut into a part a thread (whole input channels), each part's sums in
+   * a block of its own, added up as they are stored */
+  g->ksplit = T > 1 && g->Cg > 1 && !g->pixel && !g->compact && g->G == 1 && g->col_blocks * g->m_blocks == 1 &&
+      g->K >= KSPLIT_MIN ? (int) MIN (T, g->Cg) : 1;
   return true;
 }
 
@@ -349,6 +357,43 @@ implicit_block (int64_t task, int tid, void *data)
   }
 }
 
+/* K split, task p: part p of K (whole input channels) for all the output
+ * channels and columns, into block p; the part's phase planes filled
+ * first, by the thread that reads them (filled by the caller alone, 256
+ * small planes took 22 us, most of it writing lines the other core held) */
+static void
+k_part (int64_t p, int tid, void *data)
+{
+  implicit_ctx *t = data;
+  const implicit_geom *g = t->g;
+  const cnn_phase_grid *pg = &g->p;
+  int64_t k0, k1, taps = pg->kh * pg->kw;
+  size_t off = cnn_conv_k_part (g->Mg, g->K, taps, g->tile, g->ksplit, (int) p, &k0, &k1);
+  for (int64_t i = k0 / taps * pg->sh; !g->in_place && i < k1 / taps * pg->sh; i++)
+    fill_planes (i, tid, data);
+  cnn_sgemm_gather (g->tile, (int) g->Mg, 0, (int) g->Mg, (int) pg->ncols, (int) (k1 - k0), t->wpacked + off, t->b,
+      t->koff + k0, g->in_place, false, t->blocks + (size_t) p * t->per_thread, (int) g->block_cols, NULL);
+}
+
+/* K split: the parts' sums added up, then stored with the epilogue. */
+static void
+k_parts_store (implicit_ctx *t)
+{
+  const implicit_geom *g = t->g;
+  const cnn_phase_grid *pg = &g->p;
+  int64_t osz = pg->OH * pg->OW, n = pg->ncols;
+  for (int64_t m = 0; m < g->Mg; m++) {
+    float *sum = t->blocks + m * g->block_cols;
+    for (int p = 1; p < g->ksplit; p++) {
+      const float *part = t->blocks + (size_t) p * t->per_thread + m * g->block_cols;
+      for (int64_t j = 0; j < n; j++)
+        sum[j] += part[j];
+    }
+    cnn_phase_grid_store (pg, sum, 0, n, t->bias ? t->bias[m] : 0.f, t->residual ? t->residual + m * osz : NULL,
+        &t->x->act, t->out + m * osz);
+  }
+}
+
 /* Compact mode, task c: input channel c's columns, packed. */
 static void
 pack_columns (int64_t c, int tid, void *data)
@@ -460,7 +505,7 @@ cnn_conv2d_implicit (cnn_exec *x)
   size_t per_thread, need = scratch_floats (x, &g, &per_thread);
   if (x->scratch_size < need * sizeof (float))
     return cnn_exec_fail (x, CNN_E_BACKEND, "scratch too small");
-  const float *wp = cnn_conv_packed_weights (x, g.Mg, g.K, g.tile);
+  const float *wp = cnn_conv_packed_weights (x, g.Mg, g.K, pg->kh * pg->kw, g.tile, g.ksplit);
   if (!wp)
     return cnn_exec_fail (x, CNN_E_NOMEM, "out of memory for packed weights");
   float *padded = x->scratch;
@@ -495,6 +540,13 @@ cnn_conv2d_implicit (cnn_exec *x)
       if (g.compact) {
         cnn_parallel_for (g.K * osz > 16384 ? x->pool : NULL, g.Cg, pack_columns, &t);
         cnn_parallel_for (x->pool, g.m_blocks, compact_block, &t);
+        continue;
+      }
+      if (g.ksplit > 1) {
+        if (g.in_place)
+          t.b = t.in;
+        cnn_parallel_for (x->pool, g.ksplit, k_part, &t);
+        k_parts_store (&t);
         continue;
       }
       if (g.in_place)

@@ -84,7 +84,14 @@ cnn_status cnn_conv2d_narrow (cnn_exec *x);
 cnn_status cnn_conv2d_gemm (cnn_exec *x);
 size_t cnn_conv2d_gemm_scratch (const cnn_exec *x);
 /* The weights packed by cnn_sgemm_tile_pack_a() as G groups of Mg x K, made
- * once per plan (x->cache: a node always takes the same path and tile);
- * NULL when out of memory. */
-const float *cnn_conv_packed_weights (cnn_exec *x, int64_t Mg, int64_t K, cnn_sgemm_tile tile);
+ * once per plan (x->cache: a node always takes the same path, tile and
+ * split); NULL when out of memory.  With @parts > 1, each group's K is cut
+ * into parts (cnn_conv_k_part()) packed one after the other, for a split
+ * of K between threads. */
+const float *cnn_conv_packed_weights (cnn_exec *x, int64_t Mg, int64_t K, int64_t taps, cnn_sgemm_tile tile,
+    int parts);
+/* Part @p of @parts of K: rows [*k0, *k1), whole input channels (@taps
+ * rows each), and the offset of its packed weights from the group's. */
+size_t cnn_conv_k_part (int64_t Mg, int64_t K, int64_t taps, cnn_sgemm_tile tile, int parts, int p, int64_t *k0,
+    int64_t *k1);
 #endif
