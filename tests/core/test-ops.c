@@ -887,15 +887,16 @@ test_winograd (void)
  * 1 to 3, dilations, uneven pads, groups, widths from 1 up, output channels
  * not a multiple of the tile (5 to 7 a group: most of one 8-row tile), bias, a fused activation or a fused residual
  * Add + Relu; on 2 threads and some on 3, the larger maps split between
- * them by columns (cnn_spatial_split()); last, heads of one tile whose K of
- * 1024 or more the threads split (3 threads the last).  Winograd is off
+ * them by columns (cnn_spatial_split()); last, convolutions whose K the
+ * threads split: heads of one tile with K of 1024 or more, 1x1 ones on
+ * small maps with K of 4 M or more (some on 3 threads).  Winograd is off
  * here so that the 3x3 cases reach this path. */
 static void
 test_implicit (void)
 {
   cnn_conv2d_winograd_enable (false);
   cnn_conv2d_pixel_major_enable (0);
-  for (int c = 0; c < 43; c++) {
+  for (int c = 0; c < 45; c++) {
     ob_model *b = ob_new (13);
     int64_t G = c % 5 == 4 ? 2 : 1, C = G * rnd (2, 24), M = G * (c % 6 == 4 ? rnd (5, 7) : rnd (8, 40)), mm = M;
     int64_t kh = c < 12 ? 3 : rnd (1, 5), kw = c < 12 ? 3 : rnd (1, 5), d = c % 4 == 3 && c % 8 != 3 ? 2 : 1;
@@ -909,9 +910,10 @@ test_implicit (void)
       kh = kw = 1;
       p[0] = p[1] = p[2] = p[3] = 0;
     }
-    if (c >= 39) {              /* one tile, K >= 1024: K split between the threads (a detector's head) */
-      static const int64_t heads[4][5] = { { 256, 12, 4, 5, 3 }, { 120, 6, 3, 7, 3 }, { 1100, 9, 5, 6, 1 },
-        { 200, 8, 2, 9, 3 } };   /* C, M, H, W, kernel */
+    if (c >= 39) {              /* K split between the threads: one tile, K >= 1024 (a detector's head),
+                                 * or a 1x1 on a small map whose K is 4 M or more (a projection) */
+      static const int64_t heads[6][5] = { { 256, 12, 4, 5, 3 }, { 120, 6, 3, 7, 3 }, { 1100, 9, 5, 6, 1 },
+        { 200, 8, 2, 9, 3 }, { 600, 40, 14, 14, 1 }, { 450, 96, 13, 11, 1 } };       /* C, M, H, W, kernel */
       G = 1;
       C = heads[c - 39][0];
       M = mm = heads[c - 39][1];

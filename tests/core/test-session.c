@@ -758,9 +758,9 @@ test_batch_items (void)
  * alike) change from run to run: the fast kernels, which keep what they
  * derive from constant weights for the plan (packed panels, Winograd
  * transforms), must derive it again each run.  Every CPU convolution path:
- * Winograd (3x3), the implicit GEMM (3x3 stride 2, 1x1 in place, 5x5
- * dilated), narrow (1x1 to 3 and 6 channels), depthwise, im2col + GEMM
- * (1x1, K = 8).  Three runs, new weights each, against the reference. */
+ * Winograd (3x3), the implicit GEMM (3x3 stride 2, 1x1 in place, to 6
+ * channels, 5x5 dilated, 1x1 with K split between the threads), narrow
+ * (1x1 to 3 channels), depthwise, im2col + GEMM (1x1, K = 8).  Three runs, new weights each, against the reference. */
 static void
 test_dynamic_weights (void)
 {
@@ -769,7 +769,7 @@ test_dynamic_weights (void)
   } cases[] = {
     { 16, 16, 12, 3, 1, 1, 1 }, { 16, 32, 15, 3, 2, 1, 1 }, { 32, 24, 10, 1, 1, 1, 1 },
     { 16, 3, 20, 3, 1, 1, 1 }, { 16, 16, 14, 3, 1, 1, 16 }, { 8, 12, 17, 5, 1, 2, 1 },
-    { 24, 3, 11, 1, 1, 1, 1 }, { 64, 6, 13, 1, 1, 1, 1 }, { 8, 16, 9, 1, 1, 1, 1 },
+    { 24, 3, 11, 1, 1, 1, 1 }, { 64, 6, 13, 1, 1, 1, 1 }, { 8, 16, 9, 1, 1, 1, 1 }, { 512, 64, 13, 1, 1, 1, 1 },
   };
   cnn_session_options ro = CNN_SESSION_OPTIONS_INIT;
   ro.reference = TRUE;
