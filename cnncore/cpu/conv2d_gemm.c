@@ -360,8 +360,8 @@ cnn_conv_packed_weights (cnn_exec *x, int64_t Mg, int64_t K, int64_t taps, cnn_s
     for (int64_t g = 0; g < G; g++)
       for (int p = 0; p < parts; p++) {
         size_t off = cnn_conv_k_part (Mg, K, taps, tile, parts, p, &k0, &k1);
-        cnn_sgemm_tile_pack_a (tile, false, (int) Mg, (int) (k1 - k0), (const float *) x->in[1]->data + g * Mg * K + k0,
-            (int) K, pk + g * per_group + off);
+        cnn_sgemm_tile_pack_a (tile, false, (int) Mg, (int) (k1 - k0),
+            (const float *) x->in[1]->data + g * Mg * K + k0, (int) K, pk + g * per_group + off);
       }
     x->cache = pk;
     x->cache_free = free;

@@ -385,8 +385,8 @@ k_part (int64_t p, int tid, void *data)
   size_t off = cnn_conv_k_part (g->Mg, g->K, taps, g->tile, g->ksplit, (int) p, &k0, &k1);
   for (int64_t i = k0 / taps * pg->sh; !g->in_place && i < k1 / taps * pg->sh; i++)
     fill_planes (i, tid, data);
-  cnn_sgemm_gather (g->tile, (int) g->Mg, 0, (int) g->Mg, (int) pg->ncols, (int) (k1 - k0), t->wpacked + off, t->b,
-      t->koff + k0, g->in_place, false, t->blocks + (size_t) p * t->per_thread, (int) g->block_cols, NULL);
+  cnn_sgemm_gather (g->tile, (int) g->Mg, 0, (int) g->Mg, (int) pg->ncols, (int) (k1 - k0), t->wpacked + off,
+      t->b, t->koff + k0, g->in_place, false, t->blocks + (size_t) p * t->per_thread, (int) g->block_cols, NULL);
 }
 
 /* K split, task i: output channels [Mg i / parts, Mg (i + 1) / parts), the

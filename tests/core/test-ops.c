@@ -885,8 +885,8 @@ test_winograd (void)
 /* 2D convolutions with enough channels for the implicit GEMM
  * (cpu/conv2d_implicit.c): kernel sizes 1 (plain, padded or strided) to 5, strides
  * 1 to 3, dilations, uneven pads, groups, widths from 1 up, output channels
- * not a multiple of the tile (5 to 7 a group: most of one 8-row tile), bias, a fused activation or a fused residual
- * Add + Relu; on 2 threads and some on 3, the larger maps split between
+ * not a multiple of the tile (5 to 7 a group: most of one 8-row tile),
+ * bias, a fused activation or a fused residual Add + Relu; on 2 threads and some on 3, the larger maps split between
  * them by columns (cnn_spatial_split()); last, convolutions whose K the
  * threads split: heads of one tile with K of 1024 or more, 1x1 ones on
  * small maps with K of 4 M or more (some on 3 threads).  Winograd is off

@@ -760,7 +760,8 @@ test_batch_items (void)
  * transforms), must derive it again each run.  Every CPU convolution path:
  * Winograd (3x3), the implicit GEMM (3x3 stride 2, 1x1 in place, to 6
  * channels, 5x5 dilated, 1x1 with K split between the threads), narrow
- * (1x1 to 3 channels), depthwise, im2col + GEMM (1x1, K = 8).  Three runs, new weights each, against the reference. */
+ * (1x1 to 3 channels), depthwise, im2col + GEMM (1x1, K = 8).  Three
+ * runs, new weights each, against the reference. */
 static void
 test_dynamic_weights (void)
 {
@@ -796,7 +797,8 @@ test_dynamic_weights (void)
     double worst = 0;
     for (int run_i = 0; s && r && run_i < 3; run_i++) {
       float *w = random_data (M * (C / G) * k * k);
-      cnn_tensor in[2] = { { CNN_DTYPE_FLOAT32, 4, { 1, C, H, H }, x }, { CNN_DTYPE_FLOAT32, 4, { M, C / G, k, k }, w } };
+      cnn_tensor in[2] = { { CNN_DTYPE_FLOAT32, 4, { 1, C, H, H }, x },
+        { CNN_DTYPE_FLOAT32, 4, { M, C / G, k, k }, w } };
       gboolean ok = cnn_session_run (s, in, 2, &err) && cnn_session_run (r, in, 2, &err);
       CHECK (ok, "Conv with weights as an input, run %d: %s", run_i, err ? err->message : "");
       g_clear_error (&err);
