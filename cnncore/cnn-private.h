@@ -221,7 +221,8 @@ typedef struct cnn_exec {
    * exists */
   struct cnn_exec *pre;
   /* data a fast kernel derives from constant inputs once per plan
-   * (transformed weights), freed with the plan */
+   * (transformed weights), freed with the plan; where those inputs are
+   * not constant, dropped before each run (cnn_conv2d_gemm) */
   void *cache;
   void (*cache_free) (void *cache);
 } cnn_exec;
