@@ -23,6 +23,10 @@
 #define SPATIAL_MIN_TILES 4     /* tiles of columns a thread from which threads split by pixels */
 #define KSPLIT_MIN 1024         /* K from which a lone task's K is split between the threads */
 #define KSPLIT_MIN_1X1 384      /* K from which a 1x1's is, where it is 4 times the output channels or more */
+/* K of a part at least: each part writes sums for the whole output, which
+ * many threads' small parts would outweigh (a bound, not measured: this
+ * machine has 2 cores) */
+#define KSPLIT_PART_MIN 128
 
 typedef struct {
   cnn_window w;
@@ -215,7 +219,7 @@ implicit_geometry (const cnn_exec *x, implicit_geom *g)
   bool lone = g->col_blocks * g->m_blocks == 1 && g->K >= KSPLIT_MIN;
   bool wide_input = g->in_place && g->K >= KSPLIT_MIN_1X1 && g->K >= 4 * g->Mg;
   g->ksplit = T > 1 && g->Cg > 1 && g->G == 1 && !g->pixel && !g->compact && !g->spatial && (lone || wide_input) ?
-      (int) MIN (T, g->Cg) : 1;
+      (int) MIN (T, MIN (g->Cg, g->K / KSPLIT_PART_MIN)) : 1;
   if (g->ksplit > 1) {
     g->mblock = (g->Mg + g->mr - 1) / g->mr * g->mr;
     g->m_blocks = g->col_blocks = 1;
