@@ -562,19 +562,18 @@ cnn_conv2d_implicit (cnn_exec *x)
         cnn_parallel_for (x->pool, g.m_blocks, compact_block, &t);
         continue;
       }
-      if (g.ksplit > 1) {
-        if (g.in_place)
-          t.b = t.in;
-        cnn_parallel_for (x->pool, g.ksplit, k_part, &t);
-        cnn_parallel_for (g.Mg * pg->ncols >= 4096 ? x->pool : NULL, g.ksplit, k_parts_store, &t);
-        continue;
-      }
+      /* a K split's parts fill the planes of their own channels (k_part) */
       if (g.in_place)
         t.b = t.in;
       else if (g.spatial)
         cnn_parallel_for (x->pool, MAX (x->threads, 1) * g.Cg * pg->sh, fill_plane_bands, &t);
-      else
+      else if (g.ksplit == 1)
         cnn_parallel_for (g.Cg * isz > 16384 ? x->pool : NULL, g.Cg * pg->sh, fill_planes, &t);
+      if (g.ksplit > 1) {
+        cnn_parallel_for (x->pool, g.ksplit, k_part, &t);
+        cnn_parallel_for (g.Mg * pg->ncols >= 4096 ? x->pool : NULL, g.ksplit, k_parts_store, &t);
+        continue;
+      }
       if (g.pixel && g.pgroups > 1) {
         cnn_parallel_for (x->pool, g.pgroups, pixel_group, &t);
         continue;
