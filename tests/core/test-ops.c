@@ -830,7 +830,9 @@ test_pad_resize (void)
 
 /* 3x3 stride-1 convolutions on the Winograd path (forced on): odd sizes
  * (partial edge tiles, rows of tiles that are not whole vectors of 16),
- * asymmetric pads, batches, with and without bias, a fused activation
+ * asymmetric pads, batches (up to 6 images: those of one block go through
+ * the stages together, up to 64 tiles, the last run of a batch shorter),
+ * with and without bias, a fused activation
  * (Sigmoid applied after the store) or residual Add + Relu.  The smallest
  * images run as one block whose stages are split across threads (12
  * threads: the GEMMs split by weight rows too); those with a vector of
@@ -843,10 +845,17 @@ test_winograd (void)
   for (int c = 0; c < 20; c++) {
     ob_model *b = ob_new (13);
     bool large = c >= 14;
-    int64_t N = rnd (1, 2), C = large ? rnd (40, 72) : rnd (4, 40), M = large ? rnd (40, 72) : rnd (1, 40);
+    int64_t N = large ? rnd (1, 2) : rnd (1, 6), C = large ? rnd (40, 72) : rnd (4, 40);
+    int64_t M = large ? rnd (40, 72) : rnd (1, 40);
     int64_t xd[4] = { N, C, large ? rnd (40, 70) : rnd (3, 41), large ? rnd (64, 90) : rnd (3, 47) };
+    if (c == 3 || c == 6) {     /* runs of 4 images and 1; one run of 6 */
+      xd[0] = N = c == 3 ? 5 : 6;
+      xd[2] = xd[3] = c == 3 ? 13 : 10;
+    }
     int64_t wd[4] = { M, C, 3, 3 }, M1 = M;
     int64_t p[4] = { rnd (0, 1), rnd (0, 1), rnd (0, 1), rnd (0, 1) };
+    if (c == 3)                 /* 13 x 13 out: 16 tiles an image */
+      p[0] = p[1] = p[2] = p[3] = 1;
     int kind = c % 4;           /* 0 plain, 1 Relu, 2 Sigmoid, 3 residual Add + Relu */
     /* weights scaled as a trained network's are (sums of about unit
      * size): on [-1, 1) weights the sums grow with sqrt (9 C) and with them
