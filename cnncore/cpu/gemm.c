@@ -10,6 +10,16 @@ typedef struct {
   float *C;
 } gemm_job;
 
+/* One thread's part: up to 28 rows with B in place (a classifier head at
+ * a small batch), else the tiled kernels. */
+static void
+gemm_serial (bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
+    float beta, float *C, int ldc)
+{
+  if (!cnn_sgemm_small_rows_avx512 (ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc))
+    cnn_sgemm_serial (ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
 static void
 gemm_block (int64_t b, int tid, void *data)
 {
@@ -19,11 +29,11 @@ gemm_block (int64_t b, int tid, void *data)
     return;
   if (j->split_rows) {
     const float *A = j->ta ? j->A + s : j->A + (size_t) s * j->lda;
-    cnn_sgemm_serial (j->ta, j->tb, n, j->N, j->K, j->alpha, A, j->lda, j->B, j->ldb, j->beta,
+    gemm_serial (j->ta, j->tb, n, j->N, j->K, j->alpha, A, j->lda, j->B, j->ldb, j->beta,
         j->C + (size_t) s * j->ldc, j->ldc);
   } else {
     const float *B = j->tb ? j->B + (size_t) s * j->ldb : j->B + s;
-    cnn_sgemm_serial (j->ta, j->tb, j->M, n, j->K, j->alpha, j->A, j->lda, B, j->ldb, j->beta,
+    gemm_serial (j->ta, j->tb, j->M, n, j->K, j->alpha, j->A, j->lda, B, j->ldb, j->beta,
         j->C + s, j->ldc);
   }
 }
@@ -34,7 +44,7 @@ cnn_gemm (cnn_threadpool *pool, bool trans_a, bool trans_b, int M, int N, int K,
 {
   int T = cnn_threadpool_size (pool);
   if (T <= 1 || (int64_t) M * N * K < (1 << 18)) {
-    cnn_sgemm_serial (trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    gemm_serial (trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
   gemm_job j = { trans_a, trans_b, false, M, N, K, lda, ldb, ldc, 0, 0, alpha, beta, A, B, C };

@@ -12,6 +12,7 @@
 #include "act_avx512.h"
 
 #define SMALL_M_MAX 7
+#define SMALL_ROWS_MAX 28       /* rows that cnn_sgemm_small_rows_avx512() takes, in runs of 7 or fewer */
 
 /* C[i][j] = alpha * acc + beta * C[i][j], beta 0 not reading C. */
 static inline void
@@ -180,10 +181,41 @@ cnn_sgemm_small_avx512 (bool ta, bool tb, int M, int N, int K, float alpha, cons
   return true;
 }
 
+bool
+cnn_sgemm_small_rows_avx512 (bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
+    const float *B, int ldb, float beta, float *C, int ldc)
+{
+  if (M <= SMALL_M_MAX)
+    return cnn_sgemm_small_avx512 (ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  if (M > SMALL_ROWS_MAX || N <= 0 || K <= 0 || !cnn_sgemm_avx512_available ())
+    return false;
+  /* blocks of C's columns whose part of B (up to 256 KiB) stays in L2
+   * while the rows go against it in even runs of 7 or fewer */
+  int jb = MAX (16, (int) ((256 << 10) / sizeof (float) / K) / 16 * 16);
+  int runs = (M + SMALL_M_MAX - 1) / SMALL_M_MAX;
+  for (int j = 0; j < N; j += jb) {
+    int nj = MIN (jb, N - j);
+    const float *Bj = tb ? B + (size_t) j * ldb : B + j;
+    for (int r = 0; r < runs; r++) {
+      int i0 = M * r / runs, i1 = M * (r + 1) / runs;
+      const float *Ai = ta ? A + i0 : A + (size_t) i0 * lda;
+      cnn_sgemm_small_avx512 (ta, tb, i1 - i0, nj, K, alpha, Ai, lda, Bj, ldb, beta, C + (size_t) i0 * ldc + j, ldc);
+    }
+  }
+  return true;
+}
+
 #else
 
 bool
 cnn_sgemm_small_avx512 (bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
+    const float *B, int ldb, float beta, float *C, int ldc)
+{
+  return false;
+}
+
+bool
+cnn_sgemm_small_rows_avx512 (bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
     const float *B, int ldb, float beta, float *C, int ldc)
 {
   return false;

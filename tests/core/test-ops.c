@@ -381,10 +381,17 @@ test_maxpool (void)
 static void
 test_gemm (void)
 {
-  for (int c = 0; c < 16; c++) {
+  for (int c = 0; c < 24; c++) {
     ob_model *b = ob_new (13);
-    /* one row (cases 0-3, every transpose): the matrix-vector path */
+    /* one row (cases 0-3, every transpose): the matrix-vector path; 8 to
+     * 28 rows against a wide B last (cases 16-23, every transpose; most
+     * split between threads): runs of rows against blocks of B */
     int64_t M = c < 4 ? 1 : rnd (1, 33), K = rnd (1, 40), N = rnd (1, 33);
+    if (c >= 16) {
+      M = rnd (8, 28);
+      K = rnd (200, 1500);
+      N = rnd (40, 300);
+    }
     gboolean ta = c & 1, tb = (c >> 1) & 1;
     int64_t ad[2] = { ta ? K : M, ta ? M : K }, bd[2] = { tb ? N : K, tb ? K : N };
     int64_t cd[2] = { c % 3 == 0 ? 1 : M, N };
