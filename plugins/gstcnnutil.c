@@ -522,6 +522,17 @@ halve_row_avx512 (const pre_job * J, gint y, gfloat * o)
   /* per 16 bytes: value i's four bytes from 4 apart to side by side */
   const __m512i tr = _mm512_broadcast_i32x4 (_mm_setr_epi8 (0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
   const __m512 half = _mm512_set1_ps (0.5f);
+  /* per source channel (R, G, B) its tensor plane and constants, in
+   * locals: px indexed by a value known only at run time, and J's fields
+   * read again after every store (which might alias them), had the
+   * compiler keep px on the stack and reload the constants each vector */
+  gfloat *dst[3];
+  __m512 mean4[3], inv4[3];
+  for (gint k = 0; k < 3; k++) {
+    dst[J->src[k]] = o + k * J->cs;
+    mean4[J->src[k]] = _mm512_set1_ps (4 * J->mean[k]);
+    inv4[J->src[k]] = _mm512_set1_ps (J->inv4[k]);
+  }
   for (gint i = 0; i < t->half; i += 16) {
     const guint8 *cp = s[0].row[1] + t->cx0[i];
     __m512 U, V;
@@ -547,11 +558,10 @@ halve_row_avx512 (const pre_job * J, gint y, gfloat * o)
       }
     }
     for (gint k = 0; k < 3; k++) {
-      const __m512i *q = px[J->src[k]];
+      const __m512i *q = px[k];
       __m512i b = _mm512_packus_epi16 (_mm512_packs_epi32 (q[0], q[1]), _mm512_packs_epi32 (q[2], q[3]));
       __m512i sum = _mm512_madd_epi16 (_mm512_maddubs_epi16 (_mm512_shuffle_epi8 (b, tr), ones8), ones16);
-      _mm512_storeu_ps (o + k * J->cs + i, _mm512_mul_ps (_mm512_sub_ps (_mm512_cvtepi32_ps (sum),
-                  _mm512_set1_ps (4 * J->mean[k])), _mm512_set1_ps (J->inv4[k])));
+      _mm512_storeu_ps (dst[k] + i, _mm512_mul_ps (_mm512_sub_ps (_mm512_cvtepi32_ps (sum), mean4[k]), inv4[k]));
     }
   }
 }
@@ -706,6 +716,13 @@ halve_row_avx2 (const pre_job * J, gint y, gfloat * o)
   const __m256i tr = _mm256_broadcastsi128_si256 (_mm_setr_epi8 (0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11,
           15));
   const __m256 half = _mm256_set1_ps (0.5f);
+  gfloat *dst[3];               /* per source channel, as in halve_row_avx512() */
+  __m256 mean4[3], inv4[3];
+  for (gint k = 0; k < 3; k++) {
+    dst[J->src[k]] = o + k * J->cs;
+    mean4[J->src[k]] = _mm256_set1_ps (4 * J->mean[k]);
+    inv4[J->src[k]] = _mm256_set1_ps (J->inv4[k]);
+  }
   for (gint i = 0; i < t->half; i += 8) {
     const guint8 *cp = s[0].row[1] + t->cx0[i];
     __m256 U, V;
@@ -730,11 +747,10 @@ halve_row_avx2 (const pre_job * J, gint y, gfloat * o)
       }
     }
     for (gint k = 0; k < 3; k++) {
-      const __m256i *q = px[J->src[k]];
+      const __m256i *q = px[k];
       __m256i b = _mm256_packus_epi16 (_mm256_packs_epi32 (q[0], q[1]), _mm256_packs_epi32 (q[2], q[3]));
       __m256i sum = _mm256_madd_epi16 (_mm256_maddubs_epi16 (_mm256_shuffle_epi8 (b, tr), ones8), ones16);
-      _mm256_storeu_ps (o + k * J->cs + i, _mm256_mul_ps (_mm256_sub_ps (_mm256_cvtepi32_ps (sum),
-                  _mm256_set1_ps (4 * J->mean[k])), _mm256_set1_ps (J->inv4[k])));
+      _mm256_storeu_ps (dst[k] + i, _mm256_mul_ps (_mm256_sub_ps (_mm256_cvtepi32_ps (sum), mean4[k]), inv4[k]));
     }
   }
 }
