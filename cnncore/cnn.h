@@ -203,6 +203,7 @@ typedef struct {
   size_t peak_activation_bytes; /* size of the shared activation arena */
   size_t naive_activation_bytes;/* what one buffer per tensor would take */
   size_t constant_bytes;        /* weights and folded constants */
+  int64_t batch_items;          /* a batch run item by item (see cnn_session_run()): its size; else 0 */
 } cnn_session_stats;
 
 void cnn_session_get_stats (const cnn_session *session, cnn_session_stats *stats);

@@ -1152,6 +1152,7 @@ void
 cnn_session_get_stats (const cnn_session *s, cnn_session_stats *stats)
 {
   *stats = s->stats;
+  stats->batch_items = s->item_batch;
 }
 
 void *

@@ -109,6 +109,13 @@ print_profile (cnn_session *s, cnn_tensor *in, int nin, int runs, int n_slowest)
   }
   cnn_session_set_profiling (s, FALSE);
   printf ("  per run, node by node (%d runs):\n", done);
+  /* a batch run item by item goes an item a thread; profiled, its items
+   * go one after another on all threads (each node's time is the batch's),
+   * and these times add up to more than the timed runs' */
+  cnn_session_stats st;
+  cnn_session_get_stats (s, &st);
+  if (st.batch_items > 1 && cnn_session_get_threads (s) > 1)
+    printf ("  (the batch's items in turn on all threads, not an item a thread as in the timed runs)\n");
   GHashTableIter it;
   gpointer k, v;
   g_hash_table_iter_init (&it, p.by_op);
