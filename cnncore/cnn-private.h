@@ -430,7 +430,7 @@ bool cnn_sgemm_small_avx512 (bool trans_a, bool trans_b, int M, int N, int K, fl
  * rather than through the tiled kernel, which copies all of B into packed
  * panels first (2 threads, batch 8: a 2048 -> 1000 Gemm alone 0.79 -> 0.29
  * ms, 1280 -> 1000 0.44 -> 0.15; the shipped fashion classifier at batch 16
- * 3.77 -> 3.30; about even with the tiled kernel at 28); false as above. */
+ * 4.22 -> 3.46; about even with the tiled kernel at 28); false as above. */
 bool cnn_sgemm_small_rows_avx512 (bool trans_a, bool trans_b, int M, int N, int K, float alpha,
     const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
 

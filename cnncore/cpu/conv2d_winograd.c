@@ -134,7 +134,7 @@ geometry (const cnn_exec *x, wino_geom *g)
   g->nb = 1;
   if (g->phased) {
     int64_t N = x->in[0]->dims[0];
-    g->nb = CLAMP (FOLD_TILES / g->tiles, 1, N);
+    g->nb = CLAMP (FOLD_TILES / g->tiles, 1, MAX (N, 1));
     while (g->nb > 1 && g->nb * g->tiles * per_tile > PHASED_MAX)
       g->nb--;
     g->block = g->nb * g->tiles;
@@ -641,9 +641,9 @@ phase_in (int64_t i, int tid, void *data)
   wino_ctx *c = data;
   const wino_geom *g = c->g;
   int64_t c0 = i * c->chunk, c1 = MIN (g->C, c0 + c->chunk);
-  for (int64_t i = 0; i < c->nbr; i++)
-    input_tiles (g, (const float *) c->x->in[0]->data + (c->n + i) * g->C * g->H * g->W, c0, c1, 0, g->tiles,
-        i * g->tiles, c->nbr * g->tiles, c->x->scratch, thread_scratch (c, tid));
+  for (int64_t im = 0; im < c->nbr; im++)
+    input_tiles (g, (const float *) c->x->in[0]->data + (c->n + im) * g->C * g->H * g->W, c0, c1, 0, g->tiles,
+        im * g->tiles, c->nbr * g->tiles, c->x->scratch, thread_scratch (c, tid));
 }
 
 static void
@@ -664,8 +664,9 @@ phase_out (int64_t i, int tid, void *data)
   wino_ctx *c = data;
   const wino_geom *g = c->g;
   int64_t m0 = i * c->chunk, m1 = MIN (g->M, m0 + c->chunk);
-  for (int64_t n = 0; n < c->nbr; n++)
-    output_tiles (c->x, g, c->n + n, m0, m1, 0, g->tiles, n * g->tiles, (const float *) c->x->scratch + NE * g->vstride);
+  for (int64_t im = 0; im < c->nbr; im++)
+    output_tiles (c->x, g, c->n + im, m0, m1, 0, g->tiles, im * g->tiles,
+        (const float *) c->x->scratch + NE * g->vstride);
 }
 
 cnn_status
