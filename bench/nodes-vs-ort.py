@@ -5,8 +5,8 @@ Usage: nodes-vs-ort.py MODEL [--threads 2] [--rounds 3] [--top 25]
 
 Runs `cnn-bench --profile` ROUNDS times and ONNX Runtime with profiling
 ROUNDS times (each a fresh process, alternating) and keeps each node's
-fastest mean per round, so that one slow phase of a shared VM does not
-decide a row.  ONNX Runtime names its nodes after their outputs and fuses
+fastest median over a round's runs, so that neither a stall within a
+round nor one slow phase of a shared VM decides a row.  ONNX Runtime names its nodes after their outputs and fuses
 activations into convolutions: each of its nodes is mapped back through
 the graph (the producer of its output, then of that one's first input, up
 to four ops) to a node cnncore reports.  Prints the totals and the nodes
@@ -25,7 +25,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 BUILD = os.environ.get("CNN_BUILD", os.path.join(os.path.dirname(HERE), "build"))
 VENV_PY = os.path.join(os.environ.get("CNN_VENV", "/opt/cnn-venv"), "bin", "python")
 
-# ONNX Runtime's side, run by VENV_PY: per node, mean kernel ms over RUNS
+# ONNX Runtime's side, run by VENV_PY: per node, median kernel ms over RUNS
+# (as cnn-bench --profile gives ours: a mean takes in a shared VM's stalls)
 ORT_WORKER = r"""
 import json, os, sys, collections, tempfile
 import numpy as np, onnxruntime as ort
@@ -52,7 +53,7 @@ times = collections.defaultdict(list)
 for e in events:
     if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
         times[e["name"][:-len("_kernel_time")]].append(e["dur"] / 1e3)
-print(json.dumps({n: sum(v[-runs:]) / len(v[-runs:]) for n, v in times.items()}))
+print(json.dumps({n: sorted(v[-runs:])[len(v[-runs:]) // 2] for n, v in times.items()}))
 """
 
 

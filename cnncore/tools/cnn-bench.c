@@ -53,54 +53,48 @@ sgemm_peak (int threads, const char **source)
   return MAX (best_blas, best_own);
 }
 
-/* --profile: time per op type, and the slowest nodes, over profiled runs */
-typedef struct {
-  GHashTable *by_op;            /* op type -> [seconds, nodes] */
-  GArray *nodes;                /* node_time, in execution order */
-  guint at;                     /* index of the next node in this run */
-} profile;
-
+/* --profile: time per op type, and the slowest nodes, over profiled runs:
+ * each node's median over the runs (a shared VM's stalls made a node's
+ * mean up to 60% above its timed runs), per op type the sum of those */
 typedef struct {
   const char *name, *op_type;
   char shape[64];
-  double seconds;
+  GArray *seconds;              /* one per run */
+  double median;
 } node_time;
+
+typedef struct {
+  GArray *nodes;                /* node_time, in execution order */
+  guint at;                     /* index of the next node in this run */
+} profile;
 
 static void
 add_node_time (const char *name, const char *op_type, const cnn_tensor *output, double seconds,
     gpointer user_data)
 {
   profile *p = user_data;
-  double *t = g_hash_table_lookup (p->by_op, op_type);
-  if (!t) {
-    t = g_new0 (double, 2);
-    g_hash_table_insert (p->by_op, (gpointer) op_type, t);
-  }
-  t[0] += seconds;
-  t[1] += 1;
   if (p->at == p->nodes->len) {
-    node_time n = { name, op_type, "", 0 };
+    node_time n = { name, op_type, "", g_array_new (FALSE, FALSE, sizeof (double)), 0 };
     for (int d = 0, o = 0; output && d < output->ndim && o < (int) sizeof n.shape - 24; d++)
       o += g_snprintf (n.shape + o, sizeof n.shape - o, d ? "x%" G_GINT64_FORMAT : "%" G_GINT64_FORMAT,
           output->dims[d]);
     g_array_append_val (p->nodes, n);
   }
-  g_array_index (p->nodes, node_time, p->at).seconds += seconds;
+  g_array_append_val (g_array_index (p->nodes, node_time, p->at).seconds, seconds);
   p->at++;
 }
 
 static gint
 slower_first (gconstpointer a, gconstpointer b)
 {
-  double d = ((const node_time *) b)->seconds - ((const node_time *) a)->seconds;
+  double d = ((const node_time *) b)->median - ((const node_time *) a)->median;
   return d > 0 ? 1 : d < 0 ? -1 : 0;
 }
 
 static void
 print_profile (cnn_session *s, cnn_tensor *in, int nin, int runs, int n_slowest)
 {
-  profile p = { g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free),
-    g_array_new (FALSE, FALSE, sizeof (node_time)), 0 };
+  profile p = { g_array_new (FALSE, FALSE, sizeof (node_time)), 0 };
   int done = 0;
   cnn_session_set_profiling (s, TRUE);
   for (; done < runs && cnn_session_run (s, in, nin, NULL); done++) {
@@ -108,7 +102,7 @@ print_profile (cnn_session *s, cnn_tensor *in, int nin, int runs, int n_slowest)
     cnn_session_foreach_node_time (s, add_node_time, &p);
   }
   cnn_session_set_profiling (s, FALSE);
-  printf ("  per run, node by node (%d runs):\n", done);
+  printf ("  per run, node by node (median of %d runs):\n", done);
   /* a batch run item by item goes an item a thread; profiled, its items
    * go one after another on all threads (each node's time is the batch's),
    * and these times add up to more than the timed runs' */
@@ -116,19 +110,35 @@ print_profile (cnn_session *s, cnn_tensor *in, int nin, int runs, int n_slowest)
   cnn_session_get_stats (s, &st);
   if (st.batch_items > 1 && cnn_session_get_threads (s) > 1)
     printf ("  (the batch's items in turn on all threads, not an item a thread as in the timed runs)\n");
-  GHashTableIter it;
-  gpointer k, v;
-  g_hash_table_iter_init (&it, p.by_op);
-  while (g_hash_table_iter_next (&it, &k, &v))
-    printf ("  %-22s %4.0f nodes %9.3f ms\n", (const char *) k, ((double *) v)[1] / MAX (done, 1),
-        ((double *) v)[0] * 1e3 / MAX (done, 1));
+  GHashTable *by_op = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+  GPtrArray *ops = g_ptr_array_new ();  /* in order of first appearance */
+  for (guint i = 0; i < p.nodes->len; i++) {
+    node_time *n = &g_array_index (p.nodes, node_time, i);
+    g_array_sort (n->seconds, cmp_double);
+    n->median = n->seconds->len ? g_array_index (n->seconds, double, n->seconds->len / 2) : 0;
+    double *t = g_hash_table_lookup (by_op, n->op_type);
+    if (!t) {
+      t = g_new0 (double, 2);
+      g_hash_table_insert (by_op, (gpointer) n->op_type, t);
+      g_ptr_array_add (ops, (gpointer) n->op_type);
+    }
+    t[0] += n->median;
+    t[1] += 1;
+  }
+  for (guint i = 0; i < ops->len; i++) {
+    const double *t = g_hash_table_lookup (by_op, ops->pdata[i]);
+    printf ("  %-22s %4.0f nodes %9.3f ms\n", (const char *) ops->pdata[i], t[1], t[0] * 1e3);
+  }
   g_array_sort (p.nodes, slower_first);
   printf ("  slowest nodes:\n");
   for (guint i = 0; i < MIN (p.nodes->len, (guint) n_slowest); i++) {
     const node_time *n = &g_array_index (p.nodes, node_time, i);
-    printf ("  %8.3f ms  %-18s %-22s %s\n", n->seconds * 1e3 / MAX (done, 1), n->op_type, n->shape, n->name);
+    printf ("  %8.3f ms  %-18s %-22s %s\n", n->median * 1e3, n->op_type, n->shape, n->name);
   }
-  g_hash_table_destroy (p.by_op);
+  for (guint i = 0; i < p.nodes->len; i++)
+    g_array_free (g_array_index (p.nodes, node_time, i).seconds, TRUE);
+  g_ptr_array_free (ops, TRUE);
+  g_hash_table_destroy (by_op);
   g_array_free (p.nodes, TRUE);
 }
 
