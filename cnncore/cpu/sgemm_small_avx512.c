@@ -190,8 +190,10 @@ cnn_sgemm_small_rows_avx512 (bool ta, bool tb, int M, int N, int K, float alpha,
   if (M > SMALL_ROWS_MAX || N <= 0 || K <= 0 || !cnn_sgemm_avx512_available ())
     return false;
   /* blocks of C's columns whose part of B (up to 256 KiB) stays in L2
-   * while the rows go against it in even runs of 7 or fewer */
-  int jb = MAX (16, (int) ((256 << 10) / sizeof (float) / K) / 16 * 16);
+   * while the rows go against it in even runs of 7 or fewer; not with both
+   * transposed, whose call transposes its rows of A anew each time and
+   * goes over B block of K by block of K anyway */
+  int jb = ta && tb ? N : MAX (16, (int) ((256 << 10) / sizeof (float) / K) / 16 * 16);
   int runs = (M + SMALL_M_MAX - 1) / SMALL_M_MAX;
   for (int j = 0; j < N; j += jb) {
     int nj = MIN (jb, N - j);
