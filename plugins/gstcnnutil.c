@@ -324,6 +324,24 @@ round_byte (__m512 v)
   return _mm512_roundscale_ps (_mm512_add_ps (v, _mm512_set1_ps (0.5f)), _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
 }
 
+/* yuv_px()'s coefficients as float vectors, made once per call of a pass:
+ * read from yuv_coefs in the loops, each was a conversion from double and
+ * a broadcast per vector of pixels (the stores might alias the struct, so
+ * the compiler could not hoist them), 24 of a halving step's 110 uops. */
+typedef struct {
+  __m512 yoff, ymul, coff, cmul, rv, gu, gv, bu;
+} yuv_vec16;
+
+__attribute__ ((target ("avx512f"), always_inline))
+static inline yuv_vec16
+yuv_vec16_of (const yuv_coefs * c)
+{
+  yuv_vec16 k = { _mm512_set1_ps ((gfloat) c->yoff), _mm512_set1_ps ((gfloat) c->ymul),
+    _mm512_set1_ps ((gfloat) c->coff), _mm512_set1_ps ((gfloat) c->cmul), _mm512_set1_ps ((gfloat) c->rv),
+    _mm512_set1_ps ((gfloat) c->gu), _mm512_set1_ps ((gfloat) c->gv), _mm512_set1_ps ((gfloat) c->bu) };
+  return k;
+}
+
 /* What yuv_px() adds to a pixel's luma term for its chroma (U, V), on 16
  * pixels: red, green's two in order, blue. */
 typedef struct {
@@ -332,13 +350,12 @@ typedef struct {
 
 __attribute__ ((target ("avx512f"), always_inline))
 static inline chroma16
-chroma_terms16 (const yuv_coefs * c, __m512 U, __m512 V)
+chroma_terms16 (const yuv_vec16 * c, __m512 U, __m512 V)
 {
-  __m512 coff = _mm512_set1_ps ((gfloat) c->coff), cmul = _mm512_set1_ps ((gfloat) c->cmul);
-  __m512 u = _mm512_mul_ps (_mm512_sub_ps (U, coff), cmul), v = _mm512_mul_ps (_mm512_sub_ps (V, coff), cmul);
-  chroma16 t = { _mm512_mul_ps (_mm512_set1_ps ((gfloat) c->rv), v),
-    _mm512_mul_ps (_mm512_set1_ps ((gfloat) c->gu), u), _mm512_mul_ps (_mm512_set1_ps ((gfloat) c->gv), v),
-    _mm512_mul_ps (_mm512_set1_ps ((gfloat) c->bu), u) };
+  __m512 u = _mm512_mul_ps (_mm512_sub_ps (U, c->coff), c->cmul), v = _mm512_mul_ps (_mm512_sub_ps (V, c->coff),
+      c->cmul);
+  chroma16 t = { _mm512_mul_ps (c->rv, v), _mm512_mul_ps (c->gu, u), _mm512_mul_ps (c->gv, v),
+    _mm512_mul_ps (c->bu, u) };
   return t;
 }
 
@@ -346,9 +363,9 @@ chroma_terms16 (const yuv_coefs * c, __m512 U, __m512 V)
  * rounding to bytes. */
 __attribute__ ((target ("avx512f"), always_inline))
 static inline void
-yuv_sums16 (const yuv_coefs * c, __m512 Y, const chroma16 * t, __m512 * rgb)
+yuv_sums16 (const yuv_vec16 * c, __m512 Y, const chroma16 * t, __m512 * rgb)
 {
-  __m512 yy = _mm512_mul_ps (_mm512_sub_ps (Y, _mm512_set1_ps ((gfloat) c->yoff)), _mm512_set1_ps ((gfloat) c->ymul));
+  __m512 yy = _mm512_mul_ps (_mm512_sub_ps (Y, c->yoff), c->ymul);
   rgb[0] = _mm512_add_ps (yy, t->r);
   rgb[1] = _mm512_add_ps (_mm512_add_ps (yy, t->gu), t->gv);
   rgb[2] = _mm512_add_ps (yy, t->b);
@@ -357,7 +374,7 @@ yuv_sums16 (const yuv_coefs * c, __m512 Y, const chroma16 * t, __m512 * rgb)
 /* yuv_px() on 16 pixels of luma @Y whose chroma gave @t. */
 __attribute__ ((target ("avx512f"), always_inline))
 static inline void
-yuv_luma16 (const yuv_coefs * c, __m512 Y, const chroma16 * t, __m512 * rgb)
+yuv_luma16 (const yuv_vec16 * c, __m512 Y, const chroma16 * t, __m512 * rgb)
 {
   yuv_sums16 (c, Y, t, rgb);
   for (gint k = 0; k < 3; k++)
@@ -367,7 +384,7 @@ yuv_luma16 (const yuv_coefs * c, __m512 Y, const chroma16 * t, __m512 * rgb)
 /* yuv_px() on 16 pixels. */
 __attribute__ ((target ("avx512f"), always_inline))
 static inline void
-yuv_px16 (const yuv_coefs * c, __m512 Y, __m512 U, __m512 V, __m512 * rgb)
+yuv_px16 (const yuv_vec16 * c, __m512 Y, __m512 U, __m512 V, __m512 * rgb)
 {
   chroma16 t = chroma_terms16 (c, U, V);
   yuv_luma16 (c, Y, &t, rgb);
@@ -406,6 +423,7 @@ hpass_x16 (const src_row * s, const yuv_coefs * c, const col_taps * t, gint i0, 
 {
   const __m512i m8 = _mm512_set1_epi32 (0xff), lb = _mm512_set1_epi32 (lbias), cb = _mm512_set1_epi32 (cbias);
   const gboolean uv = s->row[2] == s->row[1] + 1;       /* NV12: V follows U */
+  const yuv_vec16 cv = yuv_vec16_of (c);
   for (gint i = i0; i < i1; i += 16) {
     __m512i lx = _mm512_loadu_si512 (t->lx0 + i);
     const guint8 *idx = t->idx + 8 * i;
@@ -427,9 +445,9 @@ hpass_x16 (const src_row * s, const yuv_coefs * c, const col_taps * t, gint i0, 
       /* the right neighbour's chroma is the next element on odd columns */
       __m512i csh = _mm512_mullo_epi32 (_mm512_and_si512 (lx, _mm512_set1_epi32 (1)),
           _mm512_set1_epi32 (8 * t->cps));
-      yuv_px16 (c, _mm512_cvtepi32_ps (_mm512_and_si512 (y, m8)), _mm512_cvtepi32_ps (_mm512_and_si512 (u, m8)),
+      yuv_px16 (&cv, _mm512_cvtepi32_ps (_mm512_and_si512 (y, m8)), _mm512_cvtepi32_ps (_mm512_and_si512 (u, m8)),
           _mm512_cvtepi32_ps (_mm512_and_si512 (v, m8)), a);
-      yuv_px16 (c, byte_at (y, _mm512_set1_epi32 (8)), byte_at (u, csh), byte_at (v, csh), b);
+      yuv_px16 (&cv, byte_at (y, _mm512_set1_epi32 (8)), byte_at (u, csh), byte_at (v, csh), b);
     } else {
       __m512i lo, hi;
       if (w) {
@@ -513,7 +531,7 @@ static void
 halve_row_avx512 (const pre_job * J, gint y, gfloat * o)
 {
   const col_taps *t = &J->t;
-  const yuv_coefs *c = &J->c;
+  const yuv_vec16 cv = yuv_vec16_of (&J->c);
   src_row s[2];
   src_row_at (J->frame, y, &s[0]);
   src_row_at (J->frame, y + 1, &s[1]);
@@ -544,14 +562,14 @@ halve_row_avx512 (const pre_job * J, gint y, gfloat * o)
       U = _mm512_cvtepi32_ps (_mm512_cvtepu8_epi32 (_mm_loadu_si128 ((const __m128i *) cp)));
       V = _mm512_cvtepi32_ps (_mm512_cvtepu8_epi32 (_mm_loadu_si128 ((const __m128i *) (s[0].row[2] + t->cx0[i]))));
     }
-    chroma16 ct = chroma_terms16 (c, U, V);
+    chroma16 ct = chroma_terms16 (&cv, U, V);
     __m512i px[3][4];           /* per channel, the four pixels floor (v + 0.5) */
     for (gint r = 0; r < 2; r++) {
       /* a column's two pixels: the low and high byte of a 16-bit lane */
       __m512i yw = _mm512_cvtepu16_epi32 (_mm256_loadu_si256 ((const __m256i *) (s[r].row[0] + t->lx0[i])));
       for (gint e = 0; e < 2; e++) {
         __m512 v[3];
-        yuv_sums16 (c, _mm512_cvtepi32_ps (e ? _mm512_srli_epi32 (yw, 8) : _mm512_and_si512 (yw, m8)), &ct, v);
+        yuv_sums16 (&cv, _mm512_cvtepi32_ps (e ? _mm512_srli_epi32 (yw, 8) : _mm512_and_si512 (yw, m8)), &ct, v);
         for (gint k = 0; k < 3; k++)
           px[k][2 * r + e] = _mm512_cvt_roundps_epi32 (_mm512_add_ps (v[k], half),
               _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
@@ -579,28 +597,41 @@ round_byte8 (__m256 v)
   return _mm256_round_ps (_mm256_add_ps (v, _mm256_set1_ps (0.5f)), _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
 }
 
-/* chroma16, chroma_terms16() and yuv_sums16() on 8 pixels. */
+/* yuv_vec16, chroma16, chroma_terms16() and yuv_sums16() on 8 pixels. */
+typedef struct {
+  __m256 yoff, ymul, coff, cmul, rv, gu, gv, bu;
+} yuv_vec8;
+
+__attribute__ ((target ("avx2"), always_inline))
+static inline yuv_vec8
+yuv_vec8_of (const yuv_coefs * c)
+{
+  yuv_vec8 k = { _mm256_set1_ps ((gfloat) c->yoff), _mm256_set1_ps ((gfloat) c->ymul),
+    _mm256_set1_ps ((gfloat) c->coff), _mm256_set1_ps ((gfloat) c->cmul), _mm256_set1_ps ((gfloat) c->rv),
+    _mm256_set1_ps ((gfloat) c->gu), _mm256_set1_ps ((gfloat) c->gv), _mm256_set1_ps ((gfloat) c->bu) };
+  return k;
+}
+
 typedef struct {
   __m256 r, gu, gv, b;
 } chroma8;
 
 __attribute__ ((target ("avx2"), always_inline))
 static inline chroma8
-chroma_terms8 (const yuv_coefs * c, __m256 U, __m256 V)
+chroma_terms8 (const yuv_vec8 * c, __m256 U, __m256 V)
 {
-  __m256 coff = _mm256_set1_ps ((gfloat) c->coff), cmul = _mm256_set1_ps ((gfloat) c->cmul);
-  __m256 u = _mm256_mul_ps (_mm256_sub_ps (U, coff), cmul), v = _mm256_mul_ps (_mm256_sub_ps (V, coff), cmul);
-  chroma8 t = { _mm256_mul_ps (_mm256_set1_ps ((gfloat) c->rv), v),
-    _mm256_mul_ps (_mm256_set1_ps ((gfloat) c->gu), u), _mm256_mul_ps (_mm256_set1_ps ((gfloat) c->gv), v),
-    _mm256_mul_ps (_mm256_set1_ps ((gfloat) c->bu), u) };
+  __m256 u = _mm256_mul_ps (_mm256_sub_ps (U, c->coff), c->cmul), v = _mm256_mul_ps (_mm256_sub_ps (V, c->coff),
+      c->cmul);
+  chroma8 t = { _mm256_mul_ps (c->rv, v), _mm256_mul_ps (c->gu, u), _mm256_mul_ps (c->gv, v),
+    _mm256_mul_ps (c->bu, u) };
   return t;
 }
 
 __attribute__ ((target ("avx2"), always_inline))
 static inline void
-yuv_sums8 (const yuv_coefs * c, __m256 Y, const chroma8 * t, __m256 * rgb)
+yuv_sums8 (const yuv_vec8 * c, __m256 Y, const chroma8 * t, __m256 * rgb)
 {
-  __m256 yy = _mm256_mul_ps (_mm256_sub_ps (Y, _mm256_set1_ps ((gfloat) c->yoff)), _mm256_set1_ps ((gfloat) c->ymul));
+  __m256 yy = _mm256_mul_ps (_mm256_sub_ps (Y, c->yoff), c->ymul);
   rgb[0] = _mm256_add_ps (yy, t->r);
   rgb[1] = _mm256_add_ps (_mm256_add_ps (yy, t->gu), t->gv);
   rgb[2] = _mm256_add_ps (yy, t->b);
@@ -609,7 +640,7 @@ yuv_sums8 (const yuv_coefs * c, __m256 Y, const chroma8 * t, __m256 * rgb)
 /* yuv_px() on 8 pixels of bytes (one a lane, in the low byte). */
 __attribute__ ((target ("avx2"), always_inline))
 static inline void
-yuv_px8 (const yuv_coefs * c, __m256i Y, __m256i U, __m256i V, __m256 * rgb)
+yuv_px8 (const yuv_vec8 * c, __m256i Y, __m256i U, __m256i V, __m256 * rgb)
 {
   chroma8 t = chroma_terms8 (c, _mm256_cvtepi32_ps (U), _mm256_cvtepi32_ps (V));
   yuv_sums8 (c, _mm256_cvtepi32_ps (Y), &t, rgb);
@@ -638,6 +669,7 @@ hpass_avx2 (const src_row * s, const yuv_coefs * c, const col_taps * t, gint i0,
 {
   const __m256i m8 = _mm256_set1_epi32 (0xff), lb = _mm256_set1_epi32 (lbias), cb = _mm256_set1_epi32 (cbias);
   const gboolean uv = s->row[2] == s->row[1] + 1;       /* NV12: V follows U */
+  const yuv_vec8 cv = yuv_vec8_of (c);
   /* packed: per component and pixel of the pair, its byte of the column's
    * 8 from the two gathers of 4 columns (dwords 0, 1 and 2, 3 of each
    * lane); then lanes to column order */
@@ -658,8 +690,8 @@ hpass_avx2 (const src_row * s, const yuv_coefs * c, const col_taps * t, gint i0,
       /* the right neighbour's chroma is the next element on odd columns */
       __m256i csh = _mm256_mullo_epi32 (_mm256_and_si256 (lx, _mm256_set1_epi32 (1)),
           _mm256_set1_epi32 (8 * t->cps));
-      yuv_px8 (c, _mm256_and_si256 (y, m8), _mm256_and_si256 (u, m8), _mm256_and_si256 (v, m8), a);
-      yuv_px8 (c, _mm256_and_si256 (_mm256_srli_epi32 (y, 8), m8), _mm256_and_si256 (_mm256_srlv_epi32 (u, csh),
+      yuv_px8 (&cv, _mm256_and_si256 (y, m8), _mm256_and_si256 (u, m8), _mm256_and_si256 (v, m8), a);
+      yuv_px8 (&cv, _mm256_and_si256 (_mm256_srli_epi32 (y, 8), m8), _mm256_and_si256 (_mm256_srlv_epi32 (u, csh),
               m8), _mm256_and_si256 (_mm256_srlv_epi32 (v, csh), m8), b);
     } else {
       lx = _mm256_sub_epi32 (lx, lb);
@@ -707,7 +739,7 @@ static void
 halve_row_avx2 (const pre_job * J, gint y, gfloat * o)
 {
   const col_taps *t = &J->t;
-  const yuv_coefs *c = &J->c;
+  const yuv_vec8 cv = yuv_vec8_of (&J->c);
   src_row s[2];
   src_row_at (J->frame, y, &s[0]);
   src_row_at (J->frame, y + 1, &s[1]);
@@ -734,13 +766,13 @@ halve_row_avx2 (const pre_job * J, gint y, gfloat * o)
       U = _mm256_cvtepi32_ps (_mm256_cvtepu8_epi32 (_mm_loadl_epi64 ((const __m128i *) cp)));
       V = _mm256_cvtepi32_ps (_mm256_cvtepu8_epi32 (_mm_loadl_epi64 ((const __m128i *) (s[0].row[2] + t->cx0[i]))));
     }
-    chroma8 ct = chroma_terms8 (c, U, V);
+    chroma8 ct = chroma_terms8 (&cv, U, V);
     __m256i px[3][4];
     for (gint r = 0; r < 2; r++) {
       __m256i yw = _mm256_cvtepu16_epi32 (_mm_loadu_si128 ((const __m128i *) (s[r].row[0] + t->lx0[i])));
       for (gint e = 0; e < 2; e++) {
         __m256 v[3];
-        yuv_sums8 (c, _mm256_cvtepi32_ps (e ? _mm256_srli_epi32 (yw, 8) : _mm256_and_si256 (yw, m8)), &ct, v);
+        yuv_sums8 (&cv, _mm256_cvtepi32_ps (e ? _mm256_srli_epi32 (yw, 8) : _mm256_and_si256 (yw, m8)), &ct, v);
         /* floor (v + 0.5): exact, then converted as it is */
         for (gint k = 0; k < 3; k++)
           px[k][2 * r + e] = _mm256_cvttps_epi32 (_mm256_floor_ps (_mm256_add_ps (v[k], half)));
