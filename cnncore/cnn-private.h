@@ -478,6 +478,13 @@ typedef struct {
    * NULL; NULL: the session converts on the host and copies */
   cnn_status (*set_image) (cnn_backend *b, const cnn_tensor *t, int item, const cnn_image *img,
       const cnn_image_map *map, GString *err);
+  /* optional, device memory: cnn_session_detect() where the outputs are:
+   * item @item of the float outputs @outs (one item's shape; data the whole
+   * batch's, in the device's memory and element type), @C classes
+   * (cnn_decoder_n_classes()); the kept boxes appended to @boxes.  NULL:
+   * the session decodes its host copies */
+  cnn_status (*detect) (cnn_backend *b, const cnn_decoder_options *o, const cnn_nms_options *nms,
+      const cnn_tensor *const *outs, int n, int item, int C, GArray *boxes, GString *err);
 } cnn_backend_i;
 
 struct cnn_backend {

@@ -308,3 +308,6 @@ uint16_t cnn_float_to_half (float f);
 G_END_DECLS
 
 #endif /* CNN_H */
+
+/* detector outputs to boxes (outside the guard: it includes this header) */
+#include "cnn-detect.h"

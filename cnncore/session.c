@@ -1142,6 +1142,53 @@ cnn_session_run (cnn_session *s, const cnn_tensor *inputs, int n_inputs, GError 
   return TRUE;
 }
 
+gboolean
+cnn_session_detect (cnn_session *s, const cnn_decoder_options *o, const cnn_nms_options *nms, int item,
+    GArray *boxes, GError **error)
+{
+  const cnn_model *m = s->model;
+  const cnn_backend_i *bi = s->backend->iface;
+  /* where the outputs live: a batch run item by item leaves them on the
+   * host only */
+  bool device = bi->device_memory && bi->detect && !s->item_batch;
+  /* the batch of the last run: its first input's first dimension (the
+   * plan's is one item's where the items ran apart) */
+  int64_t batch = s->item_batch ? s->item_batch :
+      m->n_inputs > 0 && s->t[m->input_values[0]].ndim > 0 ? s->t[m->input_values[0]].dims[0] : 1;
+  int n = MIN (m->n_outputs, 4);
+  cnn_tensor view[4], dview[4];
+  const cnn_tensor *pv[4], *pd[4];
+  g_array_set_size (boxes, 0);
+  for (int i = 0; i < n; i++) {
+    const cnn_tensor *t = &s->outputs[i];
+    if (!t->data || t->dtype != CNN_DTYPE_FLOAT32 || item < 0 || item >= MAX (batch, 1) ||
+        (batch > 1 && (t->ndim < 1 || t->dims[0] != batch))) {
+      g_set_error (error, CNN_ERROR, CNN_ERROR_INVALID_ARGUMENT,
+          "detect: output %d holds no float32 item %d of a run", i, item);
+      return FALSE;
+    }
+    view[i] = *t;
+    dview[i] = s->t[m->output_values[i]];
+    if (batch > 1)
+      view[i].dims[0] = dview[i].dims[0] = 1;
+    view[i].data = (char *) t->data + (size_t) item * cnn_tensor_numel (&view[i]) * sizeof (float);
+    pv[i] = &view[i];
+    pd[i] = &dview[i];
+    device = device && s->host_outputs[i];        /* constants stay on the host */
+  }
+  int C = cnn_decoder_n_classes (o, pv, n, error);
+  if (C < 0)
+    return FALSE;
+  if (device) {
+    cnn_status st = bi->detect (s->backend, o, nms, pd, n, item, C, boxes, s->err);
+    return st == CNN_OK ? TRUE : fail (s, st, error);
+  }
+  if (!cnn_decoder_decode (o, pv, n, boxes, error))
+    return FALSE;
+  cnn_boxes_nms (boxes, nms);
+  return TRUE;
+}
+
 const cnn_tensor *
 cnn_session_get_output (const cnn_session *s, int index)
 {

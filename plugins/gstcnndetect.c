@@ -10,6 +10,8 @@
  * from the output shapes.  The description file's "decoder" object may set
  * "type", "threshold", "nms_iou", "anchors" (a list of [w,h,...] lists, one
  * per output), "background_class", "steps", "min_sizes" and "variances".
+ * Decoding and NMS are cnncore's (cnn-detect.h): `postprocess=backend`
+ * runs them where the model runs (CUDA kernels with `backend=cuda`).
  *
  * ## Example launch line
  * |[
@@ -19,7 +21,7 @@
  * ]|
  */
 #include "gstcnndetect.h"
-#include "gstcnndecode.h"
+#include "cnn.h"
 #include "gstcnnmeta.h"
 #include <string.h>
 
@@ -27,7 +29,9 @@ GST_DEBUG_CATEGORY_STATIC (gst_cnn_detect_debug);
 #define GST_CAT_DEFAULT gst_cnn_detect_debug
 
 enum { PROP_0, PROP_DECODER, PROP_THRESHOLD, PROP_NMS_IOU, PROP_MAX_DETECTIONS, PROP_CLASSES,
-  PROP_CLASS_AGNOSTIC };
+  PROP_CLASS_AGNOSTIC, PROP_POSTPROCESS };
+
+typedef enum { POST_CPU, POST_BACKEND } PostprocessOn;
 
 struct _GstCnnDetect {
   GstCnnFilter parent;
@@ -36,11 +40,12 @@ struct _GstCnnDetect {
   guint max_detections;
   gchar *classes;
   gboolean class_agnostic;
-  GstCnnDecoderOptions opts;
+  PostprocessOn postprocess;
+  cnn_decoder_options opts;
   gfloat iou;
   gint n_classes;
-  gboolean *keep_class;
-  GArray *last;                 /* GstCnnBox in frame coordinates */
+  guint8 *keep_class;
+  GArray *last;                 /* cnn_box in frame coordinates */
 };
 
 G_DEFINE_TYPE (GstCnnDetect, gst_cnn_detect, GST_TYPE_CNN_FILTER);
@@ -82,7 +87,7 @@ json_lists (JsonObject * d, const gchar * name, gint max_lists, gint max_each, g
 static gboolean
 read_options (GstCnnDetect * self, JsonObject * d, GError ** error)
 {
-  GstCnnDecoderOptions *o = &self->opts;
+  cnn_decoder_options *o = &self->opts;
   gint64 bg = o->background_class;
   gdouble v[4];
   if (!d)
@@ -147,7 +152,7 @@ gst_cnn_detect_setup (GstCnnFilter * filter, GError ** error)
     return FALSE;
   if (self->decoder && strcmp (self->decoder, "auto") != 0)
     name = self->decoder;
-  GstCnnDecoderType type = gst_cnn_decoder_type_from_name (name);
+  cnn_decoder_type type = cnn_decoder_type_from_name (name);
   const cnn_tensor *out[4];
   gint n;
   outputs_of (filter, out, &n);
@@ -155,12 +160,12 @@ gst_cnn_detect_setup (GstCnnFilter * filter, GError ** error)
     g_set_error (error, GST_CNN_ERROR, 0, "unknown decoder '%s'", name);
     return FALSE;
   }
-  if (type == GST_CNN_DECODER_AUTO && (type = gst_cnn_decoder_guess (out, n)) == GST_CNN_DECODER_AUTO) {
+  if (type == CNN_DECODER_AUTO && (type = cnn_decoder_guess (out, n)) == CNN_DECODER_AUTO) {
     g_set_error (error, GST_CNN_ERROR, 0, "cannot tell the detector family from its %d output(s); "
         "set decoder= (yolov2, yolov3, yolov5, yolox, yolov8, ssd, ssd-priors)", n);
     return FALSE;
   }
-  gst_cnn_decoder_options_init (&self->opts, type);
+  cnn_decoder_options_init (&self->opts, type);
   if (!read_options (self, d, error))
     return FALSE;
   const GstCnnPreprocess *pre = gst_cnn_filter_get_preprocess (filter);
@@ -168,7 +173,7 @@ gst_cnn_detect_setup (GstCnnFilter * filter, GError ** error)
   self->opts.input_height = pre->height;
   self->opts.threshold = (gfloat) (self->threshold >= 0 ? self->threshold : threshold);
   self->iou = (gfloat) (self->nms_iou >= 0 ? self->nms_iou : nms_iou);
-  if ((self->n_classes = gst_cnn_decoder_n_classes (&self->opts, out, n, error)) < 0)
+  if ((self->n_classes = cnn_decoder_n_classes (&self->opts, out, n, error)) < 0)
     return FALSE;
   gint real = self->n_classes - (self->opts.background_class >= 0 ? 1 : 0);
   if (gst_cnn_filter_get_n_labels (filter) && gst_cnn_filter_get_n_labels (filter) != self->n_classes &&
@@ -177,7 +182,7 @@ gst_cnn_detect_setup (GstCnnFilter * filter, GError ** error)
   g_free (self->keep_class);
   self->keep_class = NULL;
   if (self->classes && *self->classes) {
-    self->keep_class = g_new0 (gboolean, self->n_classes);
+    self->keep_class = g_new0 (guint8, self->n_classes);
     gchar **names = g_strsplit (self->classes, ",", -1);
     for (gchar ** c = names; *c; c++) {
       g_strstrip (*c);
@@ -198,7 +203,7 @@ gst_cnn_detect_setup (GstCnnFilter * filter, GError ** error)
     g_strfreev (names);
   }
   GST_INFO_OBJECT (self, "decoder %s, %d classes, threshold %.2f, NMS IoU %.2f",
-      gst_cnn_decoder_type_name (type), self->n_classes, self->opts.threshold, self->iou);
+      cnn_decoder_type_name (type), self->n_classes, self->opts.threshold, self->iou);
   return TRUE;
 }
 
@@ -207,7 +212,7 @@ attach (GstCnnDetect * self, GstVideoFrame * frame)
 {
   GstCnnFilter *filter = GST_CNN_FILTER (self);
   for (guint i = 0; i < self->last->len; i++) {
-    GstCnnBox *b = &g_array_index (self->last, GstCnnBox, i);
+    cnn_box *b = &g_array_index (self->last, cnn_box, i);
     const gchar *label = gst_cnn_filter_get_label (filter, b->class_id);
     gchar *fallback = label ? NULL : g_strdup_printf ("class %d", b->class_id);
     GstVideoRegionOfInterestMeta *roi = gst_buffer_add_video_region_of_interest_meta (frame->buffer,
@@ -227,22 +232,15 @@ gst_cnn_detect_process (GstCnnFilter * filter, GstVideoFrame * frame)
   GstCnnDetect *self = GST_CNN_DETECT (filter);
   GError *error = NULL;
   GstCnnLetterbox lb;
-  const cnn_tensor *out[4];
-  gint n;
   if (!gst_cnn_filter_infer (filter, frame, NULL, &lb, &error))
     goto error;
-  outputs_of (filter, out, &n);
-  g_array_set_size (self->last, 0);
-  if (!gst_cnn_decode (&self->opts, out, n, self->last, &error))
+  cnn_nms_options nms = { self->iou, self->class_agnostic, self->max_detections, self->keep_class,
+    self->n_classes };
+  if (!gst_cnn_filter_detect (filter, &self->opts, &nms, self->postprocess == POST_BACKEND, self->last, &error))
     goto error;
-  if (self->keep_class)
-    for (guint i = self->last->len; i-- > 0;)
-      if (!self->keep_class[g_array_index (self->last, GstCnnBox, i).class_id])
-        g_array_remove_index_fast (self->last, i);
-  gst_cnn_nms (self->last, self->iou, self->class_agnostic, self->max_detections);
   gint fw = GST_VIDEO_FRAME_WIDTH (frame), fh = GST_VIDEO_FRAME_HEIGHT (frame);
   for (guint i = 0; i < self->last->len; i++) {
-    GstCnnBox *b = &g_array_index (self->last, GstCnnBox, i);
+    cnn_box *b = &g_array_index (self->last, cnn_box, i);
     gdouble x1, y1, x2, y2;
     gst_cnn_letterbox_to_frame (&lb, b->x1, b->y1, &x1, &y1);
     gst_cnn_letterbox_to_frame (&lb, b->x2, b->y2, &x2, &y2);
@@ -289,6 +287,7 @@ gst_cnn_detect_set_property (GObject * object, guint prop_id, const GValue * val
     case PROP_MAX_DETECTIONS: self->max_detections = g_value_get_uint (value); break;
     case PROP_CLASSES: g_free (self->classes); self->classes = g_value_dup_string (value); break;
     case PROP_CLASS_AGNOSTIC: self->class_agnostic = g_value_get_boolean (value); break;
+    case PROP_POSTPROCESS: self->postprocess = g_value_get_enum (value); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec); break;
   }
 }
@@ -304,6 +303,7 @@ gst_cnn_detect_get_property (GObject * object, guint prop_id, GValue * value, GP
     case PROP_MAX_DETECTIONS: g_value_set_uint (value, self->max_detections); break;
     case PROP_CLASSES: g_value_set_string (value, self->classes); break;
     case PROP_CLASS_AGNOSTIC: g_value_set_boolean (value, self->class_agnostic); break;
+    case PROP_POSTPROCESS: g_value_set_enum (value, self->postprocess); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec); break;
   }
 }
@@ -325,7 +325,23 @@ gst_cnn_detect_init (GstCnnDetect * self)
   self->threshold = -1;
   self->nms_iou = -1;
   self->max_detections = 100;
-  self->last = g_array_new (FALSE, FALSE, sizeof (GstCnnBox));
+  self->last = g_array_new (FALSE, FALSE, sizeof (cnn_box));
+}
+
+#define GST_TYPE_CNN_POSTPROCESS_ON (postprocess_on_get_type ())
+static GType
+postprocess_on_get_type (void)
+{
+  static GType t;
+  static const GEnumValue values[] = {
+    { POST_CPU, "The element's decoding and NMS on the CPU, from the outputs copied back", "cpu" },
+    { POST_BACKEND, "Where the model runs: CUDA kernels decode and suppress on the GPU and only the kept "
+          "boxes come back; on the CPU backend the same as cpu", "backend" },
+    { 0, NULL, NULL }
+  };
+  if (g_once_init_enter (&t))
+    g_once_init_leave (&t, g_enum_register_static ("GstCnnPostprocessOn", values));
+  return t;
 }
 
 static void
@@ -350,6 +366,8 @@ gst_cnn_detect_class_init (GstCnnDetectClass * klass)
           "Keep only these classes: comma-separated labels or ids", NULL, rw));
   g_object_class_install_property (oc, PROP_CLASS_AGNOSTIC, g_param_spec_boolean ("class-agnostic",
           "Class agnostic", "NMS across classes", FALSE, rw));
+  g_object_class_install_property (oc, PROP_POSTPROCESS, g_param_spec_enum ("postprocess", "Post-processing",
+          "Where the outputs become boxes (decoding, NMS)", GST_TYPE_CNN_POSTPROCESS_ON, POST_CPU, rw));
   gst_element_class_set_static_metadata (ec, "CNN detector", "Filter/Analyzer/Video",
       "Detects objects with a CNN (YOLO, SSD, UltraFace) and attaches regions of interest", "cnn project");
   gst_cnn_filter_add_pad_templates (ec);
@@ -358,4 +376,5 @@ gst_cnn_detect_class_init (GstCnnDetectClass * klass)
   fc->reuse = gst_cnn_detect_reuse;
   fc->reset = gst_cnn_detect_reset;
   GST_DEBUG_CATEGORY_INIT (gst_cnn_detect_debug, "cnndetect", 0, "cnn detector");
+  gst_type_mark_as_plugin_api (GST_TYPE_CNN_POSTPROCESS_ON, 0);
 }

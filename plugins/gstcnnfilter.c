@@ -1407,6 +1407,24 @@ gst_cnn_filter_get_output (GstCnnFilter * self, gint index)
   return v;
 }
 
+gboolean
+gst_cnn_filter_detect (GstCnnFilter * self, const cnn_decoder_options * o, const cnn_nms_options * nms,
+    gboolean on_backend, GArray * boxes, GError ** error)
+{
+  GstCnnFilterPrivate *p = PRIV (self);
+  if (on_backend && !p->shared)
+    return cnn_session_detect (p->session, o, nms, p->batch > 1 ? p->item : 0, boxes, error);
+  const cnn_tensor *out[4];
+  gint n = MIN (cnn_model_get_n_outputs (p->model), 4);
+  for (gint i = 0; i < n; i++)
+    out[i] = gst_cnn_filter_get_output (self, i);
+  g_array_set_size (boxes, 0);
+  if (!cnn_decoder_decode (o, out, n, boxes, error))
+    return FALSE;
+  cnn_boxes_nms (boxes, nms);
+  return TRUE;
+}
+
 void
 gst_cnn_filter_set_batchable (GstCnnFilter * self, gboolean batchable)
 {

@@ -76,6 +76,13 @@ void gst_cnn_filter_nonfinite_error (GstCnnFilter * self, gint index, gint64 bad
 /* Output @index of the last inference; with batch-size > 1, the current
  * frame's item of the batch (first dimension 1). */
 const cnn_tensor *gst_cnn_filter_get_output (GstCnnFilter * self, gint index);
+/* The detector's outputs of the current frame (gst_cnn_filter_get_output())
+ * to boxes: decoded with @o, then @nms (cnn-detect.h), into @boxes
+ * (cnn_box, emptied first).  @on_backend: cnn_session_detect(), on the GPU
+ * for a CUDA session (a batch shared with other elements, whose session
+ * may have run again since, is decoded from this element's copy instead). */
+gboolean gst_cnn_filter_detect (GstCnnFilter * self, const cnn_decoder_options * o,
+    const cnn_nms_options * nms, gboolean on_backend, GArray * boxes, GError ** error);
 /* For setup: FALSE when this element infers regions of frames (one run per
  * region), which batch-size cannot gather; it then runs unbatched. */
 void gst_cnn_filter_set_batchable (GstCnnFilter * self, gboolean batchable);

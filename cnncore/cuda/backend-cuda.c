@@ -28,6 +28,10 @@ typedef struct {
   size_t workspace_size;
   void *stage;                  /* float32 staging for converting uploads and downloads */
   size_t stage_size;
+  /* cnn_session_detect(): the outputs as float32 (fp16), cnn_cu_detect()'s
+   * candidate lists and its IoU bit matrix, grown as asked */
+  void *det_in, *det_scratch, *det_mask;
+  size_t det_in_size, det_scratch_size, det_mask_size;
   /* channels last (tf32, fp16; CNN_CUDA_NHWC=0: off): tensor cores want
    * NHWC, so chains of 4D convolutions, pools and elementwise ops keep their
    * tensors NHWC; other ops see NCHW copies (see layout_plan) */
@@ -179,17 +183,7 @@ dev_bytes (const cuda_backend *cb, const cnn_tensor *t)
 static cudaError_t
 grow_stage (cuda_backend *cb, size_t size)
 {
-  if (size <= cb->stage_size)
-    return cudaSuccess;
-  cudaError_t e = cudaStreamSynchronize (cb->stream);
-  if (e != cudaSuccess)
-    return e;
-  cudaFree (cb->stage);
-  cb->stage = NULL;
-  cb->stage_size = 0;
-  if ((e = cudaMalloc (&cb->stage, size)) == cudaSuccess)
-    cb->stage_size = size;
-  return e;
+  return cnn_cu_grow (&cb->stage, &cb->stage_size, size, cb->stream);
 }
 
 /* Host data (as the session holds it) to device memory (as this backend
@@ -1663,6 +1657,9 @@ cuda_free (cnn_backend *b)
     cudaFree (cb->workspace);
   if (cb->stage)
     cudaFree (cb->stage);
+  cudaFree (cb->det_in);
+  cudaFree (cb->det_scratch);
+  cudaFree (cb->det_mask);
   if (cb->cublas)
     cublasDestroy (cb->cublas);
   if (cb->cudnn)
@@ -1670,6 +1667,51 @@ cuda_free (cnn_backend *b)
   if (cb->stream)
     cudaStreamDestroy (cb->stream);
   g_free (cb);
+}
+
+/* ---- detection ---- */
+
+static cnn_status
+cuda_detect (cnn_backend *b, const cnn_decoder_options *o, const cnn_nms_options *nms, const cnn_tensor *const *outs,
+    int n, int item, int C, GArray *boxes, GString *err)
+{
+  cuda_backend *cb = (cuda_backend *) b;
+  cnn_cu_det_outputs in = { .n = n, .C = C };
+  size_t floats = 0;
+  for (int i = 0; i < n; i++)
+    floats += (size_t) cnn_tensor_numel (outs[i]);
+  cudaError_t e = cb->half ? cnn_cu_grow (&cb->det_in, &cb->det_in_size, floats * sizeof (float), cb->stream) :
+      cudaSuccess;
+  floats = 0;
+  for (int i = 0; i < n && e == cudaSuccess; i++) {
+    const cnn_tensor *t = outs[i];
+    int64_t per = cnn_tensor_numel (t);
+    const char *src = (const char *) t->data + (size_t) item * per * dev_elem (cb, t->dtype);
+    in.rows[i] = t->dims[t->ndim - 2];
+    in.cols[i] = t->dims[t->ndim - 1];
+    in.data[i] = (const float *) src;
+    if (cb->half) {
+      float *f = (float *) cb->det_in + floats;
+      e = cnn_cu_convert (CNN_CU_F16, src, CNN_CU_F32, f, per, cb->stream);
+      in.data[i] = f;
+      floats += (size_t) per;
+    }
+  }
+  /* SSD: the scores are the output whose rows are not of 4 (as the host's) */
+  in.scores = n == 2 && in.cols[0] == 4 && in.cols[1] != 4 ? 1 : 0;
+  int64_t cap = cnn_cu_detect_cap (o, &in);
+  guint len = boxes->len;
+  g_array_set_size (boxes, len + (guint) MAX (cap, 0));
+  int kept = 0;
+  if (e == cudaSuccess)
+    e = cnn_cu_detect (o, nms, &in, &cb->det_scratch, &cb->det_scratch_size, &cb->det_mask, &cb->det_mask_size,
+        &g_array_index (boxes, cnn_box, len), &kept, cb->stream);
+  g_array_set_size (boxes, len + (guint) kept);
+  if (e != cudaSuccess) {
+    g_string_append_printf (err, "detection on the GPU: %s", cudaGetErrorString (e));
+    return CNN_E_BACKEND;
+  }
+  return CNN_OK;
 }
 
 static const cnn_backend_i cuda_backend_i = {
@@ -1687,6 +1729,7 @@ static const cnn_backend_i cuda_backend_i = {
   /* .alloc_host    = */ cuda_alloc_host,
   /* .free_host     = */ cuda_free_host,
   /* .set_image     = */ cuda_set_image,
+  /* .detect        = */ cuda_detect,
 };
 
 cnn_backend *

@@ -88,6 +88,22 @@ cnn_cu_convert (int src_dt, const void *x, int dst_dt, void *y, int64_t n, cudaS
   return cudaGetLastError ();
 }
 
+extern "C" cudaError_t
+cnn_cu_grow (void **p, size_t *have, size_t size, cudaStream_t stream)
+{
+  if (size <= *have)
+    return cudaSuccess;
+  cudaError_t e = cudaStreamSynchronize (stream);
+  if (e != cudaSuccess)
+    return e;
+  cudaFree (*p);
+  *p = NULL;
+  *have = 0;
+  if ((e = cudaMalloc (p, size)) == cudaSuccess)
+    *have = size;
+  return e;
+}
+
 /* ---- elementwise ---- */
 
 template <typename T>

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdbool.h>
 #include <cuda_runtime.h>
+#include "../cnn-detect.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -18,6 +19,11 @@ extern "C" {
  * the session runs at precision fp16 (kernels still compute in float).  Every
  * launcher taking @dt reads and writes its float tensors in that type. */
 typedef enum { CNN_CU_F32, CNN_CU_F16 } cnn_cu_dtype;
+
+/* Device memory for @size bytes at *@p (*@have bytes so far), grown as
+ * asked once the work queued on @stream (which may use the old memory) is
+ * done. */
+cudaError_t cnn_cu_grow (void **p, size_t *have, size_t size, cudaStream_t stream);
 
 /* y (@dst_dt) = x (@src_dt), n elements. */
 cudaError_t cnn_cu_convert (int src_dt, const void *x, int dst_dt, void *y, int64_t n, cudaStream_t stream);
@@ -137,6 +143,27 @@ typedef struct {
   float mean[3], inv[3], pad[3];
 } cnn_cu_image;
 cudaError_t cnn_cu_image_to_tensor (int dt, const cnn_cu_image *a, void *y, cudaStream_t stream);
+
+/* One item's detector outputs for cnn_cu_detect(): float32 on the device,
+ * and the last two dims of each (grids: H, W). */
+typedef struct {
+  const float *data[4];
+  int64_t rows[4], cols[4];
+  int n, C;
+  int scores;                   /* SSD: the output of scores (the other holds the boxes) */
+} cnn_cu_det_outputs;
+
+/* Candidates cnn_cu_detect() decodes: at most this many boxes come back. */
+int64_t cnn_cu_detect_cap (const cnn_decoder_options *o, const cnn_cu_det_outputs *in);
+
+/* cnn_session_detect() on the GPU: decodes @in with @o, NMS by @nms, the
+ * kept boxes to host @out (room for cnn_cu_detect_cap()), their number to
+ * *@n_out; synchronizes @stream.  *@scratch and *@mask are device memory
+ * of *@scratch_size and *@mask_size bytes that calls grow (the caller
+ * frees them). */
+cudaError_t cnn_cu_detect (const cnn_decoder_options *o, const cnn_nms_options *nms, const cnn_cu_det_outputs *in,
+    void **scratch, size_t *scratch_size, void **mask, size_t *mask_size, cnn_box *out, int *n_out,
+    cudaStream_t stream);
 
 #ifdef __cplusplus
 }

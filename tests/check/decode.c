@@ -1,9 +1,9 @@
-/* gst_cnn_decode(): its vectorized scans against its plain loops, on random
+/* cnn_decoder_decode(): its vectorized scans against its plain loops, on random
  * outputs of every decoder with rows, columns or scores at, above and
  * below the threshold (the box lists must be equal, in order, to the bit);
  * and SSD priors against their generation order, step by step. */
 #include <gst/check/gstcheck.h>
-#include "gstcnndecode.h"
+#include "cnn.h"
 
 static void
 set_dims (cnn_tensor * t, gint64 a, gint64 b, gfloat * data)
@@ -27,16 +27,16 @@ score (GRand * rng, gfloat thr)
 
 /* Decodes @out both ways; the boxes must be equal. */
 static guint
-check_same (const GstCnnDecoderOptions * o, const cnn_tensor * const *out, gint n, const gchar * what)
+check_same (const cnn_decoder_options * o, const cnn_tensor * const *out, gint n, const gchar * what)
 {
-  GArray *fast = g_array_new (FALSE, FALSE, sizeof (GstCnnBox)), *plain = g_array_new (FALSE, FALSE,
-      sizeof (GstCnnBox));
-  fail_unless (gst_cnn_decode (o, out, n, fast, NULL));
-  gst_cnn_decode_set_vector (FALSE);
-  fail_unless (gst_cnn_decode (o, out, n, plain, NULL));
-  gst_cnn_decode_set_vector (TRUE);
+  GArray *fast = g_array_new (FALSE, FALSE, sizeof (cnn_box)), *plain = g_array_new (FALSE, FALSE,
+      sizeof (cnn_box));
+  fail_unless (cnn_decoder_decode (o, out, n, fast, NULL));
+  cnn_decoder_set_vector (FALSE);
+  fail_unless (cnn_decoder_decode (o, out, n, plain, NULL));
+  cnn_decoder_set_vector (TRUE);
   fail_unless_equals_int (fast->len, plain->len);
-  fail_unless (!plain->len || memcmp (fast->data, plain->data, plain->len * sizeof (GstCnnBox)) == 0,
+  fail_unless (!plain->len || memcmp (fast->data, plain->data, plain->len * sizeof (cnn_box)) == 0,
       "%s: boxes differ", what);
   guint len = plain->len;
   g_array_free (fast, TRUE);
@@ -52,14 +52,14 @@ GST_START_TEST (test_scans_match_plain)
   for (gint c = 0; c < 60; c++) {
     gint C = classes[c % G_N_ELEMENTS (classes)];
     gint64 N = g_rand_int_range (rng, 1, 700);
-    GstCnnDecoderOptions o;
+    cnn_decoder_options o;
     cnn_tensor t[2];
     const cnn_tensor *out[2] = { &t[0], &t[1] };
     gfloat *a, *b = NULL;
     gchar *what;
     switch (c % 4) {
       case 0:                  /* YOLOv5 rows: objectness of either sign times the best class */
-        gst_cnn_decoder_options_init (&o, GST_CNN_DECODER_YOLOV5);
+        cnn_decoder_options_init (&o, CNN_DECODER_YOLOV5);
         o.threshold = 0.3f;
         a = g_new (gfloat, N * (5 + C));
         for (gint64 i = 0; i < N * (5 + C); i++)
@@ -67,7 +67,7 @@ GST_START_TEST (test_scans_match_plain)
         set_dims (&t[0], N, 5 + C, a);
         break;
       case 1:                  /* YOLOX: as many rows as its three grids hold */
-        gst_cnn_decoder_options_init (&o, GST_CNN_DECODER_YOLOX);
+        cnn_decoder_options_init (&o, CNN_DECODER_YOLOX);
         o.input_width = 32 * g_rand_int_range (rng, 1, 5);
         o.input_height = 32 * g_rand_int_range (rng, 1, 5);
         N = (o.input_width / 8) * (o.input_height / 8) + (o.input_width / 16) * (o.input_height / 16) +
@@ -79,7 +79,7 @@ GST_START_TEST (test_scans_match_plain)
         set_dims (&t[0], N, 5 + C, a);
         break;
       case 2:                  /* YOLOv8 columns */
-        gst_cnn_decoder_options_init (&o, GST_CNN_DECODER_YOLOV8);
+        cnn_decoder_options_init (&o, CNN_DECODER_YOLOV8);
         o.threshold = 0.4f;
         a = g_new (gfloat, (4 + C) * N);
         for (gint64 i = 0; i < (4 + C) * N; i++)
@@ -87,7 +87,7 @@ GST_START_TEST (test_scans_match_plain)
         set_dims (&t[0], 4 + C, N, a);
         break;
       default:                 /* SSD: background first, last, or none */
-        gst_cnn_decoder_options_init (&o, GST_CNN_DECODER_SSD);
+        cnn_decoder_options_init (&o, CNN_DECODER_SSD);
         o.input_width = 320;
         o.input_height = 240;
         o.threshold = 0.6f;
@@ -103,7 +103,7 @@ GST_START_TEST (test_scans_match_plain)
         set_dims (&t[c % 8 == 3 ? 0 : 1], N, 4, b);
         break;
     }
-    what = g_strdup_printf ("case %d: %s, %" G_GINT64_FORMAT " x %d", c, gst_cnn_decoder_type_name (o.type), N, C);
+    what = g_strdup_printf ("case %d: %s, %" G_GINT64_FORMAT " x %d", c, cnn_decoder_type_name (o.type), N, C);
     found += check_same (&o, out, c % 4 == 3 ? 2 : 1, what);
     g_free (what);
     g_free (a);
@@ -120,8 +120,8 @@ GST_END_TEST;
  * themselves; every row passes, so every prior is checked. */
 GST_START_TEST (test_ssd_priors_order)
 {
-  GstCnnDecoderOptions o;
-  gst_cnn_decoder_options_init (&o, GST_CNN_DECODER_SSD_PRIORS);
+  cnn_decoder_options o;
+  cnn_decoder_options_init (&o, CNN_DECODER_SSD_PRIORS);
   o.input_width = 320;
   o.input_height = 240;
   o.threshold = 0.5f;
@@ -141,9 +141,9 @@ GST_START_TEST (test_ssd_priors_order)
   set_dims (&t[1], N, 4, b);
   const cnn_tensor *out[2] = { &t[0], &t[1] };
   for (gint pass = 0; pass < 2; pass++) {
-    gst_cnn_decode_set_vector (pass == 0);
-    GArray *boxes = g_array_new (FALSE, FALSE, sizeof (GstCnnBox));
-    fail_unless (gst_cnn_decode (&o, out, 2, boxes, NULL));
+    cnn_decoder_set_vector (pass == 0);
+    GArray *boxes = g_array_new (FALSE, FALSE, sizeof (cnn_box));
+    fail_unless (cnn_decoder_decode (&o, out, 2, boxes, NULL));
     fail_unless_equals_int (boxes->len, total);
     guint i = 0;
     for (gint k = 0; k < o.n_steps; k++) {
@@ -151,7 +151,7 @@ GST_START_TEST (test_ssd_priors_order)
       for (gint fy = 0; fy < gh; fy++)
         for (gint fx = 0; fx < gw; fx++)
           for (gint m = 0; m < o.n_min_sizes[k]; m++, i++) {
-            const GstCnnBox *x = &g_array_index (boxes, GstCnnBox, i);
+            const cnn_box *x = &g_array_index (boxes, cnn_box, i);
             gdouble cx = (fx + 0.5) / gw * 320, cy = (fy + 0.5) / gh * 240, half = o.min_sizes[k][m] / 2;
             fail_unless (fabs (x->x1 - (cx - half)) < 1e-3 && fabs (x->x2 - (cx + half)) < 1e-3 &&
                 fabs (x->y1 - (cy - half)) < 1e-3 && fabs (x->y2 - (cy + half)) < 1e-3,
@@ -162,7 +162,7 @@ GST_START_TEST (test_ssd_priors_order)
     }
     g_array_free (boxes, TRUE);
   }
-  gst_cnn_decode_set_vector (TRUE);
+  cnn_decoder_set_vector (TRUE);
   g_free (s);
   g_free (b);
 }
@@ -171,16 +171,16 @@ GST_END_TEST;
 /* Scores without a column: an error, not a division by zero. */
 GST_START_TEST (test_ssd_without_classes)
 {
-  GstCnnDecoderOptions o;
-  gst_cnn_decoder_options_init (&o, GST_CNN_DECODER_SSD);
+  cnn_decoder_options o;
+  cnn_decoder_options_init (&o, CNN_DECODER_SSD);
   gfloat b[4 * 5] = { 0 };
   cnn_tensor t[2];
   set_dims (&t[0], 5, 0, b);
   set_dims (&t[1], 5, 4, b);
   const cnn_tensor *out[2] = { &t[0], &t[1] };
-  GArray *boxes = g_array_new (FALSE, FALSE, sizeof (GstCnnBox));
+  GArray *boxes = g_array_new (FALSE, FALSE, sizeof (cnn_box));
   GError *error = NULL;
-  fail_if (gst_cnn_decode (&o, out, 2, boxes, &error));
+  fail_if (cnn_decoder_decode (&o, out, 2, boxes, &error));
   fail_unless (error != NULL);
   g_print ("no score columns: %s\n", error->message);
   g_error_free (error);

@@ -20,7 +20,7 @@ src=$(cd "$(dirname "$0")/../.." && pwd)
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$out/models" "$stage/bin" "$stage/lib" "$stage/gst" "$stage/share/mime" "$stage/data" "$stage/onnx"
-cp "$build/tests/test-ops" "$build/tests/onnx-suite" "$build/tests/test-backends" \
+cp "$build/tests/test-ops" "$build/tests/onnx-suite" "$build/tests/test-backends" "$build/tests/test-detect" \
   "$build/tests/check/check-cnnclassify" "$build/cnncore/cnn-bench" "$src/tests/cuda/run-checks.sh" "$stage/bin/"
 cp "$(command -v gst-launch-1.0)" "$stage/bin/"
 scanner=$(ls /usr/lib/*/gstreamer1.0/gstreamer-1.0/gst-plugin-scanner | head -n 1)

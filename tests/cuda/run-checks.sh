@@ -2,8 +2,10 @@
 # run-checks.sh - the CUDA backend against the CPU reference, on a machine
 # with a GPU:
 #   tests/cuda/run-checks.sh BINDIR ONNX_DATA_DIR MODEL...
-# BINDIR holds test-ops, onnx-suite and test-backends (a build's tests/).
-# Runs: the random op cases of test-ops (fp32, tf32, fp16), ONNX's conformance
+# BINDIR holds test-ops, test-detect, onnx-suite and test-backends (a
+# build's tests/).
+# Runs: the random op cases of test-ops (fp32, tf32, fp16), detection
+# (test-detect, fp32 and fp16), ONNX's conformance
 # suites on the CUDA backend, and whole models at batch 1 and 4 (fp32), and in
 # tf32 and fp16.
 # Prints one line per check and "cuda-checks: N passed, N failed" last.
@@ -24,6 +26,9 @@ check () {
 check "ops fp32" "$bin/test-ops" --backend cuda
 check "ops tf32" "$bin/test-ops" --backend cuda --precision tf32
 check "ops fp16" "$bin/test-ops" --backend cuda --precision fp16
+# decoding and NMS on the GPU (cnn_session_detect()) against the host's
+check "detect fp32" "$bin/test-detect" --backend cuda
+check "detect fp16" "$bin/test-detect" --backend cuda --precision fp16
 for suite in node pytorch-converted pytorch-operator simple; do
   [ -d "$data/$suite" ] && check "onnx $suite" "$bin/onnx-suite" --backend cuda "$data/$suite"
 done

@@ -32,9 +32,10 @@ typedef struct {
 } Want;
 
 static void
-check_boxes (const gchar * model, const gchar * props, gint fw, gint fh, const Want * want, guint n_want)
+check_boxes_on (const gchar * model, const gchar * props, gint fw, gint fh, const Want * want, guint n_want,
+    const gchar * post)
 {
-  gchar *launch = g_strdup_printf ("cnndetect model=%s %s", model, props);
+  gchar *launch = g_strdup_printf ("cnndetect model=%s %s postprocess=%s", model, props, post);
   GstVideoInfo info;
   gst_video_info_set_format (&info, GST_VIDEO_FORMAT_RGB, fw, fh);
   GstHarness *h = harness_for (launch, &info);
@@ -50,7 +51,7 @@ check_boxes (const gchar * model, const gchar * props, gint fw, gint fh, const W
     GstStructure *d = gst_video_region_of_interest_meta_get_param (roi, "detection");
     gint id = -1;
     fail_unless (d && gst_structure_get_int (d, "class-id", &id));
-    g_print ("%s: box %u,%u %ux%u class %d\n", props, roi->x, roi->y, roi->w, roi->h, id);
+    g_print ("%s (%s): box %u,%u %ux%u class %d\n", props, post, roi->x, roi->y, roi->w, roi->h, id);
     fail_unless (abs ((gint) roi->x - want[i].x) <= 1 && abs ((gint) roi->y - want[i].y) <= 1 &&
         abs ((gint) roi->w - want[i].w) <= 1 && abs ((gint) roi->h - want[i].h) <= 1,
         "box %u is %u,%u %ux%u, expected %d,%d %dx%d", i, roi->x, roi->y, roi->w, roi->h,
@@ -61,6 +62,16 @@ check_boxes (const gchar * model, const gchar * props, gint fw, gint fh, const W
   gst_buffer_unref (out);
   gst_harness_teardown (h);
   g_free (launch);
+}
+
+/* The boxes cnndetect finds in a blank frame of @fw x @fh with @props,
+ * decoded by the element (postprocess=cpu) and through the session
+ * (postprocess=backend: cnn_session_detect()). */
+static void
+check_boxes (const gchar * model, const gchar * props, gint fw, gint fh, const Want * want, guint n_want)
+{
+  check_boxes_on (model, props, fw, fh, want, n_want, "cpu");
+  check_boxes_on (model, props, fw, fh, want, n_want, "backend");
 }
 
 GST_START_TEST (test_yolov5_rows)
@@ -187,22 +198,36 @@ GST_START_TEST (test_ultraface_real)
     return;
   }
   /* no face in the photo: nothing above 0.7; a low threshold finds boxes
-   * that NMS thins out, all inside the frame */
-  for (int pass = 0; pass < 2; pass++) {
-    gchar *l = g_strdup_printf ("cnndetect model=%s mean=127 std=128 threshold=%s nms-iou=0.3", model,
-        pass ? "0.2" : "0.7");
+   * that NMS thins out, all inside the frame; the same boxes decoded
+   * through the session (postprocess=backend) */
+  for (int pass = 0; pass < 4; pass++) {
+    const gchar *thr = pass % 2 ? "0.2" : "0.7", *post = pass < 2 ? "cpu" : "backend";
+    gchar *l = g_strdup_printf ("cnndetect model=%s mean=127 std=128 threshold=%s nms-iou=0.3 postprocess=%s",
+        model, thr, post);
     GstVideoInfo info;
     GstBuffer *in = photo_buffer (PHOTOS "/scream.jpg", GST_VIDEO_FORMAT_I420, &info);
     GstHarness *h = harness_for (l, &info);
     GstBuffer *out = gst_harness_push_and_pull (h, in);
     guint n = count_rois (out);
-    g_print ("ultraface threshold %s: %u boxes\n", pass ? "0.2" : "0.7", n);
-    fail_unless (pass ? n >= 1 : n == 0);
+    g_print ("ultraface threshold %s, postprocess %s: %u boxes\n", thr, post, n);
+    fail_unless (pass % 2 ? n >= 1 : n == 0);
+    static guint rois[2][4 * 100], counts[2];
+    if (pass < 2)
+      counts[pass] = MIN (n, 100);
+    else
+      fail_unless_equals_int (n, counts[pass - 2]);
     gpointer state = NULL;
     GstMeta *m;
+    guint i = 0;
     while ((m = gst_buffer_iterate_meta_filtered (out, &state, GST_VIDEO_REGION_OF_INTEREST_META_API_TYPE))) {
       GstVideoRegionOfInterestMeta *roi = (GstVideoRegionOfInterestMeta *) m;
       fail_unless (roi->x + roi->w <= (guint) info.width && roi->y + roi->h <= (guint) info.height);
+      guint box[4] = { roi->x, roi->y, roi->w, roi->h };
+      if (i < 100 && pass < 2)
+        memcpy (&rois[pass][4 * i], box, sizeof box);
+      else if (i < 100)
+        fail_unless (memcmp (&rois[pass - 2][4 * i], box, sizeof box) == 0, "box %u differs", i);
+      i++;
     }
     gst_buffer_unref (out);
     gst_harness_teardown (h);

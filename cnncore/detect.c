@@ -1,31 +1,33 @@
-/* gstcnndecode.c - YOLO (v2, v3, v5, X, v8) and SSD / UltraFace decoding, NMS. */
-#include "gstcnndecode.h"
-#include "gstcnncpu.h"
-#include <math.h>
+/* detect.c - YOLO (v2, v3, v5, X, v8) and SSD / UltraFace decoding, NMS,
+ * on the host; cnn_session_detect() on the session's backend.  One
+ * candidate's arithmetic is in detect-math.h, which the CUDA kernels share;
+ * here the vectorized scans pick the candidates worth it. */
+#include "cnn-private.h"
+#include "detect-math.h"
 #include <string.h>
 
 static const gchar *names[] = { "auto", "yolov2", "yolov3", "yolov5", "yolox", "yolov8", "ssd",
   "ssd-priors" };
 
 const gchar *
-gst_cnn_decoder_type_name (GstCnnDecoderType type)
+cnn_decoder_type_name (cnn_decoder_type type)
 {
   return type < G_N_ELEMENTS (names) ? names[type] : "unknown";
 }
 
-GstCnnDecoderType
-gst_cnn_decoder_type_from_name (const gchar * name)
+cnn_decoder_type
+cnn_decoder_type_from_name (const gchar * name)
 {
   for (guint i = 0; i < G_N_ELEMENTS (names); i++)
     if (g_ascii_strcasecmp (name, names[i]) == 0)
-      return (GstCnnDecoderType) i;
+      return (cnn_decoder_type) i;
   if (g_ascii_strcasecmp (name, "ultraface") == 0)
-    return GST_CNN_DECODER_SSD;
-  return (GstCnnDecoderType) - 1;
+    return CNN_DECODER_SSD;
+  return (cnn_decoder_type) - 1;
 }
 
 void
-gst_cnn_decoder_options_init (GstCnnDecoderOptions * o, GstCnnDecoderType type)
+cnn_decoder_options_init (cnn_decoder_options * o, cnn_decoder_type type)
 {
   static const gfloat v2[] = { 1.08f, 1.19f, 3.42f, 4.41f, 6.63f, 11.38f, 9.42f, 5.11f, 16.62f, 10.52f };
   static const gfloat v3[3][6] = { { 116, 90, 156, 198, 373, 326 }, { 30, 61, 62, 45, 59, 119 },
@@ -34,12 +36,12 @@ gst_cnn_decoder_options_init (GstCnnDecoderOptions * o, GstCnnDecoderType type)
   o->type = type;
   o->threshold = 0.5f;
   /* SSD-family score columns start with "background" (UltraFace: 0 bg, 1 face) */
-  o->background_class = type == GST_CNN_DECODER_SSD || type == GST_CNN_DECODER_SSD_PRIORS ? 0 : -1;
-  if (type == GST_CNN_DECODER_YOLOV2) {
+  o->background_class = type == CNN_DECODER_SSD || type == CNN_DECODER_SSD_PRIORS ? 0 : -1;
+  if (type == CNN_DECODER_YOLOV2) {
     memcpy (o->anchors[0], v2, sizeof v2);
     o->n_anchors[0] = 5;
     o->n_anchor_sets = 1;
-  } else if (type == GST_CNN_DECODER_YOLOV3) {
+  } else if (type == CNN_DECODER_YOLOV3) {
     for (int i = 0; i < 3; i++) {
       memcpy (o->anchors[i], v3[i], sizeof v3[i]);
       o->n_anchors[i] = 3;
@@ -64,42 +66,42 @@ rank_nobatch (const cnn_tensor * t)
   return t->ndim > 0 && t->dims[0] == 1 ? t->ndim - 1 : t->ndim;
 }
 
-GstCnnDecoderType
-gst_cnn_decoder_guess (const cnn_tensor * const *out, gint n)
+cnn_decoder_type
+cnn_decoder_guess (const cnn_tensor * const *out, gint n)
 {
   if (n == 2 && rank_nobatch (out[0]) == 2 && rank_nobatch (out[1]) == 2) {
     const cnn_tensor *a = out[0], *b = out[1];
     if (a->dims[a->ndim - 2] == b->dims[b->ndim - 2] && (a->dims[a->ndim - 1] == 4 || b->dims[b->ndim - 1] == 4))
-      return GST_CNN_DECODER_SSD;
+      return CNN_DECODER_SSD;
   }
   if (n >= 1 && rank_nobatch (out[0]) == 3) {
     /* anchor grids: [A*(5+C), H, W] with a real grid */
     for (gint i = 0; i < n; i++)
       if (rank_nobatch (out[i]) != 3 || out[i]->dims[out[i]->ndim - 1] < 2 ||
           out[i]->dims[out[i]->ndim - 2] < 2 || out[i]->dims[out[i]->ndim - 3] < 6)
-        return GST_CNN_DECODER_AUTO;
-    return n == 1 ? GST_CNN_DECODER_YOLOV2 : GST_CNN_DECODER_YOLOV3;
+        return CNN_DECODER_AUTO;
+    return n == 1 ? CNN_DECODER_YOLOV2 : CNN_DECODER_YOLOV3;
   }
   if (n == 1 && rank_nobatch (out[0]) == 2) {
     gint64 r = out[0]->dims[out[0]->ndim - 2], c = out[0]->dims[out[0]->ndim - 1];
     if (r > c && c > 5)
-      return GST_CNN_DECODER_YOLOV5;
+      return CNN_DECODER_YOLOV5;
     if (c > r && r > 4)
-      return GST_CNN_DECODER_YOLOV8;
+      return CNN_DECODER_YOLOV8;
   }
-  return GST_CNN_DECODER_AUTO;
+  return CNN_DECODER_AUTO;
 }
 
 gint
-gst_cnn_decoder_n_classes (const GstCnnDecoderOptions * o, const cnn_tensor * const *out, gint n,
+cnn_decoder_n_classes (const cnn_decoder_options * o, const cnn_tensor * const *out, gint n,
     GError ** error)
 {
   const cnn_tensor *t = n > 0 ? out[0] : NULL;
   gint64 c = -1;
   switch (o->type) {
-    case GST_CNN_DECODER_YOLOV2:
-    case GST_CNN_DECODER_YOLOV3: {
-      if (n > 3 || (o->type == GST_CNN_DECODER_YOLOV2 && n != 1) || n != MAX (o->n_anchor_sets, 1))
+    case CNN_DECODER_YOLOV2:
+    case CNN_DECODER_YOLOV3: {
+      if (n > 3 || (o->type == CNN_DECODER_YOLOV2 && n != 1) || n != MAX (o->n_anchor_sets, 1))
         goto bad;
       for (gint i = 0; i < n; i++) {
         if (rank_nobatch (out[i]) != 3 || o->n_anchors[i] < 1 || out[i]->dims[out[i]->ndim - 3] % o->n_anchors[i])
@@ -111,25 +113,26 @@ gst_cnn_decoder_n_classes (const GstCnnDecoderOptions * o, const cnn_tensor * co
       }
       break;
     }
-    case GST_CNN_DECODER_YOLOV5:
-    case GST_CNN_DECODER_YOLOX:
+    case CNN_DECODER_YOLOV5:
+    case CNN_DECODER_YOLOX:
       if (n != 1 || rank_nobatch (t) != 2 || t->dims[t->ndim - 1] < 6)
         goto bad;
       c = t->dims[t->ndim - 1] - 5;
       break;
-    case GST_CNN_DECODER_YOLOV8:
+    case CNN_DECODER_YOLOV8:
       if (n != 1 || rank_nobatch (t) != 2 || t->dims[t->ndim - 2] < 5)
         goto bad;
       c = t->dims[t->ndim - 2] - 4;
       break;
-    case GST_CNN_DECODER_SSD:
-    case GST_CNN_DECODER_SSD_PRIORS: {
+    case CNN_DECODER_SSD:
+    case CNN_DECODER_SSD_PRIORS: {
       if (n != 2 || rank_nobatch (out[0]) != 2 || rank_nobatch (out[1]) != 2)
         goto bad;
       const cnn_tensor *s = out[0]->dims[out[0]->ndim - 1] == 4 && out[1]->dims[out[1]->ndim - 1] != 4 ?
-          out[1] : out[0];
+          out[1] : out[0], *b = s == out[0] ? out[1] : out[0];
       c = s->dims[s->ndim - 1];
-      if (c < 1)
+      /* as many boxes of 4 as rows of scores */
+      if (c < 1 || b->dims[b->ndim - 1] != 4 || b->dims[b->ndim - 2] != s->dims[s->ndim - 2])
         goto bad;
       break;
     }
@@ -138,102 +141,27 @@ gst_cnn_decoder_n_classes (const GstCnnDecoderOptions * o, const cnn_tensor * co
   }
   return (gint) c;
 bad:
-  g_set_error (error, g_quark_from_static_string ("gst-cnn-decode"), 0,
-      "the model's %d output(s) do not fit the %s decoder", n, gst_cnn_decoder_type_name (o->type));
+  g_set_error (error, CNN_ERROR, CNN_ERROR_SHAPE,
+      "the model's %d output(s) do not fit the %s decoder", n, cnn_decoder_type_name (o->type));
   return -1;
 }
 
-static inline gfloat
-sigmoid (gfloat x)
-{
-  return 1.f / (1.f + expf (-x));
-}
-
 static void
-add_box (GArray * boxes, gfloat cx, gfloat cy, gfloat w, gfloat h, gfloat conf, gint cls)
+add_box (GArray * boxes, const cnn_box * b)
 {
-  GstCnnBox b = { cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2, conf, cls };
-  g_array_append_val (boxes, b);
+  g_array_append_vals (boxes, b, 1);
 }
 
-/* SSD priors in generation order: per step, per cell (rows of cells),
- * per min size. */
-static gint64
-ssd_n_priors (const GstCnnDecoderOptions * o)
-{
-  gint64 n = 0;
-  for (gint k = 0; k < o->n_steps; k++) {
-    gint step = o->steps[k];
-    n += (gint64) ((o->input_width + step - 1) / step) * ((o->input_height + step - 1) / step) *
-        o->n_min_sizes[k];
-  }
-  return n;
-}
-
-/* Prior @i (below ssd_n_priors()): centre and size relative to the input. */
+/* YOLOv2/v3 grids: [A*(5+C), H, W], anchor by anchor, cells in rows. */
 static void
-ssd_prior (const GstCnnDecoderOptions * o, gint64 i, gfloat * pcx, gfloat * pcy, gfloat * pw, gfloat * ph)
+decode_grid (const cnn_decoder_options * o, const cnn_tensor * t, gint set, gint C, GArray * boxes)
 {
-  for (gint k = 0; k < o->n_steps; k++) {
-    gint step = o->steps[k], sizes = o->n_min_sizes[k];
-    gint64 gw = (o->input_width + step - 1) / step, gh = (o->input_height + step - 1) / step;
-    if (i >= gw * gh * sizes) {
-      i -= gw * gh * sizes;
-      continue;
-    }
-    gint64 cell = i / sizes, fx = cell % gw, fy = cell / gw;
-    gint size = i % sizes;
-    *pcx = (fx + 0.5f) / gw;
-    *pcy = (fy + 0.5f) / gh;
-    *pw = o->min_sizes[k][size] / o->input_width;
-    *ph = o->min_sizes[k][size] / o->input_height;
-    return;
-  }
-  g_assert_not_reached ();
-}
-
-/* YOLOv2/v3 grids: [A*(5+C), H, W] with tx, ty, tw, th, to, classes. */
-static void
-decode_grid (const GstCnnDecoderOptions * o, const cnn_tensor * t, gint set, gint C, GArray * boxes)
-{
-  gint A = o->n_anchors[set];
-  gint64 H = t->dims[t->ndim - 2], W = t->dims[t->ndim - 1], plane = H * W;
-  const float *d = t->data;
-  gboolean v2 = o->type == GST_CNN_DECODER_YOLOV2;
-  gfloat cell_w = (gfloat) o->input_width / W, cell_h = (gfloat) o->input_height / H;
-  gfloat *cls = g_new (gfloat, C);
-  for (gint a = 0; a < A; a++) {
-    const float *base = d + (gint64) a * (5 + C) * plane;
-    for (gint64 y = 0; y < H; y++)
-      for (gint64 x = 0; x < W; x++) {
-        gint64 off = y * W + x;
-        gfloat obj = sigmoid (base[4 * plane + off]);
-        if (obj < o->threshold)
-          continue;
-        gint best = 0;
-        gfloat sum = 0, mx = -INFINITY;
-        for (gint c = 0; c < C; c++) {
-          cls[c] = base[(5 + c) * plane + off];
-          mx = MAX (mx, cls[c]);
-        }
-        for (gint c = 0; c < C; c++) {
-          cls[c] = v2 ? expf (cls[c] - mx) : sigmoid (cls[c]);
-          sum += cls[c];
-          if (cls[c] > cls[best])
-            best = c;
-        }
-        gfloat p = v2 ? cls[best] / sum : cls[best];
-        gfloat conf = obj * p;
-        if (conf < o->threshold)
-          continue;
-        gfloat cx = (x + sigmoid (base[off])) * cell_w, cy = (y + sigmoid (base[plane + off])) * cell_h;
-        gfloat aw = o->anchors[set][2 * a], ah = o->anchors[set][2 * a + 1];
-        gfloat w = expf (base[2 * plane + off]) * (v2 ? aw * cell_w : aw);
-        gfloat h = expf (base[3 * plane + off]) * (v2 ? ah * cell_h : ah);
-        add_box (boxes, cx, cy, w, h, conf, best);
-      }
-  }
-  g_free (cls);
+  gint64 H = t->dims[t->ndim - 2], W = t->dims[t->ndim - 1];
+  cnn_box b;
+  for (gint a = 0; a < o->n_anchors[set]; a++)
+    for (gint64 off = 0; off < H * W; off++)
+      if (cnn_det_grid_cell (o, t->data, set, C, H, W, a, off, &b))
+        add_box (boxes, &b);
 }
 
 /* Tests turn the vectorized scans off to check them against the plain
@@ -241,19 +169,20 @@ decode_grid (const GstCnnDecoderOptions * o, const cnn_tensor * t, gint set, gin
 static gboolean vector_off;
 
 void
-gst_cnn_decode_set_vector (gboolean on)
+cnn_decoder_set_vector (gboolean on)
 {
   vector_off = !on;
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
+#include "cpu/act_avx2.h"
+#include "cpu/act_avx512.h"
 #define HAVE_VECTOR_SCANS 1
 
 static gboolean
 use_vector (void)
 {
-  return (gst_cnn_cpu_avx512 () || gst_cnn_cpu_avx2 ()) && !vector_off;
+  return (cnn_sgemm_avx512_available () || cnn_sgemm_avx2_available ()) && !vector_off;
 }
 
 /* Columns @i..@i+31 (those below @N) of a [rows, N] block at @d: per 16
@@ -308,7 +237,7 @@ __attribute__ ((target ("avx512f")))
 static guint
 values_reaching_avx512 (const float *s, gint64 n, gint64 j, gfloat thr, guint skip)
 {
-  __mmask16 in = gst_cnn_lanes16 (n - j);
+  __mmask16 in = cnn_lanes16 (0, n - j);
   __m512 v = _mm512_maskz_loadu_ps (in, s + j);
   return _mm512_mask_cmp_ps_mask (in & ~skip, v, _mm512_set1_ps (thr), _CMP_GE_OQ);
 }
@@ -316,14 +245,14 @@ values_reaching_avx512 (const float *s, gint64 n, gint64 j, gfloat thr, guint sk
 /* The AVX2 scans (no AVX-512): the same, 8 lanes a vector; lanes past the
  * data are loaded as nothing (vmaskmovps) and dropped from the masks. */
 
-__attribute__ ((target ("avx2")))
+CNN_AVX2
 static void
 columns_reaching_avx2 (const float *d, gint64 N, gint rows, gint64 i, gfloat thr, guint * mask)
 {
   __m256 m[4];
   __m256i in[4];
   for (gint k = 0; k < 4; k++) {
-    in[k] = gst_cnn_lanes8 (N - (i + 8 * k));
+    in[k] = cnn_lanes8 (0, N - (i + 8 * k));
     m[k] = _mm256_set1_ps (-INFINITY);
   }
   for (gint c = 0; c < rows; c++) {
@@ -340,7 +269,7 @@ columns_reaching_avx2 (const float *d, gint64 N, gint rows, gint64 i, gfloat thr
   }
 }
 
-__attribute__ ((target ("avx2")))
+CNN_AVX2
 static gboolean
 row_may_pass_avx2 (const float *r, gint C, gfloat obj, gfloat thr)
 {
@@ -351,20 +280,20 @@ row_may_pass_avx2 (const float *r, gint C, gfloat obj, gfloat thr)
     m1 = _mm256_max_ps (m1, _mm256_loadu_ps (r + c + 8));
   }
   for (; c < C; c += 8) {
-    __m256i in = gst_cnn_lanes8 (C - c);
+    __m256i in = cnn_lanes8 (0, C - c);
     m0 = _mm256_max_ps (m0, _mm256_blendv_ps (m0, _mm256_maskload_ps (r + c, in), _mm256_castsi256_ps (in)));
   }
   __m256 p = _mm256_mul_ps (_mm256_max_ps (m0, m1), _mm256_set1_ps (obj));
   return _mm256_movemask_ps (_mm256_cmp_ps (p, _mm256_set1_ps (thr), _CMP_GE_OQ)) != 0;
 }
 
-__attribute__ ((target ("avx2")))
+CNN_AVX2
 static guint
 values_reaching_avx2 (const float *s, gint64 n, gint64 j, gfloat thr, guint skip)
 {
   guint m = 0;
   for (gint k = 0; k < 2; k++) {
-    __m256i in = gst_cnn_lanes8 (n - (j + 8 * k));
+    __m256i in = cnn_lanes8 (0, n - (j + 8 * k));
     __m256 v = _mm256_maskload_ps (s + j + 8 * k, in);
     m |= (guint) _mm256_movemask_ps (_mm256_and_ps (_mm256_cmp_ps (v, _mm256_set1_ps (thr), _CMP_GE_OQ),
             _mm256_castsi256_ps (in))) << (8 * k);
@@ -376,7 +305,7 @@ values_reaching_avx2 (const float *s, gint64 n, gint64 j, gfloat thr, guint skip
 static void
 columns_reaching (const float *d, gint64 N, gint rows, gint64 i, gfloat thr, guint * mask)
 {
-  if (gst_cnn_cpu_avx512 ())
+  if (cnn_sgemm_avx512_available ())
     columns_reaching_avx512 (d, N, rows, i, thr, mask);
   else
     columns_reaching_avx2 (d, N, rows, i, thr, mask);
@@ -385,13 +314,13 @@ columns_reaching (const float *d, gint64 N, gint rows, gint64 i, gfloat thr, gui
 static gboolean
 row_may_pass (const float *r, gint C, gfloat obj, gfloat thr)
 {
-  return gst_cnn_cpu_avx512 ()? row_may_pass_avx512 (r, C, obj, thr) : row_may_pass_avx2 (r, C, obj, thr);
+  return cnn_sgemm_avx512_available () ? row_may_pass_avx512 (r, C, obj, thr) : row_may_pass_avx2 (r, C, obj, thr);
 }
 
 static guint
 values_reaching (const float *s, gint64 n, gint64 j, gfloat thr, guint skip)
 {
-  return gst_cnn_cpu_avx512 ()? values_reaching_avx512 (s, n, j, thr, skip) :
+  return cnn_sgemm_avx512_available () ? values_reaching_avx512 (s, n, j, thr, skip) :
       values_reaching_avx2 (s, n, j, thr, skip);
 }
 #else
@@ -405,57 +334,36 @@ use_vector (void)
 /* YOLOv5 / YOLOX rows [N, 5 + C]; YOLOX raw: grid cells of strides 8, 16,
  * 32 in order. */
 static void
-decode_rows (const GstCnnDecoderOptions * o, const cnn_tensor * t, gint C, GArray * boxes)
+decode_rows (const cnn_decoder_options * o, const cnn_tensor * t, gint C, GArray * boxes)
 {
-  gint64 N = t->dims[t->ndim - 2], row = 5 + C;
+  gint64 N = t->dims[t->ndim - 2], k, gw;
   const float *d = t->data;
-  gint64 idx = 0;
-  gint strides[3] = { 8, 16, 32 };
+  gint stride;
+  cnn_box b;
   G_GNUC_UNUSED gboolean vec = use_vector ();
-  for (gint s = 0; s < (o->type == GST_CNN_DECODER_YOLOX ? 3 : 1); s++) {
-    gint64 gw = o->type == GST_CNN_DECODER_YOLOX ? o->input_width / strides[s] : N;
-    gint64 gh = o->type == GST_CNN_DECODER_YOLOX ? o->input_height / strides[s] : 1;
-    for (gint64 k = 0; k < gw * gh && idx < N; k++, idx++) {
-      const float *r = d + idx * row;
+  for (gint64 idx = 0; idx < N; idx++) {
+    const float *r = d + idx * (5 + C);
 #ifdef HAVE_VECTOR_SCANS
-      if (vec && !row_may_pass (r + 5, C, r[4], o->threshold))
-        continue;
+    if (vec && !row_may_pass (r + 5, C, r[4], o->threshold))
+      continue;
 #endif
-      gint best = 0;
-      for (gint c = 1; c < C; c++)
-        if (r[5 + c] > r[5 + best])
-          best = c;
-      gfloat conf = r[4] * r[5 + best];
-      if (conf < o->threshold)
-        continue;
-      gfloat cx = r[0], cy = r[1], w = r[2], h = r[3];
-      if (o->type == GST_CNN_DECODER_YOLOX) {
-        cx = (cx + k % gw) * strides[s];
-        cy = (cy + k / gw) * strides[s];
-        w = expf (w) * strides[s];
-        h = expf (h) * strides[s];
-      }
-      add_box (boxes, cx, cy, w, h, conf, best);
-    }
+    if (cnn_det_row_place (o, N, idx, &k, &gw, &stride) && cnn_det_row (o, r, C, k, gw, stride, &b))
+      add_box (boxes, &b);
   }
 }
 
 /* YOLOv8 column @i of [4 + C, N]. */
 static void
-decode_column (const GstCnnDecoderOptions * o, const float *d, gint64 N, gint C, gint64 i, GArray * boxes)
+decode_column (const cnn_decoder_options * o, const float *d, gint64 N, gint C, gint64 i, GArray * boxes)
 {
-  gint best = 0;
-  for (gint c = 1; c < C; c++)
-    if (d[(4 + c) * N + i] > d[(4 + best) * N + i])
-      best = c;
-  gfloat conf = d[(4 + best) * N + i];
-  if (conf >= o->threshold)
-    add_box (boxes, d[i], d[N + i], d[2 * N + i], d[3 * N + i], conf, best);
+  cnn_box b;
+  if (cnn_det_column (o, d, N, C, i, &b))
+    add_box (boxes, &b);
 }
 
 /* YOLOv8 columns [4 + C, N]: cx, cy, w, h, class scores. */
 static void
-decode_columns (const GstCnnDecoderOptions * o, const cnn_tensor * t, gint C, GArray * boxes)
+decode_columns (const cnn_decoder_options * o, const cnn_tensor * t, gint C, GArray * boxes)
 {
   gint64 N = t->dims[t->ndim - 1];
   const float *d = t->data;
@@ -479,29 +387,11 @@ decode_columns (const GstCnnDecoderOptions * o, const cnn_tensor * t, gint C, GA
 
 /* SSD row @i: scores @s [N, C], boxes @b [N, 4]. */
 static void
-decode_ssd_row (const GstCnnDecoderOptions * o, const float *s, const float *b, gint C, gint64 i, GArray * boxes)
+decode_ssd_row (const cnn_decoder_options * o, const float *s, const float *b, gint C, gint64 i, GArray * boxes)
 {
-  const float *si = s + i * C;
-  gint best = -1;
-  for (gint c = 0; c < C; c++)
-    if (c != o->background_class && (best < 0 || si[c] > si[best]))
-      best = c;
-  if (best < 0 || si[best] < o->threshold)
-    return;
-  gfloat x1 = b[4 * i], y1 = b[4 * i + 1], x2 = b[4 * i + 2], y2 = b[4 * i + 3];
-  if (o->type == GST_CNN_DECODER_SSD_PRIORS) {
-    gfloat pcx, pcy, pw, ph;
-    ssd_prior (o, i, &pcx, &pcy, &pw, &ph);
-    gfloat cx = pcx + x1 * o->center_variance * pw, cy = pcy + y1 * o->center_variance * ph;
-    gfloat w = pw * expf (x2 * o->size_variance), h = ph * expf (y2 * o->size_variance);
-    x1 = cx - w / 2;
-    y1 = cy - h / 2;
-    x2 = cx + w / 2;
-    y2 = cy + h / 2;
-  }
-  GstCnnBox box = { x1 * o->input_width, y1 * o->input_height, x2 * o->input_width,
-    y2 * o->input_height, si[best], best };
-  g_array_append_val (boxes, box);
+  cnn_box box;
+  if (cnn_det_ssd_row (o, s, b, C, i, &box))
+    add_box (boxes, &box);
 }
 
 #ifdef HAVE_VECTOR_SCANS
@@ -518,24 +408,18 @@ background_lanes (gint bg, gint phase, gint C)
 #endif
 
 /* SSD / UltraFace: scores [N, C] and boxes [N, 4], in either order. */
-static gboolean
-decode_ssd (const GstCnnDecoderOptions * o, const cnn_tensor * const *out, gint C, GArray * boxes,
-    GError ** error)
+static void
+decode_ssd (const cnn_decoder_options * o, const cnn_tensor * const *out, gint C, GArray * boxes)
 {
   const cnn_tensor *S = out[0], *B = out[1];
   if (S->dims[S->ndim - 1] == 4 && B->dims[B->ndim - 1] != 4) {
     S = out[1];
     B = out[0];
   }
-  gint64 N = S->dims[S->ndim - 2];
-  if (B->dims[B->ndim - 2] != N || B->dims[B->ndim - 1] != 4) {
-    g_set_error (error, g_quark_from_static_string ("gst-cnn-decode"), 0,
-        "scores and boxes disagree on the number of boxes");
-    return FALSE;
-  }
+  gint64 N = S->dims[S->ndim - 2];      /* B's rows too (cnn_decoder_n_classes()) */
   const float *s = S->data, *b = B->data;
-  if (o->type == GST_CNN_DECODER_SSD_PRIORS)
-    N = MIN (N, ssd_n_priors (o));      /* rows past the priors are not boxes */
+  if (o->type == CNN_DECODER_SSD_PRIORS)
+    N = MIN (N, cnn_det_n_priors (o));      /* rows past the priors are not boxes */
 #ifdef HAVE_VECTOR_SCANS
   /* most rows have no score at the threshold (UltraFace: 4420 rows, a few
    * faces): the scores 16 at a time, the background's lanes left out */
@@ -559,37 +443,37 @@ decode_ssd (const GstCnnDecoderOptions * o, const cnn_tensor * const *out, gint 
         }
       }
     }
-    return TRUE;
+    return;
   }
 #endif
   for (gint64 i = 0; i < N; i++)
     decode_ssd_row (o, s, b, C, i, boxes);
-  return TRUE;
 }
 
 gboolean
-gst_cnn_decode (const GstCnnDecoderOptions * o, const cnn_tensor * const *out, gint n, GArray * boxes,
+cnn_decoder_decode (const cnn_decoder_options * o, const cnn_tensor * const *out, gint n, GArray * boxes,
     GError ** error)
 {
-  gint C = gst_cnn_decoder_n_classes (o, out, n, error);
+  gint C = cnn_decoder_n_classes (o, out, n, error);
   if (C < 0)
     return FALSE;
   switch (o->type) {
-    case GST_CNN_DECODER_YOLOV2:
-    case GST_CNN_DECODER_YOLOV3:
+    case CNN_DECODER_YOLOV2:
+    case CNN_DECODER_YOLOV3:
       for (gint i = 0; i < n; i++)
         decode_grid (o, out[i], i, C, boxes);
       break;
-    case GST_CNN_DECODER_YOLOV5:
-    case GST_CNN_DECODER_YOLOX:
+    case CNN_DECODER_YOLOV5:
+    case CNN_DECODER_YOLOX:
       decode_rows (o, out[0], C, boxes);
       break;
-    case GST_CNN_DECODER_YOLOV8:
+    case CNN_DECODER_YOLOV8:
       decode_columns (o, out[0], C, boxes);
       break;
-    case GST_CNN_DECODER_SSD:
-    case GST_CNN_DECODER_SSD_PRIORS:
-      return decode_ssd (o, out, C, boxes, error);
+    case CNN_DECODER_SSD:
+    case CNN_DECODER_SSD_PRIORS:
+      decode_ssd (o, out, C, boxes);
+      break;
     default:
       break;
   }
@@ -597,40 +481,42 @@ gst_cnn_decode (const GstCnnDecoderOptions * o, const cnn_tensor * const *out, g
 }
 
 gfloat
-gst_cnn_box_iou (const GstCnnBox * a, const GstCnnBox * b)
+cnn_box_iou (const cnn_box * a, const cnn_box * b)
 {
-  gfloat ix = MAX (0.f, MIN (a->x2, b->x2) - MAX (a->x1, b->x1));
-  gfloat iy = MAX (0.f, MIN (a->y2, b->y2) - MAX (a->y1, b->y1));
-  gfloat inter = ix * iy;
-  gfloat ua = (a->x2 - a->x1) * (a->y2 - a->y1) + (b->x2 - b->x1) * (b->y2 - b->y1) - inter;
-  return ua > 0 ? inter / ua : 0.f;
+  return cnn_det_iou (a, b);
 }
 
 static gint
 by_confidence (gconstpointer a, gconstpointer b)
 {
-  const GstCnnBox *x = a, *y = b;
+  const cnn_box *x = a, *y = b;
   return x->confidence < y->confidence ? 1 : x->confidence > y->confidence ? -1 : 0;
 }
 
 void
-gst_cnn_nms (GArray * boxes, gfloat iou_threshold, gboolean agnostic, guint max_boxes)
+cnn_boxes_nms (GArray * boxes, const cnn_nms_options * nms)
 {
+  if (nms->keep_class)
+    for (guint i = boxes->len; i-- > 0;) {
+      gint c = g_array_index (boxes, cnn_box, i).class_id;
+      if (c < 0 || c >= nms->n_classes || !nms->keep_class[c])
+        g_array_remove_index (boxes, i);
+    }
+  /* stable: boxes of equal confidence keep their order */
   g_array_sort (boxes, by_confidence);
   guint n = boxes->len, kept = 0;
   gboolean *drop = g_new0 (gboolean, MAX (n, 1));
-  GstCnnBox *b = (GstCnnBox *) boxes->data;
+  cnn_box *b = (cnn_box *) boxes->data;
   for (guint i = 0; i < n; i++) {
     if (drop[i])
       continue;
-    if (max_boxes && kept >= max_boxes) {
-      drop[i] = TRUE;
-      continue;
-    }
+    if (nms->max_boxes && kept >= nms->max_boxes)
+      break;
     b[kept++] = b[i];
-    GstCnnBox *cur = &b[kept - 1];
+    cnn_box *cur = &b[kept - 1];
     for (guint j = i + 1; j < n; j++)
-      if (!drop[j] && (agnostic || b[j].class_id == cur->class_id) && gst_cnn_box_iou (cur, &b[j]) > iou_threshold)
+      if (!drop[j] && (nms->agnostic || b[j].class_id == cur->class_id) &&
+          cnn_det_iou (cur, &b[j]) > nms->iou_threshold)
         drop[j] = TRUE;
   }
   g_free (drop);
