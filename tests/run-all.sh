@@ -111,7 +111,7 @@ if command -v valgrind >/dev/null 2>&1; then
       grep -v '^==' "$BUILD/valgrind.log" | tail -20     # a test that failed, not valgrind
     fi
   }
-  for t in tests/test-session tests/check/check-cnnoverlay tests/check/check-cnndetect \
+  for t in tests/test-session tests/test-detect tests/check/check-cnnoverlay tests/check/check-cnndetect \
       tests/check/check-cnnmetapublish tests/check/check-cnnsegment tests/check/check-preprocess tests/check/check-decode \
       tests/test-malformed tests/test-ops tests/check/check-cnnclassify; do
     vg "" $t
