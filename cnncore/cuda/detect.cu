@@ -264,6 +264,8 @@ cnn_cu_detect (const cnn_decoder_options *o, const cnn_nms_options *nms, const c
           stream));
   gather_k <<< blocks (n), THREADS, 0, stream >>> (cand, val_out, n, sorted);
   int words = (int) ((n + 63) / 64);
+  if (words > 65535)            /* the grid's rows; and a bit matrix of over 2 GB */
+    return cudaErrorInvalidValue;
   TRY (cnn_cu_grow (mask, mask_size, (size_t) n * words * sizeof (uint64_t), stream));
   dim3 grid (words, words);
   mask_k <<< grid, 64, 0, stream >>> (sorted, n, words, nms->iou_threshold, nms->agnostic, (uint64_t *) *mask);
