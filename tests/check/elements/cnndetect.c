@@ -100,6 +100,56 @@ GST_START_TEST (test_yolov5_rows)
 }
 GST_END_TEST;
 
+/* batch-size=2: each frame's boxes from its own item of the batch, decoded
+ * by the element and through the session.  The model's rows are constant
+ * but for the last box's objectness, 0.9 less the frame's mean pixel (0 or
+ * 1 after mean=0 std=255): a black frame keeps it, a white one drops it. */
+GST_START_TEST (test_batch_items)
+{
+  gfloat rows[] = { 32, 32, 20, 10, 0.9f, 0.1f, 0.95f, 33, 32, 20, 10, 0.8f, 0.1f, 0.9f,
+    10, 10, 8, 8, 0.1f, 0.9f, 0.1f, 50, 40, 10, 10, 0.9f, 0.8f, 0.1f
+  };
+  gfloat mask[28] = { 0 };
+  mask[3 * 7 + 4] = -1;
+  ob_model *b = ob_new (13);
+  int64_t in[4] = { -1, 3, 64, 64 }, rd[3] = { 1, 4, 7 }, shape[3] = { -1, 1, 1 }, axes[3] = { 1, 2, 3 };
+  ob_input (b, "image", 4, in);
+  ob_init_float (b, "rows", 3, rd, rows, NULL);
+  ob_init_float (b, "mask", 3, rd, mask, NULL);
+  ob_init_int64 (b, "shape", 3, shape);
+  ob_attr_ints (b, ob_node (b, "ReduceMean", "image", "m"), "axes", 3, axes);
+  ob_node (b, "Reshape", "m,shape", "m3");
+  ob_node (b, "Mul", "m3,mask", "d");
+  ob_node (b, "Add", "rows,d", "out");
+  ob_output (b, "out");
+  gchar *model = g_build_filename (g_get_tmp_dir (), "cnn-yolov5-batch.onnx", NULL);
+  fail_unless (ob_save (b, model));
+  ob_free (b);
+  for (gint post = 0; post < 2; post++) {
+    gchar *l = g_strdup_printf ("cnndetect model=%s decoder=yolov5 threshold=0.5 mean=0 std=255 batch-size=2 "
+        "postprocess=%s", model, post ? "backend" : "cpu");
+    GstVideoInfo info;
+    gst_video_info_set_format (&info, GST_VIDEO_FORMAT_RGB, 64, 64);
+    GstHarness *h = harness_for (l, &info);
+    for (gint f = 0; f < 2; f++) {
+      GstBuffer *buf = gst_buffer_new_allocate (NULL, info.size, NULL);
+      gst_buffer_memset (buf, 0, f ? 255 : 0, info.size);
+      GST_BUFFER_PTS (buf) = f * GST_MSECOND;
+      fail_unless_equals_int (gst_harness_push (h, buf), GST_FLOW_OK);
+    }
+    for (gint f = 0; f < 2; f++) {
+      GstBuffer *out = gst_harness_pull (h);
+      fail_unless_equals_int (count_rois (out), f ? 1 : 2);
+      gst_buffer_unref (out);
+    }
+    gst_harness_teardown (h);
+    g_free (l);
+  }
+  g_remove (model);
+  g_free (model);
+}
+GST_END_TEST;
+
 GST_START_TEST (test_yolov8_columns)
 {
   /* [1, 4+2, 3]: columns are boxes */
@@ -262,6 +312,7 @@ cnndetect_suite (void)
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_yolov5_rows);
   tcase_add_test (tc, test_yolov8_columns);
+  tcase_add_test (tc, test_batch_items);
   tcase_add_test (tc, test_ssd_boxes_scores);
   tcase_add_test (tc, test_ssd_priors);
   tcase_add_test (tc, test_yolov2_grid);
