@@ -97,12 +97,13 @@ const char *cnn_decoder_type_name (cnn_decoder_type type);
 /* The type, or -1 for an unknown name ("ultraface" is "ssd"). */
 cnn_decoder_type cnn_decoder_type_from_name (const char *name);
 
-/* Decodes item @item of the last run's outputs (all of them, in the model's
- * order) with @o, then @nms, into @boxes (cnn_box, emptied first), on the
- * session's backend: on the GPU for a CUDA session (only the kept boxes come
- * back; the outputs must be finite), else cnn_decoder_decode() and
- * cnn_boxes_nms() on the host outputs.  The same boxes either way, but for
- * the last bits of the GPU's exponentials. */
+/* Decodes item @item of the last run's outputs (its first four, in the
+ * model's order) with @o, then @nms, into @boxes (cnn_box, emptied first),
+ * on the session's backend: on the GPU for a CUDA session (kernels decode
+ * and suppress there, and this call copies back only the kept boxes; the
+ * outputs must be finite), else cnn_decoder_decode() and cnn_boxes_nms() on
+ * the host outputs.  The same boxes either way, but for the last bits of
+ * the GPU's exponentials. */
 gboolean cnn_session_detect (cnn_session *session, const cnn_decoder_options *o,
     const cnn_nms_options *nms, int item, GArray *boxes, GError **error);
 

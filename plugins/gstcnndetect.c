@@ -335,8 +335,8 @@ postprocess_on_get_type (void)
   static GType t;
   static const GEnumValue values[] = {
     { POST_CPU, "The element's decoding and NMS on the CPU, from the outputs copied back", "cpu" },
-    { POST_BACKEND, "Where the model runs: CUDA kernels decode and suppress on the GPU and only the kept "
-          "boxes come back; on the CPU backend the same as cpu", "backend" },
+    { POST_BACKEND, "Where the model runs: CUDA kernels decode and suppress on the GPU; on the CPU "
+          "backend the same as cpu", "backend" },
     { 0, NULL, NULL }
   };
   if (g_once_init_enter (&t))
