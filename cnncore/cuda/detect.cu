@@ -80,7 +80,8 @@ keys_k (const cnn_box *box, const uint32_t *order, unsigned n, uint64_t *key, ui
   unsigned i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= n)
     return;
-  uint32_t u = __float_as_uint (box[i].confidence);
+  /* + 0: -0 as +0, which the host's comparison holds equal */
+  uint32_t u = __float_as_uint (box[i].confidence + 0.f);
   uint32_t up = u & 0x80000000u ? ~u : u | 0x80000000u;        /* ascending as the floats */
   key[i] = (uint64_t) ~up << 32 | order[i];
   val[i] = i;
